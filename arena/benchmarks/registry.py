@@ -1,0 +1,197 @@
+"""Named prompt sets: the pinned public benchmarks, the shipped offline sample, and sets users pulled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from arena.benchmarks.parsing import read_prompt_file, read_prompt_jsonl
+from arena.benchmarks.records import PromptSet
+from arena.errors import ArenaError
+from arena.paths import arena_home, shipped_prompts_dir
+
+_QLORA_COMMIT = "05daee4ead5387636f6caf06a7941db789e75900"
+_QLORA_RAW = f"https://raw.githubusercontent.com/artidoro/qlora/{_QLORA_COMMIT}/eval/prompts"
+
+
+@dataclass(frozen=True)
+class PinnedSet:
+    """A public prompt file fetched by URL and accepted only with this exact checksum."""
+
+    name: str
+    url: str
+    sha256: str
+    count: int
+    description: str
+    language: str | None = None
+
+
+PINNED = {
+    "vicuna80": PinnedSet(
+        "vicuna80",
+        f"{_QLORA_RAW}/vicuna_questions.jsonl",
+        "590c39157bc561eadd7f03cad4be18c2b597f93029780af65f86718f39eafa87",
+        80,
+        "Vicuna benchmark: 80 questions in 9 categories (QLoRA paper copy)",
+        language="en",
+    ),
+    "oa953": PinnedSet(
+        "oa953",
+        f"{_QLORA_RAW}/oa_questions.jsonl",
+        "6fb3b5d42975bd72c5a22612435d9daee2de29fdf1fe595d65754b18a4dc57f4",
+        953,
+        "OpenAssistant benchmark: 953 OASST1 validation prompts, many languages, multi-turn",
+    ),
+}
+SAMPLE = "sample"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def prompts_dir() -> Path:
+    return arena_home() / "prompts"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stored_path(name: str) -> Path:
+    return prompts_dir() / f"{name}.jsonl"
+
+
+def _user_set_path(name: str) -> Path | None:
+    for suffix in (".jsonl", ".csv"):
+        path = prompts_dir() / "user" / f"{name}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def is_available(name: str) -> bool:
+    if name == SAMPLE:
+        return True
+    if name in PINNED:
+        return _stored_path(name).exists()
+    return _user_set_path(name) is not None
+
+
+def load_prompt_set(name_or_path: str) -> PromptSet:
+    """A set by name (pinned, sample, or pulled by the user) or straight from a prompt file's path."""
+    if name_or_path == SAMPLE:
+        path = shipped_prompts_dir() / "sample.jsonl"
+        return PromptSet(SAMPLE, read_prompt_file(path, SAMPLE), str(path), sha256_of(path),
+                         "arena's own offline sample, written for this project")
+    if name_or_path in PINNED:
+        pinned = PINNED[name_or_path]
+        path = _stored_path(pinned.name)
+        if not path.exists():
+            raise ArenaError(
+                f"prompt set '{pinned.name}' is not downloaded yet: run `arena prompts pull {pinned.name}` "
+                f"(or `arena prompts pull {pinned.name} --from FILE` with a local copy)"
+            )
+        prompts = read_prompt_file(path, pinned.name)
+        if pinned.language:
+            prompts = [p if p.language else replace(p, language=pinned.language) for p in prompts]
+        return PromptSet(pinned.name, prompts, pinned.url, pinned.sha256, pinned.description)
+    user_path = _user_set_path(name_or_path) if _NAME.match(name_or_path) else None
+    if user_path is not None:
+        return PromptSet(name_or_path, read_prompt_file(user_path, name_or_path), str(user_path), sha256_of(user_path))
+    path = Path(name_or_path)
+    if path.suffix.lower() in (".jsonl", ".csv", ".json") or path.exists():
+        prompts = read_prompt_file(path)
+        return PromptSet(path.stem, prompts, str(path.resolve()), sha256_of(path))
+    known = ", ".join(sorted([SAMPLE, *PINNED, *user_set_names()]))
+    raise ArenaError(f"unknown prompt set '{name_or_path}': known sets are {known}; or give a .jsonl/.csv path")
+
+
+def user_set_names() -> list[str]:
+    folder = prompts_dir() / "user"
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in (".jsonl", ".csv"))
+
+
+def _download(url: str, dest: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ArenaError(
+            f"could not download {url}: {exc}. If this machine is offline, pass a local copy with --from FILE"
+        ) from None
+
+
+def pull_prompt_set(name: str, from_path: Path | None = None) -> tuple[Path, int]:
+    """Fetch (or copy) a set into the data directory. Pinned sets must match their checksum; nothing is
+    stored unless the whole file checks out and parses."""
+    if name == SAMPLE:
+        raise ArenaError("the 'sample' set ships with arena; there is nothing to pull")
+    if name not in PINNED and from_path is None:
+        raise ArenaError(f"unknown prompt set '{name}': pinned sets are {', '.join(PINNED)}; "
+                         "to add your own set give --from FILE")
+    if name not in PINNED and not _NAME.match(name):
+        raise ArenaError(f"invalid set name '{name}': use letters, digits, '.', '_' or '-'")
+    if from_path is not None and not from_path.is_file():
+        raise ArenaError(f"{from_path}: no such file")
+    folder = prompts_dir() if name in PINNED else prompts_dir() / "user"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArenaError(f"cannot create the arena data directory {folder}: {exc.strerror}") from None
+    suffix = ".csv" if from_path is not None and from_path.suffix.lower() == ".csv" else ".jsonl"
+    dest = folder / f"{name}{suffix}"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if from_path is None:
+            _download(PINNED[name].url, tmp)
+        source = from_path or tmp
+        if name in PINNED:
+            actual = sha256_of(source)
+            if actual != PINNED[name].sha256:
+                raise ArenaError(
+                    f"{from_path or PINNED[name].url}: checksum mismatch for '{name}': expected sha256 "
+                    f"{PINNED[name].sha256}, got {actual}. The file is not the pinned one; nothing was stored"
+                )
+        prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
+        if from_path is not None:
+            shutil.copyfile(from_path, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest, len(prompts)
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    name: str
+    count: int
+    categories: list[str]
+    available: bool
+    description: str
+
+
+def list_prompt_sets() -> list[SetSummary]:
+    rows = []
+    for name in [SAMPLE, *PINNED, *user_set_names()]:
+        available = is_available(name)
+        if available:
+            prompt_set = load_prompt_set(name)
+            rows.append(SetSummary(name, len(prompt_set), prompt_set.categories, True, prompt_set.description))
+        else:
+            pinned = PINNED[name]
+            rows.append(SetSummary(name, pinned.count, [], False, pinned.description))
+    return rows

@@ -1,0 +1,265 @@
+"""The `arena` command line: parses arguments and hands over to the package that owns each stage.
+
+Heavy libraries (torch, transformers) are imported inside the commands that need them, so `arena --help`
+and `arena prompts list` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from arena import __version__
+from arena.errors import ArenaError, NotBuiltYet
+
+DEFAULT_RESULTS = Path("results")
+
+OVERVIEW = """\
+arena evaluates chat LLMs the way the QLoRA paper did, with error bars:
+prompts -> answers -> judgments -> ratings -> reports.
+
+examples:
+  arena prompts list                              # prompt sets and whether they are downloaded
+  arena prompts pull vicuna80                     # fetch the Vicuna 80 questions (checksum-verified)
+  arena import qlora DIR --benchmark vicuna80 --judge gpt-4
+  arena ratings --benchmark vicuna80 --method elo # the paper's Elo with a 95% interval
+  arena ratings --benchmark vicuna80 --method bt --format json
+  arena export fastchat --benchmark vicuna80 --out fastchat/
+
+Results go to ./results unless --results DIR is given. Run `arena COMMAND --help` for details.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _command(subparsers, name: str, help_text: str, examples: str = "", description: str = ""):
+    epilog = f"examples:\n{examples}" if examples else None
+    return subparsers.add_parser(
+        name, help=help_text, description=description or help_text, epilog=epilog, formatter_class=_Formatter
+    )
+
+
+def _add_results(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
+                        help="results directory (default: ./results)")
+
+
+# --- prompts -----------------------------------------------------------------------------------
+def _prompts_list(args) -> int:
+    from arena.benchmarks import list_prompt_sets
+    from arena.console import print_table
+
+    rows = [
+        [s.name, s.count, ", ".join(s.categories) or "-", "yes" if s.available else f"no: arena prompts pull {s.name}"]
+        for s in list_prompt_sets()
+    ]
+    print_table("Prompt sets", ["name", "prompts", "categories", "available"], rows)
+    return 0
+
+
+def _prompts_show(args) -> int:
+    import json
+
+    from arena.benchmarks import load_prompt_set
+
+    prompt_set = load_prompt_set(args.name)
+    prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
+    if args.format == "jsonl":
+        for prompt in prompts:
+            sys.stdout.write(json.dumps(prompt.to_dict(), ensure_ascii=False) + "\n")
+        return 0
+    from arena.console import print_table
+
+    rows = []
+    for p in prompts:
+        dialogue = "\n".join(f"[{m.role}] {m.content}" for m in p.turns)
+        rows.append([p.id, p.category, p.language or "-", dialogue])
+    print_table(f"{prompt_set.name}: {len(prompts)} of {len(prompt_set)} prompts", ["id", "category", "lang", "turns"], rows)
+    return 0
+
+
+def _prompts_pull(args) -> int:
+    from arena.benchmarks import pull_prompt_set
+    from arena.console import info
+
+    path, count = pull_prompt_set(args.name, args.from_path)
+    info(f"stored {count} prompts for '{args.name}' in {path}")
+    return 0
+
+
+def _add_prompts(subparsers) -> None:
+    prompts = _command(subparsers, "prompts", "list, show and download prompt sets",
+                       "  arena prompts list\n  arena prompts show sample --limit 3\n"
+                       "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
+                       "  arena prompts pull mine --from my_prompts.csv   # your own set, by name")
+    sub = prompts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally")
+    listing.set_defaults(handler=_prompts_list)
+    show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)")
+    show.add_argument("name")
+    show.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N prompts")
+    show.add_argument("--format", choices=["table", "jsonl"], default="table",
+                      help="table for people, jsonl for the normalized records")
+    show.set_defaults(handler=_prompts_show)
+    pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
+                    description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
+                                "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
+                                "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
+    pull.add_argument("name")
+    pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.set_defaults(handler=_prompts_pull)
+
+
+# --- import / export ---------------------------------------------------------------------------
+def _import_qlora(args) -> int:
+    from arena.console import info
+    from arena.ratings.imports import import_qlora_reviews
+    from arena.store import ResultsStore
+
+    summary = import_qlora_reviews(ResultsStore(args.results), args.directory, args.benchmark, args.judge)
+    info(summary.describe())
+    return 0
+
+
+def _import_fastchat(args) -> int:
+    from arena.console import info
+    from arena.ratings.imports import import_fastchat
+    from arena.store import ResultsStore
+
+    for line in import_fastchat(ResultsStore(args.results), args.directory, args.benchmark, args.judge):
+        info(line)
+    return 0
+
+
+def _export_fastchat(args) -> int:
+    from arena.benchmarks import load_prompt_set
+    from arena.console import info
+    from arena.store import ResultsStore
+    from arena.store.fastchat import export_answers
+
+    counts = export_answers(ResultsStore(args.results), load_prompt_set(args.benchmark), args.out, args.model)
+    for model, count in counts.items():
+        info(f"{model}: {count} answers")
+    info(f"wrote FastChat layout to {args.out}")
+    return 0
+
+
+def _add_import_export(subparsers) -> None:
+    importer = _command(subparsers, "import", "bring published judgments or answers into the results store",
+                        "  arena import qlora ../shared/published/qlora-vicuna-pairwise-sample/ratings "
+                        "--benchmark vicuna80 --judge gpt-4\n"
+                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80")
+    sub = importer.add_subparsers(dest="action", required=True, metavar="SOURCE")
+    qlora = _command(sub, "qlora", "the QLoRA paper's GPT-4 review files (FastChat review format)",
+                     description="Reads every <A>-vs-<B>-<reviewer>-reviewer[-threeclass].jsonl file in DIR. "
+                                 "-threeclass files are pairwise (score 1, 2, 3=tie, -1=unparsed); the others "
+                                 "are relative 1-10 scores. Unparsed reviews are kept as errors and counted. "
+                                 "Importing the same files twice adds nothing.")
+    qlora.add_argument("directory", type=Path, metavar="DIR")
+    qlora.add_argument("--benchmark", required=True, help="prompt set the reviews belong to (e.g. vicuna80)")
+    qlora.add_argument("--judge", default="gpt-4", help="judge name to record (default: gpt-4)")
+    _add_results(qlora)
+    qlora.set_defaults(handler=_import_qlora)
+    fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)")
+    fastchat.add_argument("directory", type=Path, metavar="DIR")
+    fastchat.add_argument("--benchmark", required=True)
+    fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
+    _add_results(fastchat)
+    fastchat.set_defaults(handler=_import_fastchat)
+
+    exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
+                        "  arena export fastchat --benchmark sample --out fastchat_sample/")
+    sub = exporter.add_subparsers(dest="action", required=True, metavar="FORMAT")
+    fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl")
+    fastchat_out.add_argument("--benchmark", required=True)
+    fastchat_out.add_argument("--out", type=Path, required=True, metavar="DIR")
+    fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
+    _add_results(fastchat_out)
+    fastchat_out.set_defaults(handler=_export_fastchat)
+
+
+# --- ratings -----------------------------------------------------------------------------------
+def _ratings(args) -> int:
+    from arena.ratings.commands import run_ratings
+
+    return run_ratings(args)
+
+
+def _add_ratings(subparsers) -> None:
+    ratings = _command(
+        subparsers, "ratings", "leaderboards and judge diagnostics from stored judgments",
+        "  arena ratings --benchmark vicuna80 --method elo\n"
+        "  arena ratings --benchmark vicuna80 --method bt --bootstrap 1000 --format json\n"
+        "  arena ratings --benchmark vicuna80 --method relative --baseline gpt-3.5\n"
+        "  arena ratings --benchmark vicuna80 --method bias\n"
+        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
+        description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
+                    "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
+                    "relative: the candidate's summed score over the baseline's, per answer order and their mean "
+                    "(the paper's '% of ChatGPT'). bias: position bias and order consistency per judge. "
+                    "agreement: two judges compared on the same items (two --judge options).",
+    )
+    _add_results(ratings)
+    ratings.add_argument("--benchmark", required=True, help="prompt set name")
+    ratings.add_argument("--judge", action="append", help="judge(s) to use (default: all stored)")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "bias", "agreement"], default="elo")
+    ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
+                         help="which judgments to rate (default: relative for --method relative, else pairwise)")
+    ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")
+    ratings.add_argument("--orderings", type=int, default=10_000, metavar="N", help="Elo: random match orders")
+    ratings.add_argument("--bootstrap", type=int, default=1_000, metavar="N", help="BT/relative: resamples")
+    ratings.add_argument("--seed", type=int, default=0)
+    ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
+    ratings.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    ratings.set_defaults(handler=_ratings)
+
+
+# --- later stages (each fills its own group) ----------------------------------------------------
+_PENDING = {
+    "generate": "generate answers for a prompt set with a model (hf 4-bit/LoRA, GGUF, OpenAI-compatible, vLLM)",
+    "evaluate": "judge candidates against a baseline in both orders; relative-to-baseline score",
+    "tournament": "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
+    "report": "self-contained HTML leaderboard with charts and a battle browser",
+    "rate": "web form for blind human pairwise rating",
+    "finetune": "QLoRA fine-tuning stage that makes new tournament candidates",
+}
+
+
+def _not_built(args) -> int:
+    raise NotBuiltYet(f"`arena {args.command}` is not built yet in this version ({_PENDING[args.command]})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arena", description=OVERVIEW, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"arena {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_prompts(subparsers)
+    for name in ("generate", "evaluate", "tournament"):
+        _command(subparsers, name, _PENDING[name]).set_defaults(handler=_not_built)
+    _add_ratings(subparsers)
+    _add_import_export(subparsers)
+    for name in ("report", "rate", "finetune"):
+        _command(subparsers, name, _PENDING[name]).set_defaults(handler=_not_built)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(f"arena: warning: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ArenaError as exc:
+        sys.stderr.write(f"arena: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("arena: interrupted; everything saved so far is kept, rerun to continue\n")
+        return 130

@@ -1,0 +1,77 @@
+"""`arena ratings`: reads judgments from the store, computes, prints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from arena.console import print_records
+from arena.errors import ArenaError
+from arena.ratings import leaderboard
+from arena.store import Judgment, ResultsStore
+
+_RATING_COLUMNS = ["model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"]
+_RELATIVE_COLUMNS = ["model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
+                     "wins", "losses", "ties", "errors"]
+
+
+def with_categories(judgments: list[Judgment], benchmark: str) -> list[Judgment]:
+    """Fill in each question's category from the prompt set when it is available locally."""
+    if all(j.category for j in judgments):
+        return judgments
+    from arena.benchmarks import load_prompt_set
+
+    try:
+        by_id = load_prompt_set(benchmark).by_id
+    except ArenaError:
+        return judgments
+    return [j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
+            for j in judgments]
+
+
+def run_ratings(args) -> int:
+    store = ResultsStore(args.results)
+    stored = store.judgments(args.benchmark)
+    if not stored:
+        raise ArenaError(f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
+                         f"(sets with judgments: {', '.join(store.benchmarks()) or 'none'})")
+    method = args.method
+    protocol = args.protocol or ("relative" if method == "relative" else "pairwise")
+    if method == "agreement":
+        return _agreement(stored, args, protocol)
+    judgments = leaderboard.select(stored, protocol, args.judge)
+    title = f"{args.benchmark} · judge {', '.join(sorted({j.judge for j in judgments}))} · {protocol}"
+    if method == "elo":
+        rows = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
+        print_records(rows, args.format, f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {title}",
+                      _RATING_COLUMNS)
+    elif method == "bt":
+        rows = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed, args.baseline)
+        print_records(rows, args.format, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}",
+                      _RATING_COLUMNS)
+    elif method == "relative":
+        if not args.baseline:
+            raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
+        judgments = with_categories(judgments, args.benchmark) if args.by_category else judgments
+        rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
+        columns = _RELATIVE_COLUMNS + (["category"] if args.by_category else [])
+        print_records(rows, args.format, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns)
+    else:
+        from arena.ratings.diagnostics import judge_bias
+
+        rows = [asdict(b) for b in judge_bias(judgments)]
+        print_records(rows, args.format, f"Judge position bias and order consistency · {args.benchmark}")
+    return 0
+
+
+def _agreement(stored: list[Judgment], args, protocol: str) -> int:
+    from arena.ratings.diagnostics import judge_agreement
+
+    judges = args.judge or sorted({j.judge for j in stored})
+    if len(judges) != 2:
+        raise ArenaError(f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}")
+    first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
+    ratings = [{r["model"]: r["rating"] for r in leaderboard.bt_leaderboard(items, 0, args.seed)}
+               for items in (first, second)]
+    result = judge_agreement(first, second, *ratings)
+    print_records([asdict(result)], args.format, f"Agreement {judges[0]} vs {judges[1]} · {args.benchmark}")
+    return 0

@@ -1,0 +1,66 @@
+"""Leaderboard rows (plain dicts, best first) from judgments: the shape `arena ratings --format json`
+prints and the report renders."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from arena.errors import ArenaError
+from arena.ratings.bradley_terry import bradley_terry
+from arena.ratings.elo import RatingSummary, paper_elo
+from arena.ratings.matches import build_matches
+from arena.ratings.relative import relative_by_category, relative_scores
+from arena.store.records import Judgment
+
+
+def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = None) -> list[Judgment]:
+    chosen = [j for j in judgments if j.protocol == protocol and (not judges or j.judge in judges)]
+    if not chosen:
+        have = sorted({(j.judge, j.protocol) for j in judgments})
+        described = ", ".join(f"{judge} ({protocol})" for judge, protocol in have) or "none"
+        wanted = f"judge {', '.join(judges)} " if judges else ""
+        raise ArenaError(f"no {protocol} judgments by {wanted or 'any judge '}for this prompt set; stored: {described}")
+    return chosen
+
+
+def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dict]:
+    rows = [
+        {"model": m, "rating": round(float(summary.rating[i]), 2), "ci_low": round(float(summary.ci_low[i]), 2),
+         "ci_high": round(float(summary.ci_high[i]), 2), **record[m]}
+        for i, m in enumerate(summary.models)
+    ]
+    return sorted(rows, key=lambda r: -r["rating"])
+
+
+def elo_leaderboard(judgments: list[Judgment], orderings: int = 10_000, seed: int = 0) -> list[dict]:
+    matches = build_matches(judgments)
+    if len(matches) == 0:
+        raise ArenaError("every judgment is an error: nothing to rate")
+    return _rows(paper_elo(matches, orderings, seed), matches.record())
+
+
+def bt_leaderboard(judgments: list[Judgment], bootstrap: int = 1_000, seed: int = 0,
+                   anchor: str | None = None) -> list[dict]:
+    matches = build_matches(judgments)
+    if len(matches) == 0:
+        raise ArenaError("every judgment is an error: nothing to rate")
+    return _rows(bradley_terry(matches, bootstrap, seed, anchor), matches.record())
+
+
+def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0,
+                         by_category: bool = False) -> list[dict]:
+    def row(score, category=None):
+        data = asdict(score)
+        return {"model": data.pop("model"), "rating": round(data.pop("percent"), 2),
+                "ci_low": round(data.pop("ci_low"), 2), "ci_high": round(data.pop("ci_high"), 2),
+                "questions": data.pop("questions"), "wins": data.pop("wins"), "losses": data.pop("losses"),
+                "ties": data.pop("ties"), "errors": data.pop("left_out"),
+                "candidate_first": round(data.pop("candidate_first"), 2),
+                "baseline_first": round(data.pop("baseline_first"), 2), "baseline": data.pop("baseline"),
+                **({"category": category} if category else {})}
+
+    rows = [row(s) for s in relative_scores(judgments, baseline, bootstrap, seed)]
+    if by_category:
+        for category, scores in relative_by_category(judgments, baseline, bootstrap, seed).items():
+            rows += [row(s, category) for s in scores]
+    return rows

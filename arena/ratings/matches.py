@@ -1,0 +1,82 @@
+"""Judgments turned once into numpy arrays; every rating method is a pure function of these arrays."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from arena.errors import ArenaError
+from arena.store.records import Judgment
+
+# Score of the first-shown model (A) for each decided verdict: a win is 1, a tie is half a win each way.
+OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5}
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Decided matches: model_a[i] (shown first) against model_b[i], scoring outcome[i] for A.
+    `errors` counts, per model, judgments whose verdict could not be read; they never enter the ratings."""
+
+    models: tuple[str, ...]
+    model_a: np.ndarray  # int indices into models
+    model_b: np.ndarray
+    outcome: np.ndarray  # float: 1 A won, 0.5 tie, 0 B won
+    errors: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    def index(self, model: str) -> int:
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise ArenaError(f"unknown model '{model}': the judgments cover {', '.join(self.models)}") from None
+
+    def record(self) -> dict[str, dict[str, int]]:
+        """Wins, losses, ties and matches per model (each judged order counts as its own match)."""
+        n = len(self.models)
+        win_a, win_b, tie = self.outcome == 1.0, self.outcome == 0.0, self.outcome == 0.5
+        wins = np.bincount(self.model_a[win_a], minlength=n) + np.bincount(self.model_b[win_b], minlength=n)
+        losses = np.bincount(self.model_b[win_a], minlength=n) + np.bincount(self.model_a[win_b], minlength=n)
+        ties = np.bincount(self.model_a[tie], minlength=n) + np.bincount(self.model_b[tie], minlength=n)
+        return {
+            m: {"matches": int(wins[i] + losses[i] + ties[i]), "wins": int(wins[i]), "losses": int(losses[i]),
+                "ties": int(ties[i]), "errors": self.errors.get(m, 0)}
+            for i, m in enumerate(self.models)
+        }
+
+
+def build_matches(judgments: list[Judgment]) -> Matches:
+    """Judgments with a decided verdict become matches; errors are counted per model and left out."""
+    if not judgments:
+        raise ArenaError("no judgments to rate")
+    models = tuple(sorted({j.model_a for j in judgments} | {j.model_b for j in judgments}))
+    position = {m: i for i, m in enumerate(models)}
+    decided = [j for j in judgments if j.verdict in OUTCOME]
+    errors = Counter()
+    for j in judgments:
+        if j.verdict == "error":
+            errors[j.model_a] += 1
+            errors[j.model_b] += 1
+    return Matches(
+        models=models,
+        model_a=np.array([position[j.model_a] for j in decided], dtype=np.int64),
+        model_b=np.array([position[j.model_b] for j in decided], dtype=np.int64),
+        outcome=np.array([OUTCOME[j.verdict] for j in decided], dtype=np.float64),
+        errors=dict(errors),
+    )
+
+
+def win_rate_matrix(matches: Matches) -> np.ndarray:
+    """Observed share of points row model took from column model, both orders pooled; NaN where unplayed."""
+    n = len(matches.models)
+    points = np.zeros((n, n))
+    played = np.zeros((n, n))
+    np.add.at(points, (matches.model_a, matches.model_b), matches.outcome)
+    np.add.at(points, (matches.model_b, matches.model_a), 1.0 - matches.outcome)
+    np.add.at(played, (matches.model_a, matches.model_b), 1.0)
+    np.add.at(played, (matches.model_b, matches.model_a), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(played > 0, points / np.maximum(played, 1), np.nan)

@@ -1,0 +1,107 @@
+"""Answers in FastChat llm_judge's layout, so its tools (and people used to them) can read ours and we theirs:
+
+    DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
+    DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from arena.benchmarks.records import PromptSet
+from arena.errors import ArenaError
+from arena.store.records import Answer
+from arena.store.results import ResultsStore, file_safe
+
+
+def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, models: list[str] | None = None) -> dict:
+    models = models or store.answered_models(prompt_set.name)
+    if not models:
+        raise ArenaError(f"no answers stored for prompt set '{prompt_set.name}' in {store.root}")
+    (out_dir / "model_answer").mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "question.jsonl", "w", encoding="utf-8") as handle:
+        for prompt in prompt_set.prompts:
+            row = {"question_id": prompt.id, "category": prompt.category, "turns": prompt.user_turns}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    counts = {}
+    for model in models:
+        answers = store.answers(prompt_set.name, model)
+        with open(out_dir / "model_answer" / f"{file_safe(model)}.jsonl", "w", encoding="utf-8") as handle:
+            for prompt in prompt_set.prompts:
+                answer = answers.get(prompt.id)
+                if answer is None:
+                    continue
+                row = {
+                    "question_id": prompt.id,
+                    "answer_id": answer.answer_id,
+                    "model_id": model,
+                    "choices": [{"index": 0, "turns": answer.turns}],
+                    "tstamp": time.time(),
+                }
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts[model] = len(answers)
+    return counts
+
+
+def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) -> list[Answer]:
+    """Parse a whole model_answer file before anything is stored, so a bad line imports nothing."""
+    answers, seen = [], {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArenaError(f"{path}: cannot read ({exc})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ArenaError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise ArenaError(f"{where}: expected a JSON object")
+        for name in ("question_id", "choices"):
+            if name not in row:
+                raise ArenaError(f"{where}: missing field '{name}'")
+        try:
+            turns = row["choices"][0]["turns"]
+        except (KeyError, IndexError, TypeError):
+            raise ArenaError(f"{where}: field 'choices' must be a list whose first item has 'turns'") from None
+        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+            raise ArenaError(f"{where}: field 'choices[0].turns' must be a list of strings")
+        qid = str(row["question_id"])
+        if qid in seen:
+            raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
+        seen[qid] = number
+        answers.append(
+            Answer(
+                benchmark=benchmark,
+                question_id=qid,
+                model=model or row.get("model_id") or path.stem,
+                turns=turns,
+                answer_id=str(row.get("answer_id") or f"{path.stem}-{qid}"),
+                meta={"imported_from": str(path)},
+            )
+        )
+    if not answers:
+        raise ArenaError(f"{path}: contains no answers")
+    return answers
+
+
+def import_answers(store: ResultsStore, directory: Path, benchmark: str) -> dict[str, int]:
+    """Import every model_answer file; answers already stored (same question and model) are skipped."""
+    folder = directory / "model_answer" if (directory / "model_answer").is_dir() else directory
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise ArenaError(f"{directory}: no model_answer/*.jsonl files found")
+    parsed = [read_fastchat_answers(path, benchmark) for path in files]
+    added = {}
+    for answers in parsed:
+        model = answers[0].model
+        existing = store.answers(benchmark, model)
+        new = [a for a in answers if a.question_id not in existing]
+        store.save_answers(new)
+        added[model] = len(new)
+    return added

@@ -1,0 +1,138 @@
+"""Append-only JSONL files that survive SIGKILL mid-write and concurrent writers.
+
+Every append takes an exclusive flock on the file and writes whole lines with O_APPEND, so records never
+interleave (threads or processes). A writer killed mid-write can leave one torn last line (no newline);
+the next reader or writer moves it to `<file>.torn` with a warning, so no reader crashes on it and nothing
+complete is ever rewritten.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from arena.errors import ArenaError
+
+
+class TornLineWarning(UserWarning):
+    """A record cut off by a crash was set aside."""
+
+
+@contextmanager
+def _locked(fd: int, mode: int) -> Iterator[None]:
+    fcntl.flock(fd, mode)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _torn_tail_start(fd: int) -> int | None:
+    """Offset where an unterminated last line begins, or None when the file ends cleanly."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return None
+    position, block = size, 1 << 16
+    while position > 0:
+        start = max(0, position - block)
+        chunk = os.pread(fd, position - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        position = start
+    return 0
+
+
+class JsonlLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _set_aside_torn_tail(self, fd: int) -> None:
+        """Caller holds the exclusive lock."""
+        start = _torn_tail_start(fd)
+        if start is None:
+            return
+        size = os.fstat(fd).st_size
+        torn = os.pread(fd, size - start, start)
+        with open(self.path.with_name(self.path.name + ".torn"), "ab") as aside:
+            aside.write(torn + b"\n")
+        os.ftruncate(fd, start)
+        warnings.warn(
+            f"{self.path}: the last record was cut off (a writer was killed mid-write); "
+            f"{len(torn)} bytes set aside in {self.path.name}.torn",
+            TornLineWarning,
+            stacklevel=3,
+        )
+
+    def append(self, records: Iterable[dict]) -> int:
+        payload = b"".join(
+            json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n" for record in records
+        )
+        if not payload:
+            return 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ArenaError(f"{self.path}: cannot write results here ({exc.strerror})") from None
+        try:
+            with _locked(fd, fcntl.LOCK_EX):
+                self._set_aside_torn_tail(fd)
+                view = memoryview(payload)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+        finally:
+            os.close(fd)
+        return payload.count(b"\n")
+
+    def read(self) -> list[dict]:
+        """All complete records in file order. A bad line in the middle is an error naming file and line."""
+        if not self.path.exists():
+            return []
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise ArenaError(f"{self.path}: cannot read results ({exc.strerror})") from None
+        try:
+            with _locked(fd, fcntl.LOCK_SH):
+                torn = _torn_tail_start(fd)
+                end = os.fstat(fd).st_size if torn is None else torn
+                data = os.pread(fd, end, 0)
+        finally:
+            os.close(fd)
+        if torn is not None:
+            self._repair()
+        return self._parse(data)
+
+    def _repair(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            warnings.warn(f"{self.path}: ignoring a cut-off last record (file is read-only)", TornLineWarning, stacklevel=3)
+            return
+        try:
+            with _locked(fd, fcntl.LOCK_EX):
+                self._set_aside_torn_tail(fd)
+        finally:
+            os.close(fd)
+
+    def _parse(self, data: bytes) -> list[dict]:
+        records = []
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ArenaError(f"{self.path}:{number}: not a valid JSON record; fix or remove that line") from None
+            if not isinstance(record, dict):
+                raise ArenaError(f"{self.path}:{number}: expected a JSON object")
+            record["_line"] = number
+            records.append(record)
+        return records

@@ -1,0 +1,113 @@
+"""The records that cross stage boundaries: answers (generation -> judging) and judgments (judging -> ratings)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from arena.errors import ArenaError
+
+Verdict = Literal["A", "B", "tie", "error"]
+Protocol = Literal["pairwise", "relative", "single"]
+VERDICTS = ("A", "B", "tie", "error", "graded")  # graded: single-answer protocol
+PROTOCOLS = ("pairwise", "relative", "single")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def stable_id(*parts: Any) -> str:
+    """A short id that is the same every time for the same content (dedupes re-imports and reruns)."""
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass
+class Answer:
+    """A model's reply to one prompt; `turns` answers each user turn that had no reply, the last being final."""
+
+    benchmark: str
+    question_id: str
+    model: str
+    turns: list[str]
+    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    tokens: int | None = None
+    seconds: float | None = None
+    finish_reason: str | None = None
+    params: dict = field(default_factory=dict)
+    created: str = field(default_factory=utc_now)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.turns[-1] if self.turns else ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str) -> "Answer":
+        answer = _build(cls, data, where)
+        if not isinstance(answer.turns, list) or not all(isinstance(t, str) for t in answer.turns):
+            raise ArenaError(f"{where}: field 'turns' must be a list of strings")
+        answer.question_id = str(answer.question_id)
+        return answer
+
+
+@dataclass
+class Judgment:
+    """One judge's decision on one ordered pair: model_a was shown first. `verdict` is 'error' when the
+    judge's output could not be read; the raw text is kept so it can be re-parsed or re-judged."""
+
+    benchmark: str
+    question_id: str
+    model_a: str
+    model_b: str
+    judge: str
+    protocol: str
+    verdict: str
+    score_a: float | None = None
+    score_b: float | None = None
+    explanation: str = ""
+    raw: str | None = None
+    template_hash: str | None = None
+    probabilities: dict | None = None
+    category: str | None = None
+    source: str | None = None
+    judgment_id: str = ""
+    created: str = field(default_factory=utc_now)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.question_id = str(self.question_id)
+        if not self.judgment_id:
+            self.judgment_id = stable_id(self.benchmark, self.question_id, self.model_a, self.model_b, self.judge,
+                                         self.protocol, self.template_hash, self.source)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str) -> "Judgment":
+        judgment = _build(cls, data, where)
+        if judgment.verdict not in VERDICTS:
+            raise ArenaError(f"{where}: field 'verdict' must be one of {', '.join(VERDICTS)}, got {judgment.verdict!r}")
+        if judgment.protocol not in PROTOCOLS:
+            raise ArenaError(f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {judgment.protocol!r}")
+        return judgment
+
+
+def _build(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    for f in fields(cls):
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in data:
+            raise ArenaError(f"{where}: missing field '{f.name}'")
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise ArenaError(f"{where}: {exc}") from None

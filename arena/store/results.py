@@ -1,0 +1,159 @@
+"""The results directory: one append-only log per (prompt set, model) for answers and per (prompt set,
+judge) for judgments, plus a manifest per run.
+
+    results/<benchmark>/answers/<model>.jsonl
+    results/<benchmark>/judgments/<judge>.jsonl
+    results/runs/<timestamp>-<command>-<pid>.json
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from arena.errors import ArenaError
+from arena.store.jsonl import JsonlLog
+from arena.store.records import Answer, Judgment, utc_now
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+MANIFEST_PACKAGES = ("arena", "numpy", "scipy", "torch", "transformers", "peft", "bitsandbytes", "vllm", "openai")
+
+
+def file_safe(name: str) -> str:
+    """A model, judge or set name as a single path component: nothing a user types can leave the folder."""
+    safe = _UNSAFE.sub("_", name.replace("/", "__"))
+    if not safe.strip("._") or safe in (".", ".."):
+        raise ArenaError(f"invalid name {name!r} for a results file")
+    return safe
+
+
+class ResultsStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ArenaError(f"results directory {self.root} exists but is not a directory")
+        if self.root.is_dir() and not os.access(self.root, os.R_OK | os.X_OK):
+            raise ArenaError(f"results directory {self.root} is not readable")
+
+    # --- answers -------------------------------------------------------------------------------
+    def _answers_log(self, benchmark: str, model: str) -> JsonlLog:
+        return JsonlLog(self.root / file_safe(benchmark) / "answers" / f"{file_safe(model)}.jsonl")
+
+    def answers(self, benchmark: str, model: str) -> dict[str, Answer]:
+        """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
+        log = self._answers_log(benchmark, model)
+        latest: dict[str, Answer] = {}
+        for record in log.read():
+            answer = Answer.from_dict(record, f"{log.path}:{record['_line']}")
+            latest[answer.question_id] = answer
+        return latest
+
+    def save_answers(self, answers: Iterable[Answer]) -> int:
+        grouped: dict[tuple[str, str], list[dict]] = {}
+        for answer in answers:
+            grouped.setdefault((answer.benchmark, answer.model), []).append(answer.to_dict())
+        return sum(self._answers_log(b, m).append(rows) for (b, m), rows in grouped.items())
+
+    def answered_models(self, benchmark: str) -> list[str]:
+        folder = self.root / file_safe(benchmark) / "answers"
+        models = set()
+        for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+            records = JsonlLog(path).read()
+            models.update(r.get("model", path.stem) for r in records)
+        return sorted(models)
+
+    # --- judgments -----------------------------------------------------------------------------
+    def _judgments_log(self, benchmark: str, judge: str) -> JsonlLog:
+        return JsonlLog(self.root / file_safe(benchmark) / "judgments" / f"{file_safe(judge)}.jsonl")
+
+    def judgments(self, benchmark: str, judge: str | None = None) -> list[Judgment]:
+        """Latest judgment per judgment_id (re-judged errors supersede the earlier record)."""
+        folder = self.root / file_safe(benchmark) / "judgments"
+        paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
+        latest: dict[str, Judgment] = {}
+        for path in paths:
+            log = JsonlLog(path)
+            for record in log.read():
+                judgment = Judgment.from_dict(record, f"{log.path}:{record['_line']}")
+                latest[judgment.judgment_id] = judgment
+        return list(latest.values())
+
+    def save_judgments(self, judgments: Iterable[Judgment]) -> int:
+        grouped: dict[tuple[str, str], list[dict]] = {}
+        for judgment in judgments:
+            grouped.setdefault((judgment.benchmark, judgment.judge), []).append(judgment.to_dict())
+        return sum(self._judgments_log(b, j).append(rows) for (b, j), rows in grouped.items())
+
+    def judges(self, benchmark: str) -> list[str]:
+        return sorted({j.judge for j in self.judgments(benchmark)})
+
+    def benchmarks(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name != "runs")
+
+    # --- run manifests -------------------------------------------------------------------------
+    @contextmanager
+    def run(self, command: str, config: dict, seeds: dict | None = None):
+        """Record what ran, with which versions and seeds; the manifest is written at start and updated
+        at the end, so even a killed run leaves a trace of its configuration."""
+        started = utc_now()
+        path = self.root / "runs" / f"{started.replace(':', '')[:17]}-{file_safe(command)}-{os.getpid()}.json"
+        manifest = {
+            "command": command,
+            "argv": sys.argv,
+            "config": config,
+            "seeds": seeds or {},
+            "started": started,
+            "finished": None,
+            "status": "running",
+            "git_commit": _git_commit(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "packages": _package_versions(),
+        }
+        _write_json(path, manifest)
+        try:
+            yield manifest
+        except BaseException as exc:
+            manifest.update(finished=utc_now(), status=f"failed: {type(exc).__name__}")
+            _write_json(path, manifest)
+            raise
+        manifest.update(finished=utc_now(), status="ok")
+        _write_json(path, manifest)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ArenaError(f"{path}: cannot write the run manifest ({exc.strerror})") from None
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in MANIFEST_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

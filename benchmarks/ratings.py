@@ -1,0 +1,88 @@
+"""Speed of the rating engine against the issue's targets, with baselines measured in the same run.
+
+Data: 8 synthetic models, every ordered pair judged on 80 questions (4,480 matches, the shape of the QLoRA
+paper's Vicuna tournament), verdict mix like the paper's published GPT-4 sample.
+
+    python benchmarks/ratings.py [--orderings 10000] [--bootstrap 1000] [--python-orderings 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from arena.ratings.bradley_terry import bradley_terry
+from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders
+from arena.ratings.matches import build_matches
+from arena.store import Judgment, ResultsStore
+
+
+def synthetic_judgments(models: int = 8, questions: int = 80, seed: int = 0) -> list[Judgment]:
+    rng = np.random.default_rng(seed)
+    strength = np.linspace(-1, 1, models)
+    judgments = []
+    for a, b in itertools.permutations(range(models), 2):
+        for q in range(questions):
+            u = rng.random()
+            p_first = 1 / (1 + np.exp(strength[b] - strength[a] - 0.4))  # a little first-position bias
+            verdict = "error" if u < 0.02 else "tie" if u < 0.18 else ("A" if rng.random() < p_first else "B")
+            judgments.append(Judgment("bench", str(q), f"model-{a}", f"model-{b}", "synthetic", "pairwise", verdict))
+    return judgments
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orderings", type=int, default=10_000)
+    parser.add_argument("--bootstrap", type=int, default=1_000)
+    parser.add_argument("--python-orderings", type=int, default=10_000,
+                        help="orderings for the plain-Python baseline (same orders as the fast path)")
+    args = parser.parse_args()
+
+    judgments = synthetic_judgments()
+    matches = build_matches(judgments)
+    print(f"data: {len(matches.models)} models, {len(matches)} decided matches ({len(judgments)} judgments)")
+
+    _, compile_s = timed(elo_final_ratings, matches, 4, 0)
+    print(f"elo kernel load/compile (first call in this process): {compile_s:.2f} s")
+    fast, fast_s = timed(elo_final_ratings, matches, args.orderings, 0)
+    orders = match_orders(len(matches), args.python_orderings, 0)
+    slow, slow_s = timed(elo_reference, matches, orders)
+    assert np.allclose(fast[: args.python_orderings], slow), "fast and reference Elo disagree"
+    slow_per_ordering = slow_s / args.python_orderings
+    speedup = slow_per_ordering * args.orderings / fast_s
+    print(f"elo {args.orderings} orderings: {fast_s:.3f} s (target <= 2 s) {'PASS' if fast_s <= 2 else 'FAIL'}")
+    print(f"elo plain Python loop, {args.python_orderings} orderings: {slow_s:.2f} s "
+          f"-> speed-up {speedup:.1f}x (target >= 30x) {'PASS' if speedup >= 30 else 'FAIL'}")
+
+    _, bt_s = timed(bradley_terry, matches, args.bootstrap, 0)
+    print(f"bradley-terry + {args.bootstrap} bootstrap resamples: {bt_s:.3f} s (target <= 3 s) "
+          f"{'PASS' if bt_s <= 3 else 'FAIL'}")
+
+    with tempfile.TemporaryDirectory() as folder:
+        ResultsStore(folder).save_judgments(judgments)
+        command = [sys.executable, "-m", "arena", "ratings", "--results", folder, "--benchmark", "bench",
+                   "--method", "elo", "--orderings", str(args.orderings), "--format", "json"]
+        for attempt in ("first", "second"):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+            whole = time.perf_counter() - start
+            print(f"whole `arena ratings --method elo` command ({attempt} run): {whole:.2f} s (target <= 4 s) "
+                  f"{'PASS' if whole <= 4 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arena.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (the project's tests read ../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def arena_home(tmp_path, monkeypatch):
+    """Every test gets its own empty data directory: nothing leaks between tests or into the user's cache."""
+    home = tmp_path / "arena_home"
+    monkeypatch.setenv("ARENA_HOME", str(home))
+    return home
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `arena ARGS` in-process and capture exit code, stdout and stderr."""
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors and --help
+            code = exc.code
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_arena_process(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    """`arena` as a real separate process (start-up time, signals)."""
+    return subprocess.run([sys.executable, "-m", "arena", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
