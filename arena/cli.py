@@ -219,9 +219,62 @@ def _add_ratings(subparsers) -> None:
     ratings.set_defaults(handler=_ratings)
 
 
+# --- models and generation ----------------------------------------------------------------------
+def _generate(args) -> int:
+    from arena.generation.commands import run_generate
+
+    return run_generate(args)
+
+
+def _models(args) -> int:
+    from arena.generation.commands import run_models
+
+    return run_models(args)
+
+
+def _add_models_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-file", type=Path, default=None, metavar="TOML",
+                        help="model definitions ([models.NAME] tables); default: ./arena.toml if present")
+
+
+def _add_generate(subparsers) -> None:
+    generate = _command(
+        subparsers, "generate", "generate answers for a prompt set with a model",
+        "  arena generate --model smollm2-135m-q4 --benchmark vicuna80 --limit 5\n"
+        "  arena generate --model smollm2-135m-q4 --benchmark sample --greedy --max-new-tokens 128\n"
+        "  arena generate --model answers:published/gpt35.jsonl --benchmark vicuna80\n"
+        "  arena generate --model openai:gpt-4o-mini --benchmark sample   # OPENAI_API_KEY, OPENAI_BASE_URL",
+        description="Answers every prompt (multi-turn prompts turn by turn) and stores them in the results store. "
+                    "A rerun skips prompts already answered; --overwrite answers them again. Sampling defaults "
+                    "follow the QLoRA paper (top_p 0.9, temperature 0.7).")
+    generate.add_argument("--model", required=True, help="preset, models-file name, or BACKEND:TARGET")
+    generate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
+    generate.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
+    generate.add_argument("--overwrite", action="store_true", help="answer again prompts already answered")
+    generate.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
+    generate.add_argument("--temperature", type=float, default=0.7)
+    generate.add_argument("--top-p", type=float, default=0.9)
+    generate.add_argument("--max-new-tokens", type=int, default=512)
+    generate.add_argument("--seed", type=int, default=0, help="same seed, same answers")
+    generate.add_argument("--batch-size", type=int, default=None, help="hf backend: prompts per batch (default 8)")
+    _add_models_file(generate)
+    _add_results(generate)
+    generate.set_defaults(handler=_generate)
+
+    models = _command(subparsers, "models", "list the models arena knows and show one's settings",
+                      "  arena models list\n  arena models show guanaco-7b")
+    sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(sub, "list", "presets, models-file entries and fine-tuned models")
+    _add_models_file(listing)
+    listing.set_defaults(handler=_models)
+    show = _command(sub, "show", "one model's backend and options")
+    show.add_argument("name")
+    _add_models_file(show)
+    show.set_defaults(handler=_models)
+
+
 # --- later stages (each fills its own group) ----------------------------------------------------
 _PENDING = {
-    "generate": "generate answers for a prompt set with a model (hf 4-bit/LoRA, GGUF, OpenAI-compatible, vLLM)",
     "evaluate": "judge candidates against a baseline in both orders; relative-to-baseline score",
     "tournament": "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
     "report": "self-contained HTML leaderboard with charts and a battle browser",
@@ -239,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"arena {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_prompts(subparsers)
-    for name in ("generate", "evaluate", "tournament"):
+    _add_generate(subparsers)
+    for name in ("evaluate", "tournament"):
         _command(subparsers, name, _PENDING[name]).set_defaults(handler=_not_built)
     _add_ratings(subparsers)
     _add_import_export(subparsers)

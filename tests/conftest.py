@@ -10,6 +10,8 @@ from arena.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# The GGUF -> safetensors conversion takes tens of seconds: do it once and keep it across tests and runs.
+os.environ.setdefault("ARENA_CONVERTED_DIR", str(REPO / ".pytest_cache" / "arena-converted"))
 
 
 def shared_path(*parts: str) -> Path:

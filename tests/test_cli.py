@@ -3,7 +3,7 @@ import time
 
 from conftest import REPO, run_arena_process
 
-GROUPS = ["prompts", "generate", "evaluate", "tournament", "ratings", "import", "report", "rate", "finetune"]
+GROUPS = ["prompts", "models", "generate", "evaluate", "tournament", "ratings", "import", "report", "rate", "finetune"]
 
 
 def test_help_lists_every_command_group(cli):
@@ -52,7 +52,7 @@ def test_prompts_list_imports_no_torch():
 
 
 def test_commands_not_built_yet_say_so_and_exit_2(cli):
-    for group in ("generate", "evaluate", "tournament", "report", "rate", "finetune"):
+    for group in ("evaluate", "tournament", "report", "rate", "finetune"):
         result = cli(group)
         assert result.code == 2
         assert "not built yet" in result.err

@@ -1,0 +1,1 @@
+"""Answers: the second stage (prompts -> answers)."""

@@ -1,0 +1,43 @@
+"""`arena generate` and `arena models`."""
+
+from __future__ import annotations
+
+from arena.console import info, print_table
+from arena.models.base import GenerationParams
+from arena.models.spec import available_models, resolve_model
+
+
+def run_generate(args) -> int:
+    from arena.benchmarks import load_prompt_set
+    from arena.generation.runner import generate_answers
+    from arena.store import ResultsStore
+
+    spec = resolve_model(args.model, args.models_file)
+    if args.batch_size:
+        spec = type(spec)(**{**spec.__dict__, "options": {**spec.options, "batch_size": args.batch_size}})
+    prompt_set = load_prompt_set(args.benchmark)
+    params = GenerationParams(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                              greedy=args.greedy, seed=args.seed)
+    report = generate_answers(ResultsStore(args.results), prompt_set, spec, params, limit=args.limit,
+                              overwrite=args.overwrite)
+    info(f"{report.model} on {report.benchmark}: {report.generated} answers generated, "
+         f"{report.already_done} already stored, {report.empty} empty, "
+         f"{report.tokens} tokens at {report.tokens_per_second:.1f} tok/s")
+    if report.missing:
+        info(f"{len(report.missing)} prompts have no published answer: {', '.join(report.missing[:10])}"
+             + (" ..." if len(report.missing) > 10 else ""))
+    info(f"answers in {args.results}/{prompt_set.name}/answers/")
+    return 0
+
+
+def run_models(args) -> int:
+    if args.action == "list":
+        rows = [[s.name, s.backend, s.path or "-", s.origin, s.description]
+                for s in sorted(available_models(args.models_file).values(), key=lambda s: s.name)]
+        print_table("Models", ["name", "backend", "path", "from", "description"], rows)
+        return 0
+    spec = resolve_model(args.name, args.models_file)
+    rows = [["name", spec.name], ["backend", spec.backend], ["path", spec.path or "-"], ["from", spec.origin],
+            *([k, str(v)] for k, v in sorted(spec.options.items()))]
+    print_table(spec.description or spec.name, ["field", "value"], rows)
+    return 0

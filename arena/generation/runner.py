@@ -1,0 +1,120 @@
+"""Answers for a prompt set: skips what is stored, answers multi-turn prompts turn by turn, saves every
+chunk as it finishes (a killed run loses at most the chunk in flight), and shows progress."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from arena.benchmarks.records import Message, Prompt, PromptSet
+from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
+from arena.models.spec import ModelSpec
+from arena.store import Answer, ResultsStore
+
+
+@dataclass
+class GenerationReport:
+    model: str
+    benchmark: str
+    requested: int
+    already_done: int = 0
+    generated: int = 0
+    missing: list[str] = field(default_factory=list)
+    empty: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def next_request(prompt: Prompt, replies: list[str]) -> GenerationRequest | None:
+    """The dialogue up to the first user turn still without a reply (earlier replies filled in), or None."""
+    messages: list[Message] = []
+    used = 0
+    for index, message in enumerate(prompt.turns):
+        messages.append(message)
+        unanswered = message.role == "user" and (index + 1 == len(prompt.turns) or prompt.turns[index + 1].role != "assistant")
+        if unanswered:
+            if used == len(replies):
+                return GenerationRequest(prompt.id, tuple(messages))
+            messages.append(Message("assistant", replies[used]))
+            used += 1
+    return None
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from arena.console import stderr_console
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("answers"),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=stderr_console())
+
+
+def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
+                     limit: int | None = None, overwrite: bool = False, chunk_size: int = 16,
+                     model: ChatModel | None = None, show_progress: bool = True) -> GenerationReport:
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    done = {} if overwrite else store.answers(prompt_set.name, spec.name)
+    todo = [p for p in prompts if p.id not in done]
+    report = GenerationReport(spec.name, prompt_set.name, len(prompts), already_done=len(prompts) - len(todo))
+    if not todo:
+        return report
+    model = model or backend_factory(spec.backend)(spec)
+    config = {"model": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options,
+              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "limit": limit,
+              "params": params.as_record(), "model_facts": model.describe()}
+    progress = _progress() if show_progress else None
+    with store.run("generate", config, seeds={"generation": params.seed}):
+        task = progress.add_task(f"{spec.name} on {prompt_set.name}", total=len(todo), rate="") if progress else None
+        if progress:
+            progress.start()
+        try:
+            for start in range(0, len(todo), chunk_size):
+                answers = _answer_chunk(model, todo[start:start + chunk_size], prompt_set.name, spec, params, report)
+                store.save_answers(answers)
+                if progress:
+                    progress.update(task, advance=len(todo[start:start + chunk_size]),
+                                    rate=f"{report.tokens_per_second:.1f} tok/s")
+        finally:
+            if progress:
+                progress.stop()
+    return report
+
+
+def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: ModelSpec, params: GenerationParams,
+                  report: GenerationReport) -> list[Answer]:
+    replies: dict[str, list[str]] = {p.id: [] for p in chunk}
+    stats = {p.id: {"tokens": 0, "seconds": 0.0, "finish_reason": None} for p in chunk}
+    missing: set[str] = set()
+    started = time.perf_counter()
+    while True:
+        requests = [r for p in chunk if p.id not in missing and (r := next_request(p, replies[p.id])) is not None]
+        if not requests:
+            break
+        for request, generation in zip(requests, model.generate(requests, params)):
+            if generation.finish_reason == "missing":
+                missing.add(request.prompt_id)
+                continue
+            replies[request.prompt_id].append(generation.text)
+            item = stats[request.prompt_id]
+            item["tokens"] += generation.tokens or 0
+            item["seconds"] += generation.seconds or 0.0
+            item["finish_reason"] = generation.finish_reason
+    report.seconds += time.perf_counter() - started
+    answers = []
+    for prompt in chunk:
+        if prompt.id in missing:
+            report.missing.append(prompt.id)
+            continue
+        item = stats[prompt.id]
+        report.generated += 1
+        report.tokens += item["tokens"]
+        report.empty += item["finish_reason"] == "empty"
+        answers.append(Answer(benchmark=benchmark, question_id=prompt.id, model=spec.name, turns=replies[prompt.id],
+                              tokens=item["tokens"], seconds=round(item["seconds"], 3),
+                              finish_reason=item["finish_reason"], params=params.as_record(),
+                              meta={"backend": spec.backend}))
+    return answers

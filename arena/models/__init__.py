@@ -1,0 +1,1 @@
+"""Model backends behind one interface (`ChatModel.generate`), chosen by a model spec."""

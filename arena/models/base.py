@@ -1,0 +1,99 @@
+"""The one small interface every backend implements, and the registry that picks a backend by name.
+
+A backend is one module with one decorated factory: `@register_backend("name") def load(spec) -> ChatModel`.
+Modules are imported only when their backend is used, so heavy dependencies stay optional."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from arena.benchmarks.records import Message
+from arena.errors import ArenaError
+
+GUANACO_STOP = "### Human:"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """The paper's defaults: nucleus sampling with top_p 0.9 and temperature 0.7."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    greedy: bool = False
+    seed: int = 0
+
+    def as_record(self) -> dict:
+        return {"temperature": None if self.greedy else self.temperature, "top_p": None if self.greedy else self.top_p,
+                "max_new_tokens": self.max_new_tokens, "greedy": self.greedy, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """The dialogue so far, ending with the user turn to answer."""
+
+    prompt_id: str
+    messages: tuple[Message, ...]
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str  # stop | length | empty | missing
+    tokens: int | None = None
+    seconds: float | None = None
+    meta: dict = field(default_factory=dict)
+
+
+class ChatModel(ABC):
+    name: str
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
+        """Answer each request (same order). Batching, retries and concurrency are the backend's business."""
+
+    def describe(self) -> dict:
+        """Backend facts worth recording with every answer (quantization, adapter, endpoint...)."""
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+_FACTORIES: dict[str, Callable] = {}
+_BACKEND_MODULES = {
+    "hf": "arena.models.hf",
+    "openai": "arena.models.openai_api",
+    "vllm": "arena.models.vllm_backend",
+    "answers": "arena.models.answers",
+}
+BACKENDS = tuple(_BACKEND_MODULES)
+
+
+def register_backend(name: str):
+    def decorate(factory: Callable) -> Callable:
+        _FACTORIES[name] = factory
+        return factory
+
+    return decorate
+
+
+def backend_factory(backend: str) -> Callable:
+    if backend not in _BACKEND_MODULES:
+        raise ArenaError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
+    importlib.import_module(_BACKEND_MODULES[backend])
+    return _FACTORIES[backend]
+
+
+def clean_answer(text: str, stop: str | None = GUANACO_STOP) -> tuple[str, bool]:
+    """Cut at the next turn marker and strip an echoed assistant cue; returns (text, stopped)."""
+    stopped = False
+    if stop and stop in text:
+        text, stopped = text.split(stop, 1)[0], True
+    text = text.strip()
+    if text.startswith("### Assistant:"):
+        text = text[len("### Assistant:"):].strip()
+    return text, stopped

@@ -1,0 +1,84 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests, answering with any ChatModel,
+with scripted faults: 429 with Retry-After, 500, slow answers, malformed JSON, empty content."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from arena.benchmarks.records import Message
+from arena.models.base import GenerationParams, GenerationRequest
+
+
+class OpenAICompatibleServer:
+    def __init__(self, model=None, reply=None, faults=None, delay=0.0):
+        """`model`: a ChatModel answering for real; `reply`: fn(messages) -> str otherwise.
+        `faults`: list consumed one per request: '429', '500', 'slow', 'garbage', 'empty', or None."""
+        self.model, self.reply, self.faults, self.delay = model, reply, list(faults or []), delay
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append({"body": body, "auth": self.headers.get("Authorization")})
+                    fault = server.faults.pop(0) if server.faults else None
+                if fault == "429":
+                    return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.2"})
+                if fault == "500":
+                    return self._send(500, b'{"error": "boom"}')
+                if fault == "garbage":
+                    return self._send(200, b"<html>not json")
+                if fault == "slow":
+                    time.sleep(3)
+                time.sleep(server.delay)
+                content = "" if fault == "empty" else server.answer(body)
+                payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": len(content.split()), "total_tokens": 1}}
+                self._send(200, json.dumps(payload).encode())
+
+            def _send(self, status, data, headers=None):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def answer(self, body: dict) -> str:
+        messages = tuple(Message(m["role"], m["content"]) for m in body["messages"])
+        if self.reply is not None:
+            return self.reply(messages)
+        params = GenerationParams(max_new_tokens=body.get("max_tokens", 32), greedy=body.get("temperature") == 0.0,
+                                  temperature=body.get("temperature") or 0.7, top_p=body.get("top_p") or 0.9)
+        with self.lock:
+            return self.model.generate([GenerationRequest("x", messages)], params)[0].text
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
