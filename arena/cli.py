@@ -273,10 +273,92 @@ def _add_generate(subparsers) -> None:
     show.set_defaults(handler=_models)
 
 
+# --- evaluate and tournament --------------------------------------------------------------------
+def _evaluate(args) -> int:
+    from arena.pipelines import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _tournament(args) -> int:
+    from arena.pipelines import run_tournament
+
+    return run_tournament(args)
+
+
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation (for answers that are missing)")
+    group.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
+    group.add_argument("--temperature", type=float, default=0.7)
+    group.add_argument("--top-p", type=float, default=0.9)
+    group.add_argument("--max-new-tokens", type=int, default=512)
+    group.add_argument("--seed", type=int, default=0, help="seeds sampling, match orders and bootstrap")
+
+
+def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default) -> None:
+    group = parser.add_argument_group("judging")
+    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default})")
+    group.add_argument("--judge-base-url", default=None, metavar="URL",
+                       help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
+    group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
+    group.add_argument("--judge-template", type=Path, default=None, metavar="JSONL",
+                       help="FastChat/QLoRA review-prompt file to use instead of arena's own templates")
+    group.add_argument("--judge-reviewers", type=Path, default=None, metavar="JSONL",
+                       help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
+    group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
+    group.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                       help="stop before the judge's spending would pass this amount")
+    group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
+    group.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
+    group.add_argument("--orderings", type=int, default=10_000, help="Elo: random match orders")
+    group.add_argument("--bootstrap", type=int, default=1_000, help="bootstrap resamples for intervals")
+
+
+def _add_pipelines(subparsers) -> None:
+    from arena.models.spec import DEMO_MODELS
+
+    evaluate = _command(
+        subparsers, "evaluate", "judge candidates against a baseline in both orders; score as a percentage of the baseline",
+        "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
+        "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
+        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
+        description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
+                    "candidate with the baseline in both answer orders, and prints the score relative to the "
+                    "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
+    evaluate.add_argument("--model", action="append", required=True, help="candidate model (repeatable)")
+    evaluate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
+    evaluate.add_argument("--baseline", default="chatgpt", help="baseline model (default: chatgpt)")
+    _add_judging_options(evaluate, "gpt-4", ["relative", "pairwise", "both"], "relative")
+    _add_generation_options(evaluate)
+    _add_models_file(evaluate)
+    _add_results(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    tournament = _command(
+        subparsers, "tournament", "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
+        "  arena tournament                       # offline demo: SmolLM2 4-bit configurations on `sample`\n"
+        "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
+        "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20",
+        description="Every pair of models on every question, in both answer orders (each order is a match, as in "
+                    "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
+                    "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "
+                    "configurations, judged by the same small model as a clearly labelled demo judge.")
+    tournament.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                            help=f"models to play (default demo: {' '.join(DEMO_MODELS)})")
+    tournament.add_argument("--benchmark", default="sample", help="prompt set (default: sample)")
+    tournament.add_argument("--pairs", choices=["all"], default="all", help="all pairs, both orders")
+    tournament.add_argument("--budget", type=int, default=None, metavar="N",
+                            help="judge a random sample of N matchups instead of all")
+    _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise")
+    _add_generation_options(tournament)
+    _add_models_file(tournament)
+    _add_results(tournament)
+    tournament.set_defaults(handler=_tournament)
+
+
 # --- later stages (each fills its own group) ----------------------------------------------------
 _PENDING = {
-    "evaluate": "judge candidates against a baseline in both orders; relative-to-baseline score",
-    "tournament": "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
     "report": "self-contained HTML leaderboard with charts and a battle browser",
     "rate": "web form for blind human pairwise rating",
     "finetune": "QLoRA fine-tuning stage that makes new tournament candidates",
@@ -293,8 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_prompts(subparsers)
     _add_generate(subparsers)
-    for name in ("evaluate", "tournament"):
-        _command(subparsers, name, _PENDING[name]).set_defaults(handler=_not_built)
+    _add_pipelines(subparsers)
     _add_ratings(subparsers)
     _add_import_export(subparsers)
     for name in ("report", "rate", "finetune"):

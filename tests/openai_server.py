@@ -43,7 +43,7 @@ class OpenAICompatibleServer:
                 payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
                            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                         "finish_reason": "stop"}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": len(content.split()), "total_tokens": 1}}
+                           "usage": server.usage(body, content)}
                 self._send(200, json.dumps(payload).encode())
 
             def _send(self, status, data, headers=None):
@@ -61,6 +61,13 @@ class OpenAICompatibleServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @staticmethod
+    def usage(body: dict, content: str) -> dict:
+        """Token counts of the size a real endpoint would report (about four characters a token)."""
+        prompt = sum(len(m["content"]) for m in body["messages"]) // 4 + 1
+        completion = len(content) // 4 + 1
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def answer(self, body: dict) -> str:
         messages = tuple(Message(m["role"], m["content"]) for m in body["messages"])

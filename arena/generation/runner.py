@@ -56,6 +56,7 @@ def _progress():
 def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
                      limit: int | None = None, overwrite: bool = False, chunk_size: int = 16,
                      model: ChatModel | None = None, show_progress: bool = True) -> GenerationReport:
+    params = params.with_overrides(spec.options)
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
     done = {} if overwrite else store.answers(prompt_set.name, spec.name)
     todo = [p for p in prompts if p.id not in done]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from arena.benchmarks.records import Message
 from arena.errors import ArenaError
@@ -25,6 +25,11 @@ class GenerationParams:
     max_new_tokens: int = 512
     greedy: bool = False
     seed: int = 0
+
+    def with_overrides(self, options: dict) -> "GenerationParams":
+        """A model's own settings (e.g. `greedy = true` in its models-file entry) win over the command's."""
+        names = ("temperature", "top_p", "max_new_tokens", "greedy", "seed")
+        return replace(self, **{name: options[name] for name in names if name in options})
 
     def as_record(self) -> dict:
         return {"temperature": None if self.greedy else self.temperature, "top_p": None if self.greedy else self.top_p,

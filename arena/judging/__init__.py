@@ -1,0 +1,1 @@
+"""Judgments: the third stage (answers -> judgments): templates, verdict parsing, judges, the runner."""

@@ -1,0 +1,232 @@
+"""Judges behind one interface. A judge gets rendered requests and reports each reply as it lands, so the
+runner can store it at once (a crash loses only the calls in flight)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from arena.errors import ArenaError
+from arena.judging.budget import CostBudget, Price, RateLimiter
+from arena.judging.parsing import explanation_of, parse_pairwise, parse_scores
+from arena.models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    key: str
+    protocol: str
+    system: str
+    user: str
+    # The same template rendered with "N/A" for question and answers: what a probability judge would say
+    # with no content, used to cancel its prior for a position (contextual calibration).
+    content_free: tuple[str, str] | None = None
+
+
+@dataclass
+class JudgeReply:
+    raw: str
+    verdict: str  # A | B | tie | error
+    score_a: float | None = None
+    score_b: float | None = None
+    explanation: str = ""
+    probabilities: dict | None = None
+    cost: float = 0.0
+    tokens: dict = field(default_factory=dict)
+
+
+def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:
+    """Parse a free-text verdict; an unreadable one is an 'error' reply that keeps the raw text."""
+    if protocol == "pairwise":
+        verdict = parse_pairwise(text)
+        return JudgeReply(text, verdict or "error", explanation=explanation_of(text, protocol), **extra)
+    scores = parse_scores(text)
+    if scores is None or not all(1 <= s <= 10 for s in scores):
+        return JudgeReply(text, "error", explanation=text.strip(), **extra)
+    a, b = scores
+    return JudgeReply(text, "A" if a > b else "B" if b > a else "tie", a, b, explanation_of(text, protocol), **extra)
+
+
+OnReply = Callable[[JudgeRequest, JudgeReply], None]
+
+
+class Judge(ABC):
+    name: str
+    label: str = ""  # shown next to results, e.g. "demo judge"
+
+    @abstractmethod
+    def run(self, requests: list[JudgeRequest], on_reply: OnReply, budget: CostBudget) -> int:
+        """Judge requests, calling on_reply for each as it completes; returns how many were not started
+        because the budget would have been exceeded."""
+
+    def estimate_cost(self, requests: list[JudgeRequest]) -> float:
+        return 0.0
+
+
+class OpenAIJudge(Judge):
+    """GPT-4 or any OpenAI-compatible endpoint, concurrent, rate-limited, budgeted."""
+
+    def __init__(self, spec: ModelSpec):
+        from arena.models.http import Endpoint, RetryPolicy
+
+        self.name = spec.name
+        self.model_id = spec.path or spec.name
+        self.endpoint = Endpoint.from_options(spec.options)
+        self.policy = RetryPolicy(attempts=int(spec.option("retries", 5)) + 1, timeout=float(spec.option("timeout", 120)),
+                                  base_delay=float(spec.option("retry_base_delay", 1.0)))
+        self.concurrency = int(spec.option("max_concurrency", 16))
+        self.requests_per_minute = spec.option("requests_per_minute")
+        self.temperature = float(spec.option("judge_temperature", 0.2))
+        self.max_tokens = int(spec.option("judge_max_tokens", 1024))
+        self.price = Price.for_model(self.model_id, spec.options)
+        self.expected_completion_tokens = min(self.max_tokens, 300)
+
+    def _estimate(self, request: JudgeRequest) -> float:
+        return self.price.estimate(len(request.system) + len(request.user), self.expected_completion_tokens)
+
+    def estimate_cost(self, requests: list[JudgeRequest]) -> float:
+        return sum(self._estimate(r) for r in requests)
+
+    def run(self, requests, on_reply, budget) -> int:
+        return asyncio.run(self._run(requests, on_reply, budget))
+
+    async def _run(self, requests, on_reply, budget) -> int:
+        import httpx
+
+        from arena.models.http import RequestFailed, chat_completion
+
+        limit = asyncio.Semaphore(self.concurrency)
+        limiter = RateLimiter(self.requests_per_minute, burst=self.concurrency)
+        skipped = 0
+
+        async def one(client, request: JudgeRequest) -> None:
+            nonlocal skipped
+            async with limit:
+                estimate = self._estimate(request)
+                if not budget.reserve(estimate):
+                    skipped += 1
+                    return
+                await limiter.acquire()
+                payload = {"model": self.model_id, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                           "messages": [{"role": "system", "content": request.system},
+                                        {"role": "user", "content": request.user}]}
+                try:
+                    data = await chat_completion(client, self.endpoint, payload, self.policy)
+                except RequestFailed as exc:
+                    budget.settle(estimate, 0.0)
+                    on_reply(request, JudgeReply(f"request failed: {exc}", "error"))
+                    return
+                usage = data.get("usage") or {}
+                tokens = {"prompt": usage.get("prompt_tokens", 0), "completion": usage.get("completion_tokens", 0)}
+                cost = self.price.cost(tokens["prompt"], tokens["completion"])
+                budget.settle(estimate, cost)
+                text = data["choices"][0]["message"].get("content") or ""
+                on_reply(request, reply_from_text(text, request.protocol, cost=cost, tokens=tokens))
+
+        async with httpx.AsyncClient() as client:
+            await asyncio.gather(*(one(client, r) for r in requests))
+        return skipped
+
+
+class LocalProbabilityJudge(Judge):
+    """A local chat model read through its next-token probabilities over the allowed answers ("1"/"2"/"3",
+    or the score tokens), so even a tiny model always yields a valid, soft verdict."""
+
+    def __init__(self, spec: ModelSpec):
+        from arena.models.hf import HFChatModel
+
+        self.name = spec.name
+        self.label = spec.option("judge_label", "local judge: verdicts read from next-token probabilities")
+        self.model = HFChatModel(spec)
+        tokenizer = self.model.tokenizer
+        self.choice_ids = {c: self._single_token(tokenizer, c) for c in ("1", "2", "3")}
+        self.threads = int(spec.option("judge_threads", os.cpu_count() or 1))
+        self._content_free_cache: dict[tuple[str, str], dict] = {}
+        self.score_ids = {s: self._single_token(tokenizer, str(s)) for s in range(1, 10)}
+
+    @staticmethod
+    def _single_token(tokenizer, text: str) -> int:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ArenaError(f"judge tokenizer splits '{text}' into {len(ids)} tokens; cannot read probabilities")
+        return ids[0]
+
+    def _prefix(self, system: str, user: str, protocol: str) -> str:
+        instruction = ("\n\nAnswer with a single digit: 1, 2 or 3." if protocol == "pairwise"
+                       else "\n\nAnswer with the two scores only, for example: 7 9")
+        chat = [{"role": "system", "content": system}, {"role": "user", "content": user + instruction}]
+        tokenizer = self.model.tokenizer
+        if tokenizer.chat_template:
+            return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return f"{system}\n\n### Human: {user}{instruction} ### Assistant:"
+
+    def _next_token_probabilities(self, texts: list[str], candidates: dict) -> list[dict]:
+        torch = self.model._torch
+        tokenizer = self.model.tokenizer
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            logits = self.model.model(**encoded, logits_to_keep=1).logits[:, -1, :]
+        ids = torch.tensor(list(candidates.values()))
+        probabilities = torch.softmax(logits[:, ids].float(), dim=-1)
+        return [dict(zip(candidates, row.tolist())) for row in probabilities]
+
+    def _calibrated(self, probs: dict, content_free: dict | None) -> dict:
+        if not content_free:
+            return probs
+        scaled = {k: probs[k] / max(content_free[k], 1e-9) for k in probs}
+        total = sum(scaled.values())
+        return {k: v / total for k, v in scaled.items()}
+
+    def run(self, requests, on_reply, budget) -> int:
+        torch = self.model._torch
+        decoding_threads = torch.get_num_threads()
+        # Scoring is prefill only (large matmuls), where every core helps, unlike token-by-token decoding.
+        torch.set_num_threads(self.threads)
+        try:
+            for start in range(0, len(requests), self.model.batch_size):
+                self._run_batch(requests[start:start + self.model.batch_size], on_reply)
+        finally:
+            torch.set_num_threads(decoding_threads)
+        return 0
+
+    def _content_free_probabilities(self, request: JudgeRequest) -> dict | None:
+        if request.content_free is None:
+            return None
+        if request.content_free not in self._content_free_cache:
+            text = self._prefix(*request.content_free, request.protocol)
+            self._content_free_cache[request.content_free] = self._next_token_probabilities([text], self.choice_ids)[0]
+        return self._content_free_cache[request.content_free]
+
+    def _run_batch(self, chunk: list[JudgeRequest], on_reply) -> None:
+        prefixes = [self._prefix(r.system, r.user, r.protocol) for r in chunk]
+        if chunk[0].protocol == "pairwise":
+            for request, raw in zip(chunk, self._next_token_probabilities(prefixes, self.choice_ids)):
+                probs = self._calibrated(raw, self._content_free_probabilities(request))
+                choice = max(probs, key=probs.get)
+                on_reply(request, JudgeReply(choice, {"1": "A", "2": "B", "3": "tie"}[choice],
+                                             probabilities={"calibrated": probs, "raw": raw},
+                                             explanation="read from next-token probabilities (calibrated)"))
+            return
+        first = self._next_token_probabilities(prefixes, self.score_ids)
+        second = self._next_token_probabilities([p + f"{max(f, key=f.get)} " for p, f in zip(prefixes, first)],
+                                                self.score_ids)
+        for request, f, s in zip(chunk, first, second):
+            score_a = sum(k * v for k, v in f.items())
+            score_b = sum(k * v for k, v in s.items())
+            verdict = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
+            on_reply(request, JudgeReply(f"{score_a:.2f} {score_b:.2f}", verdict, score_a, score_b,
+                                         "expected scores from next-token probabilities",
+                                         probabilities={"score_a": {str(k): v for k, v in f.items()},
+                                                        "score_b": {str(k): v for k, v in s.items()}}))
+
+
+def load_judge(spec: ModelSpec) -> Judge:
+    if spec.backend == "openai":
+        return OpenAIJudge(spec)
+    if spec.backend == "hf":
+        return LocalProbabilityJudge(spec)
+    raise ArenaError(f"judge '{spec.name}' uses the {spec.backend} backend; judges run on 'openai' "
+                     "(any OpenAI-compatible endpoint) or 'hf' (local model)")

@@ -1,0 +1,183 @@
+"""Judging matchups: each (question, model shown first, model shown second) is rendered with the template
+for its category, looked up in the cache, and only then sent to the judge. Replies are stored one by one
+as they land, so Ctrl-C or SIGKILL loses only the calls in flight and a rerun continues.
+
+The cache key covers the judge, the template hash and the rendered prompt (question, both answer texts in
+their order), so a judgment is never paid for twice; one run at a time judges with a given judge on a
+results directory (a file lock), so concurrent runs neither duplicate nor interleave work."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import combinations
+
+from arena.benchmarks.records import Prompt, PromptSet
+from arena.errors import ArenaError
+from arena.judging.budget import CostBudget
+from arena.judging.judges import Judge, JudgeReply, JudgeRequest
+from arena.judging.templates import TemplateSet
+from arena.store import Answer, Judgment, ResultsStore
+from arena.store.records import stable_id
+from arena.store.results import file_safe
+
+
+@dataclass(frozen=True)
+class Matchup:
+    prompt: Prompt
+    model_a: str  # shown first
+    model_b: str
+    answer_a: Answer
+    answer_b: Answer
+
+
+@dataclass
+class JudgingReport:
+    judge: str
+    protocol: str
+    planned: int = 0
+    already_judged: int = 0
+    reused: int = 0
+    requested: int = 0
+    judged: int = 0
+    errors: int = 0
+    not_started: int = 0
+    estimated_cost: float = 0.0
+    cost: float = 0.0
+
+    def describe(self) -> str:
+        text = (f"{self.judge} ({self.protocol}): {self.planned} judgments planned, {self.already_judged} already "
+                f"stored, {self.reused} reused from cache, {self.judged} judged now ({self.errors} unreadable, kept "
+                f"as errors), cost ${self.cost:.4f}")
+        if self.not_started:
+            text += f"; {self.not_started} left to judge: the --max-cost budget stopped the run before them"
+        return text
+
+
+def question_text(prompt: Prompt) -> str:
+    """The dialogue the judge sees: the question alone, or every turn in order when there are several."""
+    if len(prompt.turns) == 1:
+        return prompt.turns[0].content
+    return "\n\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in prompt.turns)
+
+
+def pairs_of(models: list[str], both_orders: bool = True) -> list[tuple[str, str]]:
+    pairs = list(combinations(models, 2))
+    return pairs + [(b, a) for a, b in pairs] if both_orders else pairs
+
+
+def plan_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], pairs: list[tuple[str, str]],
+                  limit: int | None = None) -> list[Matchup]:
+    """Every listed ordered pair on every question both models answered."""
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    matchups = []
+    for prompt in prompts:
+        for a, b in pairs:
+            if prompt.id in answers[a] and prompt.id in answers[b]:
+                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id]))
+    return matchups
+
+
+def sample_matchups(matchups: list[Matchup], budget: int, seed: int) -> list[Matchup]:
+    """A random budgeted subset, the same for the same seed."""
+    if budget >= len(matchups):
+        return matchups
+    return random.Random(seed).sample(matchups, budget)
+
+
+@contextmanager
+def judge_lock(store: ResultsStore, benchmark: str, judge: str):
+    folder = store.root / file_safe(benchmark) / "judgments"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{file_safe(judge)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from arena.console import info
+
+            info(f"another arena run is judging with '{judge}' on this results directory; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _progress(total: int, label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from arena.console import stderr_console
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cost]}"),
+                        TimeElapsedColumn(), console=stderr_console())
+    return progress, progress.add_task(label, total=total, cost="")
+
+
+def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates: TemplateSet,
+                   matchups: list[Matchup], retry_errors: bool = False, max_cost: float | None = None,
+                   dry_run: bool = False, show_progress: bool = True) -> JudgingReport:
+    report = JudgingReport(judge.name, templates.protocol, planned=len(matchups))
+    with judge_lock(store, benchmark, judge.name):
+        existing = store.judgments(benchmark, judge.name)
+        by_id = {j.judgment_id: j for j in existing}
+        by_key = {j.meta.get("cache_key"): j for j in existing if j.verdict != "error" and j.meta.get("cache_key")}
+        waiting: dict[str, list[Judgment]] = defaultdict(list)  # cache key -> judgments awaiting that reply
+        requests: dict[str, JudgeRequest] = {}
+        reused = []
+        for m in matchups:
+            template = templates.for_category(m.prompt.category)
+            system, user = template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text)
+            key = stable_id(judge.name, template.hash, system, user)
+            draft = Judgment(benchmark, m.prompt.id, m.model_a, m.model_b, judge.name, templates.protocol, "error",
+                             template_hash=template.hash, category=m.prompt.category, source="arena",
+                             meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
+                                   "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
+            prior = by_id.get(draft.judgment_id)
+            if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):
+                report.already_judged += 1
+            elif key in by_key:
+                source = by_key[key]
+                reused.append(replace(draft, verdict=source.verdict, score_a=source.score_a, score_b=source.score_b,
+                                      explanation=source.explanation, raw=source.raw, probabilities=source.probabilities,
+                                      meta={**draft.meta, "reused_from": source.judgment_id}))
+            else:
+                waiting[key].append(draft)
+                requests.setdefault(key, JudgeRequest(key, templates.protocol, system, user,
+                                                      content_free=template.render("N/A", "N/A", "N/A")))
+        store.save_judgments(reused)
+        report.reused = len(reused)
+        report.requested = len(requests)
+        report.estimated_cost = judge.estimate_cost(list(requests.values()))
+        if dry_run or not requests:
+            return report
+
+        progress, task = _progress(len(requests), f"judging with {judge.name}") if show_progress else (None, None)
+        budget = CostBudget(max_cost)
+
+        def on_reply(request: JudgeRequest, reply: JudgeReply) -> None:
+            records = [replace(d, verdict=reply.verdict, score_a=reply.score_a, score_b=reply.score_b,
+                               explanation=reply.explanation, raw=reply.raw, probabilities=reply.probabilities,
+                               meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens})
+                       for d in waiting[request.key]]
+            store.save_judgments(records)
+            report.judged += len(records)
+            report.errors += len(records) if reply.verdict == "error" else 0
+            report.cost += reply.cost
+            if progress:
+                progress.update(task, advance=1, cost=f"${report.cost:.4f}")
+
+        if progress:
+            progress.start()
+        try:
+            skipped = judge.run(list(requests.values()), on_reply, budget)
+        finally:
+            if progress:
+                progress.stop()
+        report.not_started = len(matchups) - report.already_judged - report.reused - report.judged
+        if skipped == 0 and report.not_started:
+            raise ArenaError(f"{report.not_started} judgments got no reply from {judge.name}")
+    return report

@@ -1,0 +1,158 @@
+"""The two main commands, each the whole pipeline: answers that are missing are generated, matchups are
+judged in both orders, and the results are rated and printed.
+
+    evaluate:   candidates against one baseline -> % of the baseline (relative) and win/tie/loss (pairwise)
+    tournament: all pairs (or a random budget of matchups) -> Elo and Bradley-Terry leaderboards
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from arena.benchmarks import load_prompt_set
+from arena.benchmarks.records import PromptSet
+from arena.console import info, print_records
+from arena.errors import ArenaError
+from arena.generation.runner import generate_answers
+from arena.judging.judges import load_judge
+from arena.judging.runner import judge_matchups, pairs_of, plan_matchups, sample_matchups
+from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
+from arena.models.base import GenerationParams
+from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, resolve_model
+from arena.ratings import leaderboard
+from arena.store import ResultsStore
+
+_RATING_COLUMNS = ["model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"]
+
+
+def _params(args) -> GenerationParams:
+    return GenerationParams(temperature=args.temperature, top_p=args.top_p, greedy=args.greedy, seed=args.seed,
+                            max_new_tokens=args.max_new_tokens)
+
+
+def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> dict:
+    """Generate what is missing, then read every model's answers."""
+    answers = {}
+    for spec in specs:
+        report = generate_answers(store, prompt_set, spec, _params(args), limit=args.limit)
+        if report.generated:
+            info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
+        answers[spec.name] = store.answers(prompt_set.name, spec.name)
+    return answers
+
+
+def _judge_spec(args) -> ModelSpec:
+    spec = resolve_model(args.judge, args.models_file)
+    if args.judge_base_url:
+        spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
+    return spec
+
+
+def _templates(args, protocol: str) -> TemplateSet:
+    if args.judge_template:
+        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers)
+        if templates.protocol != protocol:
+            raise ArenaError(f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}")
+        return templates
+    return builtin_templates(protocol)
+
+
+def _judge(store, prompt_set, judge, args, protocol, matchups):
+    report = judge_matchups(store, prompt_set.name, judge, _templates(args, protocol), matchups,
+                            retry_errors=args.retry_errors, max_cost=args.max_cost, dry_run=args.dry_run)
+    if args.dry_run:
+        info(f"dry run: {report.requested} judge calls needed ({report.already_judged} stored, {report.reused} "
+             f"reusable), estimated cost ${report.estimated_cost:.2f}")
+    else:
+        info(report.describe())
+    return report
+
+
+def run_evaluate(args) -> int:
+    store = ResultsStore(args.results)
+    prompt_set = load_prompt_set(args.benchmark)
+    candidates = [resolve_model(m, args.models_file) for m in args.model]
+    baseline = resolve_model(args.baseline, args.models_file)
+    judge_spec = _judge_spec(args)
+    if baseline.name in {c.name for c in candidates}:
+        raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
+    judge = load_judge(judge_spec)
+    answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
+    pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
+    matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
+    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+    for protocol in protocols:
+        _judge(store, prompt_set, judge, args, protocol, matchups)
+    if args.dry_run:
+        return 0
+    stored = store.judgments(prompt_set.name, judge.name)
+    names = {c.name for c in candidates}
+    if "relative" in protocols:
+        judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
+        rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name} "
+                      "(mean of both orders, 95% CI)",
+                      ["model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "wins", "ties",
+                       "losses", "errors"])
+    if "pairwise" in protocols:
+        rows = []
+        for name in sorted(names):
+            judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
+            won = sum((j.verdict == "A") == (j.model_a == name) and j.verdict in ("A", "B") for j in judged)
+            ties = sum(j.verdict == "tie" for j in judged)
+            errors = sum(j.verdict == "error" for j in judged)
+            rows.append({"model": name, "wins": won, "ties": ties, "losses": len(judged) - won - ties - errors,
+                         "errors": errors, "matches": len(judged) - errors})
+        print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders",
+                      ["model", "wins", "ties", "losses", "errors", "matches"])
+    info(f"answers and judgments in {store.root}/{prompt_set.name}/")
+    return 0
+
+
+def run_tournament(args) -> int:
+    demo = not args.models
+    model_names = list(args.models or DEMO_MODELS)
+    if len(set(model_names)) < 2:
+        raise ArenaError("a tournament needs at least two different models")
+    store = ResultsStore(args.results)
+    prompt_set = load_prompt_set(args.benchmark)
+    specs = [resolve_model(m, args.models_file) for m in model_names]
+    judge_spec = _judge_spec(args)
+    if demo and args.judge == DEMO_JUDGE:
+        info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
+             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
+             "another strong judge for real results.")
+    judge = load_judge(judge_spec)
+    answers = _answers_for(store, prompt_set, specs, args)
+    matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
+    if args.budget:
+        matchups = sample_matchups(matchups, args.budget, args.seed)
+    _judge(store, prompt_set, judge, args, args.protocol, matchups)
+    if args.dry_run:
+        return 0
+    names = {s.name for s in specs}
+    judgments = [j for j in store.judgments(prompt_set.name, judge.name)
+                 if j.protocol == args.protocol and j.model_a in names and j.model_b in names]
+    elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
+    bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
+    label = f"{prompt_set.name} · judge {judge.name}{' (DEMO judge)' if demo else ''}"
+    print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}", _RATING_COLUMNS)
+    print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", _RATING_COLUMNS)
+    saved = _save_leaderboard(store, prompt_set.name, judge.name, {"elo": elo, "bradley_terry": bt,
+                                                                   "models": sorted(names), "judge": judge.name})
+    info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{prompt_set.name}/")
+    return 0
+
+
+def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
+    from arena.store.results import file_safe
+
+    folder = store.root / file_safe(benchmark) / "leaderboards"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{file_safe(judge)}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+    return path
