@@ -20,7 +20,7 @@ from arena.judging.judges import load_judge
 from arena.judging.runner import judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams
-from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, resolve_model
+from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.ratings import leaderboard
 from arena.store import ResultsStore
 
@@ -111,9 +111,21 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def demo_models() -> list[str]:
+    """The demo's SmolLM2 configurations plus any SmolLM2 fine-tune the QLoRA stage has registered."""
+    tuned = [s.name for s in available_models().values()
+             if str(s.option("base_model", "")).startswith("smollm2") and s.name not in DEMO_MODELS]
+    return [*DEMO_MODELS, *sorted(tuned)]
+
+
+DEMO_MAX_NEW_TOKENS = 128  # keeps the offline demo to minutes on a 2-core CPU
+
+
 def run_tournament(args) -> int:
     demo = not args.models
-    model_names = list(args.models or DEMO_MODELS)
+    model_names = list(args.models or demo_models())
+    if demo:
+        args.max_new_tokens = min(args.max_new_tokens, DEMO_MAX_NEW_TOKENS)
     if len(set(model_names)) < 2:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(args.results)

@@ -52,7 +52,7 @@ def test_prompts_list_imports_no_torch():
 
 
 def test_commands_not_built_yet_say_so_and_exit_2(cli):
-    for group in ("report", "rate", "finetune"):
+    for group in ("report", "rate"):
         result = cli(group)
         assert result.code == 2
         assert "not built yet" in result.err
