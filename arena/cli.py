@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from arena import __version__
-from arena.errors import ArenaError, NotBuiltYet
+from arena.errors import ArenaError
 
 DEFAULT_RESULTS = Path("results")
 
@@ -121,7 +121,8 @@ def _import_qlora(args) -> int:
     from arena.ratings.imports import import_qlora_reviews
     from arena.store import ResultsStore
 
-    summary = import_qlora_reviews(ResultsStore(args.results), args.directory, args.benchmark, args.judge)
+    summary = import_qlora_reviews(ResultsStore(args.results), args.directory, args.benchmark, args.judge,
+                                   args.generations)
     info(summary.describe())
     return 0
 
@@ -163,6 +164,9 @@ def _add_import_export(subparsers) -> None:
     qlora.add_argument("directory", type=Path, metavar="DIR")
     qlora.add_argument("--benchmark", required=True, help="prompt set the reviews belong to (e.g. vicuna80)")
     qlora.add_argument("--judge", default="gpt-4", help="judge name to record (default: gpt-4)")
+    qlora.add_argument("--generations", type=Path, default=None, metavar="DIR",
+                       help="the answers that were judged (<model>.jsonl with question_id and generation); "
+                            "default: a generations/ folder beside DIR, if there is one")
     _add_results(qlora)
     qlora.set_defaults(handler=_import_qlora)
     fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)")
@@ -405,15 +409,91 @@ def _add_finetune(subparsers) -> None:
     finetune.set_defaults(handler=_finetune)
 
 
-# --- later stages (each fills its own group) ----------------------------------------------------
-_PENDING = {
-    "report": "self-contained HTML leaderboard with charts and a battle browser",
-    "rate": "web form for blind human pairwise rating",
-}
+# --- report --------------------------------------------------------------------------------------
+def _report(args) -> int:
+    from arena.console import info
+    from arena.report.builder import build_report
+    from arena.store import ResultsStore
+
+    out = args.out or Path("reports") / args.benchmark
+    path = build_report(ResultsStore(args.results), args.benchmark, args.judge, out, args.baseline, args.orderings,
+                        args.bootstrap, args.seed)
+    info("report written:")
+    print(path.resolve())
+    return 0
 
 
-def _not_built(args) -> int:
-    raise NotBuiltYet(f"`arena {args.command}` is not built yet in this version ({_PENDING[args.command]})")
+def _add_report(subparsers) -> None:
+    report = _command(
+        subparsers, "report", "self-contained HTML leaderboard with charts and a battle browser",
+        "  arena report --benchmark sample\n"
+        "  arena report --benchmark vicuna80 --judge gpt-4 --judge human --out reports/vicuna/",
+        description="Writes OUT/index.html (scripts, styles and charts inline: it opens from a file with no network) "
+                    "and the charts as SVG beside it: Elo and Bradley-Terry tables with 95%% intervals, score as a "
+                    "percentage of the baseline when relative judgments exist, win-rate heatmap, per-category (or "
+                    "per-language) breakdown, judge position bias, judge-vs-human agreement, a battle browser, and "
+                    "run metadata. Prints the page's path.")
+    _add_results(report)
+    report.add_argument("--benchmark", required=True)
+    report.add_argument("--judge", action="append", help="judges to include (default: all)")
+    report.add_argument("--baseline", default=None, help="baseline for relative scores (default: guessed)")
+    report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
+    report.add_argument("--orderings", type=int, default=10_000)
+    report.add_argument("--bootstrap", type=int, default=1_000)
+    report.add_argument("--seed", type=int, default=0)
+    report.set_defaults(handler=_report)
+
+
+# --- human rating --------------------------------------------------------------------------------
+def _rate(args) -> int:
+    from arena.web.commands import run_rate
+
+    return run_rate(args)
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    _add_results(parser)
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="SQLAlchemy URL of the votes database (default: sqlite in the results directory; "
+                             "e.g. postgresql://user@host/arena to share it between servers)")
+
+
+def _add_rate(subparsers) -> None:
+    rate = _command(subparsers, "rate", "web form for blind human pairwise rating",
+                    "  arena rate add-rater alice                 # prints alice's personal link\n"
+                    "  arena rate serve --benchmark sample --models smollm2-greedy smollm2-sampled smollm2-nf4\n"
+                    "  arena rate raters\n"
+                    "  arena rate export --format csv > votes.csv\n"
+                    "  arena ratings --benchmark sample --judge human   # votes are judgments by `human`")
+    sub = rate.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = _command(sub, "serve", "run the rating web app",
+                     description="Blind pairwise rating of answers already in the results store: each rater sees the "
+                                 "question and two anonymised answers in random left/right order and picks left, "
+                                 "right, tie or both bad. Votes are committed before the page says saved and appear "
+                                 "to `arena ratings` as judge `human`.")
+    serve.add_argument("--benchmark", required=True)
+    serve.add_argument("--models", nargs="+", required=True, metavar="MODEL")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--per-rater", type=int, default=None, metavar="N", help="items asked of each rater (default: all)")
+    serve.add_argument("--votes-per-minute", type=float, default=120.0, help="rate limit per rater link")
+    serve.add_argument("--burst", type=int, default=20, help="votes a link may send at once before the limit applies")
+    _add_db(serve)
+    add = _command(sub, "add-rater", "create a rater and print their personal link (a 256-bit random token)")
+    add.add_argument("name")
+    add.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the form is served")
+    _add_db(add)
+    revoke = _command(sub, "revoke", "disable a rater's link")
+    revoke.add_argument("name")
+    _add_db(revoke)
+    raters = _command(sub, "raters", "list raters and how many votes each has given")
+    _add_db(raters)
+    export = _command(sub, "export", "all votes as JSONL or CSV on standard output")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--benchmark", default=None)
+    _add_db(export)
+    for parser in (serve, add, revoke, raters, export):
+        parser.set_defaults(handler=_rate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -426,8 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ratings(subparsers)
     _add_import_export(subparsers)
     _add_finetune(subparsers)
-    for name in ("report", "rate"):
-        _command(subparsers, name, _PENDING[name]).set_defaults(handler=_not_built)
+    _add_report(subparsers)
+    _add_rate(subparsers)
     return parser
 
 

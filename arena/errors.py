@@ -6,6 +6,3 @@ class ArenaError(Exception):
 
     exit_code = 2
 
-
-class NotBuiltYet(ArenaError):
-    """A command group whose implementation has not landed yet."""

@@ -51,14 +51,6 @@ def test_prompts_list_imports_no_torch():
     assert result.stdout.strip().endswith("False")
 
 
-def test_commands_not_built_yet_say_so_and_exit_2(cli):
-    for group in ("report", "rate"):
-        result = cli(group)
-        assert result.code == 2
-        assert "not built yet" in result.err
-        assert result.out == ""
-
-
 def test_unknown_command_is_a_usage_error(cli):
     result = cli("frobnicate")
     assert result.code == 2

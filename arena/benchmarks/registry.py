@@ -115,6 +115,14 @@ def load_prompt_set(name_or_path: str) -> PromptSet:
     raise ArenaError(f"unknown prompt set '{name_or_path}': known sets are {known}; or give a .jsonl/.csv path")
 
 
+def find_prompt_set(name: str) -> PromptSet | None:
+    """The set when it is available locally, else None (for views that can do without question texts)."""
+    try:
+        return load_prompt_set(name)
+    except ArenaError:
+        return None
+
+
 def user_set_names() -> list[str]:
     folder = prompts_dir() / "user"
     if not folder.is_dir():

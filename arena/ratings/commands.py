@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
+from arena.benchmarks.registry import find_prompt_set
 from arena.console import print_records
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
@@ -12,20 +13,6 @@ from arena.store import Judgment, ResultsStore
 _RATING_COLUMNS = ["model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"]
 _RELATIVE_COLUMNS = ["model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
                      "wins", "losses", "ties", "errors"]
-
-
-def with_categories(judgments: list[Judgment], benchmark: str) -> list[Judgment]:
-    """Fill in each question's category from the prompt set when it is available locally."""
-    if all(j.category for j in judgments):
-        return judgments
-    from arena.benchmarks import load_prompt_set
-
-    try:
-        by_id = load_prompt_set(benchmark).by_id
-    except ArenaError:
-        return judgments
-    return [j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
-            for j in judgments]
 
 
 def run_ratings(args) -> int:
@@ -51,7 +38,8 @@ def run_ratings(args) -> int:
     elif method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
-        judgments = with_categories(judgments, args.benchmark) if args.by_category else judgments
+        if args.by_category:
+            judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
         columns = _RELATIVE_COLUMNS + (["category"] if args.by_category else [])
         print_records(rows, args.format, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns)

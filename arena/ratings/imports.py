@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.store.records import Judgment
+from arena.store.records import Answer, Judgment
 from arena.store.results import ResultsStore
 
 _REVIEWER = re.compile(r"-(gpt-?4[\w.]*(?:-\d+)*|gpt-?3\.?5(?:-turbo)?[\w.]*|chatgpt|claude[\w.-]*|human)$", re.I)
@@ -141,9 +141,11 @@ class ImportSummary:
     already_stored: int = 0
     errors_by_file: dict[str, int] = field(default_factory=dict)
     protocols: Counter = field(default_factory=Counter)
+    answers: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [f"read {self.files} files: {self.added} judgments added, {self.already_stored} already stored"]
+        lines += [f"  answers of {model}: {count} added" for model, count in sorted(self.answers.items())]
         lines += [f"  {protocol}: {count}" for protocol, count in sorted(self.protocols.items())]
         unparsed = sum(self.errors_by_file.values())
         if unparsed:
@@ -162,19 +164,42 @@ def _store_new(store: ResultsStore, benchmark: str, judgments: list[Judgment], s
     summary.protocols.update(j.protocol for j in new)
 
 
-def import_qlora_reviews(store: ResultsStore, directory: Path, benchmark: str, judge: str) -> ImportSummary:
+def read_generations(directory: Path, benchmark: str) -> list[Answer]:
+    """The paper's generation files (`<model>.jsonl` with question_id and generation), under the same
+    readable model names as the reviews, so the report can show the answers behind each verdict."""
+    from arena.models.answers import read_published_answers
+
+    answers = []
+    for path in sorted(directory.glob("*.jsonl")):
+        model = readable_model_name(path.stem)
+        for qid, text in read_published_answers(path).items():
+            answers.append(Answer(benchmark, qid, model, [text], answer_id=f"{path.stem}:{qid}",
+                                  finish_reason="stop", meta={"imported_from": str(path), "original_model": path.stem}))
+    return answers
+
+
+def import_qlora_reviews(store: ResultsStore, directory: Path, benchmark: str, judge: str,
+                         generations: Path | None = None) -> ImportSummary:
     if not directory.is_dir():
         raise ArenaError(f"{directory}: not a directory of review files")
     files = sorted(directory.glob("*.jsonl"))
     if not files:
         raise ArenaError(f"{directory}: no .jsonl review files found")
+    if generations is None and (directory.parent / "generations").is_dir():
+        generations = directory.parent / "generations"
     summary = ImportSummary(files=len(files))
     parsed = []
     for path in files:
         judgments = read_review_file(path, benchmark, judge)
         summary.errors_by_file[path.name] = sum(j.verdict == "error" for j in judgments)
         parsed.extend(judgments)
+    answers = read_generations(generations, benchmark) if generations is not None else []
     _store_new(store, benchmark, parsed, summary)
+    for model in sorted({a.model for a in answers}):
+        stored = store.answers(benchmark, model)
+        new = [a for a in answers if a.model == model and a.question_id not in stored]
+        store.save_answers(new)
+        summary.answers[model] = len(new)
     return summary
 
 

@@ -3,7 +3,7 @@ prints and the report renders."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from arena.errors import ArenaError
 from arena.ratings.bradley_terry import bradley_terry
@@ -64,3 +64,12 @@ def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: in
         for category, scores in relative_by_category(judgments, baseline, bootstrap, seed).items():
             rows += [row(s, category) for s in scores]
     return rows
+
+
+def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
+    """Fill in each question's category from the prompt set (None when it is not available locally)."""
+    if prompt_set is None or all(j.category for j in judgments):
+        return judgments
+    by_id = prompt_set.by_id
+    return [j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
+            for j in judgments]

@@ -1,0 +1,210 @@
+"""`arena report`: one self-contained HTML page (scripts, styles and charts inline; it opens from a file with
+no network) plus the charts as SVG files beside it.
+
+The battle browser's data (questions, answers pre-rendered as safe markdown, every judge's verdict) travels
+gzip-compressed inside the page and is rendered a page at a time, so ~50,000 judgments stay light."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import secrets
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from arena.benchmarks.registry import find_prompt_set
+from arena.errors import ArenaError
+from arena.ratings import leaderboard
+from arena.ratings.diagnostics import judge_agreement, judge_bias
+from arena.ratings.matches import build_matches, win_rate_matrix
+from arena.report import charts
+from arena.report.page import render_page
+from arena.report.safe_markdown import render_markdown
+from arena.store import ResultsStore
+from arena.store.records import Judgment, utc_now
+from arena.store.results import file_safe
+
+HUMAN = "human"
+
+
+def _category_key(prompt_set):
+    """Vicuna-style sets break down by category; single-category sets such as oa953 by language."""
+    if prompt_set is None:
+        return lambda qid: "all"
+    by_id = prompt_set.by_id
+    if len(prompt_set.categories) > 1:
+        return lambda qid: by_id[qid].category if qid in by_id else "unknown"
+    return lambda qid: (by_id[qid].language or "unknown") if qid in by_id else "unknown"
+
+
+def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], list[list[float]]]:
+    """Share of points per model (rows) in each category or language (columns)."""
+    points, played = defaultdict(float), defaultdict(int)
+    for j in judgments:
+        if j.verdict not in ("A", "B", "tie"):
+            continue
+        group = key(j.question_id)
+        score_a = {"A": 1.0, "B": 0.0, "tie": 0.5}[j.verdict]
+        for model, score in ((j.model_a, score_a), (j.model_b, 1 - score_a)):
+            points[(model, group)] += score
+            played[(model, group)] += 1
+    models = sorted({m for m, _ in played})
+    groups = sorted({g for _, g in played})
+    values = [[points[(m, g)] / played[(m, g)] if played[(m, g)] else float("nan") for g in groups] for m in models]
+    return models, groups, values
+
+
+def _relative_baseline(judgments: list[Judgment], requested: str | None) -> str | None:
+    if requested:
+        return requested
+    common = None
+    for j in judgments:
+        common = {j.model_a, j.model_b} if common is None else common & {j.model_a, j.model_b}
+    return sorted(common)[0] if common else None
+
+
+def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
+    section = {"judge": judge, "label": next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")}
+    pairwise = [j for j in judgments if j.protocol == "pairwise"]
+    relative = [j for j in judgments if j.protocol == "relative"]
+    slug = file_safe(judge)
+    if pairwise and any(j.verdict != "error" for j in pairwise):
+        section["elo"] = leaderboard.elo_leaderboard(pairwise, args["orderings"], args["seed"])
+        section["bt"] = leaderboard.bt_leaderboard(pairwise, args["bootstrap"], args["seed"])
+        figures[f"elo-{slug}.svg"] = charts.interval_chart(section["elo"], f"Elo (paper method) · judge {judge}", "Elo", 1000)
+        figures[f"bt-{slug}.svg"] = charts.interval_chart(section["bt"], f"Bradley-Terry · judge {judge}", "rating", 1000)
+        matches = build_matches(pairwise)
+        order = [r["model"] for r in section["bt"]]
+        observed = win_rate_matrix(matches)
+        index = [matches.models.index(m) for m in order]
+        figures[f"winrate-{slug}.svg"] = charts.heatmap(order, order, observed[np.ix_(index, index)],
+                                                        f"Observed win rate (row vs column) · judge {judge}",
+                                                        "ties count half; both answer orders pooled; – = never met")
+        models, groups, values = _breakdown(pairwise, _category_key(prompt_set))
+        if len(groups) > 1:
+            figures[f"categories-{slug}.svg"] = charts.heatmap(models, groups, values,
+                                                               f"Share of points by category · judge {judge}",
+                                                               "share of points in that category's matches")
+    baseline = _relative_baseline(relative, args.get("baseline"))
+    if relative and baseline:
+        try:
+            section["relative"] = leaderboard.relative_leaderboard(relative, baseline, args["bootstrap"], args["seed"])
+            section["baseline"] = baseline
+            figures[f"relative-{slug}.svg"] = charts.interval_chart(
+                section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100)
+        except ArenaError:
+            pass
+    return section
+
+
+def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: list[Judgment]) -> dict:
+    models, packages, dates = {}, {}, []
+    runs = sorted((store.root / "runs").glob("*.json")) if (store.root / "runs").is_dir() else []
+    for path in runs:
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        config = manifest.get("config", {})
+        if manifest.get("command") == "generate" and config.get("benchmark") == benchmark:
+            facts = config.get("model_facts", {})
+            models[config.get("model")] = {k: facts.get(k) for k in ("backend", "path", "quantization", "adapter", "gguf_file",
+                                                                      "prompt_format") if facts.get(k)}
+            dates.append(manifest.get("started"))
+        packages.update(manifest.get("packages", {}))
+    templates = sorted({(j.judge, j.meta.get("template") or j.source or "", j.template_hash or "") for j in judgments})
+    return {"models": models, "templates": templates, "packages": packages,
+            "prompt_set": {"name": benchmark, "prompts": len(prompt_set) if prompt_set else None,
+                           "sha256": prompt_set.sha256 if prompt_set else None,
+                           "source": prompt_set.source if prompt_set else "not available locally"},
+            "generated_from": min(d for d in dates if d) if any(dates) else None,
+            "judgments_dated": [min(j.created for j in judgments), max(j.created for j in judgments)],
+            "report_written": utc_now()}
+
+
+def _battles_payload(store: ResultsStore, benchmark: str, judgments: list[Judgment], prompt_set) -> str:
+    """gzip + base64 JSON: questions, each answer once (as safe HTML), battles referencing them by index."""
+    models = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
+    judges = sorted({j.judge for j in judgments})
+    answers_by_model = {m: store.answers(benchmark, m) for m in models}
+    key = _category_key(prompt_set)
+    answer_index: dict[tuple[str, str], int] = {}
+    answer_html: list[str] = []
+
+    def answer_ref(model: str, qid: str) -> int:
+        if (model, qid) not in answer_index:
+            answer = answers_by_model[model].get(qid)
+            answer_index[(model, qid)] = len(answer_html)
+            answer_html.append(render_markdown(answer.text) if answer else "<p><em>answer not stored</em></p>")
+        return answer_index[(model, qid)]
+
+    questions = {}
+    grouped: dict[tuple[str, str, str], list] = defaultdict(list)
+    for j in judgments:
+        grouped[(j.question_id, j.model_a, j.model_b)].append(
+            [judges.index(j.judge), j.protocol[0], j.verdict, j.explanation or j.raw or "", j.score_a, j.score_b])
+    battles = []
+    for (qid, a, b), verdicts in sorted(grouped.items()):
+        if qid not in questions:
+            prompt = prompt_set.by_id.get(qid) if prompt_set else None
+            questions[qid] = {"c": key(qid), "t": [[m.role, m.content] for m in prompt.turns] if prompt else
+                              [["user", f"(question {qid}: prompt set not available locally)"]]}
+        battles.append([qid, models.index(a), models.index(b), answer_ref(a, qid), answer_ref(b, qid), verdicts])
+    data = {"models": models, "judges": judges, "questions": questions, "answers": answer_html, "battles": battles}
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.b64encode(gzip.compress(raw, compresslevel=6)).decode()
+
+
+def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, out_dir: Path,
+                 baseline: str | None = None, orderings: int = 10_000, bootstrap: int = 1_000, seed: int = 0) -> Path:
+    judgments = store.judgments(benchmark)
+    if judges:
+        judgments = [j for j in judgments if j.judge in judges]
+    judgments = [j for j in judgments if j.protocol in ("pairwise", "relative")]
+    if not judgments:
+        raise ArenaError(f"no pairwise or relative judgments for prompt set '{benchmark}'"
+                         f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}")
+    prompt_set = find_prompt_set(benchmark)
+    judgments = leaderboard.with_categories(judgments, prompt_set)
+    args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline}
+    figures: dict[str, str] = {}
+    by_judge: dict[str, list[Judgment]] = defaultdict(list)
+    for j in judgments:
+        by_judge[j.judge].append(j)
+    sections = [_judge_section(judge, items, prompt_set, args, figures) for judge, items in sorted(by_judge.items())]
+
+    bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
+    if bias:
+        figures["position-bias.svg"] = charts.share_bars(
+            [(b.judge, b.first_win_share, b.ci_low, b.ci_high) for b in bias],
+            "Judge position bias: share of decided matches won by the answer shown first",
+            "0.5 = no position bias; bars are 95% Wilson intervals")
+    agreements = []
+    if HUMAN in by_judge:
+        human = [j for j in by_judge[HUMAN] if j.protocol == "pairwise"]
+        for section in sections:
+            other = section["judge"]
+            if other != HUMAN and "bt" in section and human:
+                machine = [j for j in by_judge[other] if j.protocol == "pairwise"]
+                human_section = next(s for s in sections if s["judge"] == HUMAN)
+                ratings = [{r["model"]: r["rating"] for r in s.get("bt", [])} for s in (section, human_section)]
+                agreements.append(asdict(judge_agreement(machine, human, *ratings)))
+
+    metadata = _run_metadata(store, benchmark, prompt_set, judgments)
+    nonce = secrets.token_urlsafe(16)
+    html = render_page(benchmark=benchmark, sections=sections, bias=[asdict(b) for b in bias], agreements=agreements,
+                       figures=figures, metadata=metadata, battles=_battles_payload(store, benchmark, judgments, prompt_set),
+                       nonce=nonce, counts={"judgments": len(judgments), "judges": len(by_judge)})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, svg in figures.items():
+        (out_dir / name).write_text(svg, encoding="utf-8")
+    path = out_dir / "index.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
+

@@ -1,0 +1,185 @@
+"""`arena rate serve`: blind pairwise rating of stored answers by people with a personal link.
+
+A rater sees the question and two anonymised answers in random left/right order; the server remembers the
+sides. Every vote is committed to the database before the reply says "saved", then mirrored into the
+results store as a judgment by judge `human`, so the rating engine needs no special case (votes the
+mirror missed, e.g. after a crash, are mirrored when the server starts)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+
+from arena.errors import ArenaError
+from arena.store import Judgment, ResultsStore
+from arena.store.records import stable_id
+from arena.web import db
+
+HUMAN_JUDGE = "human"
+_VERDICT = {"left": "A", "right": "B", "tie": "tie", "both_bad": "tie"}
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    benchmark: str
+    models: tuple[str, ...]
+    results: Path
+    db_url: str
+    per_rater: int | None = None  # items each rater is asked for (default: all)
+    votes_per_minute: float = 120.0  # per token
+    burst: int = 20
+
+
+class TokenBuckets:
+    """Per-token request limiter (votes only)."""
+
+    def __init__(self, per_minute: float, burst: int):
+        self.rate, self.capacity = per_minute / 60.0, burst
+        self.state: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        with self.lock:
+            tokens, updated = self.state.get(key, (float(self.capacity), time.monotonic()))
+            now = time.monotonic()
+            tokens = min(self.capacity, tokens + (now - updated) * self.rate)
+            allowed = tokens >= 1
+            self.state[key] = (tokens - 1 if allowed else tokens, now)
+            return allowed
+
+
+def vote_judgment(vote: dict, benchmark: str) -> Judgment:
+    """A vote as a judgment by `human`: the left answer counts as shown first; 'both bad' is a tie."""
+    return Judgment(
+        benchmark=benchmark, question_id=vote["question_id"], model_a=vote["left_model"], model_b=vote["right_model"],
+        judge=HUMAN_JUDGE, protocol="pairwise", verdict=_VERDICT[vote["choice"]], explanation=vote["comment"] or "",
+        source="arena-rate", judgment_id=stable_id("human-vote", benchmark, vote["question_id"], vote["left_model"],
+                                                    vote["right_model"], vote["name"]),
+        created=str(vote["created"]), meta={"rater": vote["name"], "vote_id": vote["id"], "choice": vote["choice"]},
+    )
+
+
+def mirror_votes(engine, store: ResultsStore, benchmark: str) -> int:
+    """Copy votes not yet in the results store into it (idempotent: judgment ids are per rater and item)."""
+    pending = [v for v in db.all_votes(engine, benchmark) if not v["synced"]]
+    if not pending:
+        return 0
+    stored = {j.judgment_id for j in store.judgments(benchmark, HUMAN_JUDGE)}
+    judgments = [vote_judgment(v, benchmark) for v in pending]
+    store.save_judgments([j for j in judgments if j.judgment_id not in stored])
+    with engine.begin() as conn:
+        conn.execute(db.votes.update().where(db.votes.c.id.in_([v["id"] for v in pending])).values(synced=True))
+    return len(pending)
+
+
+class RatingService:
+    """The rating logic without HTTP: assignments, votes, progress."""
+
+    def __init__(self, settings: RateSettings):
+        from arena.benchmarks.registry import find_prompt_set
+
+        self.settings = settings
+        self.store = ResultsStore(settings.results)
+        self.prompt_set = find_prompt_set(settings.benchmark)
+        if self.prompt_set is None:
+            raise ArenaError(f"prompt set '{settings.benchmark}' is not available locally (arena prompts pull ...)")
+        if len(set(settings.models)) < 2:
+            raise ArenaError("rating needs at least two different models (--models A B ...)")
+        self.answers = {m: self.store.answers(settings.benchmark, m) for m in settings.models}
+        for model, answers in self.answers.items():
+            if not answers:
+                raise ArenaError(f"no answers stored for model '{model}' on '{settings.benchmark}' in {settings.results}")
+        pairs = [(p.id, a, b) for p in self.prompt_set.prompts for a, b in combinations(sorted(settings.models), 2)
+                 if p.id in self.answers[a] and p.id in self.answers[b]]
+        if not pairs:
+            raise ArenaError("no question has answers from two of these models")
+        self.engine = db.connect(settings.db_url)
+        self.total_items = db.ensure_items(self.engine, settings.benchmark, pairs)
+        self.quota = min(settings.per_rater or self.total_items, self.total_items)
+        self.mirror_lock = threading.Lock()
+        mirror_votes(self.engine, self.store, settings.benchmark)
+
+    def rater(self, token: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.raters).where(db.raters.c.token_hash == db.hash_token(token))).first()
+        return dict(row._mapping) if row and not row.revoked else None
+
+    def progress(self, rater_id: int) -> int:
+        query = (select(func.count(db.votes.c.id)).join(db.assignments, db.votes.c.assignment_id == db.assignments.c.id)
+                 .join(db.items, db.assignments.c.item_id == db.items.c.id)
+                 .where(db.assignments.c.rater_id == rater_id, db.items.c.benchmark == self.settings.benchmark))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def current_assignment(self, rater_id: int) -> dict | None:
+        """The rater's open assignment, or a new one on the least-rated item they have not seen."""
+        base = (select(db.assignments, db.items.c.question_id)
+                .join(db.items, db.assignments.c.item_id == db.items.c.id)
+                .outerjoin(db.votes, db.votes.c.assignment_id == db.assignments.c.id)
+                .where(db.assignments.c.rater_id == rater_id, db.items.c.benchmark == self.settings.benchmark,
+                       db.votes.c.id.is_(None)).order_by(db.assignments.c.id).limit(1))
+        for _ in range(5):
+            with self.engine.connect() as conn:
+                open_row = conn.execute(base).first()
+                if open_row:
+                    return dict(open_row._mapping)
+                if self.progress(rater_id) >= self.quota:
+                    return None
+                seen = select(db.assignments.c.item_id).where(db.assignments.c.rater_id == rater_id)
+                load = (select(func.count(db.assignments.c.id)).where(db.assignments.c.item_id == db.items.c.id)
+                        .correlate(db.items).scalar_subquery())
+                item = conn.execute(select(db.items).where(and_(db.items.c.benchmark == self.settings.benchmark,
+                                                                db.items.c.id.not_in(seen)))
+                                    .order_by(load, func.random()).limit(1)).first()
+            if item is None:
+                return None
+            left, right = random.sample([item.model_1, item.model_2], 2)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(db.assignments.insert().values(rater_id=rater_id, item_id=item.id, left_model=left,
+                                                                right_model=right, csrf=secrets.token_urlsafe(24),
+                                                                created=db.now()))
+            except IntegrityError:
+                continue  # a parallel request of the same rater took it; look again
+        return None
+
+    def record_vote(self, rater: dict, assignment_id: int, csrf: str, choice: str, comment: str) -> int:
+        """Commit a vote; raises VoteRejected with an HTTP status for anything not allowed."""
+        if choice not in db.CHOICES:
+            raise VoteRejected(422, f"unknown choice {choice!r}: expected one of {', '.join(db.CHOICES)}")
+        if len(comment) > MAX_COMMENT:
+            raise VoteRejected(422, f"comment longer than {MAX_COMMENT} characters")
+        with self.engine.connect() as conn:
+            assignment = conn.execute(select(db.assignments).where(db.assignments.c.id == assignment_id)).first()
+        if assignment is None or assignment.rater_id != rater["id"]:
+            raise VoteRejected(403, "this item is not assigned to you")
+        if not secrets.compare_digest(assignment.csrf, csrf):
+            raise VoteRejected(403, "the form's CSRF token does not match; reload the page")
+        try:
+            with self.engine.begin() as conn:
+                vote_id = conn.execute(db.votes.insert().values(assignment_id=assignment_id, choice=choice,
+                                                                comment=comment, created=db.now(), synced=False)
+                                       ).inserted_primary_key[0]
+        except IntegrityError:
+            raise VoteRejected(409, "you already rated this item") from None
+        (vote,) = db.all_votes(self.engine, self.settings.benchmark, vote_id=vote_id)
+        with self.mirror_lock:
+            self.store.save_judgments([vote_judgment(vote, self.settings.benchmark)])
+            with self.engine.begin() as conn:
+                conn.execute(db.votes.update().where(db.votes.c.id == vote_id).values(synced=True))
+        return vote_id
+
+
+class VoteRejected(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,55 @@
+"""`arena rate`: serve the form, manage raters, export votes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from arena.console import info, print_table
+from arena.web import db
+
+
+def _engine(args):
+    return db.connect(args.db or db.default_db_url(args.results))
+
+
+def run_rate(args) -> int:
+    if args.action == "serve":
+        from arena.web.app import RateSettings
+        from arena.web.server import serve
+
+        settings = RateSettings(args.benchmark, tuple(args.models), args.results,
+                                args.db or db.default_db_url(args.results), args.per_rater, args.votes_per_minute,
+                                args.burst)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            info(f"warning: serving on {args.host}, reachable from other machines")
+        info(f"rating form on http://{args.host}:{args.port}/ — give each rater the link from `arena rate add-rater`")
+        serve(settings, args.host, args.port)
+    elif args.action == "add-rater":
+        token = db.add_rater(_engine(args), args.name)
+        info(f"rater '{args.name}' added; their personal link (keep it secret):")
+        print(f"{args.base_url.rstrip('/')}/r/{token}")
+    elif args.action == "revoke":
+        db.revoke_rater(_engine(args), args.name)
+        info(f"rater '{args.name}' revoked: their link now answers 403")
+    elif args.action == "raters":
+        rows = [[r["rater"], r["votes"], "revoked" if r["revoked"] else "active", r["created"]]
+                for r in db.rater_progress(_engine(args))]
+        print_table("Raters", ["rater", "votes", "status", "created"], rows)
+    else:
+        _export(db.all_votes(_engine(args), args.benchmark), args.format)
+    return 0
+
+
+def _export(votes: list[dict], fmt: str) -> None:
+    rows = [{"vote_id": v["id"], "benchmark": v["benchmark"], "question_id": v["question_id"], "rater": v["name"],
+             "left_model": v["left_model"], "right_model": v["right_model"], "choice": v["choice"],
+             "comment": v["comment"], "created": str(v["created"])} for v in votes]
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["vote_id"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)

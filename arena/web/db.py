@@ -1,0 +1,148 @@
+"""The human-rating store: raters, the items to rate, per-rater assignments (which model sat on which
+side) and votes, in any SQLAlchemy database (SQLite in WAL mode by default, PostgreSQL when several
+servers share one store). Tokens are stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event, func, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from arena.errors import ArenaError
+
+metadata = MetaData()
+
+raters = Table(
+    "raters", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("benchmark", String(200), nullable=False),
+    Column("question_id", String(200), nullable=False),
+    Column("model_1", String(200), nullable=False),
+    Column("model_2", String(200), nullable=False),
+    UniqueConstraint("benchmark", "question_id", "model_1", "model_2"),
+)
+assignments = Table(
+    "assignments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rater_id", ForeignKey("raters.id"), nullable=False),
+    Column("item_id", ForeignKey("items.id"), nullable=False),
+    Column("left_model", String(200), nullable=False),
+    Column("right_model", String(200), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("rater_id", "item_id"),
+)
+votes = Table(
+    "votes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("assignment_id", ForeignKey("assignments.id"), nullable=False, unique=True),
+    Column("choice", String(20), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("synced", Boolean, nullable=False, default=False),
+)
+
+CHOICES = ("left", "right", "tie", "both_bad")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def default_db_url(results: Path) -> str:
+    return f"sqlite:///{(results / 'human_ratings.sqlite').resolve()}"
+
+
+def connect(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
+                                   max_overflow=40)
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(connection, _record):
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")  # a vote answered "saved" survives a crash
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        metadata.create_all(engine)
+    except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+        raise ArenaError(f"cannot open the ratings database {url}: {exc}") from None
+    return engine
+
+
+def add_rater(engine: Engine, name: str) -> str:
+    """Create a rater and return their secret token (256 bits); only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    try:
+        with engine.begin() as db:
+            db.execute(raters.insert().values(name=name, token_hash=hash_token(token), revoked=False, created=now()))
+    except IntegrityError:
+        raise ArenaError(f"a rater called '{name}' already exists") from None
+    return token
+
+
+def revoke_rater(engine: Engine, name: str) -> None:
+    with engine.begin() as db:
+        if db.execute(raters.update().where(raters.c.name == name).values(revoked=True)).rowcount == 0:
+            raise ArenaError(f"no rater called '{name}'")
+
+
+def rater_progress(engine: Engine, benchmark: str | None = None) -> list[dict]:
+    voted = (select(assignments.c.rater_id, func.count(votes.c.id).label("done"))
+             .join(votes, votes.c.assignment_id == assignments.c.id).group_by(assignments.c.rater_id).subquery())
+    query = (select(raters.c.name, raters.c.revoked, raters.c.created, func.coalesce(voted.c.done, 0))
+             .outerjoin(voted, voted.c.rater_id == raters.c.id).order_by(raters.c.name))
+    with engine.connect() as db:
+        return [{"rater": name, "votes": done, "revoked": bool(revoked), "created": str(created)}
+                for name, revoked, created, done in db.execute(query)]
+
+
+def ensure_items(engine: Engine, benchmark: str, pairs: list[tuple[str, str, str]]) -> int:
+    """Insert (question, model_1, model_2) items not there yet; returns how many exist for the set."""
+    with engine.begin() as db:
+        existing = {tuple(row) for row in db.execute(
+            select(items.c.question_id, items.c.model_1, items.c.model_2).where(items.c.benchmark == benchmark))}
+        new = [{"benchmark": benchmark, "question_id": q, "model_1": a, "model_2": b}
+               for q, a, b in pairs if (q, a, b) not in existing]
+        if new:
+            db.execute(items.insert(), new)
+        return len(existing) + len(new)
+
+
+def all_votes(engine: Engine, benchmark: str | None = None, vote_id: int | None = None):
+    query = (select(votes.c.id, votes.c.assignment_id, votes.c.choice, votes.c.comment, votes.c.created, votes.c.synced, raters.c.name,
+                    items.c.benchmark, items.c.question_id, assignments.c.left_model, assignments.c.right_model)
+             .join(assignments, votes.c.assignment_id == assignments.c.id)
+             .join(raters, assignments.c.rater_id == raters.c.id)
+             .join(items, assignments.c.item_id == items.c.id).order_by(votes.c.id))
+    if benchmark:
+        query = query.where(items.c.benchmark == benchmark)
+    if vote_id is not None:
+        query = query.where(votes.c.id == vote_id)
+    with engine.connect() as db:
+        return [dict(row._mapping) for row in db.execute(query)]
