@@ -241,6 +241,16 @@ def _add_models_file(parser: argparse.ArgumentParser) -> None:
                         help="model definitions ([models.NAME] tables); default: ./arena.toml if present")
 
 
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation")
+    group.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
+    group.add_argument("--temperature", type=float, default=0.7)
+    group.add_argument("--top-p", type=float, default=0.9)
+    group.add_argument("--max-new-tokens", type=int, default=512)
+    group.add_argument("--seed", type=int, default=0,
+                       help="random seed: same seed, same answers (and match orders and resamples in ratings)")
+
+
 def _add_generate(subparsers) -> None:
     generate = _command(
         subparsers, "generate", "generate answers for a prompt set with a model",
@@ -255,11 +265,7 @@ def _add_generate(subparsers) -> None:
     generate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
     generate.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
     generate.add_argument("--overwrite", action="store_true", help="answer again prompts already answered")
-    generate.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
-    generate.add_argument("--temperature", type=float, default=0.7)
-    generate.add_argument("--top-p", type=float, default=0.9)
-    generate.add_argument("--max-new-tokens", type=int, default=512)
-    generate.add_argument("--seed", type=int, default=0, help="same seed, same answers")
+    _add_generation_options(generate)
     generate.add_argument("--batch-size", type=int, default=None, help="hf backend: prompts per batch (default 8)")
     _add_models_file(generate)
     _add_results(generate)
@@ -288,15 +294,6 @@ def _tournament(args) -> int:
     from arena.pipelines import run_tournament
 
     return run_tournament(args)
-
-
-def _add_generation_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("generation (for answers that are missing)")
-    group.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
-    group.add_argument("--temperature", type=float, default=0.7)
-    group.add_argument("--top-p", type=float, default=0.9)
-    group.add_argument("--max-new-tokens", type=int, default=512)
-    group.add_argument("--seed", type=int, default=0, help="seeds sampling, match orders and bootstrap")
 
 
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default) -> None:

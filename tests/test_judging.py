@@ -220,13 +220,17 @@ def test_judge_base_url_flag_and_missing_key(cli, tmp_path, answers_files, monke
     assert missing.code == 2 and "OPENAI_API_KEY" in missing.err and not (tmp_path / "r2").exists()
 
 
+def tournament_process(models, results):
+    """`arena tournament` as a separate process, for tests that kill it or run two at once."""
+    command = [sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample", "--judge",
+               "judge", "--models-file", str(models), "--results", str(results), "--orderings", "50", "--bootstrap", "50"]
+    return command, {**os.environ, "JUDGE_KEY": "sk"}
+
+
 def test_killed_judging_run_continues_without_duplicates(tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins, delay=0.15) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
-        command = [sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample",
-                   "--judge", "judge", "--models-file", str(models), "--results", str(tmp_path / "r"),
-                   "--orderings", "50", "--bootstrap", "50"]
-        env = {**os.environ, "JUDGE_KEY": "sk"}
+        command, env = tournament_process(models, tmp_path / "r")
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
         path = tmp_path / "r" / "sample" / "judgments" / "judge.jsonl"
         deadline = time.time() + 60
@@ -247,10 +251,7 @@ def test_killed_judging_run_continues_without_duplicates(tmp_path, answers_files
 def test_concurrent_runs_do_not_duplicate(tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=4)
-        command = [sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample",
-                   "--judge", "judge", "--models-file", str(models), "--results", str(tmp_path / "r"),
-                   "--orderings", "50", "--bootstrap", "50"]
-        env = {**os.environ, "JUDGE_KEY": "sk"}
+        command, env = tournament_process(models, tmp_path / "r")
         runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
                 for _ in range(2)]
         assert all(run.wait(timeout=120) == 0 for run in runs)

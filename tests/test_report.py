@@ -39,6 +39,7 @@ def test_report_from_the_published_sample_in_a_browser(cli, imported, tmp_path, 
     assert page.locator("#elo-gpt-4 tbody tr").count() == 3
     assert page.locator("#bt-gpt-4 tbody tr").first.locator("td").first.inner_text() == "guanaco-33b"
     assert page.locator("svg[aria-label^='Observed win rate']").count() == 1
+    assert page.locator("svg[aria-label^='Predicted win probability']").count() == 1
     assert page.locator("svg[aria-label^='Share of points by category']").count() == 1
     assert "page 1 of 24 · 480 battles" in page.inner_text("#page-info")
     math_questions = (shared_path("benchmarks", "vicuna80", "questions.jsonl").read_text()

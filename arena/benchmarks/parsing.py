@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 
 from arena.benchmarks.records import Message, Prompt
 from arena.errors import ArenaError
+from arena.inputs import open_text, read_jsonl_objects
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
 CSV_PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")
@@ -53,8 +53,6 @@ def _field(row: dict, name: str, where: str, kind: type = str):
 
 def prompt_from_row(row: dict, where: str, source: str) -> Prompt:
     """Normalize one JSON object of any supported shape."""
-    if not isinstance(row, dict):
-        raise ArenaError(f"{where}: expected a JSON object, got {type(row).__name__}")
     qid = row.get("question_id", row.get("id"))
     if qid is None or isinstance(qid, (dict, list)) or str(qid).strip() == "":
         raise ArenaError(f"{where}: missing field 'question_id' (or 'id')")
@@ -94,20 +92,11 @@ def _check_unique(prompts: list[Prompt], lines: list[int], path: Path) -> None:
 
 def read_prompt_jsonl(path: Path, source: str | None = None) -> list[Prompt]:
     source = source or str(path)
-    prompts, lines = [], []
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            prompts.append(prompt_from_row(row, f"{path}:{number}", source))
-            lines.append(number)
-    if not prompts:
+    rows = read_jsonl_objects(path)
+    if not rows:
         raise ArenaError(f"{path}: contains no prompts")
-    _check_unique(prompts, lines, path)
+    prompts = [prompt_from_row(row, f"{path}:{number}", source) for number, row in rows]
+    _check_unique(prompts, [number for number, _ in rows], path)
     return prompts
 
 
@@ -149,15 +138,3 @@ def read_prompt_file(path: Path, source: str | None = None) -> list[Prompt]:
         return reader(path, source)
     except UnicodeDecodeError as exc:
         raise ArenaError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
-def open_text(path: Path, newline: str | None = None):
-    """Open for reading with a clear message instead of a traceback when the file is not there or not text."""
-    try:
-        return open(path, encoding="utf-8", newline=newline)
-    except FileNotFoundError:
-        raise ArenaError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ArenaError(f"{path}: is a directory, expected a file") from None
-    except PermissionError:
-        raise ArenaError(f"{path}: permission denied") from None

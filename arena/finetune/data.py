@@ -3,13 +3,13 @@ or a Hugging Face dataset when the machine is online. Loss is computed on the as
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from arena.benchmarks.records import Message
 from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects
 from arena.paths import shipped_prompts_dir
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
@@ -25,8 +25,6 @@ def _conversation_from_text(text: str, where: str) -> tuple[Message, ...]:
 
 
 def _conversation_from_row(row, where: str) -> tuple[Message, ...]:
-    if not isinstance(row, dict):
-        raise ArenaError(f"{where}: expected a JSON object")
     if isinstance(row.get("messages"), list):
         turns = tuple(Message(m["role"], str(m["content"])) for m in row["messages"]
                       if isinstance(m, dict) and m.get("role") in ("user", "assistant") and m.get("content"))
@@ -45,15 +43,7 @@ def read_conversations(source: str) -> tuple[list[tuple[Message, ...]], str]:
     if path.exists():
         if path.is_dir():
             raise ArenaError(f"{path}: is a directory; give a .jsonl file")
-        conversations = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            conversations.append(_conversation_from_row(row, f"{path}:{number}"))
+        conversations = [_conversation_from_row(row, f"{path}:{number}") for number, row in read_jsonl_objects(path)]
         if not conversations:
             raise ArenaError(f"{path}: the training file is empty")
         return conversations, str(path)

@@ -91,7 +91,9 @@ class OpenAIJudge(Judge):
         return sum(self._estimate(r) for r in requests)
 
     def run(self, requests, on_reply, budget) -> int:
-        return asyncio.run(self._run(requests, on_reply, budget))
+        from arena.models.http import run_sync
+
+        return run_sync(self._run(requests, on_reply, budget))
 
     async def _run(self, requests, on_reply, budget) -> int:
         import httpx

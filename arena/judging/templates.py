@@ -5,12 +5,12 @@ records the hash of the template that produced it."""
 from __future__ import annotations
 
 import hashlib
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects, require_fields
 from arena.paths import shipped_prompts_dir
 
 PROTOCOLS = ("pairwise", "relative")
@@ -58,12 +58,10 @@ def builtin_templates(protocol: str) -> TemplateSet:
 def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None) -> TemplateSet:
     """A FastChat review-prompt file (prompt_id, system_prompt, prompt_template, defaults.prompt), with an
     optional reviewer file mapping categories (general / coding / math) to prompt ids."""
-    rows = _read_rows(prompt_file)
+    rows = read_jsonl_objects(prompt_file)
     prompts = {}
     for number, row in rows:
-        for name in ("prompt_id", "system_prompt", "prompt_template"):
-            if name not in row:
-                raise ArenaError(f"{prompt_file}:{number}: missing field '{name}'")
+        require_fields(row, ("prompt_id", "system_prompt", "prompt_template"), f"{prompt_file}:{number}")
         prompt = (row.get("defaults") or {}).get("prompt", "")
         # Fill {prompt} now and keep the answer placeholders for later.
         user = row["prompt_template"].replace("{prompt}", prompt.replace("{", "{{").replace("}", "}}"))
@@ -71,7 +69,7 @@ def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None
     text = prompt_file.name + " " + " ".join(user for _, _, user in prompts.values())
     protocol = "pairwise" if "threeclass" in prompt_file.name or "choose 3" in text else "relative"
     if reviewer_file is not None:
-        mapping = {row["category"]: row["prompt_id"] for _, row in _read_rows(reviewer_file)}
+        mapping = {row["category"]: row["prompt_id"] for _, row in read_jsonl_objects(reviewer_file)}
     else:
         mapping = {row.get("category", "general"): pid for pid, (row, _, _) in prompts.items()}
     variants = {}
@@ -83,18 +81,3 @@ def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None
     if "general" not in variants:
         raise ArenaError(f"{prompt_file}: no template for the 'general' category")
     return TemplateSet(prompt_file.stem, protocol, variants)
-
-
-def _read_rows(path: Path) -> list[tuple[int, dict]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ArenaError(f"{path}: cannot read ({exc.strerror})") from None
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                rows.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows

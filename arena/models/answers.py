@@ -3,28 +3,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects, require_fields
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.spec import ModelSpec
 
 
 def read_published_answers(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        raise ArenaError(f"answers file not found: {path}")
     answers: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArenaError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "question_id" not in row:
-            raise ArenaError(f"{where}: missing field 'question_id'")
+        require_fields(row, ("question_id",), where)
         if "generation" in row:
             text = row["generation"]
         elif "choices" in row:

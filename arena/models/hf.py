@@ -110,7 +110,8 @@ def _check_can_run(spec: ModelSpec) -> None:
                          "Hugging Face hub; this machine has no GPU. Use it on a GPU machine, or pick a CPU model "
                          "such as smollm2-135m-q4")
     adapter = spec.option("adapter")
-    if adapter and (adapter.startswith((".", "/", "~")) or os.sep in adapter and Path(adapter).parent.exists()):
+    # A path-like adapter must exist here; a hub id (owner/name) is resolved by PEFT when it loads.
+    if adapter and adapter.startswith((".", "/", "~")):
         if not Path(adapter).expanduser().is_dir():
             raise ArenaError(f"model '{spec.name}': adapter folder not found: {adapter}")
 

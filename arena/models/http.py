@@ -30,6 +30,19 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
 
 
+def run_sync(coroutine):
+    """Run a coroutine to completion from synchronous code, also when this thread already runs an event
+    loop (Jupyter, or a host application): then it runs on a worker thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class RequestFailed(Exception):
     """An endpoint call that failed for good (after retries, or with a non-retryable answer)."""
 

@@ -8,7 +8,7 @@ import time
 
 from arena.errors import ArenaError
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, register_backend
-from arena.models.http import Endpoint, RequestFailed, RetryPolicy, chat_completion
+from arena.models.http import Endpoint, RequestFailed, RetryPolicy, chat_completion, run_sync
 from arena.models.spec import ModelSpec
 
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "stop"}
@@ -26,7 +26,7 @@ class OpenAIChatModel(ChatModel):
         return {"backend": "openai", "model": self.model_id, "base_url": self.endpoint.base_url}
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
-        return asyncio.run(self._generate_all(requests, params))
+        return run_sync(self._generate_all(requests, params))
 
     async def _generate_all(self, requests, params) -> list[Generation]:
         import httpx

@@ -4,13 +4,13 @@ nothing; judgments already stored are skipped, so importing twice adds nothing."
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects, require_fields
 from arena.store.records import Answer, Judgment
 from arena.store.results import ResultsStore
 
@@ -72,39 +72,14 @@ def parse_review_file_name(path: Path) -> ReviewFileName:
 _THREE_CLASS = {1: "A", 2: "B", 3: "tie", -1: "error"}
 
 
-def _read_jsonl_rows(path: Path) -> list[tuple[int, dict]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArenaError(f"{path}: cannot read ({exc})") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArenaError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise ArenaError(f"{path}:{number}: expected a JSON object")
-        rows.append((number, row))
-    return rows
-
-
-def _require(row: dict, names: tuple[str, ...], where: str) -> None:
-    for name in names:
-        if name not in row:
-            raise ArenaError(f"{where}: missing field '{name}'")
-
-
 def read_review_file(path: Path, benchmark: str, judge: str) -> list[Judgment]:
     names = parse_review_file_name(path)
     model_a, model_b = readable_model_name(names.model_a), readable_model_name(names.model_b)
     protocol = "pairwise" if names.pairwise else "relative"
     judgments, seen = [], {}
-    for number, row in _read_jsonl_rows(path):
+    for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
-        _require(row, ("question_id", "score", "text"), where)
+        require_fields(row, ("question_id", "score", "text"), where)
         score = row["score"]
         score_a = score_b = None
         if names.pairwise:
@@ -210,9 +185,9 @@ _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
 def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> list[Judgment]:
     """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
     judgments = []
-    for number, row in _read_jsonl_rows(path):
+    for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
-        _require(row, ("question_id",), where)
+        require_fields(row, ("question_id",), where)
         judge_info = row.get("judge") or []
         judge_name = judge or (judge_info[0] if judge_info else path.stem.split("_")[0])
         template = judge_info[1] if len(judge_info) > 1 else None
@@ -220,7 +195,7 @@ def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> li
         common = dict(benchmark=benchmark, question_id=str(row["question_id"]), judge=judge_name,
                       template_hash=template, source=f"fastchat:{path.name}:turn{turn}", meta={"turn": turn})
         if "model_1" in row:
-            _require(row, ("model_2", "g1_winner", "g2_winner"), where)
+            require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)
             for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
                 winner = row[f"{order}_winner"]
                 if winner not in _FASTCHAT_WINNER:
@@ -231,7 +206,7 @@ def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> li
                 judgments.append(Judgment(model_a=row[first], model_b=row[second], protocol="pairwise",
                                           verdict=verdict, explanation=text, raw=text, **common))
         elif "model" in row:
-            _require(row, ("score",), where)
+            require_fields(row, ("score",), where)
             score = row["score"]
             if not isinstance(score, (int, float)) or isinstance(score, bool):
                 raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")

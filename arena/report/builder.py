@@ -19,6 +19,7 @@ import numpy as np
 from arena.benchmarks.registry import find_prompt_set
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
+from arena.ratings.bradley_terry import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
 from arena.report import charts
@@ -84,6 +85,11 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         figures[f"winrate-{slug}.svg"] = charts.heatmap(order, order, observed[np.ix_(index, index)],
                                                         f"Observed win rate (row vs column) · judge {judge}",
                                                         "ties count half; both answer orders pooled; – = never met")
+        predicted = predicted_win_matrix(np.array([r["rating"] for r in section["bt"]]))
+        np.fill_diagonal(predicted, np.nan)
+        figures[f"predicted-{slug}.svg"] = charts.heatmap(order, order, predicted,
+                                                          f"Predicted win probability (Bradley-Terry) · judge {judge}",
+                                                          "P(row beats column) from the Bradley-Terry ratings")
         models, groups, values = _breakdown(pairwise, _category_key(prompt_set))
         if len(groups) > 1:
             figures[f"categories-{slug}.svg"] = charts.heatmap(models, groups, values,

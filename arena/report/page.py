@@ -117,7 +117,8 @@ def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreemen
             parts.append(f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
                          + _table(section["relative"], _RELATIVE_COLUMNS, f"relative-{slug}"))
         parts.append(_figures(figures, [f"elo-{slug}.svg", f"bt-{slug}.svg", f"relative-{slug}.svg",
-                                        f"winrate-{slug}.svg", f"categories-{slug}.svg"]))
+                                        f"winrate-{slug}.svg", f"predicted-{slug}.svg",
+                                        f"categories-{slug}.svg"]))
     if bias:
         parts.append("<h2>Judge diagnostics</h2>" + _table(
             bias, ("judge", "decided", "first_wins", "first_win_share", "ci_low", "ci_high", "ties", "errors",

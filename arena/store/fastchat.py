@@ -12,6 +12,7 @@ from pathlib import Path
 
 from arena.benchmarks.records import PromptSet
 from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects, require_fields
 from arena.store.records import Answer
 from arena.store.results import ResultsStore, file_safe
 
@@ -48,23 +49,9 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
 def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) -> list[Answer]:
     """Parse a whole model_answer file before anything is stored, so a bad line imports nothing."""
     answers, seen = [], {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArenaError(f"{path}: cannot read ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArenaError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ArenaError(f"{where}: expected a JSON object")
-        for name in ("question_id", "choices"):
-            if name not in row:
-                raise ArenaError(f"{where}: missing field '{name}'")
+        require_fields(row, ("question_id", "choices"), where)
         try:
             turns = row["choices"][0]["turns"]
         except (KeyError, IndexError, TypeError):

@@ -7,12 +7,10 @@ import json
 import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from arena.errors import ArenaError
 
-Verdict = Literal["A", "B", "tie", "error"]
-Protocol = Literal["pairwise", "relative", "single"]
 VERDICTS = ("A", "B", "tie", "error", "graded")  # graded: single-answer protocol
 PROTOCOLS = ("pairwise", "relative", "single")
 
