@@ -242,11 +242,14 @@ def _add_models_file(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("generation")
-    group.add_argument("--greedy", action="store_true", help="greedy decoding instead of nucleus sampling")
-    group.add_argument("--temperature", type=float, default=0.7)
-    group.add_argument("--top-p", type=float, default=0.9)
-    group.add_argument("--max-new-tokens", type=int, default=512)
+    group = parser.add_argument_group(
+        "generation", "Given flags override a model's own settings (e.g. `greedy = true` in its entry), which "
+                      "override the defaults: the QLoRA paper's nucleus sampling, top_p 0.9, temperature 0.7.")
+    group.add_argument("--greedy", action="store_const", const=True, default=None,
+                       help="greedy decoding instead of nucleus sampling")
+    group.add_argument("--temperature", type=float, default=None, help="default 0.7")
+    group.add_argument("--top-p", type=float, default=None, help="default 0.9")
+    group.add_argument("--max-new-tokens", type=int, default=None, help="default 512")
     group.add_argument("--seed", type=int, default=0,
                        help="random seed: same seed, same answers (and match orders and resamples in ratings)")
 

@@ -22,21 +22,18 @@ from arena.judging.templates import TemplateSet, builtin_templates, load_fastcha
 from arena.models.base import GenerationParams
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.ratings import leaderboard
+from arena.ratings.matches import build_matches
 from arena.store import ResultsStore
+from arena.store.atomic import write_atomically
 
-_RATING_COLUMNS = ["model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"]
-
-
-def _params(args) -> GenerationParams:
-    return GenerationParams(temperature=args.temperature, top_p=args.top_p, greedy=args.greedy, seed=args.seed,
-                            max_new_tokens=args.max_new_tokens)
 
 
 def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> dict:
     """Generate what is missing, then read every model's answers."""
     answers = {}
+    params, explicit = GenerationParams.from_args(args)
     for spec in specs:
-        report = generate_answers(store, prompt_set, spec, _params(args), limit=args.limit)
+        report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
             info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
@@ -93,18 +90,13 @@ def run_evaluate(args) -> int:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
         rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
         print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name} "
-                      "(mean of both orders, 95% CI)",
-                      ["model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "wins", "ties",
-                       "losses", "errors"])
+                      "(mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
             judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
-            won = sum((j.verdict == "A") == (j.model_a == name) and j.verdict in ("A", "B") for j in judged)
-            ties = sum(j.verdict == "tie" for j in judged)
-            errors = sum(j.verdict == "error" for j in judged)
-            rows.append({"model": name, "wins": won, "ties": ties, "losses": len(judged) - won - ties - errors,
-                         "errors": errors, "matches": len(judged) - errors})
+            if judged:
+                rows.append({"model": name, **build_matches(judged).record()[name]})
         print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders",
                       ["model", "wins", "ties", "losses", "errors", "matches"])
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
@@ -125,7 +117,7 @@ def run_tournament(args) -> int:
     demo = not args.models
     model_names = list(args.models or demo_models())
     if demo:
-        args.max_new_tokens = min(args.max_new_tokens, DEMO_MAX_NEW_TOKENS)
+        args.max_new_tokens = min(args.max_new_tokens or DEMO_MAX_NEW_TOKENS, DEMO_MAX_NEW_TOKENS)
     if len(set(model_names)) < 2:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(args.results)
@@ -150,8 +142,8 @@ def run_tournament(args) -> int:
     elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
     bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
     label = f"{prompt_set.name} · judge {judge.name}{' (DEMO judge)' if demo else ''}"
-    print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}", _RATING_COLUMNS)
-    print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", _RATING_COLUMNS)
+    print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
+    print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
     saved = _save_leaderboard(store, prompt_set.name, judge.name, {"elo": elo, "bradley_terry": bt,
                                                                    "models": sorted(names), "judge": judge.name})
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{prompt_set.name}/")
@@ -161,10 +153,6 @@ def run_tournament(args) -> int:
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
     from arena.store.results import file_safe
 
-    folder = store.root / file_safe(benchmark) / "leaderboards"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{file_safe(judge)}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    path = store.root / file_safe(benchmark) / "leaderboards" / f"{file_safe(judge)}.json"
+    write_atomically(path, json.dumps(data, indent=2))
     return path

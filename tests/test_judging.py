@@ -254,7 +254,8 @@ def test_concurrent_runs_do_not_duplicate(tmp_path, answers_files):
         command, env = tournament_process(models, tmp_path / "r")
         runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
                 for _ in range(2)]
-        assert all(run.wait(timeout=120) == 0 for run in runs)
+        codes = [run.wait(timeout=120) for run in runs]
+        assert codes == [0, 0], [run.stderr.read().decode()[-2000:] for run in runs]
         assert len(server.requests) == 72
     lines = (tmp_path / "r" / "sample" / "judgments" / "judge.jsonl").read_text().splitlines()
     assert len(lines) == 72

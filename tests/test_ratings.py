@@ -1,11 +1,9 @@
-import json
 import math
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from arena.errors import ArenaError
 from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry, predicted_win_matrix
 from arena.ratings.diagnostics import cohen_kappa, judge_agreement, judge_bias, wilson_interval
 from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders, paper_elo

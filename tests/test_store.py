@@ -12,7 +12,7 @@ import pytest
 from arena.benchmarks import load_prompt_set
 from arena.errors import ArenaError
 from arena.store import Answer, Judgment, ResultsStore
-from arena.store.fastchat import export_answers, import_answers
+from arena.store.fastchat import import_answers
 from arena.store.jsonl import JsonlLog, TornLineWarning
 
 WRITER = """

@@ -22,6 +22,7 @@ from arena.finetune.config import FinetuneConfig, adjust_for_size
 from arena.finetune.data import IGNORE, read_conversations, tokenize_conversation
 from arena.models.spec import PRESETS as MODEL_PRESETS
 from arena.models.spec import ModelSpec, registered_models_dir
+from arena.store.atomic import write_atomically
 
 
 class RecipeFallback(UserWarning):
@@ -326,10 +327,6 @@ def register_model(name: str, base: ModelSpec, adapter_dir: Path, report: dict) 
              f"adapter = {_toml_value(adapter_dir.resolve())}", 'prompt_format = "guanaco"',
              f"description = {_toml_value(description)}", f"base_model = {_toml_value(base.name)}"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(options.items())]
-    folder = registered_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    path = registered_models_dir() / f"{name}.toml"
+    write_atomically(path, "\n".join(lines) + "\n")
     return path

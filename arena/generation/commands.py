@@ -16,10 +16,9 @@ def run_generate(args) -> int:
     if args.batch_size:
         spec = type(spec)(**{**spec.__dict__, "options": {**spec.options, "batch_size": args.batch_size}})
     prompt_set = load_prompt_set(args.benchmark)
-    params = GenerationParams(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                              greedy=args.greedy, seed=args.seed)
+    params, explicit = GenerationParams.from_args(args)
     report = generate_answers(ResultsStore(args.results), prompt_set, spec, params, limit=args.limit,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, explicit=explicit)
     info(f"{report.model} on {report.benchmark}: {report.generated} answers generated, "
          f"{report.already_done} already stored, {report.empty} empty, "
          f"{report.tokens} tokens at {report.tokens_per_second:.1f} tok/s")

@@ -55,8 +55,11 @@ def _progress():
 
 def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
                      limit: int | None = None, overwrite: bool = False, chunk_size: int = 16,
-                     model: ChatModel | None = None, show_progress: bool = True) -> GenerationReport:
-    params = params.with_overrides(spec.options)
+                     model: ChatModel | None = None, show_progress: bool = True,
+                     explicit: dict | None = None) -> GenerationReport:
+    """`params` are the caller's defaults; the model's own settings override them, and `explicit` (flags the
+    user typed) override both."""
+    params = params.with_overrides(spec.options).with_overrides(explicit or {})
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
     done = {} if overwrite else store.answers(prompt_set.name, spec.name)
     todo = [p for p in prompts if p.id not in done]

@@ -27,9 +27,15 @@ class GenerationParams:
     seed: int = 0
 
     def with_overrides(self, options: dict) -> "GenerationParams":
-        """A model's own settings (e.g. `greedy = true` in its models-file entry) win over the command's."""
+        """These params with any generation settings found in `options` (None means not given)."""
         names = ("temperature", "top_p", "max_new_tokens", "greedy", "seed")
-        return replace(self, **{name: options[name] for name in names if name in options})
+        return replace(self, **{name: options[name] for name in names if options.get(name) is not None})
+
+    @classmethod
+    def from_args(cls, args) -> tuple["GenerationParams", dict]:
+        """Defaults, and the generation flags the user gave explicitly (they beat a model's own settings)."""
+        given = {name: getattr(args, name, None) for name in ("temperature", "top_p", "max_new_tokens", "greedy")}
+        return cls(seed=args.seed), {k: v for k, v in given.items() if v is not None}
 
     def as_record(self) -> dict:
         return {"temperature": None if self.greedy else self.temperature, "top_p": None if self.greedy else self.top_p,
@@ -63,9 +69,6 @@ class ChatModel(ABC):
     def describe(self) -> dict:
         """Backend facts worth recording with every answer (quantization, adapter, endpoint...)."""
         return {}
-
-    def close(self) -> None:
-        pass
 
 
 _FACTORIES: dict[str, Callable] = {}

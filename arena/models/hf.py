@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import time
@@ -125,6 +126,9 @@ def load_base(spec: ModelSpec):
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # bitsandbytes' CPU backend announces that it could not fetch an optional kernel from the hub (which
+    # arena never does) and then uses its built-in one: not worth a warning on every run.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
     torch.set_num_threads(int(spec.option("threads", default_threads())))
     model_dir = resolve_model_dir(spec.path or "")

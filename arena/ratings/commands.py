@@ -10,10 +10,6 @@ from arena.errors import ArenaError
 from arena.ratings import leaderboard
 from arena.store import Judgment, ResultsStore
 
-_RATING_COLUMNS = ["model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"]
-_RELATIVE_COLUMNS = ["model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
-                     "wins", "losses", "ties", "errors"]
-
 
 def run_ratings(args) -> int:
     store = ResultsStore(args.results)
@@ -30,18 +26,18 @@ def run_ratings(args) -> int:
     if method == "elo":
         rows = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
         print_records(rows, args.format, f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {title}",
-                      _RATING_COLUMNS)
+                      leaderboard.RATING_COLUMNS)
     elif method == "bt":
         rows = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed, args.baseline)
         print_records(rows, args.format, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}",
-                      _RATING_COLUMNS)
+                      leaderboard.RATING_COLUMNS)
     elif method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
         if args.by_category:
             judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
-        columns = _RELATIVE_COLUMNS + (["category"] if args.by_category else [])
+        columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
         print_records(rows, args.format, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns)
     else:
         from arena.ratings.diagnostics import judge_bias

@@ -13,6 +13,12 @@ from arena.ratings.relative import relative_by_category, relative_scores
 from arena.store.records import Judgment
 
 
+# The columns every view of a leaderboard shows, in this order (terminal, JSON/CSV, HTML).
+RATING_COLUMNS = ("model", "rating", "ci_low", "ci_high", "matches", "wins", "ties", "losses", "errors")
+RELATIVE_COLUMNS = ("model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
+                    "wins", "ties", "losses", "errors")
+
+
 def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = None) -> list[Judgment]:
     chosen = [j for j in judgments if j.protocol == protocol and (not judges or j.judge in judges)]
     if not chosen:

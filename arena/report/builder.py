@@ -26,6 +26,7 @@ from arena.report import charts
 from arena.report.page import render_page
 from arena.report.safe_markdown import render_markdown
 from arena.store import ResultsStore
+from arena.store.atomic import write_atomically
 from arena.store.records import Judgment, utc_now
 from arena.store.results import file_safe
 
@@ -209,8 +210,6 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     for name, svg in figures.items():
         (out_dir / name).write_text(svg, encoding="utf-8")
     path = out_dir / "index.html"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, html)
     return path
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-_RATING_COLUMNS = ("model", "rating", "ci_low", "ci_high", "matches", "wins", "ties", "losses", "errors")
-_RELATIVE_COLUMNS = ("model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
-                     "wins", "ties", "losses", "errors")
+from arena.ratings.leaderboard import RATING_COLUMNS, RELATIVE_COLUMNS
+
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 18px 60px;color:#222}
@@ -111,11 +110,11 @@ def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreemen
         label = f' <span class="note">({escape(section["label"])})</span>' if section.get("label") else ""
         parts.append(f'<h2 id="judge-{escape(slug)}">Judge: {escape(judge)}{label}</h2>')
         if "elo" in section:
-            parts.append("<h3>Elo (paper method)</h3>" + _table(section["elo"], _RATING_COLUMNS, f"elo-{slug}"))
-            parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], _RATING_COLUMNS, f"bt-{slug}"))
+            parts.append("<h3>Elo (paper method)</h3>" + _table(section["elo"], RATING_COLUMNS, f"elo-{slug}"))
+            parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], RATING_COLUMNS, f"bt-{slug}"))
         if "relative" in section:
             parts.append(f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
-                         + _table(section["relative"], _RELATIVE_COLUMNS, f"relative-{slug}"))
+                         + _table(section["relative"], RELATIVE_COLUMNS, f"relative-{slug}"))
         parts.append(_figures(figures, [f"elo-{slug}.svg", f"bt-{slug}.svg", f"relative-{slug}.svg",
                                         f"winrate-{slug}.svg", f"predicted-{slug}.svg",
                                         f"categories-{slug}.svg"]))

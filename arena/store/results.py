@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.store.atomic import write_atomically
 from arena.store.jsonl import JsonlLog
 from arena.store.records import Answer, Judgment, utc_now
 
@@ -133,10 +134,7 @@ class ResultsStore:
 
 def _write_json(path: Path, data: dict) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data, indent=2, default=str))
     except OSError as exc:
         raise ArenaError(f"{path}: cannot write the run manifest ({exc.strerror})") from None
 
