@@ -43,7 +43,8 @@ def _shuffle(order, seed, ordering):
     state = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + np.uint64(ordering)
     for i in range(order.shape[0] - 1, 0, -1):
         state, bits = _splitmix64(state)
-        j = np.int64((bits >> np.uint64(11)) % np.uint64(i + 1))
+        # Lemire's multiply-shift: 32 random bits scaled to [0, i] without a division.
+        j = np.int64(((bits >> np.uint64(32)) * np.uint64(i + 1)) >> np.uint64(32))
         order[i], order[j] = order[j], order[i]
 
 

@@ -58,7 +58,9 @@ def _colour(share: float) -> str:
 def heatmap(row_labels: list[str], column_labels: list[str], values, title: str, note: str) -> str:
     """A matrix of shares in [0, 1] (NaN: no data), each cell labelled with its value."""
     label_width, cell, top = 190, 64, 110
-    width = label_width + cell * len(column_labels) + 20
+    # Room for the title and for the last rotated column label, which leans to the right.
+    longest_column = max((len(label) for label in column_labels), default=0)
+    width = max(label_width + cell * len(column_labels) + int(longest_column * 5.5) + 10, len(title) * 7 + 20)
     height = top + cell * len(row_labels) + 30
     body = [f'<text x="10" y="20" {_FONT} font-weight="bold">{escape(title)}</text>']
     for j, label in enumerate(column_labels):
