@@ -7,6 +7,7 @@ and `arena prompts list` start fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
 from pathlib import Path
@@ -44,54 +45,21 @@ def _command(subparsers, name: str, help_text: str, examples: str = "", descript
     )
 
 
+def _lazy(module: str, function: str):
+    """A handler that imports its implementation only when its command runs (keeps `arena --help` fast)."""
+
+    def handler(args) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    return handler
+
+
 def _add_results(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
                         help="results directory (default: ./results)")
 
 
 # --- prompts -----------------------------------------------------------------------------------
-def _prompts_list(args) -> int:
-    from arena.benchmarks import list_prompt_sets
-    from arena.console import print_table
-
-    rows = [
-        [s.name, s.count, ", ".join(s.categories) or "-", "yes" if s.available else f"no: arena prompts pull {s.name}"]
-        for s in list_prompt_sets()
-    ]
-    print_table("Prompt sets", ["name", "prompts", "categories", "available"], rows)
-    return 0
-
-
-def _prompts_show(args) -> int:
-    import json
-
-    from arena.benchmarks import load_prompt_set
-
-    prompt_set = load_prompt_set(args.name)
-    prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
-    if args.format == "jsonl":
-        for prompt in prompts:
-            sys.stdout.write(json.dumps(prompt.to_dict(), ensure_ascii=False) + "\n")
-        return 0
-    from arena.console import print_table
-
-    rows = []
-    for p in prompts:
-        dialogue = "\n".join(f"[{m.role}] {m.content}" for m in p.turns)
-        rows.append([p.id, p.category, p.language or "-", dialogue])
-    print_table(f"{prompt_set.name}: {len(prompts)} of {len(prompt_set)} prompts", ["id", "category", "lang", "turns"], rows)
-    return 0
-
-
-def _prompts_pull(args) -> int:
-    from arena.benchmarks import pull_prompt_set
-    from arena.console import info
-
-    path, count = pull_prompt_set(args.name, args.from_path)
-    info(f"stored {count} prompts for '{args.name}' in {path}")
-    return 0
-
-
 def _add_prompts(subparsers) -> None:
     prompts = _command(subparsers, "prompts", "list, show and download prompt sets",
                        "  arena prompts list\n  arena prompts show sample --limit 3\n"
@@ -99,57 +67,23 @@ def _add_prompts(subparsers) -> None:
                        "  arena prompts pull mine --from my_prompts.csv   # your own set, by name")
     sub = prompts.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally")
-    listing.set_defaults(handler=_prompts_list)
+    listing.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_list"))
     show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)")
     show.add_argument("name")
     show.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N prompts")
     show.add_argument("--format", choices=["table", "jsonl"], default="table",
                       help="table for people, jsonl for the normalized records")
-    show.set_defaults(handler=_prompts_show)
+    show.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_show"))
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
                                 "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
                                 "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
     pull.add_argument("name")
     pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
-    pull.set_defaults(handler=_prompts_pull)
+    pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
 
 
 # --- import / export ---------------------------------------------------------------------------
-def _import_qlora(args) -> int:
-    from arena.console import info
-    from arena.ratings.imports import import_qlora_reviews
-    from arena.store import ResultsStore
-
-    summary = import_qlora_reviews(ResultsStore(args.results), args.directory, args.benchmark, args.judge,
-                                   args.generations)
-    info(summary.describe())
-    return 0
-
-
-def _import_fastchat(args) -> int:
-    from arena.console import info
-    from arena.ratings.imports import import_fastchat
-    from arena.store import ResultsStore
-
-    for line in import_fastchat(ResultsStore(args.results), args.directory, args.benchmark, args.judge):
-        info(line)
-    return 0
-
-
-def _export_fastchat(args) -> int:
-    from arena.benchmarks import load_prompt_set
-    from arena.console import info
-    from arena.store import ResultsStore
-    from arena.store.fastchat import export_answers
-
-    counts = export_answers(ResultsStore(args.results), load_prompt_set(args.benchmark), args.out, args.model)
-    for model, count in counts.items():
-        info(f"{model}: {count} answers")
-    info(f"wrote FastChat layout to {args.out}")
-    return 0
-
-
 def _add_import_export(subparsers) -> None:
     importer = _command(subparsers, "import", "bring published judgments or answers into the results store",
                         "  arena import qlora ../shared/published/qlora-vicuna-pairwise-sample/ratings "
@@ -168,13 +102,13 @@ def _add_import_export(subparsers) -> None:
                        help="the answers that were judged (<model>.jsonl with question_id and generation); "
                             "default: a generations/ folder beside DIR, if there is one")
     _add_results(qlora)
-    qlora.set_defaults(handler=_import_qlora)
+    qlora.set_defaults(handler=_lazy("arena.ratings.commands", "run_import_qlora"))
     fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)")
     fastchat.add_argument("directory", type=Path, metavar="DIR")
     fastchat.add_argument("--benchmark", required=True)
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
     _add_results(fastchat)
-    fastchat.set_defaults(handler=_import_fastchat)
+    fastchat.set_defaults(handler=_lazy("arena.ratings.commands", "run_import_fastchat"))
 
     exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
                         "  arena export fastchat --benchmark sample --out fastchat_sample/")
@@ -184,16 +118,10 @@ def _add_import_export(subparsers) -> None:
     fastchat_out.add_argument("--out", type=Path, required=True, metavar="DIR")
     fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
     _add_results(fastchat_out)
-    fastchat_out.set_defaults(handler=_export_fastchat)
+    fastchat_out.set_defaults(handler=_lazy("arena.store.commands", "run_export_fastchat"))
 
 
 # --- ratings -----------------------------------------------------------------------------------
-def _ratings(args) -> int:
-    from arena.ratings.commands import run_ratings
-
-    return run_ratings(args)
-
-
 def _add_ratings(subparsers) -> None:
     ratings = _command(
         subparsers, "ratings", "leaderboards and judge diagnostics from stored judgments",
@@ -220,22 +148,10 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--seed", type=int, default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
     ratings.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    ratings.set_defaults(handler=_ratings)
+    ratings.set_defaults(handler=_lazy("arena.ratings.commands", "run_ratings"))
 
 
 # --- models and generation ----------------------------------------------------------------------
-def _generate(args) -> int:
-    from arena.generation.commands import run_generate
-
-    return run_generate(args)
-
-
-def _models(args) -> int:
-    from arena.generation.commands import run_models
-
-    return run_models(args)
-
-
 def _add_models_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-file", type=Path, default=None, metavar="TOML",
                         help="model definitions ([models.NAME] tables); default: ./arena.toml if present")
@@ -272,33 +188,21 @@ def _add_generate(subparsers) -> None:
     generate.add_argument("--batch-size", type=int, default=None, help="hf backend: prompts per batch (default 8)")
     _add_models_file(generate)
     _add_results(generate)
-    generate.set_defaults(handler=_generate)
+    generate.set_defaults(handler=_lazy("arena.generation.commands", "run_generate"))
 
     models = _command(subparsers, "models", "list the models arena knows and show one's settings",
                       "  arena models list\n  arena models show guanaco-7b")
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "presets, models-file entries and fine-tuned models")
     _add_models_file(listing)
-    listing.set_defaults(handler=_models)
+    listing.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
     show = _command(sub, "show", "one model's backend and options")
     show.add_argument("name")
     _add_models_file(show)
-    show.set_defaults(handler=_models)
+    show.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
 
 
 # --- evaluate and tournament --------------------------------------------------------------------
-def _evaluate(args) -> int:
-    from arena.pipelines import run_evaluate
-
-    return run_evaluate(args)
-
-
-def _tournament(args) -> int:
-    from arena.pipelines import run_tournament
-
-    return run_tournament(args)
-
-
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default) -> None:
     group = parser.add_argument_group("judging")
     group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default})")
@@ -337,7 +241,7 @@ def _add_pipelines(subparsers) -> None:
     _add_generation_options(evaluate)
     _add_models_file(evaluate)
     _add_results(evaluate)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_lazy("arena.pipelines", "run_evaluate"))
 
     tournament = _command(
         subparsers, "tournament", "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
@@ -358,16 +262,10 @@ def _add_pipelines(subparsers) -> None:
     _add_generation_options(tournament)
     _add_models_file(tournament)
     _add_results(tournament)
-    tournament.set_defaults(handler=_tournament)
+    tournament.set_defaults(handler=_lazy("arena.pipelines", "run_tournament"))
 
 
 # --- fine-tuning --------------------------------------------------------------------------------
-def _finetune(args) -> int:
-    from arena.finetune.commands import run_finetune
-
-    return run_finetune(args)
-
-
 def _add_finetune(subparsers) -> None:
     finetune = _command(
         subparsers, "finetune", "QLoRA fine-tuning stage that makes new tournament candidates",
@@ -406,23 +304,10 @@ def _add_finetune(subparsers) -> None:
     recipe.add_argument("--save-every", type=int, metavar="STEPS", help="checkpoint interval")
     recipe.add_argument("--eval-every", type=int, metavar="STEPS", help="held-out evaluation interval")
     _add_models_file(finetune)
-    finetune.set_defaults(handler=_finetune)
+    finetune.set_defaults(handler=_lazy("arena.finetune.commands", "run_finetune"))
 
 
 # --- report --------------------------------------------------------------------------------------
-def _report(args) -> int:
-    from arena.console import info
-    from arena.report.builder import build_report
-    from arena.store import ResultsStore
-
-    out = args.out or Path("reports") / args.benchmark
-    path = build_report(ResultsStore(args.results), args.benchmark, args.judge, out, args.baseline, args.orderings,
-                        args.bootstrap, args.seed)
-    info("report written:")
-    print(path.resolve())
-    return 0
-
-
 def _add_report(subparsers) -> None:
     report = _command(
         subparsers, "report", "self-contained HTML leaderboard with charts and a battle browser",
@@ -441,16 +326,10 @@ def _add_report(subparsers) -> None:
     report.add_argument("--orderings", type=int, default=10_000)
     report.add_argument("--bootstrap", type=int, default=1_000)
     report.add_argument("--seed", type=int, default=0)
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=_lazy("arena.report.commands", "run_report"))
 
 
 # --- human rating --------------------------------------------------------------------------------
-def _rate(args) -> int:
-    from arena.web.commands import run_rate
-
-    return run_rate(args)
-
-
 def _add_db(parser: argparse.ArgumentParser) -> None:
     _add_results(parser)
     parser.add_argument("--db", default=None, metavar="URL",
@@ -493,7 +372,7 @@ def _add_rate(subparsers) -> None:
     export.add_argument("--benchmark", default=None)
     _add_db(export)
     for parser in (serve, add, revoke, raters, export):
-        parser.set_defaults(handler=_rate)
+        parser.set_defaults(handler=_lazy("arena.web.commands", "run_rate"))
 
 
 def build_parser() -> argparse.ArgumentParser:
