@@ -166,7 +166,7 @@ class LocalProbabilityJudge(Judge):
         return f"{system}\n\n### Human: {user}{instruction} ### Assistant:"
 
     def _next_token_probabilities(self, texts: list[str], candidates: dict) -> list[dict]:
-        torch = self.model._torch
+        import torch
         tokenizer = self.model.tokenizer
         encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
@@ -183,7 +183,7 @@ class LocalProbabilityJudge(Judge):
         return {k: v / total for k, v in scaled.items()}
 
     def run(self, requests, on_reply, budget) -> int:
-        torch = self.model._torch
+        import torch
         decoding_threads = torch.get_num_threads()
         # Scoring is prefill only (large matmuls), where every core helps, unlike token-by-token decoding.
         torch.set_num_threads(self.threads)

@@ -167,8 +167,6 @@ def attach_adapter(model, spec: ModelSpec):
 
 class HFChatModel(ChatModel):
     def __init__(self, spec: ModelSpec):
-        import torch
-
         self.spec = spec
         self.name = spec.name
         self.tokenizer, base = load_base(spec)
@@ -179,7 +177,6 @@ class HFChatModel(ChatModel):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.prompt_format = spec.option("prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco")
         self.batch_size = int(spec.option("batch_size", 8))
-        self._torch = torch
 
     def describe(self) -> dict:
         return {"backend": "hf", "path": self.spec.path, "gguf_file": self.spec.option("gguf_file"),
@@ -198,7 +195,8 @@ class HFChatModel(ChatModel):
         return results
 
     def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[Generation]:
-        torch = self._torch
+        import torch
+
         encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         options = ({"do_sample": False} if params.greedy
                    else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p})

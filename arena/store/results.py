@@ -93,9 +93,6 @@ class ResultsStore:
             grouped.setdefault((judgment.benchmark, judgment.judge), []).append(judgment.to_dict())
         return sum(self._judgments_log(b, j).append(rows) for (b, j), rows in grouped.items())
 
-    def judges(self, benchmark: str) -> list[str]:
-        return sorted({j.judge for j in self.judgments(benchmark)})
-
     def benchmarks(self) -> list[str]:
         if not self.root.is_dir():
             return []
