@@ -90,25 +90,35 @@ def _add_import_export(subparsers) -> None:
                         "--benchmark vicuna80 --judge gpt-4\n"
                         "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80")
     sub = importer.add_subparsers(dest="action", required=True, metavar="SOURCE")
-    qlora = _command(sub, "qlora", "the QLoRA paper's GPT-4 review files (FastChat review format)",
-                     description="Reads every <A>-vs-<B>-<reviewer>-reviewer[-threeclass].jsonl file in DIR. "
-                                 "-threeclass files are pairwise (score 1, 2, 3=tie, -1=unparsed); the others "
-                                 "are relative 1-10 scores. Unparsed reviews are kept as errors and counted. "
-                                 "Importing the same files twice adds nothing.")
+    qlora = _command(sub, "qlora", "the QLoRA paper's published evaluation: GPT-4 reviews and the judged answers",
+                     "  arena import qlora path/to/qlora/eval          # the repository's whole eval/ folder\n"
+                     "  arena import qlora ../shared/published/qlora-vicuna-relative-sample\n"
+                     "  arena import qlora ../shared/published/qlora-oa-pairwise-sample/ratings --benchmark oa953",
+                     description="DIR is the QLoRA repository's eval/ folder (ratings-gpt4/vicuna/pairwise, "
+                                 "ratings-gpt4/vicuna/relative-gpt-3.5, ratings-gpt4/oa, generations/vicuna, "
+                                 "generations/oa), any part of it, or one folder of review files "
+                                 "<A>-vs-<B>-<reviewer>-reviewer[-threeclass].jsonl. -threeclass files are pairwise "
+                                 "(score 1, 2, 3=tie, -1=unparsed); the others are relative 1-10 scores. Rows are "
+                                 "keyed by question_id (Vicuna) or message_id (OpenAssistant). Which answer was "
+                                 "shown first is read from the rows' answer1_id/answer2_id in the answer files "
+                                 "(the file name is the fallback), and rows that contradict their file name are "
+                                 "counted. Unparsed reviews are kept as errors. Everything is checked before "
+                                 "anything is stored; importing the same files twice adds nothing.")
     qlora.add_argument("directory", type=Path, metavar="DIR")
-    qlora.add_argument("--benchmark", required=True, help="prompt set the reviews belong to (e.g. vicuna80)")
+    qlora.add_argument("--benchmark", default=None,
+                       help="prompt set of every review found (default: vicuna80 or oa953, from the folder names)")
     qlora.add_argument("--judge", default="gpt-4", help="judge name to record (default: gpt-4)")
     qlora.add_argument("--generations", type=Path, default=None, metavar="DIR",
-                       help="the answers that were judged (<model>.jsonl with question_id and generation); "
-                            "default: a generations/ folder beside DIR, if there is one")
+                       help="the answers that were judged (<model>.jsonl with question_id or message_id, and "
+                            "generation or answer_id + text); default: generations/[vicuna|oa]/ in or beside DIR")
     _add_results(qlora)
-    qlora.set_defaults(handler=_lazy("arena.ratings.commands", "run_import_qlora"))
+    qlora.set_defaults(handler=_lazy("arena.imports.commands", "run_import_qlora"))
     fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)")
     fastchat.add_argument("directory", type=Path, metavar="DIR")
     fastchat.add_argument("--benchmark", required=True)
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
     _add_results(fastchat)
-    fastchat.set_defaults(handler=_lazy("arena.ratings.commands", "run_import_fastchat"))
+    fastchat.set_defaults(handler=_lazy("arena.imports.commands", "run_import_fastchat"))
 
     exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
                         "  arena export fastchat --benchmark sample --out fastchat_sample/")

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from arena.ratings.imports import parse_review_file_name, readable_model_name
+from arena.imports.qlora import parse_review_file_name, readable_model_name
 from arena.store import ResultsStore
 from conftest import shared_path, write_jsonl
 
@@ -28,7 +28,7 @@ def imported(cli, tmp_path, sample_ratings):
 
 def test_import_counts_errors_and_is_idempotent(cli, imported, sample_ratings):
     results, first = imported
-    assert "480 judgments added" in first.err
+    assert "480 judgments (480 pairwise): 480 added" in first.err
     assert "9 reviews could not be parsed" in first.err
     judgments = ResultsStore(results).judgments("vicuna80")
     assert len(judgments) == 480
@@ -38,7 +38,7 @@ def test_import_counts_errors_and_is_idempotent(cli, imported, sample_ratings):
     assert one.meta["original_model_a"] == "13b-guanaco" + SUFFIX
     assert one.explanation and one.raw
     again = cli("import", "qlora", sample_ratings, "--benchmark", "vicuna80", "--judge", "gpt-4", "--results", results)
-    assert again.code == 0 and "0 judgments added, 480 already stored" in again.err
+    assert again.code == 0 and "0 added, 480 already stored" in again.err
     assert len(ResultsStore(results).judgments("vicuna80")) == 480
 
 

@@ -3,19 +3,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.inputs import read_jsonl_objects, require_fields
+from arena.inputs import read_jsonl_objects
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.spec import ModelSpec
 
 
-def read_published_answers(path: Path) -> dict[str, str]:
-    answers: dict[str, str] = {}
+# The fields that carry a prompt's id in published files: Vicuna/FastChat rows use question_id, the QLoRA
+# paper's OpenAssistant rows message_id (the same value the oa953 prompt set uses as its id).
+QUESTION_ID_FIELDS = ("question_id", "message_id")
+
+
+def question_id_of(row: dict, where: str) -> str:
+    for name in QUESTION_ID_FIELDS:
+        if name in row:
+            return str(row[name])
+    raise ArenaError(f"{where}: missing field 'question_id' (or 'message_id')")
+
+
+@dataclass(frozen=True)
+class PublishedAnswer:
+    question_id: str
+    text: str
+    answer_id: str | None  # the id reviews name in answer1_id / answer2_id, when the file has one
+    line: int
+
+
+def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
+    """QLoRA generations (`generation`), FastChat model_answer (`choices`) or review-era answer files
+    (`answer_id` + `text`), keyed by question_id or message_id."""
+    rows: list[PublishedAnswer] = []
+    seen: dict[str, int] = {}
     for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
-        require_fields(row, ("question_id",), where)
+        qid = question_id_of(row, where)
         if "generation" in row:
             text = row["generation"]
         elif "choices" in row:
@@ -29,11 +53,16 @@ def read_published_answers(path: Path) -> dict[str, str]:
             raise ArenaError(f"{where}: no answer found: expected field 'generation' (QLoRA) or 'choices' (FastChat)")
         if not isinstance(text, str):
             raise ArenaError(f"{where}: the answer must be a string")
-        qid = str(row["question_id"])
-        if qid in answers:
-            raise ArenaError(f"{where}: duplicate question id {qid!r}")
-        answers[qid] = clean_answer(text)[0]
-    return answers
+        if qid in seen:
+            raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
+        seen[qid] = number
+        answer_id = row.get("answer_id")
+        rows.append(PublishedAnswer(qid, clean_answer(text)[0], None if answer_id is None else str(answer_id), number))
+    return rows
+
+
+def read_published_answers(path: Path) -> dict[str, str]:
+    return {row.question_id: row.text for row in read_published_answer_rows(path)}
 
 
 class PublishedAnswers(ChatModel):

@@ -1,11 +1,11 @@
-"""`arena ratings` (reads judgments from the store, computes, prints) and `arena import`."""
+"""`arena ratings`: reads judgments from the store, computes, prints."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from arena.benchmarks.registry import find_prompt_set
-from arena.console import info, print_records
+from arena.console import print_records
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
 from arena.store import Judgment, ResultsStore
@@ -58,21 +58,4 @@ def _agreement(stored: list[Judgment], args, protocol: str) -> int:
                for items in (first, second)]
     result = judge_agreement(first, second, *ratings)
     print_records([asdict(result)], args.format, f"Agreement {judges[0]} vs {judges[1]} · {args.benchmark}")
-    return 0
-
-
-def run_import_qlora(args) -> int:
-    from arena.ratings.imports import import_qlora_reviews
-
-    summary = import_qlora_reviews(ResultsStore(args.results), args.directory, args.benchmark, args.judge,
-                                   args.generations)
-    info(summary.describe())
-    return 0
-
-
-def run_import_fastchat(args) -> int:
-    from arena.ratings.imports import import_fastchat
-
-    for line in import_fastchat(ResultsStore(args.results), args.directory, args.benchmark, args.judge):
-        info(line)
     return 0

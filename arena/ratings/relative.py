@@ -30,7 +30,8 @@ class RelativeScore:
 
 
 def _score_table(judgments: list[Judgment], model: str, baseline: str, questions: list[str]):
-    """(2, Q) arrays of candidate and baseline scores per order, with a mask of readable pairs."""
+    """(2, Q) arrays of candidate and baseline scores per order, with a mask of readable pairs. Scores of the
+    same question and order add up (two review files may show the same order, as the paper's do)."""
     column = {q: i for i, q in enumerate(questions)}
     cand = np.zeros((2, len(questions)))
     base = np.zeros((2, len(questions)))
@@ -38,8 +39,8 @@ def _score_table(judgments: list[Judgment], model: str, baseline: str, questions
     for j in judgments:
         order = 0 if j.model_a == model else 1
         cand_score, base_score = (j.score_a, j.score_b) if order == 0 else (j.score_b, j.score_a)
-        cand[order, column[j.question_id]] = cand_score
-        base[order, column[j.question_id]] = base_score
+        cand[order, column[j.question_id]] += cand_score
+        base[order, column[j.question_id]] += base_score
         present[order, column[j.question_id]] = True
     return cand, base, present
 

@@ -1,0 +1,1 @@
+"""Published judgments and answers from other tools into the results store."""

@@ -1,0 +1,76 @@
+"""FastChat llm_judge data into the results store: answers from model_answer/ and judgments from
+model_judgment/. Every file is parsed before anything is written; judgments already stored are skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arena.errors import ArenaError
+from arena.inputs import read_jsonl_objects, require_fields
+from arena.store.records import Judgment
+from arena.store.results import ResultsStore
+
+_FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
+
+
+def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> list[Judgment]:
+    """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
+    judgments = []
+    for number, row in read_jsonl_objects(path):
+        where = f"{path}:{number}"
+        require_fields(row, ("question_id",), where)
+        judge_info = row.get("judge") or []
+        judge_name = judge or (judge_info[0] if judge_info else path.stem.split("_")[0])
+        template = judge_info[1] if len(judge_info) > 1 else None
+        turn = row.get("turn", 1)
+        common = dict(benchmark=benchmark, question_id=str(row["question_id"]), judge=judge_name,
+                      template_hash=template, source=f"fastchat:{path.name}:turn{turn}", meta={"turn": turn})
+        if "model_1" in row:
+            require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)
+            for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
+                winner = row[f"{order}_winner"]
+                if winner not in _FASTCHAT_WINNER:
+                    raise ArenaError(f"{where}: field '{order}_winner' must be model_1, model_2, tie or error, got {winner!r}")
+                verdict = ("error" if winner == "error" else "tie" if winner == "tie"
+                           else "A" if winner == first else "B")
+                text = str(row.get(f"{order}_judgment", ""))
+                judgments.append(Judgment(model_a=row[first], model_b=row[second], protocol="pairwise",
+                                          verdict=verdict, explanation=text, raw=text, **common))
+        elif "model" in row:
+            require_fields(row, ("score",), where)
+            score = row["score"]
+            if not isinstance(score, (int, float)) or isinstance(score, bool):
+                raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")
+            text = str(row.get("judgment", ""))
+            judgments.append(Judgment(model_a=row["model"], model_b="", protocol="single",
+                                      verdict="error" if score < 0 else "graded",
+                                      score_a=None if score < 0 else float(score), explanation=text, raw=text,
+                                      **common))
+        else:
+            raise ArenaError(f"{where}: missing field 'model_1' (pairwise) or 'model' (single)")
+    return judgments
+
+
+def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge: str | None) -> list[str]:
+    """Answers from model_answer/ and judgments from model_judgment/, whichever DIR has."""
+    from arena.store.fastchat import import_answers
+
+    if not directory.is_dir():
+        raise ArenaError(f"{directory}: not a directory")
+    answer_dir, judgment_dir = directory / "model_answer", directory / "model_judgment"
+    if not answer_dir.is_dir() and not judgment_dir.is_dir():
+        raise ArenaError(f"{directory}: has neither model_answer/ nor model_judgment/")
+    judgment_files = sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else []
+    parsed = [j for path in judgment_files for j in read_fastchat_judgments(path, benchmark, judge)]
+    lines = []
+    if answer_dir.is_dir():
+        for model, count in import_answers(store, directory, benchmark).items():
+            lines.append(f"answers {model}: {count} added")
+    if judgment_files:
+        existing = {j.judgment_id for j in store.judgments(benchmark)}
+        new = [j for j in parsed if j.judgment_id not in existing]
+        store.save_judgments(new)
+        errors = sum(j.verdict == "error" for j in new)
+        lines.append(f"read {len(judgment_files)} files: {len(new)} judgments added, "
+                     f"{len(parsed) - len(new)} already stored" + (f", {errors} of them errors" if errors else ""))
+    return lines
