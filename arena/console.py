@@ -57,3 +57,7 @@ def _cell(value: object) -> str:
 
 def info(message: str) -> None:
     stderr_console().print(message, highlight=False)
+
+
+def warn(message: str) -> None:
+    stderr_console().print(f"arena: warning: {message}", highlight=False, markup=False)

@@ -1,4 +1,5 @@
-"""One exception type for every user-facing failure; the CLI turns it into a message and exit 2."""
+"""One exception type for every user-facing failure; the CLI turns it into a message and exit 2. Runs that
+end early but keep what they did exit with their own codes, so scripts can tell the cases apart."""
 
 
 class ArenaError(Exception):
@@ -6,3 +7,6 @@ class ArenaError(Exception):
 
     exit_code = 2
 
+
+EXIT_BUDGET_STOPPED = 3  # --max-cost stopped judging before the plan was done; everything judged is saved
+EXIT_CALLS_FAILED = 4  # some judge calls failed in transport; nothing was stored for them; rerun to judge them

@@ -8,16 +8,17 @@ judged in both orders, and the results are rated and printed.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from arena.benchmarks import load_prompt_set
 from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records
-from arena.errors import ArenaError
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.judging.judges import load_judge
-from arena.judging.runner import judge_matchups, pairs_of, plan_matchups, sample_matchups
+from arena.judging.budget import CostBudget
+from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
@@ -25,7 +26,6 @@ from arena.ratings import leaderboard
 from arena.ratings.matches import build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
-
 
 
 def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> dict:
@@ -44,6 +44,8 @@ def _judge_spec(args) -> ModelSpec:
     spec = resolve_model(args.judge, args.models_file)
     if args.judge_base_url:
         spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
+    if args.dry_run:  # a dry run sends nothing, so it needs no key
+        spec = replace(spec, options={**spec.options, "require_key": False})
     return spec
 
 
@@ -56,15 +58,50 @@ def _templates(args, protocol: str) -> TemplateSet:
     return builtin_templates(protocol)
 
 
-def _judge(store, prompt_set, judge, args, protocol, matchups):
-    report = judge_matchups(store, prompt_set.name, judge, _templates(args, protocol), matchups,
-                            retry_errors=args.retry_errors, max_cost=args.max_cost, dry_run=args.dry_run)
-    if args.dry_run:
-        info(f"dry run: {report.requested} judge calls needed ({report.already_judged} stored, {report.reused} "
-             f"reusable), estimated cost ${report.estimated_cost:.2f}")
-    else:
-        info(report.describe())
-    return report
+def demo_label(judge) -> str:
+    return " (DEMO judge: a tiny model, not a real verdict)" if judge.demo else ""
+
+
+class JudgingSession:
+    """Everything one command judges, under one spending cap; knows the exit code the command ends with."""
+
+    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
+        self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
+        self.budget = CostBudget(args.max_cost)
+        self.reports: list[JudgingReport] = []
+
+    def judge_all(self, protocol: str, matchups) -> JudgingReport:
+        args = self.args
+        report = judge_matchups(self.store, self.prompt_set.name, self.judge, _templates(args, protocol), matchups,
+                                retry_errors=args.retry_errors, budget=self.budget, dry_run=args.dry_run)
+        self.reports.append(report)
+        if args.dry_run:
+            info(f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
+                 f"{report.reused} reusable), estimated cost ${report.estimated_cost:.2f}")
+        else:
+            info(report.describe() + demo_label(self.judge))
+        return report
+
+    def finish(self) -> int:
+        """Say what the cap and the transport cost, and pick the exit code."""
+        if self.budget.describe():
+            info(self.budget.describe())
+        if len(self.reports) > 1 and not self.args.dry_run:
+            info(f"total cost of this command: ${self.budget.spent:.4f}"
+                 + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
+        if any(r.not_started for r in self.reports):
+            return EXIT_BUDGET_STOPPED
+        if any(r.failed for r in self.reports):
+            return EXIT_CALLS_FAILED
+        return 0
+
+    def record(self) -> dict:
+        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
+                "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
+
+
+def _spec_record(spec: ModelSpec) -> dict:
+    return {"name": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options, "origin": spec.origin}
 
 
 def run_evaluate(args) -> int:
@@ -75,32 +112,42 @@ def run_evaluate(args) -> int:
     judge_spec = _judge_spec(args)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
-    judge = load_judge(judge_spec)
-    answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
-    pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-    matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
-    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
-    for protocol in protocols:
-        _judge(store, prompt_set, judge, args, protocol, matchups)
-    if args.dry_run:
-        return 0
+    config = {"models": [_spec_record(s) for s in candidates], "baseline": _spec_record(baseline),
+              "judge": _spec_record(judge_spec), "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256,
+              "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run}
+    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+        answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
+        pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
+        matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
+        protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+        session = JudgingSession(store, prompt_set, judge, args)
+        for protocol in protocols:
+            session.judge_all(protocol, matchups)
+        code = session.finish()
+        manifest.update(session.record(), exit_status=code)
+        if not args.dry_run:
+            _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args)
+    return code
+
+
+def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args) -> None:
     stored = store.judgments(prompt_set.name, judge.name)
     names = {c.name for c in candidates}
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
         rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name} "
-                      "(mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                      f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
             judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
             if judged:
                 rows.append({"model": name, **build_matches(judged).record()[name]})
-        print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders",
-                      ["model", "wins", "ties", "losses", "errors", "matches"])
+        print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders"
+                      f"{demo_label(judge)}", ["model", "wins", "ties", "losses", "errors", "matches"])
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
-    return 0
 
 
 def demo_models() -> list[str]:
@@ -124,30 +171,40 @@ def run_tournament(args) -> int:
     prompt_set = load_prompt_set(args.benchmark)
     specs = [resolve_model(m, args.models_file) for m in model_names]
     judge_spec = _judge_spec(args)
+    config = {"models": [_spec_record(s) for s in specs], "judge": _spec_record(judge_spec),
+              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": args.protocol,
+              "budget": args.budget, "limit": args.limit, "dry_run": args.dry_run}
     if demo and args.judge == DEMO_JUDGE:
         info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
              "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
              "another strong judge for real results.")
-    judge = load_judge(judge_spec)
-    answers = _answers_for(store, prompt_set, specs, args)
-    matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
-    if args.budget:
-        matchups = sample_matchups(matchups, args.budget, args.seed)
-    _judge(store, prompt_set, judge, args, args.protocol, matchups)
-    if args.dry_run:
-        return 0
-    names = {s.name for s in specs}
+    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
+        answers = _answers_for(store, prompt_set, specs, args)
+        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
+        if args.budget:
+            matchups = sample_matchups(matchups, args.budget, args.seed)
+        session = JudgingSession(store, prompt_set, judge, args)
+        session.judge_all(args.protocol, matchups)
+        code = session.finish()
+        manifest.update(session.record(), exit_status=code)
+        if not args.dry_run:
+            _rate_tournament(store, prompt_set, judge, {s.name for s in specs}, args)
+    return code
+
+
+def _rate_tournament(store: ResultsStore, prompt_set: PromptSet, judge, names: set[str], args) -> None:
     judgments = [j for j in store.judgments(prompt_set.name, judge.name)
                  if j.protocol == args.protocol and j.model_a in names and j.model_b in names]
     elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
     bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
-    label = f"{prompt_set.name} · judge {judge.name}{' (DEMO judge)' if demo else ''}"
+    label = f"{prompt_set.name} · judge {judge.name}{demo_label(judge)}"
     print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
     print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
     saved = _save_leaderboard(store, prompt_set.name, judge.name, {"elo": elo, "bradley_terry": bt,
-                                                                   "models": sorted(names), "judge": judge.name})
+                                                                   "models": sorted(names), "judge": judge.name,
+                                                                   "demo_judge": judge.demo})
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{prompt_set.name}/")
-    return 0
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:

@@ -1,5 +1,6 @@
 """A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests, answering with any ChatModel,
-with scripted faults: 429 with Retry-After, 500, slow answers, malformed JSON, empty content."""
+with scripted faults: 429 with Retry-After, 500, 401, slow answers, answers after the client gave up, malformed
+JSON, empty content, no usage block, no choices. It keeps every usage block it sent (what a provider bills)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from arena.models.base import GenerationParams, GenerationRequest
 
 
 class OpenAICompatibleServer:
-    def __init__(self, model=None, reply=None, faults=None, delay=0.0):
+    def __init__(self, model=None, reply=None, faults=None, delay=0.0, completion_tokens=None, usage=True,
+                 status=None):
         """`model`: a ChatModel answering for real; `reply`: fn(messages) -> str otherwise.
-        `faults`: list consumed one per request: '429', '500', 'slow', 'garbage', 'empty', or None."""
+        `faults`: list consumed one per request: '429', '500', '401', 'slow', 'late' (replies after 1.5 s),
+        'garbage', 'empty', 'no_usage', 'no_choices', or None. `completion_tokens`: report replies of this many
+        tokens; `usage=False`: never send a usage block; `status`: answer every request with this error."""
         self.model, self.reply, self.faults, self.delay = model, reply, list(faults or []), delay
+        self.completion_tokens, self.send_usage, self.status = completion_tokens, usage, status
         self.requests: list[dict] = []
+        self.billed: list[dict] = []  # every usage block sent
         self.lock = threading.Lock()
         server = self
 
@@ -30,6 +36,10 @@ class OpenAICompatibleServer:
                 with server.lock:
                     server.requests.append({"body": body, "auth": self.headers.get("Authorization")})
                     fault = server.faults.pop(0) if server.faults else None
+                if server.status:
+                    return self._send(server.status, json.dumps({"error": {"message": "Incorrect API key provided"}}).encode())
+                if fault == "401":
+                    return self._send(401, b'{"error": {"message": "Incorrect API key provided"}}')
                 if fault == "429":
                     return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.2"})
                 if fault == "500":
@@ -42,8 +52,15 @@ class OpenAICompatibleServer:
                 content = "" if fault == "empty" else server.answer(body)
                 payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
                            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                        "finish_reason": "stop"}],
-                           "usage": server.usage(body, content)}
+                                        "finish_reason": "stop"}]}
+                if fault == "no_choices":
+                    payload["choices"] = []
+                if server.send_usage and fault != "no_usage":
+                    payload["usage"] = server.usage(body, content)
+                    with server.lock:
+                        server.billed.append(payload["usage"])
+                if fault == "late":
+                    time.sleep(1.5)
                 self._send(200, json.dumps(payload).encode())
 
             def _send(self, status, data, headers=None):
@@ -62,11 +79,10 @@ class OpenAICompatibleServer:
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    @staticmethod
-    def usage(body: dict, content: str) -> dict:
+    def usage(self, body: dict, content: str) -> dict:
         """Token counts of the size a real endpoint would report (about four characters a token)."""
         prompt = sum(len(m["content"]) for m in body["messages"]) // 4 + 1
-        completion = len(content) // 4 + 1
+        completion = self.completion_tokens or len(content) // 4 + 1
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def answer(self, body: dict) -> str:

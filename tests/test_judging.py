@@ -9,6 +9,7 @@ import time
 import pytest
 
 from arena.benchmarks import load_prompt_set
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
 from arena.judging.parsing import parse_pairwise, parse_scores
 from arena.judging.templates import builtin_templates, load_fastchat_templates
 from arena.store import ResultsStore
@@ -124,13 +125,20 @@ def test_tournament_with_an_openai_judge_and_rerun_makes_no_calls(cli, tmp_path,
     assert {(j.model_a, j.model_b) for j in judgments} == {(a, b) for a in MODELS for b in MODELS if a != b}
 
 
-def test_faults_end_as_verdicts_or_counted_errors_never_lost_or_duplicated(cli, tmp_path, answers_files):
-    faults = ["429", "500", "slow", "garbage", "429", None, "500"]
+def test_faults_end_as_verdicts_or_failed_calls_never_lost_or_duplicated(cli, tmp_path, answers_files):
+    # The first call meets five faults in a row (all its attempts): it fails and stores nothing; the run goes
+    # on, exits 4, and the rerun judges exactly that one.
+    faults = ["429", "500", "slow", "garbage", "429", None, "500", "429"]
     with OpenAICompatibleServer(reply=longer_wins, faults=faults) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
         result = tournament(cli, models, tmp_path / "r", "--limit", "3")
-        assert result.code == 0, result.err
-    path = tmp_path / "r" / "sample" / "judgments" / "judge.jsonl"
+        assert result.code == EXIT_CALLS_FAILED, result.err
+        assert "1 calls failed and stored nothing" in result.err and "HTTP 429" in result.err
+        path = tmp_path / "r" / "sample" / "judgments" / "judge.jsonl"
+        assert len(path.read_text().splitlines()) == 17
+        again = tournament(cli, models, tmp_path / "r", "--limit", "3")
+        assert again.code == 0, again.err
+        assert "17 already stored" in again.err and "1 judged now" in again.err
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 18 == len({r["judgment_id"] for r in lines})
     assert all(r["verdict"] in ("A", "B", "tie") for r in lines)
@@ -163,14 +171,14 @@ def test_dry_run_and_budget_guard(cli, tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
         dry = tournament(cli, models, tmp_path / "r", "--dry-run")
-        assert dry.code == 0 and "dry run: 72 judge calls needed" in dry.err
+        assert dry.code == 0 and "dry run (pairwise): 72 judge calls needed" in dry.err
         cost = float(re.search(r"estimated cost \$([\d.]+)", dry.err).group(1))
         assert cost > 0 and not server.requests
-        cap = round(cost / 12, 4)
+        cap = round(cost / 4, 4)
         capped = tournament(cli, models, tmp_path / "r", "--max-cost", str(cap))
-        assert capped.code == 0, capped.err
+        assert capped.code == EXIT_BUDGET_STOPPED, capped.err
         left = int(re.search(r"(\d+) left to judge", capped.err).group(1))
-        assert 40 < left < 72 and len(server.requests) == 72 - left
+        assert 0 < left < 72 and len(server.requests) == 72 - left
     spent = sum(j.meta["cost"] for j in ResultsStore(tmp_path / "r").judgments("sample", "judge"))
     assert 0 < spent <= cap
 

@@ -106,7 +106,8 @@ def test_generate_cli_stores_and_resumes(cli, tmp_path):
     assert record.tokens and record.seconds is not None and record.finish_reason in ("stop", "length")
     assert record.params["greedy"] is True and record.params["max_new_tokens"] == 12
     manifest = json.loads(sorted((results / "runs").glob("*generate*.json"))[0].read_text())
-    assert manifest["status"] == "ok" and manifest["config"]["model_facts"]["gguf_file"].endswith(".gguf")
+    assert manifest["status"] == "ok" and manifest["model_facts"]["gguf_file"].endswith(".gguf")
+    assert manifest["counts"]["generated"] == 2 and manifest["exit_status"] == 0
 
 
 def test_multi_turn_answers_are_stored_per_unanswered_turn(tmp_path, smol):

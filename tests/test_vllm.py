@@ -52,7 +52,7 @@ def test_vllm_backend_generates_on_cpu(tmp_path, converted_smollm2):
     assert set(answers) == {"s01", "s02", "s03"}
     assert all(a.text.strip() and a.tokens for a in answers.values())
     manifest = json.loads(next((tmp_path / "r" / "runs").glob("*generate*.json")).read_text())
-    assert manifest["config"]["model_facts"]["backend"] == "vllm"
+    assert manifest["model_facts"]["backend"] == "vllm"
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,17 @@ def run_generate(args) -> int:
         spec = type(spec)(**{**spec.__dict__, "options": {**spec.options, "batch_size": args.batch_size}})
     prompt_set = load_prompt_set(args.benchmark)
     params, explicit = GenerationParams.from_args(args)
-    report = generate_answers(ResultsStore(args.results), prompt_set, spec, params, limit=args.limit,
-                              overwrite=args.overwrite, explicit=explicit)
+    store = ResultsStore(args.results)
+    config = {"model": {"name": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options},
+              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "limit": args.limit,
+              "overwrite": args.overwrite}
+    with store.run("generate", config, seeds={"generation": args.seed}) as manifest:
+        report = generate_answers(store, prompt_set, spec, params, limit=args.limit, overwrite=args.overwrite,
+                                  explicit=explicit)
+        manifest.update(counts={"prompts": report.requested, "generated": report.generated,
+                                "already_stored": report.already_done, "empty": report.empty,
+                                "missing": len(report.missing), "tokens": report.tokens},
+                        params=report.params, model_facts=report.model_facts, exit_status=0)
     info(f"{report.model} on {report.benchmark}: {report.generated} answers generated, "
          f"{report.already_done} already stored, {report.empty} empty, "
          f"{report.tokens} tokens at {report.tokens_per_second:.1f} tok/s")

@@ -23,6 +23,8 @@ class GenerationReport:
     empty: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    params: dict = field(default_factory=dict)
+    model_facts: dict = field(default_factory=dict)  # what the backend says it loaded (dtype, footprint...)
 
     @property
     def tokens_per_second(self) -> float:
@@ -61,31 +63,34 @@ def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec
     user typed) override both."""
     params = params.with_overrides(spec.options).with_overrides(explicit or {})
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
-    done = {} if overwrite else store.answers(prompt_set.name, spec.name)
-    todo = [p for p in prompts if p.id not in done]
-    report = GenerationReport(spec.name, prompt_set.name, len(prompts), already_done=len(prompts) - len(todo))
-    if not todo:
-        return report
-    model = model or backend_factory(spec.backend)(spec)
-    config = {"model": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options,
-              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "limit": limit,
-              "params": params.as_record(), "model_facts": model.describe()}
-    progress = _progress() if show_progress else None
-    with store.run("generate", config, seeds={"generation": params.seed}):
-        task = progress.add_task(f"{spec.name} on {prompt_set.name}", total=len(todo), rate="") if progress else None
-        if progress:
-            progress.start()
-        try:
-            for start in range(0, len(todo), chunk_size):
-                answers = _answer_chunk(model, todo[start:start + chunk_size], prompt_set.name, spec, params, report)
-                store.save_answers(answers)
-                if progress:
-                    progress.update(task, advance=len(todo[start:start + chunk_size]),
-                                    rate=f"{report.tokens_per_second:.1f} tok/s")
-        finally:
-            if progress:
-                progress.stop()
+    with store.exclusive(prompt_set.name, "answers", spec.name):
+        done = {} if overwrite else store.answers(prompt_set.name, spec.name)
+        todo = [p for p in prompts if p.id not in done]
+        report = GenerationReport(spec.name, prompt_set.name, len(prompts), already_done=len(prompts) - len(todo))
+        if todo:
+            _generate(store, prompt_set, spec, params, todo, report, chunk_size, model, show_progress)
     return report
+
+
+def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
+              todo: list[Prompt], report: GenerationReport, chunk_size: int,
+              model: ChatModel | None, show_progress: bool) -> None:
+    model = model or backend_factory(spec.backend)(spec)
+    report.params, report.model_facts = params.as_record(), model.describe()
+    progress = _progress() if show_progress else None
+    task = progress.add_task(f"{spec.name} on {prompt_set.name}", total=len(todo), rate="") if progress else None
+    if progress:
+        progress.start()
+    try:
+        for start in range(0, len(todo), chunk_size):
+            answers = _answer_chunk(model, todo[start:start + chunk_size], prompt_set.name, spec, params, report)
+            store.save_answers(answers)
+            if progress:
+                progress.update(task, advance=len(todo[start:start + chunk_size]),
+                                rate=f"{report.tokens_per_second:.1f} tok/s")
+    finally:
+        if progress:
+            progress.stop()
 
 
 def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: ModelSpec, params: GenerationParams,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arena.errors import ArenaError
-from arena.judging.budget import CostBudget, Price, RateLimiter
+from arena.judging.budget import CallMeter, CostBudget, Price, RateLimiter
 from arena.judging.parsing import explanation_of, parse_pairwise, parse_scores
 from arena.models.spec import ModelSpec
 
@@ -53,21 +53,32 @@ def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:
 OnReply = Callable[[JudgeRequest, JudgeReply], None]
 
 
+@dataclass
+class RunOutcome:
+    """What a judge could not do: calls not started under the spending cap, and calls that failed in
+    transport (no reply to store: they are judged again on the next run)."""
+
+    not_started: int = 0
+    failed: int = 0
+    last_failure: str = ""
+
+
 class Judge(ABC):
     name: str
     label: str = ""  # shown next to results, e.g. "demo judge"
+    demo: bool = False  # a judge too small to trust: every result it makes is labelled DEMO
 
     @abstractmethod
-    def run(self, requests: list[JudgeRequest], on_reply: OnReply, budget: CostBudget) -> int:
-        """Judge requests, calling on_reply for each as it completes; returns how many were not started
-        because the budget would have been exceeded."""
+    def run(self, requests: list[JudgeRequest], on_reply: OnReply, budget: CostBudget) -> RunOutcome:
+        """Judge requests, calling on_reply for each reply as it lands."""
 
     def estimate_cost(self, requests: list[JudgeRequest]) -> float:
         return 0.0
 
 
 class OpenAIJudge(Judge):
-    """GPT-4 or any OpenAI-compatible endpoint, concurrent, rate-limited, budgeted."""
+    """GPT-4 or any OpenAI-compatible endpoint, concurrent, rate-limited, budgeted. The first call goes
+    alone: a wrong key, a missing permission or an unknown model stops the run before anything else is sent."""
 
     def __init__(self, spec: ModelSpec):
         from arena.models.http import Endpoint, RetryPolicy
@@ -90,47 +101,54 @@ class OpenAIJudge(Judge):
     def estimate_cost(self, requests: list[JudgeRequest]) -> float:
         return sum(self._estimate(r) for r in requests)
 
-    def run(self, requests, on_reply, budget) -> int:
+    def run(self, requests, on_reply, budget) -> RunOutcome:
         from arena.models.http import run_sync
 
         return run_sync(self._run(requests, on_reply, budget))
 
-    async def _run(self, requests, on_reply, budget) -> int:
+    async def _run(self, requests, on_reply, budget) -> RunOutcome:
         import httpx
-
-        from arena.models.http import RequestFailed, chat_completion
 
         limit = asyncio.Semaphore(self.concurrency)
         limiter = RateLimiter(self.requests_per_minute, burst=self.concurrency)
-        skipped = 0
-
-        async def one(client, request: JudgeRequest) -> None:
-            nonlocal skipped
-            async with limit:
-                estimate = self._estimate(request)
-                if not budget.reserve(estimate):
-                    skipped += 1
-                    return
-                await limiter.acquire()
-                payload = {"model": self.model_id, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                           "messages": [{"role": "system", "content": request.system},
-                                        {"role": "user", "content": request.user}]}
-                try:
-                    data = await chat_completion(client, self.endpoint, payload, self.policy)
-                except RequestFailed as exc:
-                    budget.settle(estimate, 0.0)
-                    on_reply(request, JudgeReply(f"request failed: {exc}", "error"))
-                    return
-                usage = data.get("usage") or {}
-                tokens = {"prompt": usage.get("prompt_tokens", 0), "completion": usage.get("completion_tokens", 0)}
-                cost = self.price.cost(tokens["prompt"], tokens["completion"])
-                budget.settle(estimate, cost)
-                text = data["choices"][0]["message"].get("content") or ""
-                on_reply(request, reply_from_text(text, request.protocol, cost=cost, tokens=tokens))
-
+        outcome = RunOutcome()
         async with httpx.AsyncClient() as client:
-            await asyncio.gather(*(one(client, r) for r in requests))
-        return skipped
+            async def one(request: JudgeRequest, first: bool = False) -> None:
+                async with limit:
+                    await self._call(client, limiter, request, on_reply, budget, outcome, first)
+
+            if requests:
+                await one(requests[0], first=True)
+            await asyncio.gather(*(one(r) for r in requests[1:]))
+        return outcome
+
+    async def _call(self, client, limiter, request, on_reply, budget, outcome: RunOutcome, first: bool) -> None:
+        from arena.models.http import NotSent, RequestFailed, chat_completion
+
+        from arena.console import warn
+
+        meter = CallMeter(budget, self.price, [request.system, request.user], self.max_tokens,
+                          on_first_missing_usage=lambda: warn(
+                              f"judge '{self.name}' ({self.endpoint.base_url}) reports no token usage; arena charges "
+                              "each reply an estimate from the prompt and reply lengths"))
+        await limiter.acquire()
+        payload = {"model": self.model_id, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                   "messages": [{"role": "system", "content": request.system},
+                                {"role": "user", "content": request.user}]}
+        try:
+            data = await chat_completion(client, self.endpoint, payload, self.policy, meter)
+        except NotSent:
+            outcome.not_started += 1
+            return
+        except RequestFailed as exc:
+            if exc.fatal or (first and exc.unreachable):
+                raise ArenaError(f"judge '{self.name}' ({self.model_id} at {self.endpoint.base_url}): {exc}; the run "
+                                 "stopped and stored nothing for that call: fix the cause and rerun") from None
+            outcome.failed += 1
+            outcome.last_failure = str(exc)
+            return
+        text = data["choices"][0]["message"].get("content") or ""
+        on_reply(request, reply_from_text(text, request.protocol, cost=meter.cost, tokens=meter.tokens))
 
 
 class LocalProbabilityJudge(Judge):
@@ -192,7 +210,7 @@ class LocalProbabilityJudge(Judge):
                 self._run_batch(requests[start:start + self.model.batch_size], on_reply)
         finally:
             torch.set_num_threads(decoding_threads)
-        return 0
+        return RunOutcome()
 
     def _content_free_probabilities(self, request: JudgeRequest) -> dict | None:
         if request.content_free is None:
@@ -226,9 +244,9 @@ class LocalProbabilityJudge(Judge):
 
 
 def load_judge(spec: ModelSpec) -> Judge:
-    if spec.backend == "openai":
-        return OpenAIJudge(spec)
-    if spec.backend == "hf":
-        return LocalProbabilityJudge(spec)
-    raise ArenaError(f"judge '{spec.name}' uses the {spec.backend} backend; judges run on 'openai' "
-                     "(any OpenAI-compatible endpoint) or 'hf' (local model)")
+    if spec.backend not in ("openai", "hf"):
+        raise ArenaError(f"judge '{spec.name}' uses the {spec.backend} backend; judges run on 'openai' "
+                         "(any OpenAI-compatible endpoint) or 'hf' (local model)")
+    judge = OpenAIJudge(spec) if spec.backend == "openai" else LocalProbabilityJudge(spec)
+    judge.demo = bool(spec.option("demo_judge", False))
+    return judge

@@ -8,11 +8,8 @@ results directory (a file lock), so concurrent runs neither duplicate nor interl
 
 from __future__ import annotations
 
-import fcntl
-import os
 import random
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import combinations
 
@@ -22,8 +19,7 @@ from arena.judging.budget import CostBudget
 from arena.judging.judges import Judge, JudgeReply, JudgeRequest
 from arena.judging.templates import TemplateSet
 from arena.store import Answer, Judgment, ResultsStore
-from arena.store.records import stable_id
-from arena.store.results import file_safe
+from arena.store.records import stable_id, utc_now
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,9 @@ class JudgingReport:
     requested: int = 0
     judged: int = 0
     errors: int = 0
-    not_started: int = 0
+    not_started: int = 0  # stopped by the spending cap
+    failed: int = 0  # transport failures: nothing stored, judged again on the next run
+    last_failure: str = ""
     estimated_cost: float = 0.0
     cost: float = 0.0
 
@@ -53,6 +51,9 @@ class JudgingReport:
         text = (f"{self.judge} ({self.protocol}): {self.planned} judgments planned, {self.already_judged} already "
                 f"stored, {self.reused} reused from cache, {self.judged} judged now ({self.errors} unreadable, kept "
                 f"as errors), cost ${self.cost:.4f}")
+        if self.failed:
+            text += (f"; {self.failed} calls failed and stored nothing (last: {self.last_failure}): rerun to judge "
+                     "them")
         if self.not_started:
             text += f"; {self.not_started} left to judge: the --max-cost budget stopped the run before them"
         return text
@@ -89,24 +90,6 @@ def sample_matchups(matchups: list[Matchup], budget: int, seed: int) -> list[Mat
     return random.Random(seed).sample(matchups, budget)
 
 
-@contextmanager
-def judge_lock(store: ResultsStore, benchmark: str, judge: str):
-    folder = store.root / file_safe(benchmark) / "judgments"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{file_safe(judge)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            from arena.console import info
-
-            info(f"another arena run is judging with '{judge}' on this results directory; waiting for it to finish")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _progress(total: int, label: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -118,10 +101,12 @@ def _progress(total: int, label: str):
 
 
 def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates: TemplateSet,
-                   matchups: list[Matchup], retry_errors: bool = False, max_cost: float | None = None,
+                   matchups: list[Matchup], retry_errors: bool = False, budget: CostBudget | None = None,
                    dry_run: bool = False, show_progress: bool = True) -> JudgingReport:
+    """`budget`: the command's one spending cap, shared by every protocol and judge it runs."""
     report = JudgingReport(judge.name, templates.protocol, planned=len(matchups))
-    with judge_lock(store, benchmark, judge.name):
+    budget = budget or CostBudget(None)
+    with store.exclusive(benchmark, "judgments", judge.name):
         existing = store.judgments(benchmark, judge.name)
         by_id = {j.judgment_id: j for j in existing}
         by_key = {j.meta.get("cache_key"): j for j in existing if j.verdict != "error" and j.meta.get("cache_key")}
@@ -156,12 +141,12 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
             return report
 
         progress, task = _progress(len(requests), f"judging with {judge.name}") if show_progress else (None, None)
-        budget = CostBudget(max_cost)
 
         def on_reply(request: JudgeRequest, reply: JudgeReply) -> None:
+            landed = utc_now()
             records = [replace(d, verdict=reply.verdict, score_a=reply.score_a, score_b=reply.score_b,
                                explanation=reply.explanation, raw=reply.raw, probabilities=reply.probabilities,
-                               meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens})
+                               created=landed, meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens})
                        for d in waiting[request.key]]
             store.save_judgments(records)
             report.judged += len(records)
@@ -173,11 +158,13 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
         if progress:
             progress.start()
         try:
-            skipped = judge.run(list(requests.values()), on_reply, budget)
+            outcome = judge.run(list(requests.values()), on_reply, budget)
         finally:
             if progress:
                 progress.stop()
-        report.not_started = len(matchups) - report.already_judged - report.reused - report.judged
-        if skipped == 0 and report.not_started:
-            raise ArenaError(f"{report.not_started} judgments got no reply from {judge.name}")
+        report.failed, report.last_failure = outcome.failed, outcome.last_failure
+        unanswered = len(matchups) - report.already_judged - report.reused - report.judged
+        report.not_started = unanswered if outcome.not_started else 0
+        if not outcome.not_started and not outcome.failed and unanswered:
+            raise ArenaError(f"{unanswered} judgments got no reply from {judge.name}")
     return report

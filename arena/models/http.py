@@ -8,6 +8,7 @@ import asyncio
 import os
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
 from arena.errors import ArenaError
 
@@ -44,7 +45,31 @@ def run_sync(coroutine):
 
 
 class RequestFailed(Exception):
-    """An endpoint call that failed for good (after retries, or with a non-retryable answer)."""
+    """An endpoint call that failed for good (after retries, or with a non-retryable answer): no reply to
+    store. `status` is the HTTP status of the last answer, if there was one."""
+
+    def __init__(self, message: str, status: int | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.unreachable = unreachable  # the last attempt could not even connect (DNS, refused)
+
+    @property
+    def fatal(self) -> bool:
+        """Wrong key, no permission or unknown model: every other call would fail the same way."""
+        return self.status in (401, 403, 404)
+
+
+class NotSent(Exception):
+    """The attempt's meter refused it (the spending cap could be crossed); nothing was sent."""
+
+
+class AttemptMeter(Protocol):
+    """What a caller that pays per call learns about each attempt (see arena.judging.budget.CallMeter)."""
+
+    def before_attempt(self) -> bool: ...
+    def billed(self, usage: dict | None, reply_chars: int) -> None: ...
+    def unbilled(self) -> None: ...
+    def cut_off(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,31 +88,62 @@ class Endpoint:
         return cls(base_url.rstrip("/"), key)
 
 
-async def chat_completion(client, endpoint: Endpoint, payload: dict, policy: RetryPolicy) -> dict:
-    """POST /chat/completions and return the parsed JSON, retrying what is worth retrying."""
+async def chat_completion(client, endpoint: Endpoint, payload: dict, policy: RetryPolicy,
+                          meter: AttemptMeter | None = None) -> dict:
+    """POST /chat/completions and return the parsed JSON, retrying what is worth retrying. Each attempt is
+    reported to `meter`: a reply that came back is billed whatever its body, an error status is not, and one
+    cut off after sending may have been."""
     import httpx
 
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-    last_problem = "no attempt made"
+    last_problem, last_status, unreachable = "no attempt made", None, False
     for attempt in range(policy.attempts):
-        retry_after = None
+        if meter is not None and not meter.before_attempt():
+            raise NotSent("the spending cap could be crossed by this call")
+        retry_after, unreachable = None, False
         try:
             response = await client.post(f"{endpoint.base_url}/chat/completions", json=payload, headers=headers,
                                          timeout=policy.timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if meter is not None:
+                meter.unbilled()
+            last_problem, last_status = f"cannot connect to {endpoint.base_url}: {exc or type(exc).__name__}", None
+            unreachable = True
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            if meter is not None:
+                meter.cut_off()
+            last_problem, last_status = f"{type(exc).__name__}: {exc}", None
+        else:
+            last_status = response.status_code
             if response.status_code == 200:
-                try:
-                    data = response.json()
-                    data["choices"][0]["message"]
+                data = _json_or_none(response)
+                if meter is not None:
+                    meter.billed(data.get("usage") if isinstance(data, dict) else None, len(response.content))
+                if _has_message(data):
                     return data
-                except (ValueError, KeyError, IndexError, TypeError):
-                    last_problem = f"malformed response: {response.text[:200]!r}"
-            elif response.status_code in RETRYABLE_STATUS:
+                last_problem = f"malformed response: {response.text[:200]!r}"
+            else:
+                if meter is not None:
+                    meter.unbilled()
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise RequestFailed(f"HTTP {response.status_code} from {endpoint.base_url}: {response.text[:300]}",
+                                        response.status_code)
                 last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 retry_after = response.headers.get("retry-after")
-            else:
-                raise RequestFailed(f"HTTP {response.status_code} from {endpoint.base_url}: {response.text[:300]}")
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            last_problem = f"{type(exc).__name__}: {exc}"
         if attempt + 1 < policy.attempts:
             await asyncio.sleep(policy.delay(attempt, retry_after))
-    raise RequestFailed(f"gave up after {policy.attempts} attempts: {last_problem}")
+    raise RequestFailed(f"gave up after {policy.attempts} attempts: {last_problem}", last_status, unreachable)
+
+
+def _json_or_none(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _has_message(data) -> bool:
+    try:
+        return isinstance(data["choices"][0]["message"], dict)
+    except (KeyError, IndexError, TypeError):
+        return False

