@@ -284,7 +284,7 @@ def _add_finetune(subparsers) -> None:
         "  arena finetune --base guanaco-7b --data timdettmers/openassistant-guanaco --name my-7b   # GPU, online",
         description="Loads the base in 4-bit NF4 with double quantization, trains LoRA adapters on all linear "
                     "layers with the QLoRA paper's recipe (preset guanaco: r 64, alpha 16, dropout 0.1, paged "
-                    "AdamW, constant lr 2e-4 after 3%% warm-up, max grad norm 0.3, batch 16, 512+512 tokens, loss on "
+                    "AdamW, constant lr 2e-4 after 3% warm-up, max grad norm 0.3, batch 16, 512+512 tokens, loss on "
                     "assistant tokens only), evaluates on a held-out split, checkpoints, and registers NAME as a "
                     "model for generate / evaluate / tournament. --data: a .jsonl with `text` (### Human: ... "
                     "### Assistant: ...) or `messages`, 'sample' for the shipped sample, or a Hugging Face dataset.")
@@ -324,7 +324,7 @@ def _add_report(subparsers) -> None:
         "  arena report --benchmark sample\n"
         "  arena report --benchmark vicuna80 --judge gpt-4 --judge human --out reports/vicuna/",
         description="Writes OUT/index.html (scripts, styles and charts inline: it opens from a file with no network) "
-                    "and the charts as SVG beside it: Elo and Bradley-Terry tables with 95%% intervals, score as a "
+                    "and the charts as SVG beside it: Elo and Bradley-Terry tables with 95% intervals, score as a "
                     "percentage of the baseline when relative judgments exist, win-rate heatmap, per-category (or "
                     "per-language) breakdown, judge position bias, judge-vs-human agreement, a battle browser, and "
                     "run metadata. Prints the page's path.")

@@ -159,3 +159,98 @@ def test_load_50_raters_20_votes_with_a_sigkill_in_the_middle(rating_server):
     lines = (rating_server["results"] / "sample" / "judgments" / "human.jsonl").read_text().splitlines()
     assert len({json.loads(line)["judgment_id"] for line in lines}) == 1000
     print(f"load: 1000 votes, p50 {outcome['p50'] * 1000:.0f} ms, p95 {outcome['p95'] * 1000:.0f} ms")
+
+
+def test_hostile_requests_get_a_4xx_and_store_nothing(cli, rating_server, tmp_path):
+    """Non-ASCII CSRF, out-of-range ids, file uploads, an assignment of another prompt set or of a model no
+    longer served: each a 4xx on a kept-alive connection, nothing stored; every response has the headers."""
+    from arena.store import Answer, ResultsStore
+
+    results, engine, models = rating_server["results"], rating_server["engine"], rating_server["models"]
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"question_id": "o1", "text": "Name a colour."}\n{"question_id": "o2", "text": "Name a fruit."}\n')
+    assert cli("prompts", "pull", "other", "--from", other).code == 0
+    ResultsStore(results).save_answers([Answer("other", q, m, [f"{m} on {q}"]) for q in ("o1", "o2") for m in models])
+    alice = cli("rate", "add-rater", "alice", "--results", results).out.strip().rsplit("/", 1)[1]
+
+    # Alice opens an item with model-2 (which the last server will not show) and one of the other set...
+    server = subprocess_server(rating_server, "sample", models[1:])
+    with httpx.Client(base_url=rating_server["base"]) as client:
+        sample_form = _form(client.get(f"/r/{alice}").text)
+    server.terminate(), server.wait()
+    server = subprocess_server(rating_server, "other", models[1:])
+    with httpx.Client(base_url=rating_server["base"]) as client:
+        other_form = _form(client.get(f"/r/{alice}").text)
+    server.terminate(), server.wait()
+    # ...then a server on the sample set with model-0 and model-1 only.
+    server = subprocess_server(rating_server, "sample", models[:2])
+    with httpx.Client(base_url=rating_server["base"]) as client:
+        page = client.get(f"/r/{alice}")
+        assert page.status_code == 200, page.text[:300]  # not stuck on an item with a model no longer served
+        form = _form(page.text)
+        refused = [
+            (client.post(f"/r/{alice}/vote", data={**form, "csrf": "jeton-\u00e9\u00e8"}), 403),
+            (client.post(f"/r/{alice}/vote", data={**form, "assignment": str(2**63)}), 400),
+            (client.post(f"/r/{alice}/vote", data={**form, "assignment": "0"}), 400),
+            (client.post(f"/r/{alice}/vote", data={**form, "assignment": "\u0661"}), 400),  # an Arabic-Indic one
+            (client.post(f"/r/{alice}/vote", data=form, files={"comment": ("c.txt", b"hello")}), 400),
+            (client.post(f"/r/{alice}/vote", data=other_form), 409),  # another prompt set's assignment
+            (client.post(f"/r/{alice}/vote", data=sample_form), 409),  # a model this server does not show
+        ]
+        for response, status in refused:
+            assert response.status_code == status, (status, response.text[:300])
+        assert db.all_votes(engine) == []
+        assert not (results / "sample" / "judgments" / "human.jsonl").exists()
+        saved = client.post(f"/r/{alice}/vote", data=form)
+        responses = [saved, client.get("/healthz"), client.get("/nowhere"), client.delete(f"/r/{alice}/vote"), page]
+        assert [r.status_code for r in responses[:4]] == [303, 200, 404, 405]
+        for response in responses:
+            assert response.headers["x-content-type-options"] == "nosniff", response.status_code
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+            assert response.headers["referrer-policy"] == "no-referrer"
+    server.terminate(), server.wait()
+    assert len(db.all_votes(engine)) == 1
+
+
+def subprocess_server(rating_server, benchmark, models):
+    import subprocess
+
+    port = int(rating_server["base"].rsplit(":", 1)[1])
+    command = [sys.executable, "-m", "arena", "rate", "serve", "--benchmark", benchmark, "--models", *models,
+               "--results", str(rating_server["results"]), "--port", str(port)]
+    server = subprocess.Popen(command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(300):
+        try:
+            if httpx.get(f"{rating_server['base']}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise RuntimeError(server.stderr.read().decode()[-2000:])
+        import time
+
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def test_a_huge_hostile_answer_renders_quickly(cli, tmp_path):
+    import time
+
+    from arena.store import Answer, ResultsStore
+    from arena.web.app import RateSettings
+    from arena.web.server import create_app
+    from starlette.testclient import TestClient
+
+    results = tmp_path / "results"
+    sample_ids = [p["question_id"] for p in map(json.loads, (REPO / "prompts" / "sample.jsonl").read_text().splitlines())]
+    store = ResultsStore(results)
+    store.save_answers([Answer("sample", q, "hostile", ["![" * 500_000]) for q in sample_ids])
+    store.save_answers([Answer("sample", q, "plain", ["a short answer"]) for q in sample_ids])
+    token = cli("rate", "add-rater", "eve", "--results", results).out.strip().rsplit("/", 1)[1]
+    app = create_app(RateSettings("sample", ("hostile", "plain"), results, db.default_db_url(results)))
+    with TestClient(app) as client:
+        for _ in range(2):
+            started = time.perf_counter()
+            page = client.get(f"/r/{token}")
+            assert page.status_code == 200 and time.perf_counter() - started < 1.0
+        assert "answer cut here for display" in page.text

@@ -229,3 +229,31 @@ def test_fastchat_import_bad_line_imports_nothing(tmp_path, cli):
 def test_export_with_no_answers(tmp_path, cli):
     result = cli("export", "fastchat", "--benchmark", "sample", "--out", tmp_path / "fc", "--results", tmp_path / "r")
     assert result.code == 2 and "no answers stored" in result.err
+
+
+def test_files_arena_writes_get_the_umask_mode(cli, tmp_path):
+    """Atomic writes go through a temporary file (mode 0600): the result must still be readable by others."""
+    import os
+    import stat
+
+    from arena.store.atomic import write_atomically
+
+    old = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "a.json", "{}")
+        prompts = tmp_path / "mine.jsonl"
+        prompts.write_text('{"question_id": 1, "text": "hi"}\n')
+        assert cli("prompts", "pull", "mine", "--from", prompts).code == 0
+        with ResultsStore(tmp_path / "r").run("import", {}):
+            pass
+        written = [tmp_path / "a.json", *(tmp_path / "arena_home").rglob("mine.jsonl"), *(tmp_path / "r" / "runs").iterdir()]
+        assert len(written) == 3
+        assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {oct(0o644)}
+    finally:
+        os.umask(old)
+
+
+def test_help_pages_show_percent_signs_once(cli):
+    for command in (["finetune", "--help"], ["report", "--help"]):
+        result = cli(*command)
+        assert result.code == 0 and "%%" not in result.out

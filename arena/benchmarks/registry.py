@@ -16,6 +16,7 @@ from arena.benchmarks.parsing import read_prompt_file, read_prompt_jsonl
 from arena.benchmarks.records import PromptSet
 from arena.errors import ArenaError
 from arena.paths import arena_home, shipped_prompts_dir
+from arena.store.atomic import new_file_mode
 
 _QLORA_COMMIT = "05daee4ead5387636f6caf06a7941db789e75900"
 _QLORA_RAW = f"https://raw.githubusercontent.com/artidoro/qlora/{_QLORA_COMMIT}/eval/prompts"
@@ -177,6 +178,7 @@ def pull_prompt_set(name: str, from_path: Path | None = None) -> tuple[Path, int
         prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
         if from_path is not None:
             shutil.copyfile(from_path, tmp)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

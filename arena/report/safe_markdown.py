@@ -15,5 +15,12 @@ def _renderer():
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
-def render_markdown(text: str) -> str:
-    return _renderer().render(text or "")
+@lru_cache(maxsize=4096)
+def render_markdown(text: str, max_chars: int | None = None) -> str:
+    """Cached per text (a page shows the same answers again and again). With `max_chars`, a longer text is
+    cut and says so: some hostile inputs (thousands of unclosed `![`) take markdown parsers quadratic time."""
+    text = text or ""
+    if max_chars is None or len(text) <= max_chars:
+        return _renderer().render(text)
+    note = f"\n\n*[answer cut here for display: {len(text):,} characters in all]*"
+    return _renderer().render(text[:max_chars] + note)

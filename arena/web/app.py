@@ -116,29 +116,37 @@ class RatingService:
     def progress(self, rater_id: int) -> int:
         query = (select(func.count(db.votes.c.id)).join(db.assignments, db.votes.c.assignment_id == db.assignments.c.id)
                  .join(db.items, db.assignments.c.item_id == db.items.c.id)
-                 .where(db.assignments.c.rater_id == rater_id, db.items.c.benchmark == self.settings.benchmark))
+                 .where(db.assignments.c.rater_id == rater_id, self._served_items()))
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def _served_items(self):
+        """Items of this set between two of the models this server shows (the database may hold others:
+        it is shared by every server on the results directory)."""
+        models = list(self.settings.models)
+        return and_(db.items.c.benchmark == self.settings.benchmark, db.items.c.model_1.in_(models),
+                    db.items.c.model_2.in_(models))
+
     def current_assignment(self, rater_id: int) -> dict | None:
-        """The rater's open assignment, or a new one on the least-rated item they have not seen."""
+        """The rater's open assignment on a served item, or a new one on the least-rated item they have not
+        seen. Open assignments on items this server does not show (another set, or a model no longer served)
+        wait for a server that shows them."""
         base = (select(db.assignments, db.items.c.question_id)
                 .join(db.items, db.assignments.c.item_id == db.items.c.id)
                 .outerjoin(db.votes, db.votes.c.assignment_id == db.assignments.c.id)
-                .where(db.assignments.c.rater_id == rater_id, db.items.c.benchmark == self.settings.benchmark,
+                .where(db.assignments.c.rater_id == rater_id, self._served_items(),
                        db.votes.c.id.is_(None)).order_by(db.assignments.c.id).limit(1))
         for _ in range(5):
             with self.engine.connect() as conn:
                 open_row = conn.execute(base).first()
-                if open_row:
+                if open_row and open_row.question_id in self.prompt_set.by_id:
                     return dict(open_row._mapping)
                 if self.progress(rater_id) >= self.quota:
                     return None
                 seen = select(db.assignments.c.item_id).where(db.assignments.c.rater_id == rater_id)
                 load = (select(func.count(db.assignments.c.id)).where(db.assignments.c.item_id == db.items.c.id)
                         .correlate(db.items).scalar_subquery())
-                item = conn.execute(select(db.items).where(and_(db.items.c.benchmark == self.settings.benchmark,
-                                                                db.items.c.id.not_in(seen)))
+                item = conn.execute(select(db.items).where(and_(self._served_items(), db.items.c.id.not_in(seen)))
                                     .order_by(load, func.random()).limit(1)).first()
             if item is None:
                 return None
@@ -153,19 +161,29 @@ class RatingService:
         return None
 
     def record_vote(self, rater: dict, assignment_id: int, csrf: str, choice: str, comment: str) -> int:
-        """Commit a vote; raises VoteRejected with an HTTP status for anything not allowed."""
+        """Commit a vote; raises VoteRejected with an HTTP status for anything not allowed. One transaction
+        checks the assignment and stores the vote, so a refused vote is never half stored."""
         if choice not in db.CHOICES:
             raise VoteRejected(422, f"unknown choice {choice!r}: expected one of {', '.join(db.CHOICES)}")
         if len(comment) > MAX_COMMENT:
             raise VoteRejected(422, f"comment longer than {MAX_COMMENT} characters")
-        with self.engine.connect() as conn:
-            assignment = conn.execute(select(db.assignments).where(db.assignments.c.id == assignment_id)).first()
-        if assignment is None or assignment.rater_id != rater["id"]:
-            raise VoteRejected(403, "this item is not assigned to you")
-        if not secrets.compare_digest(assignment.csrf, csrf):
-            raise VoteRejected(403, "the form's CSRF token does not match; reload the page")
+        if not 1 <= assignment_id <= db.MAX_ID:
+            raise VoteRejected(400, "the form's assignment number is out of range")
         try:
             with self.engine.begin() as conn:
+                assignment = conn.execute(select(db.assignments, db.items.c.benchmark, db.items.c.model_1,
+                                                 db.items.c.model_2)
+                                          .join(db.items, db.assignments.c.item_id == db.items.c.id)
+                                          .where(db.assignments.c.id == assignment_id)).first()
+                if assignment is None or assignment.rater_id != rater["id"]:
+                    raise VoteRejected(403, "this item is not assigned to you")
+                # Bytes: compare_digest refuses non-ASCII str.
+                if not secrets.compare_digest(assignment.csrf.encode(), csrf.encode("utf-8", "surrogatepass")):
+                    raise VoteRejected(403, "the form's CSRF token does not match; reload the page")
+                served = set(self.settings.models)
+                if assignment.benchmark != self.settings.benchmark or not {assignment.model_1, assignment.model_2} <= served:
+                    raise VoteRejected(409, "this item belongs to another rating session (another prompt set or "
+                                            "models this server does not show); reload the page")
                 vote_id = conn.execute(db.votes.insert().values(assignment_id=assignment_id, choice=choice,
                                                                 comment=comment, created=db.now(), synced=False)
                                        ).inserted_primary_key[0]

@@ -57,6 +57,7 @@ votes = Table(
 )
 
 CHOICES = ("left", "right", "tie", "both_bad")
+MAX_ID = 2**63 - 1  # the largest integer key SQLite (and PostgreSQL's bigint) can hold
 
 
 def now() -> datetime:

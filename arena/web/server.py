@@ -10,6 +10,7 @@ from arena.report.safe_markdown import render_markdown
 from arena.web.app import RateSettings, RatingService, TokenBuckets, VoteRejected
 
 TEMPLATES = Path(__file__).parent / "templates"
+MAX_RENDERED_CHARS = 12_000  # an answer longer than this is cut for display: markdown of hostile text can be slow
 
 
 def create_app(settings: RateSettings):
@@ -31,10 +32,6 @@ def create_app(settings: RateSettings):
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"
         return response
 
     def refuse(status: int, message: str) -> HTMLResponse:
@@ -50,7 +47,8 @@ def create_app(settings: RateSettings):
             return page("message.html", title="All done", message=f"Thank you, {rater['name']}: you rated {done} items.",
                         done=done, total=service.quota, saved=saved)
         prompt = service.prompt_set.by_id[assignment["question_id"]]
-        answers = {side: Markup(render_markdown(service.answers[assignment[f"{side}_model"]][prompt.id].text))
+        answers = {side: Markup(render_markdown(service.answers[assignment[f"{side}_model"]][prompt.id].text,
+                                                MAX_RENDERED_CHARS))
                    for side in ("left", "right")}
         return page("rate.html", rater=rater["name"], turns=prompt.turns, left=answers["left"], right=answers["right"],
                     assignment=assignment, token=token, done=done, total=service.quota, saved=saved)
@@ -70,12 +68,17 @@ def create_app(settings: RateSettings):
             return refuse(429, "Too many votes in a short time; wait a moment and try again.")
         try:
             form = await request.form()
-            assignment_id = int(form["assignment"])
-            fields = (str(form["csrf"]), str(form["choice"]), str(form.get("comment", "")))
-        except (KeyError, ValueError, TypeError, AssertionError):
-            return refuse(400, "The form is incomplete or malformed (assignment, csrf and choice are required).")
         except Exception:  # the multipart parser's own errors for a body that is not a form
             return refuse(400, "The request body is not a form.")
+        values = {name: form.get(name) for name in ("assignment", "csrf", "choice", "comment")}
+        if any(value is not None and not isinstance(value, str) for value in values.values()):
+            return refuse(400, "Only text fields are accepted (no file uploads).")
+        if values["comment"] is None:
+            values["comment"] = ""
+        if any(value is None for value in values.values()) or not values["assignment"].isascii() \
+                or not values["assignment"].isdigit():
+            return refuse(400, "The form is incomplete or malformed (assignment, csrf and choice are required).")
+        assignment_id, fields = int(values["assignment"]), (values["csrf"], values["choice"], values["comment"])
         try:
             await run_in_threadpool(service.record_vote, rater, assignment_id, *fields)
         except VoteRejected as exc:
@@ -88,8 +91,40 @@ def create_app(settings: RateSettings):
     async def health(request: Request):
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/", home), Route("/healthz", health), Route("/r/{token}", show),
-                             Route("/r/{token}/vote", vote, methods=["POST"])])
+    app = Starlette(routes=[Route("/", home), Route("/healthz", health), Route("/r/{token}", show),
+                            Route("/r/{token}/vote", vote, methods=["POST"])])
+    return SecurityHeaders(app)
+
+
+# Sent on every response (redirects, errors and /healthz included); HTML pages set their own stricter CSP.
+SECURITY_HEADERS = {
+    b"content-security-policy": b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    b"referrer-policy": b"no-referrer",  # the personal token is in the URL
+    b"x-frame-options": b"DENY",
+    b"x-content-type-options": b"nosniff",
+    b"cache-control": b"no-store",
+}
+
+
+class SecurityHeaders:
+    """ASGI wrapper outside Starlette's own error handling, so even its 404, 405 and 500 answers carry the
+    headers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((k, v) for k, v in SECURITY_HEADERS.items() if k not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def serve(settings: RateSettings, host: str, port: int) -> None:
