@@ -40,9 +40,12 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _command(subparsers, name: str, help_text: str, examples: str = "", description: str = ""):
     epilog = f"examples:\n{examples}" if examples else None
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name, help=help_text, description=description or help_text, epilog=epilog, formatter_class=_Formatter
     )
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="also show third-party libraries' warnings and log messages")
+    return parser
 
 
 def _lazy(module: str, function: str):
@@ -52,6 +55,39 @@ def _lazy(module: str, function: str):
         return getattr(importlib.import_module(module), function)(args)
 
     return handler
+
+
+def _integer(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high], else a one-line message and exit 2."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a number in the given range (open or closed at each end)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high or value != value:
+            left = f"> {low:g}" if low_open else f">= {low:g}"
+            right = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {left}{right}, got {text}")
+        return value
+
+    return parse
 
 
 def _add_results(parser: argparse.ArgumentParser) -> None:
@@ -66,15 +102,20 @@ def _add_prompts(subparsers) -> None:
                        "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
                        "  arena prompts pull mine --from my_prompts.csv   # your own set, by name")
     sub = prompts.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally")
+    listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally",
+                       "  arena prompts list")
     listing.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_list"))
-    show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)")
+    show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)",
+                    "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl")
     show.add_argument("name")
-    show.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N prompts")
+    show.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="show only the first N prompts")
     show.add_argument("--format", choices=["table", "jsonl"], default="table",
                       help="table for people, jsonl for the normalized records")
     show.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_show"))
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
+                    "  arena prompts pull vicuna80\n"
+                    "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
+                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set",
                     description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
                                 "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
                                 "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
@@ -113,7 +154,9 @@ def _add_import_export(subparsers) -> None:
                             "generation or answer_id + text); default: generations/[vicuna|oa]/ in or beside DIR")
     _add_results(qlora)
     qlora.set_defaults(handler=_lazy("arena.imports.commands", "run_import_qlora"))
-    fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)")
+    fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)",
+                        "  arena import fastchat FastChat/fastchat/llm_judge/data/mt_bench --benchmark mtbench\n"
+                        "  arena export fastchat --benchmark sample --out out/ && arena import fastchat out/ --benchmark sample")
     fastchat.add_argument("directory", type=Path, metavar="DIR")
     fastchat.add_argument("--benchmark", required=True)
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
@@ -123,7 +166,9 @@ def _add_import_export(subparsers) -> None:
     exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
                         "  arena export fastchat --benchmark sample --out fastchat_sample/")
     sub = exporter.add_subparsers(dest="action", required=True, metavar="FORMAT")
-    fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl")
+    fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl",
+                            "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
+                            "  arena export fastchat --benchmark vicuna80 --model guanaco-7b --out out/")
     fastchat_out.add_argument("--benchmark", required=True)
     fastchat_out.add_argument("--out", type=Path, required=True, metavar="DIR")
     fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
@@ -148,14 +193,17 @@ def _add_ratings(subparsers) -> None:
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
-    ratings.add_argument("--judge", action="append", help="judge(s) to use (default: all stored)")
+    ratings.add_argument("--judge", action="append",
+                         help="judge(s) to use (default: all stored, each judge rated on its own)")
+    ratings.add_argument("--pool-judges", action="store_true",
+                         help="rate the judgments of every selected judge together as one leaderboard")
     ratings.add_argument("--method", choices=["elo", "bt", "relative", "bias", "agreement"], default="elo")
     ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
                          help="which judgments to rate (default: relative for --method relative, else pairwise)")
     ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")
-    ratings.add_argument("--orderings", type=int, default=10_000, metavar="N", help="Elo: random match orders")
-    ratings.add_argument("--bootstrap", type=int, default=1_000, metavar="N", help="BT/relative: resamples")
-    ratings.add_argument("--seed", type=int, default=0)
+    ratings.add_argument("--orderings", type=_integer(1), default=10_000, metavar="N", help="Elo: random match orders")
+    ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
+    ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
     ratings.add_argument("--format", choices=["table", "json", "csv"], default="table")
     ratings.set_defaults(handler=_lazy("arena.ratings.commands", "run_ratings"))
@@ -173,10 +221,10 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
                       "override the defaults: the QLoRA paper's nucleus sampling, top_p 0.9, temperature 0.7.")
     group.add_argument("--greedy", action="store_const", const=True, default=None,
                        help="greedy decoding instead of nucleus sampling")
-    group.add_argument("--temperature", type=float, default=None, help="default 0.7")
-    group.add_argument("--top-p", type=float, default=None, help="default 0.9")
-    group.add_argument("--max-new-tokens", type=int, default=None, help="default 512")
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--temperature", type=_number(0, 2), default=None, help="default 0.7")
+    group.add_argument("--top-p", type=_number(0, 1, low_open=True), default=None, help="default 0.9")
+    group.add_argument("--max-new-tokens", type=_integer(1), default=None, help="default 512")
+    group.add_argument("--seed", type=_integer(0), default=0,
                        help="random seed: same seed, same answers (and match orders and resamples in ratings)")
 
 
@@ -192,10 +240,10 @@ def _add_generate(subparsers) -> None:
                     "follow the QLoRA paper (top_p 0.9, temperature 0.7).")
     generate.add_argument("--model", required=True, help="preset, models-file name, or BACKEND:TARGET")
     generate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
-    generate.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
+    generate.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
     generate.add_argument("--overwrite", action="store_true", help="answer again prompts already answered")
     _add_generation_options(generate)
-    generate.add_argument("--batch-size", type=int, default=None, help="hf backend: prompts per batch (default 8)")
+    generate.add_argument("--batch-size", type=_integer(1), default=None, help="hf backend: prompts per batch (default 8)")
     _add_models_file(generate)
     _add_results(generate)
     generate.set_defaults(handler=_lazy("arena.generation.commands", "run_generate"))
@@ -203,10 +251,12 @@ def _add_generate(subparsers) -> None:
     models = _command(subparsers, "models", "list the models arena knows and show one's settings",
                       "  arena models list\n  arena models show guanaco-7b")
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = _command(sub, "list", "presets, models-file entries and fine-tuned models")
+    listing = _command(sub, "list", "presets, models-file entries and fine-tuned models",
+                       "  arena models list\n  arena models list --models-file my-models.toml")
     _add_models_file(listing)
     listing.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
-    show = _command(sub, "show", "one model's backend and options")
+    show = _command(sub, "show", "one model's backend and options",
+                    "  arena models show guanaco-7b\n  arena models show smollm2-nf4")
     show.add_argument("name")
     _add_models_file(show)
     show.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
@@ -224,12 +274,12 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
     group.add_argument("--judge-reviewers", type=Path, default=None, metavar="JSONL",
                        help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
-    group.add_argument("--max-cost", type=float, default=None, metavar="USD",
+    group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
                        help="stop before the judge's spending would pass this amount")
     group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
-    group.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
-    group.add_argument("--orderings", type=int, default=10_000, help="Elo: random match orders")
-    group.add_argument("--bootstrap", type=int, default=1_000, help="bootstrap resamples for intervals")
+    group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
+    group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")
+    group.add_argument("--bootstrap", type=_integer(1), default=1_000, help="bootstrap resamples for intervals")
 
 
 def _add_pipelines(subparsers) -> None:
@@ -266,7 +316,7 @@ def _add_pipelines(subparsers) -> None:
                             help=f"models to play (default demo: {' '.join(DEMO_MODELS)})")
     tournament.add_argument("--benchmark", default="sample", help="prompt set (default: sample)")
     tournament.add_argument("--pairs", choices=["all"], default="all", help="all pairs, both orders")
-    tournament.add_argument("--budget", type=int, default=None, metavar="N",
+    tournament.add_argument("--budget", type=_integer(1), default=None, metavar="N",
                             help="judge a random sample of N matchups instead of all")
     _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise")
     _add_generation_options(tournament)
@@ -293,27 +343,28 @@ def _add_finetune(subparsers) -> None:
     finetune.add_argument("--name", required=True, help="name of the new model")
     finetune.add_argument("--preset", choices=["guanaco", "cpu-smoke"], default="guanaco")
     length = finetune.add_mutually_exclusive_group()
-    length.add_argument("--max-steps", type=int, default=None, metavar="N")
-    length.add_argument("--epochs", type=float, default=None, metavar="E")
+    length.add_argument("--max-steps", type=_integer(1), default=None, metavar="N")
+    length.add_argument("--epochs", type=_number(0, low_open=True), default=None, metavar="E")
     finetune.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: adapters/NAME)")
     finetune.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     finetune.add_argument("--merge", action="store_true", help="also write the adapter merged into an unquantized base")
     recipe = finetune.add_argument_group("recipe overrides")
-    recipe.add_argument("--lora-r", type=int)
-    recipe.add_argument("--lora-alpha", type=int)
-    recipe.add_argument("--lora-dropout", type=float)
+    recipe.add_argument("--lora-r", type=_integer(1))
+    recipe.add_argument("--lora-alpha", type=_integer(1))
+    recipe.add_argument("--lora-dropout", type=_number(0, 1, high_open=True))
     recipe.add_argument("--target-modules", help="'all-linear' or comma-separated module names")
-    recipe.add_argument("--learning-rate", type=float)
-    recipe.add_argument("--batch-size", type=int)
-    recipe.add_argument("--micro-batch-size", type=int)
-    recipe.add_argument("--source-max-len", type=int)
-    recipe.add_argument("--target-max-len", type=int)
+    recipe.add_argument("--learning-rate", type=_number(0, low_open=True))
+    recipe.add_argument("--batch-size", type=_integer(1))
+    recipe.add_argument("--micro-batch-size", type=_integer(1))
+    recipe.add_argument("--source-max-len", type=_integer(1))
+    recipe.add_argument("--target-max-len", type=_integer(1))
     recipe.add_argument("--quantization", choices=["4bit", "8bit", "none"])
-    recipe.add_argument("--seed", type=int)
-    recipe.add_argument("--save-every", type=int, metavar="STEPS", help="checkpoint interval")
-    recipe.add_argument("--eval-every", type=int, metavar="STEPS", help="held-out evaluation interval")
+    recipe.add_argument("--seed", type=_integer(0))
+    recipe.add_argument("--save-every", type=_integer(1), metavar="STEPS", help="checkpoint interval")
+    recipe.add_argument("--eval-every", type=_integer(1), metavar="STEPS", help="held-out evaluation interval")
     _add_models_file(finetune)
+    _add_results(finetune)  # where the run's manifest goes (runs/)
     finetune.set_defaults(handler=_lazy("arena.finetune.commands", "run_finetune"))
 
 
@@ -333,9 +384,9 @@ def _add_report(subparsers) -> None:
     report.add_argument("--judge", action="append", help="judges to include (default: all)")
     report.add_argument("--baseline", default=None, help="baseline for relative scores (default: guessed)")
     report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
-    report.add_argument("--orderings", type=int, default=10_000)
-    report.add_argument("--bootstrap", type=int, default=1_000)
-    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--orderings", type=_integer(1), default=10_000)
+    report.add_argument("--bootstrap", type=_integer(1), default=1_000)
+    report.add_argument("--seed", type=_integer(0), default=0)
     report.set_defaults(handler=_lazy("arena.report.commands", "run_report"))
 
 
@@ -356,6 +407,8 @@ def _add_rate(subparsers) -> None:
                     "  arena ratings --benchmark sample --judge human   # votes are judgments by `human`")
     sub = rate.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = _command(sub, "serve", "run the rating web app",
+                     "  arena rate serve --benchmark sample --models smollm2-greedy smollm2-sampled smollm2-nf4\n"
+                     "  arena rate serve --benchmark vicuna80 --models guanaco-7b gpt-3.5 --per-rater 40 --port 8080",
                      description="Blind pairwise rating of answers already in the results store: each rater sees the "
                                  "question and two anonymised answers in random left/right order and picks left, "
                                  "right, tie or both bad. Votes are committed before the page says saved and appear "
@@ -363,21 +416,23 @@ def _add_rate(subparsers) -> None:
     serve.add_argument("--benchmark", required=True)
     serve.add_argument("--models", nargs="+", required=True, metavar="MODEL")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--per-rater", type=int, default=None, metavar="N", help="items asked of each rater (default: all)")
-    serve.add_argument("--votes-per-minute", type=float, default=120.0, help="rate limit per rater link")
-    serve.add_argument("--burst", type=int, default=20, help="votes a link may send at once before the limit applies")
+    serve.add_argument("--port", type=_integer(1, 65535), default=8000)
+    serve.add_argument("--per-rater", type=_integer(1), default=None, metavar="N", help="items asked of each rater (default: all)")
+    serve.add_argument("--votes-per-minute", type=_number(0, low_open=True), default=120.0, help="rate limit per rater link")
+    serve.add_argument("--burst", type=_integer(1), default=20, help="votes a link may send at once before the limit applies")
     _add_db(serve)
-    add = _command(sub, "add-rater", "create a rater and print their personal link (a 256-bit random token)")
+    add = _command(sub, "add-rater", "create a rater and print their personal link (a 256-bit random token)",
+                   "  arena rate add-rater alice\n  arena rate add-rater bob --base-url https://rate.example.org")
     add.add_argument("name")
     add.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the form is served")
     _add_db(add)
-    revoke = _command(sub, "revoke", "disable a rater's link")
+    revoke = _command(sub, "revoke", "disable a rater's link", "  arena rate revoke alice")
     revoke.add_argument("name")
     _add_db(revoke)
-    raters = _command(sub, "raters", "list raters and how many votes each has given")
+    raters = _command(sub, "raters", "list raters and how many votes each has given", "  arena rate raters")
     _add_db(raters)
-    export = _command(sub, "export", "all votes as JSONL or CSV on standard output")
+    export = _command(sub, "export", "all votes as JSONL or CSV on standard output",
+                      "  arena rate export --format csv > votes.csv\n  arena rate export --benchmark sample > votes.jsonl")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--benchmark", default=None)
     _add_db(export)
@@ -404,14 +459,46 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     sys.stderr.write(f"arena: warning: {message}\n")
 
 
+# Which extra of `pip install -e '.[EXTRA]'` brings each optional package.
+EXTRAS = {**dict.fromkeys(("torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "gguf"), "hf"),
+          **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart"), "web"),
+          "vllm": "gpu", "playwright": "dev"}
+
+
+def _quiet_third_parties() -> None:
+    """Warnings users can do nothing about (a kernel hub that is offline, a deprecation inside a library)
+    stay hidden unless --verbose; arena's own warnings always show."""
+    import logging
+    import os
+
+    warnings.filterwarnings("ignore", module=r"(?!arena)")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub", "torch", "numba", "vllm"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        _quiet_third_parties()
     try:
         return args.handler(args)
     except ArenaError as exc:
         sys.stderr.write(f"arena: error: {exc}\n")
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").split(".")[0]
+        if package not in EXTRAS:
+            raise
+        sys.stderr.write(f"arena: error: this command needs the optional package '{package}', which is not installed: "
+                         f"install arena with its '{EXTRAS[package]}' extra: pip install -e '.[{EXTRAS[package]}]'\n")
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"arena: error: {where}{exc.strerror or exc}\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("arena: interrupted; everything saved so far is kept, rerun to continue\n")
         return 130

@@ -52,7 +52,7 @@ def print_records(records: list[dict], fmt: str, title: str = "", columns: Seque
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-    return "" if value is None else str(value)
+    return "n/a" if value is None else str(value)
 
 
 def info(message: str) -> None:

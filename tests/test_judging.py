@@ -314,5 +314,7 @@ def test_demo_tournament_end_to_end_on_the_real_model(cli, tmp_path):
     assert {r["model"] for r in rows["elo"]} == {"smollm2-greedy", "smollm2-sampled", "smollm2-nf4"}
     assert {r["model"] for r in rows["bradley_terry"]} == {r["model"] for r in rows["elo"]}
     assert all(r["matches"] == 8 for r in rows["elo"])
+    # The judge is marked as a demo judge: labelled although these are not the default demo models.
+    assert rows["demo_judge"] is True and "DEMO judge" in first.out and "DEMO judge" in first.err
     again = cli(*args)
     assert again.code == 0 and "12 already stored" in again.err and "0 judged now" in again.err

@@ -20,8 +20,18 @@ def run_finetune(args) -> int:
     config = build_config(args.preset, **overrides)
     base = resolve_model(args.base, args.models_file)
     out_dir = args.out or Path("adapters") / args.name
-    result = finetune(base, args.data, args.name, config, out_dir, resume=args.resume, overwrite=args.overwrite,
-                      merge=args.merge, overridden={k for k, v in overrides.items() if v is not None})
+    from dataclasses import asdict
+
+    from arena.store import ResultsStore
+
+    record = {"base": {"name": base.name, "backend": base.backend, "path": base.path, "options": base.options},
+              "data": args.data, "name": args.name, "preset": args.preset, "recipe": asdict(config),
+              "out": str(out_dir), "resume": args.resume}
+    with ResultsStore(args.results).run("finetune", record, seeds={"training": config.seed}) as manifest:
+        result = finetune(base, args.data, args.name, config, out_dir, resume=args.resume, overwrite=args.overwrite,
+                          merge=args.merge, overridden={k for k, v in overrides.items() if v is not None})
+        manifest.update(counts={"steps": result.steps}, first_loss=result.first_loss, last_loss=result.last_loss,
+                        fallbacks=result.fallbacks, report=str(result.report_path), exit_status=0)
     for note in result.fallbacks:
         info(f"recipe fallback: {note}")
     held_out = f", held-out loss {result.eval_losses[-1][1]:.3f}" if result.eval_losses else ""

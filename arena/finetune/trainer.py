@@ -173,6 +173,9 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
              show_progress: bool = True) -> FinetuneResult:
     if name in MODEL_PRESETS:
         raise ArenaError(f"'{name}' is a preset model name; choose another --name")
+    from arena.models.hf import check_can_run
+
+    check_can_run(base)  # the most fundamental requirement first: a GPU-only base on a CPU machine
     conversations, data_source = read_conversations(data)
     _check_out_dir(out_dir, name, resume, overwrite)
     import torch

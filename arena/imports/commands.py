@@ -7,10 +7,20 @@ from arena.store import ResultsStore
 
 
 def run_import_qlora(args) -> int:
-    from arena.imports.qlora import import_qlora_eval
+    from arena.imports.qlora import read_qlora_eval, store_imports
 
-    for result in import_qlora_eval(ResultsStore(args.results), args.directory, args.judge, args.benchmark,
-                                    args.generations):
+    store = ResultsStore(args.results)
+    imports = read_qlora_eval(args.directory, args.judge, args.benchmark, args.generations)  # all checked first
+    config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark,
+              "generations": str(args.generations) if args.generations else None}
+    with store.run("import-qlora", config) as manifest:
+        store_imports(store, imports)
+        manifest.update(counts={r.benchmark: {"files": len(r.files), "added": r.added, "already_stored": r.already_stored,
+                                              "corrected_rows": sum(f.corrected for f in r.files),
+                                              "unparsed": sum(f.unparsed for f in r.files),
+                                              "answers_added": dict(r.answers_added)} for r in imports},
+                        exit_status=0)
+    for result in imports:
         for line in result.describe():
             info(line)
     return 0
@@ -19,6 +29,11 @@ def run_import_qlora(args) -> int:
 def run_import_fastchat(args) -> int:
     from arena.imports.fastchat import import_fastchat
 
-    for line in import_fastchat(ResultsStore(args.results), args.directory, args.benchmark, args.judge):
+    store = ResultsStore(args.results)
+    config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark}
+    with store.run("import-fastchat", config) as manifest:
+        lines = import_fastchat(store, args.directory, args.benchmark, args.judge)
+        manifest.update(summary=lines, exit_status=0)
+    for line in lines:
         info(line)
     return 0

@@ -120,6 +120,7 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
             draft = Judgment(benchmark, m.prompt.id, m.model_a, m.model_b, judge.name, templates.protocol, "error",
                              template_hash=template.hash, category=m.prompt.category, source="arena",
                              meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
+                                   **({"demo_judge": True} if judge.demo else {}),
                                    "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
             prior = by_id.get(draft.judgment_id)
             if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):

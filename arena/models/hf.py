@@ -102,7 +102,7 @@ def _quantization_config(spec: ModelSpec):
     raise ArenaError(f"model '{spec.name}': quantization must be none, 8bit or 4bit, got {mode!r}")
 
 
-def _check_can_run(spec: ModelSpec) -> None:
+def check_can_run(spec: ModelSpec) -> None:
     """Fail in a second, not after minutes of downloading, when the model cannot run here."""
     import torch
 
@@ -119,7 +119,7 @@ def _check_can_run(spec: ModelSpec) -> None:
 
 def load_base(spec: ModelSpec):
     """Tokenizer and base model as the spec asks; shared with the fine-tuning stage."""
-    _check_can_run(spec)
+    check_can_run(spec)
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer

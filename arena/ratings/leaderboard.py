@@ -29,12 +29,18 @@ def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = 
     return chosen
 
 
+# Below this many decided matches a model's bootstrap or match-order interval says more about the resampling
+# than about the model (3 votes gave [1045.1, 1045.1]; 4 matches [-721, 2721]): it is reported as null.
+MIN_MATCHES_FOR_INTERVAL = 10
+
+
 def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dict]:
-    rows = [
-        {"model": m, "rating": round(float(summary.rating[i]), 2), "ci_low": round(float(summary.ci_low[i]), 2),
-         "ci_high": round(float(summary.ci_high[i]), 2), **record[m]}
-        for i, m in enumerate(summary.models)
-    ]
+    rows = []
+    for i, m in enumerate(summary.models):
+        meaningful = record[m]["matches"] >= MIN_MATCHES_FOR_INTERVAL
+        rows.append({"model": m, "rating": round(float(summary.rating[i]), 2),
+                     "ci_low": round(float(summary.ci_low[i]), 2) if meaningful else None,
+                     "ci_high": round(float(summary.ci_high[i]), 2) if meaningful else None, **record[m]})
     return sorted(rows, key=lambda r: -r["rating"])
 
 

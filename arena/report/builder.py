@@ -70,7 +70,10 @@ def _relative_baseline(judgments: list[Judgment], requested: str | None) -> str 
 
 
 def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
-    section = {"judge": judge, "label": next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")}
+    label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
+    if any(j.meta.get("demo_judge") for j in judgments):
+        label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
+    section = {"judge": judge, "label": label}
     pairwise = [j for j in judgments if j.protocol == "pairwise"]
     relative = [j for j in judgments if j.protocol == "relative"]
     slug = file_safe(judge)
@@ -118,9 +121,11 @@ def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: li
             continue
         config = manifest.get("config", {})
         if manifest.get("command") == "generate" and config.get("benchmark") == benchmark:
-            facts = config.get("model_facts", {})
-            models[config.get("model")] = {k: facts.get(k) for k in ("backend", "path", "quantization", "adapter", "gguf_file",
-                                                                      "prompt_format") if facts.get(k)}
+            facts = manifest.get("model_facts") or config.get("model_facts", {})
+            model = config.get("model")
+            name = model.get("name") if isinstance(model, dict) else model
+            models[name] = {k: facts.get(k) for k in ("backend", "path", "quantization", "adapter", "gguf_file",
+                                                      "prompt_format") if facts.get(k)}
             dates.append(manifest.get("started"))
         packages.update(manifest.get("packages", {}))
     templates = sorted({(j.judge, j.meta.get("template") or j.source or "", j.template_hash or "") for j in judgments})
@@ -175,6 +180,8 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     if not judgments:
         raise ArenaError(f"no pairwise or relative judgments for prompt set '{benchmark}'"
                          f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
     prompt_set = find_prompt_set(benchmark)
     judgments = leaderboard.with_categories(judgments, prompt_set)
     args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline}

@@ -19,8 +19,9 @@ def interval_chart(rows: list[dict], title: str, value_label: str, reference: fl
     """Horizontal points with 95% interval bars, one row per model, best first."""
     label_width, plot_width, row_height = 190, 420, 26
     height = 50 + row_height * len(rows)
-    lows = [r["ci_low"] for r in rows if math.isfinite(r["ci_low"])] + ([reference] if reference else [])
-    highs = [r["ci_high"] for r in rows if math.isfinite(r["ci_high"])] + ([reference] if reference else [])
+    # A row without a meaningful interval (too few matches) shows its point only.
+    lows = [r["ci_low"] if _finite(r["ci_low"]) else r["rating"] for r in rows] + ([reference] if reference else [])
+    highs = [r["ci_high"] if _finite(r["ci_high"]) else r["rating"] for r in rows] + ([reference] if reference else [])
     low, high = (min(lows), max(highs)) if lows else (0.0, 1.0)
     pad = (high - low) * 0.08 or 1.0
     low, high = low - pad, high + pad
@@ -34,13 +35,19 @@ def interval_chart(rows: list[dict], title: str, value_label: str, reference: fl
     for i, row in enumerate(rows):
         y = 45 + i * row_height
         body.append(f'<text x="{label_width - 8}" y="{y + 4}" text-anchor="end" {_FONT}>{escape(row["model"])}</text>')
-        body.append(f'<line x1="{x(row["ci_low"]):.1f}" y1="{y}" x2="{x(row["ci_high"]):.1f}" y2="{y}" stroke="#4c72b0" stroke-width="3"/>')
+        interval = _finite(row["ci_low"]) and _finite(row["ci_high"])
+        if interval:
+            body.append(f'<line x1="{x(row["ci_low"]):.1f}" y1="{y}" x2="{x(row["ci_high"]):.1f}" y2="{y}" stroke="#4c72b0" stroke-width="3"/>')
         body.append(f'<circle cx="{x(row["rating"]):.1f}" cy="{y}" r="5" fill="#dd8452"/>')
-        body.append(f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>{row["rating"]:.1f} '
-                    f'[{row["ci_low"]:.1f}, {row["ci_high"]:.1f}]</text>')
+        described = f'[{row["ci_low"]:.1f}, {row["ci_high"]:.1f}]' if interval else "(interval n/a: too few matches)"
+        body.append(f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>{row["rating"]:.1f} {described}</text>')
     body.append(f'<text x="{label_width}" y="{height - 5}" {_FONT} fill="#666">{escape(value_label)}: '
                 f'{low:.0f} to {high:.0f}</text>')
     return _svg(label_width + plot_width + 200, height, body, title)
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _colour(share: float) -> str:

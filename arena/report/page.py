@@ -83,6 +83,8 @@ SCRIPT = r"""
 
 def _table(rows: list[dict], columns: tuple[str, ...], table_id: str) -> str:
     def cell(value):
+        if value is None:
+            return '<span title="fewer decided matches than a meaningful interval needs">n/a</span>'
         if isinstance(value, float):
             return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
         return escape(str(value))

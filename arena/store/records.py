@@ -16,7 +16,7 @@ PROTOCOLS = ("pairwise", "relative", "single")
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def stable_id(*parts: Any) -> str:

@@ -94,6 +94,9 @@ class ResultsStore:
             grouped.setdefault((judgment.benchmark, judgment.judge), []).append(judgment.to_dict())
         return sum(self._judgments_log(b, j).append(rows) for (b, j), rows in grouped.items())
 
+    def judged_benchmarks(self) -> list[str]:
+        return [b for b in self.benchmarks() if any((self.root / b / "judgments").glob("*.jsonl"))]
+
     def benchmarks(self) -> list[str]:
         if not self.root.is_dir():
             return []

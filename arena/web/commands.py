@@ -7,6 +7,7 @@ import json
 import sys
 
 from arena.console import info, print_table
+from arena.errors import ArenaError
 from arena.web import db
 
 
@@ -15,6 +16,26 @@ def _engine(args):
 
 
 def run_rate(args) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        if args.action in ("serve", "add-rater", "revoke"):  # the commands that change something leave a manifest
+            from arena.store import ResultsStore
+
+            config = {"action": args.action, "db": args.db or db.default_db_url(args.results),
+                      **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)}}
+            with ResultsStore(args.results).run(f"rate-{args.action}", config) as manifest:
+                _rate(args)
+                manifest.update(exit_status=0)
+        else:
+            _rate(args)
+    except SQLAlchemyError as exc:
+        raise ArenaError(f"the ratings database ({args.db or db.default_db_url(args.results)}) refused the change: "
+                         f"{exc.orig if getattr(exc, 'orig', None) else exc}") from None
+    return 0
+
+
+def _rate(args) -> None:
     if args.action == "serve":
         from arena.web.app import RateSettings
         from arena.web.server import serve
@@ -39,7 +60,6 @@ def run_rate(args) -> int:
         print_table("Raters", ["rater", "votes", "status", "created"], rows)
     else:
         _export(db.all_votes(_engine(args), args.benchmark), args.format)
-    return 0
 
 
 def _export(votes: list[dict], fmt: str) -> None:
