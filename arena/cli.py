@@ -72,6 +72,10 @@ def _integer(low: int, high: int | None = None):
     return parse
 
 
+def _orderings(text: str) -> int | str:
+    return "auto" if text == "auto" else _integer(1)(text)
+
+
 def _number(low: float, high: float | None = None, low_open: bool = False, high_open: bool = False):
     """An argparse type: a number in the given range (open or closed at each end)."""
     def parse(text: str) -> float:
@@ -201,7 +205,11 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
                          help="which judgments to rate (default: relative for --method relative, else pairwise)")
     ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")
-    ratings.add_argument("--orderings", type=_integer(1), default=10_000, metavar="N", help="Elo: random match orders")
+    ratings.add_argument("--orderings", type=_orderings, default=10_000, metavar="N|auto",
+                         help="Elo: random match orders (default: the paper's 10,000). The interval is the spread of "
+                              "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
+                              "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
+                              "orders until every mean_se is below 0.1 point")
     ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")

@@ -20,7 +20,7 @@ from arena.judging.judges import load_judge
 from arena.judging.budget import CostBudget
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
-from arena.models.base import GenerationParams
+from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.ratings import leaderboard
 from arena.ratings.matches import build_matches
@@ -115,6 +115,8 @@ def run_evaluate(args) -> int:
     config = {"models": [_spec_record(s) for s in candidates], "baseline": _spec_record(baseline),
               "judge": _spec_record(judge_spec), "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256,
               "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run}
+    for spec in [*candidates, baseline]:
+        check_loadable(spec)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
@@ -178,6 +180,8 @@ def run_tournament(args) -> int:
         info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
              "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
              "another strong judge for real results.")
+    for spec in specs:
+        check_loadable(spec)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, specs, args)

@@ -86,7 +86,7 @@ def test_bt_json_shape(cli, imported):
         assert set(row) == {"model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"}
         assert row["matches"] == row["wins"] + row["losses"] + row["ties"]
     assert sum(r["rating"] for r in rows) == pytest.approx(3000, abs=0.05)
-    anchored = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--bootstrap", "0",
+    anchored = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--bootstrap", "10",
                    "--baseline", "guanaco-7b", "--format", "json").json()
     assert next(r for r in anchored if r["model"] == "guanaco-7b")["rating"] == 1000
 
@@ -194,9 +194,9 @@ def test_ratings_without_judgments_or_with_unknown_judge(cli, imported, tmp_path
     empty = cli("ratings", "--results", tmp_path / "nothing", "--benchmark", "vicuna80")
     assert empty.code == 2 and "no judgments stored for prompt set 'vicuna80'" in empty.err
     other_set = cli("ratings", "--results", results, "--benchmark", "oa953")
-    assert other_set.code == 2 and "sets with judgments: vicuna80" in other_set.err
+    assert other_set.code == 2 and "sets with judgments there: vicuna80" in other_set.err
     wrong_judge = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--judge", "claude")
-    assert wrong_judge.code == 2 and "judge claude" in wrong_judge.err and "gpt-4 (pairwise)" in wrong_judge.err
+    assert wrong_judge.code == 2 and "by claude" in wrong_judge.err and "pairwise judgments: gpt-4" in wrong_judge.err
     no_baseline = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt",
                       "--baseline", "gpt-9")
     assert no_baseline.code == 2 and "unknown model 'gpt-9'" in no_baseline.err

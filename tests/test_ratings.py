@@ -68,7 +68,7 @@ def test_elo_orders_are_permutations_and_deterministic():
 
 def test_paper_elo_is_seeded_and_zero_sum():
     matches = build_matches(random_judgments(2))
-    one, two = paper_elo(matches, 500, seed=4), paper_elo(matches, 500, seed=4)
+    one, two = paper_elo(matches, 500, seed=4).summary, paper_elo(matches, 500, seed=4).summary
     assert np.array_equal(one.rating, two.rating)
     assert one.rating.sum() == pytest.approx(1000 * len(matches.models))
     assert np.all(one.ci_low <= one.rating) and np.all(one.rating <= one.ci_high)
@@ -79,7 +79,7 @@ def test_swapping_a_and_b_with_the_verdict_changes_nothing():
     swapped = [J(j.model_b, j.model_a, {"A": "B", "B": "A"}.get(j.verdict, j.verdict), q=j.question_id)
                for j in judgments]
     m1, m2 = build_matches(judgments), build_matches(swapped)
-    assert np.allclose(paper_elo(m1, 300, 1).rating, paper_elo(m2, 300, 1).rating)
+    assert np.allclose(paper_elo(m1, 300, 1).summary.rating, paper_elo(m2, 300, 1).summary.rating)
     assert np.allclose(bradley_terry(m1, 0).rating, bradley_terry(m2, 0).rating)
     assert m1.record() == m2.record()
 

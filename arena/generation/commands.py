@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arena.console import info, print_table
-from arena.models.base import GenerationParams
+from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import available_models, resolve_model
 
 
@@ -17,6 +17,7 @@ def run_generate(args) -> int:
         spec = type(spec)(**{**spec.__dict__, "options": {**spec.options, "batch_size": args.batch_size}})
     prompt_set = load_prompt_set(args.benchmark)
     params, explicit = GenerationParams.from_args(args)
+    check_loadable(spec)  # a missing key, GPU or adapter stops here, before anything is written
     store = ResultsStore(args.results)
     config = {"model": {"name": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options},
               "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "limit": args.limit,

@@ -79,6 +79,6 @@ class PublishedAnswers(ChatModel):
                 else Generation("", "missing") for r in requests]
 
 
-@register_backend("answers")
+@register_backend("answers", check=lambda spec: read_published_answer_rows(Path(spec.path or "")))
 def load(spec: ModelSpec) -> ChatModel:
     return PublishedAnswers(spec)

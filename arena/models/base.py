@@ -81,19 +81,36 @@ _BACKEND_MODULES = {
 BACKENDS = tuple(_BACKEND_MODULES)
 
 
-def register_backend(name: str):
+_CHECKS: dict[str, Callable] = {}
+
+
+def register_backend(name: str, check: Callable | None = None):
+    """`check(spec)`, if given, raises ArenaError in a second when the model cannot load here (a missing key,
+    GPU or adapter), so a command stops before it writes anything."""
     def decorate(factory: Callable) -> Callable:
         _FACTORIES[name] = factory
+        if check is not None:
+            _CHECKS[name] = check
         return factory
 
     return decorate
 
 
 def backend_factory(backend: str) -> Callable:
+    _import_backend(backend)
+    return _FACTORIES[backend]
+
+
+def check_loadable(spec) -> None:
+    _import_backend(spec.backend)
+    if spec.backend in _CHECKS:
+        _CHECKS[spec.backend](spec)
+
+
+def _import_backend(backend: str) -> None:
     if backend not in _BACKEND_MODULES:
         raise ArenaError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     importlib.import_module(_BACKEND_MODULES[backend])
-    return _FACTORIES[backend]
 
 
 def clean_answer(text: str, stop: str | None = GUANACO_STOP) -> tuple[str, bool]:

@@ -221,6 +221,6 @@ class HFChatModel(ChatModel):
         return generations
 
 
-@register_backend("hf")
+@register_backend("hf", check=check_can_run)
 def load(spec: ModelSpec) -> ChatModel:
     return HFChatModel(spec)

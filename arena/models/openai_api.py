@@ -53,6 +53,6 @@ class OpenAIChatModel(ChatModel):
             return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
-@register_backend("openai")
+@register_backend("openai", check=lambda spec: Endpoint.from_options(spec.options))
 def load(spec: ModelSpec) -> ChatModel:
     return OpenAIChatModel(spec)

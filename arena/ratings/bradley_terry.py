@@ -1,11 +1,22 @@
-"""Bradley-Terry maximum-likelihood ratings on the Elo scale, with bootstrap intervals.
+"""Bradley-Terry maximum-likelihood ratings on the Elo scale, with bootstrap intervals, at any scale.
 
-Matches are reduced once to counts per distinct (A, B, outcome); a bootstrap resample of matches is then a
-multinomial draw over those counts, and all resamples are fitted together by batched Newton steps."""
+Matches are reduced once to counts per distinct (A, B, outcome) kind. A bootstrap resample is a multinomial
+draw over those counts; each draw is scattered into (model, model) cells of points taken and games played
+(memory n² per resample, whatever the number of matches), and all resamples of a chunk are fitted together
+by batched Newton steps. The likelihood does not change when every log-strength moves by the same amount,
+so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
+convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
+
+`fit_with_covariates` is the same engine for logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, with per-match
+covariates d (style control); with no covariates it reduces to the plain model.
+"""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import scipy.sparse as sparse
 
 from arena.ratings.elo import INITIAL_RATING, RatingSummary, summarize
 from arena.ratings.matches import Matches
@@ -14,40 +25,58 @@ ELO_SCALE = 400.0 / np.log(10.0)  # rating points per unit of log-odds
 # A whisper of L2 on the log-strengths keeps a model that won (or lost) everything finite.
 _RIDGE = 1e-9
 _MAX_STEP = 4.0
+_TOLERANCE = 1e-10  # on the largest centred Newton step, in log-odds
+_MAX_ITERATIONS = 60
+_CELLS_PER_CHUNK = 4_000_000  # resamples × models² held at once (about 32 MB per array)
 
 
-def _match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (A, B, outcome) rows and how often each occurs."""
-    table = np.stack([matches.model_a, matches.model_b, matches.outcome * 2], axis=1).astype(np.int64)
-    kinds, counts = np.unique(table, axis=0, return_counts=True)
+def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (A, B, 2 × outcome) rows and how often each occurs: one pass of counting into a key per kind."""
+    n = len(matches.models)
+    key = (matches.model_a.astype(np.int64) * n + matches.model_b) * 3 + np.rint(matches.outcome * 2).astype(np.int64)
+    if n * n * 3 <= 50_000_000:
+        counts = np.bincount(key, minlength=n * n * 3)
+        present = np.flatnonzero(counts)
+        counts = counts[present]
+    else:
+        present, counts = np.unique(key, return_counts=True)
+    kinds = np.stack([present // 3 // n, present // 3 % n, present % 3], axis=1)
     return kinds, counts.astype(np.float64)
 
 
-def _points_matrices(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.ndarray:
-    """points[s, i, j]: points model i took from j in count vector s (ties give half to each side)."""
+def _points_operator(kinds: np.ndarray, n_models: int) -> sparse.csr_matrix:
+    """(kinds × models²): a count vector times this is the points table, points[i, j] = points i took from j
+    (a tie gives half to each side)."""
     a, b, score = kinds[:, 0], kinds[:, 1], kinds[:, 2] / 2.0
-    to_points = np.zeros((len(kinds), n_models * n_models))
-    np.add.at(to_points, (np.arange(len(kinds)), a * n_models + b), score)
-    np.add.at(to_points, (np.arange(len(kinds)), b * n_models + a), 1.0 - score)
-    return (np.atleast_2d(counts) @ to_points).reshape(-1, n_models, n_models)
+    rows = np.concatenate([np.arange(len(kinds)), np.arange(len(kinds))])
+    cols = np.concatenate([a * n_models + b, b * n_models + a])
+    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models ** 2))
 
 
-def fit_log_strengths(points: np.ndarray, iterations: int = 100, tol: float = 1e-10) -> np.ndarray:
-    """Newton's method on the BT log-likelihood for a batch of points matrices (S, n, n) -> (S, n),
-    each row centred at 0. Log-likelihood: sum_ij points_ij * log sigmoid(theta_i - theta_j)."""
+def points_tables(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.ndarray:
+    """(S, K) count vectors -> (S, n, n) points tables."""
+    counts = np.atleast_2d(counts)
+    flat = (_points_operator(kinds, n_models).T @ counts.T).T
+    return np.asarray(flat).reshape(-1, n_models, n_models)
+
+
+def fit_log_strengths(points: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Newton's method on Σ_ij points_ij · log σ(θ_i − θ_j) for a batch of points tables (S, n, n) -> (S, n),
+    each row centred at 0."""
     samples, n, _ = points.shape
     played = points + points.transpose(0, 2, 1)
-    theta = np.zeros((samples, n))
-    eye = np.eye(n)
-    for _ in range(iterations):
+    theta = np.zeros((samples, n)) if start is None else np.array(np.broadcast_to(start, (samples, n)))
+    centring = np.full((n, n), 1.0 / n) + _RIDGE * np.eye(n)
+    for _ in range(_MAX_ITERATIONS):
         p = 1.0 / (1.0 + np.exp(theta[:, None, :] - theta[:, :, None]))  # p[s,i,j] = P(i beats j)
         gradient = (points - played * p).sum(axis=2) - _RIDGE * theta
-        curvature = played * p * (1.0 - p)
-        hessian = curvature - eye * (curvature.sum(axis=2)[:, :, None] + _RIDGE)
-        step = np.linalg.solve(hessian, -gradient[:, :, None])[:, :, 0]
-        step = np.clip(step, -_MAX_STEP, _MAX_STEP)
-        theta = theta + step
-        if np.abs(step).max() < tol:
+        weight = played * p * (1.0 - p)
+        # The negative Hessian is the graph Laplacian of `weight`; 11ᵀ/n fills its null space (common shift).
+        system = -weight + centring
+        system[:, np.arange(n), np.arange(n)] += weight.sum(axis=2)
+        step = np.clip(np.linalg.solve(system, gradient[:, :, None])[:, :, 0], -_MAX_STEP, _MAX_STEP)
+        theta += step
+        if np.abs(step).max() < _TOLERANCE:
             break
     return theta - theta.mean(axis=1, keepdims=True)
 
@@ -58,18 +87,92 @@ def to_elo_scale(theta: np.ndarray, anchor: int | None = None) -> np.ndarray:
     return INITIAL_RATING + ELO_SCALE * (theta - centre)
 
 
+def bootstrap_counts(counts: np.ndarray, size: int, seed: int, chunk_index: int) -> np.ndarray:
+    """`size` multinomial resamples of the kind counts, from a generator of their own (seed, chunk), so chunks
+    can be drawn on several cores and the result does not depend on which core drew what."""
+    rng = np.random.default_rng([seed, chunk_index])
+    return rng.multinomial(int(counts.sum()), counts / counts.sum(), size=size).astype(np.float64)
+
+
+def in_chunks(bootstrap: int, chunk: int, fit) -> np.ndarray:
+    """fit(chunk_index, size) for every chunk of the resamples, on all cores (numpy and LAPACK release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sizes = [(i, min(chunk, bootstrap - start)) for i, start in enumerate(range(0, bootstrap, chunk))]
+    if len(sizes) == 1:
+        return fit(*sizes[0])
+    with ThreadPoolExecutor(max_workers=min(len(sizes), os.cpu_count() or 1)) as pool:
+        return np.concatenate(list(pool.map(lambda job: fit(*job), sizes)))
+
+
 def bradley_terry(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> RatingSummary:
     """MLE ratings with 95% bootstrap intervals (matches resampled with replacement)."""
     n = len(matches.models)
     anchor_index = matches.index(anchor) if anchor else None
-    kinds, counts = _match_kinds(matches)
-    point = to_elo_scale(fit_log_strengths(_points_matrices(kinds, counts, n))[0], anchor_index)
+    kinds, counts = match_kinds(matches)
+    theta = fit_log_strengths(points_tables(kinds, counts, n))[0]
+    point = to_elo_scale(theta, anchor_index)
     if bootstrap <= 0:
         return summarize(matches.models, point[None, :], point)
-    rng = np.random.default_rng(seed)
-    resampled = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=bootstrap).astype(np.float64)
-    samples = to_elo_scale(fit_log_strengths(_points_matrices(kinds, resampled, n)), anchor_index)
-    return summarize(matches.models, samples, point)
+    # Half the cells per chunk when two chunks run at once keeps memory where one would be.
+    chunk = max(1, _CELLS_PER_CHUNK // (n * n) // 2)
+
+    def fit(index: int, size: int) -> np.ndarray:
+        resampled = bootstrap_counts(counts, size, seed, index)
+        return to_elo_scale(fit_log_strengths(points_tables(kinds, resampled, n), theta), anchor_index)
+
+    return summarize(matches.models, in_chunks(bootstrap, chunk, fit), point)
+
+
+# --- with covariates -------------------------------------------------------------------------------
+def _signed_incidence(a: np.ndarray, b: np.ndarray, n_models: int) -> sparse.csr_matrix:
+    """(K × n): +1 at A's column, −1 at B's: θ_A − θ_B of each kind is this times θ."""
+    rows = np.concatenate([np.arange(len(a)), np.arange(len(a))])
+    return sparse.csr_matrix((np.concatenate([np.ones(len(a)), -np.ones(len(a))]), (rows, np.concatenate([a, b]))),
+                             shape=(len(a), n_models))
+
+
+def fit_with_covariates(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray, weights: np.ndarray,
+                        n_models: int, start: np.ndarray | None = None) -> np.ndarray:
+    """Newton's method for logit P(A beats B) = θ_A − θ_B + features · β on kinds weighted by `weights`
+    (S, K); returns (S, n + k): centred θ then β. Ties count as half a win each way (outcome 0.5)."""
+    samples = weights.shape[0]
+    k = features.shape[1]
+    incidence = _signed_incidence(a, b, n_models)
+    incidence_t = incidence.T.tocsr()
+    pair_cells = sparse.csr_matrix((np.ones(len(a)), (np.arange(len(a)), a * n_models + b)),
+                                   shape=(len(a), n_models ** 2))
+    products = (features[:, :, None] * features[:, None, :]).reshape(len(a), k * k)
+    params = np.zeros((samples, n_models + k)) if start is None else np.array(np.broadcast_to(start, (samples, n_models + k)))
+    centring = np.zeros((n_models + k, n_models + k))
+    centring[:n_models, :n_models] = 1.0 / n_models
+    centring += _RIDGE * np.eye(n_models + k)
+    diagonal = np.arange(n_models)
+    for _ in range(_MAX_ITERATIONS):
+        theta, beta = params[:, :n_models], params[:, n_models:]
+        logits = (incidence @ theta.T).T + beta @ features.T  # (S, K)
+        p = 1.0 / (1.0 + np.exp(-logits))
+        residual = weights * (outcome - p)
+        curvature = weights * p * (1.0 - p)
+        gradient = np.concatenate([(incidence_t @ residual.T).T, residual @ features], axis=1)
+        gradient[:, :n_models] -= _RIDGE * theta
+        system = np.empty((samples, n_models + k, n_models + k))
+        cells = np.asarray((pair_cells.T @ curvature.T).T).reshape(samples, n_models, n_models)
+        cells = cells + cells.transpose(0, 2, 1)
+        system[:, :n_models, :n_models] = -cells
+        system[:, diagonal, diagonal] += cells.sum(axis=2)
+        cross = np.stack([(incidence_t @ (curvature * features[:, j]).T).T for j in range(k)], axis=2) if k else \
+            np.zeros((samples, n_models, 0))
+        system[:, :n_models, n_models:] = cross
+        system[:, n_models:, :n_models] = cross.transpose(0, 2, 1)
+        system[:, n_models:, n_models:] = (curvature @ products).reshape(samples, k, k)
+        system += centring
+        step = np.clip(np.linalg.solve(system, gradient[:, :, None])[:, :, 0], -_MAX_STEP, _MAX_STEP)
+        params += step
+        if np.abs(step).max() < _TOLERANCE:
+            break
+    params[:, :n_models] -= params[:, :n_models].mean(axis=1, keepdims=True)
+    return params
 
 
 def predicted_win_matrix(ratings: np.ndarray) -> np.ndarray:

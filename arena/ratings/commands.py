@@ -8,17 +8,27 @@ from arena.benchmarks.registry import find_prompt_set
 from arena.console import info, print_records
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
+from arena.ratings.matches import matches_from_columns
 from arena.store import Judgment, ResultsStore
 
 
 def run_ratings(args) -> int:
     store = ResultsStore(args.results)
-    stored = store.judgments(args.benchmark)
-    if not stored:
-        raise ArenaError(f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
-                         f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})")
     method = args.method
     protocol = args.protocol or ("relative" if method == "relative" else "pairwise")
+    if method in ("elo", "bt"):  # the scaled path: numpy columns from the store's cache, no object per judgment
+        columns = store.judgment_columns(args.benchmark)
+        _require_judgments(store, args, len(columns))
+        judges = _judges_with(columns, protocol, args.judge)
+        groups = [judges] if args.pool_judges else [[j] for j in judges]
+        sections = [(group, matches_from_columns(columns, protocol, group)) for group in groups]
+        rate = (lambda m: leaderboard.elo_rows(m, args.orderings, args.seed)) if method == "elo" else \
+            (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
+        results = [(", ".join(group), *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · "
+                                               f"{protocol}")) for group, m in sections]
+        return _print_sections(results, args)
+    stored = store.judgments(args.benchmark)
+    _require_judgments(store, args, len(stored))
     if method == "agreement":
         return _agreement(stored, args, protocol)
     judgments = leaderboard.select(stored, protocol, args.judge)
@@ -28,30 +38,57 @@ def run_ratings(args) -> int:
         groups = {}
         for j in judgments:
             groups.setdefault(j.judge, []).append(j)
-    rows_out = []
-    for judge, items in sorted(groups.items()):
-        rows, title, columns = _rate(items, args, method, protocol, f"{args.benchmark} · judge {judge} · {protocol}")
-        if len(groups) > 1:
+    results = [(judge, *_rate(items, args, method, protocol, f"{args.benchmark} · judge {judge} · {protocol}"))
+               for judge, items in sorted(groups.items())]
+    return _print_sections(results, args)
+
+
+def _require_judgments(store: ResultsStore, args, count: int) -> None:
+    if not count:
+        raise ArenaError(f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
+                         f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})")
+
+
+def _judges_with(columns, protocol: str, wanted: list[str] | None) -> list[str]:
+    import numpy as np
+
+    rows = columns.codes["protocol"] == columns.code("protocol", protocol)
+    present = sorted(columns.vocab["judge"][i] for i in np.unique(columns.codes["judge"][rows]))
+    missing = [j for j in wanted or [] if j not in present]
+    if not present or missing:
+        described = ", ".join(present) or "none"
+        raise ArenaError(f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
+                         f"judges with {protocol} judgments: {described}")
+    return wanted or present
+
+
+def _titled(rows, args, method, title):
+    if method == "elo":
+        used = rows[0]["orderings"] if rows else args.orderings
+        what = f"mean of {used} orders" + (" (auto)" if args.orderings == "auto" else "")
+        return rows, f"Elo (paper: K=32, {what}, 95% spread of single orders) · {title}", leaderboard.RATING_COLUMNS
+    return rows, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
+
+
+def _print_sections(results, args) -> int:
+    rows_out, columns_out = [], None
+    for judge, rows, title, columns in results:
+        if len(results) > 1:
             rows = [{"judge": judge, **row} for row in rows]
             columns = ("judge", *columns) if columns else None
         if args.format == "table":
             print_records(rows, "table", title, columns)
         rows_out += rows
+        columns_out = columns
     if args.format != "table":
-        print_records(rows_out, args.format, "", columns)
-    if args.format == "table" and any(r.get("ci_low", 0) is None for r in rows_out):
+        print_records(rows_out, args.format, "", columns_out)
+    elif any(r.get("ci_low", 0) is None for r in rows_out):
         info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval")
     return 0
 
 
 def _rate(judgments, args, method: str, protocol: str, title: str):
-    """(rows, title, columns) of one leaderboard."""
-    if method == "elo":
-        rows = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
-        return rows, f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {title}", leaderboard.RATING_COLUMNS
-    if method == "bt":
-        rows = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed, args.baseline)
-        return rows, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
+    """(rows, title, columns) of a relative-score table or the judge diagnostics."""
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")

@@ -59,12 +59,13 @@ def _orders_kernel(n_matches, orderings, seed):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _elo_kernel(model_a, model_b, outcome, n_models, orderings, seed, k):
+def _elo_kernel_from(model_a, model_b, outcome, n_models, orderings, seed, k, first):
+    """Orderings first .. first + orderings - 1 of the seeded sequence."""
     n_matches = model_a.shape[0]
     result = np.empty((orderings, n_models))
     for r in numba.prange(orderings):
         order = np.arange(n_matches).astype(np.int32)
-        _shuffle(order, seed, r)
+        _shuffle(order, seed, first + r)
         ratings = np.full(n_models, 1000.0)
         for t in range(n_matches):
             m = order[t]
@@ -89,8 +90,8 @@ def expected_score(rating_a: float, rating_b: float) -> float:
 
 def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_FACTOR) -> np.ndarray:
     """Final ratings after each random ordering of the matches: shape (orderings, models)."""
-    return _elo_kernel(matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings,
-                       seed, float(k))
+    return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings,
+                            seed, float(k), 0)
 
 
 def elo_reference(matches: Matches, orders: np.ndarray, k: float = K_FACTOR) -> np.ndarray:
@@ -114,5 +115,35 @@ def summarize(models: tuple[str, ...], samples: np.ndarray, point: np.ndarray | 
     return RatingSummary(models, samples.mean(axis=0) if point is None else point, low, high)
 
 
-def paper_elo(matches: Matches, orderings: int = 10_000, seed: int = 0, k: float = K_FACTOR) -> RatingSummary:
-    return summarize(matches.models, elo_final_ratings(matches, orderings, seed, k))
+@dataclass(frozen=True)
+class EloResult:
+    """The paper's Elo: the mean over orderings with the spread of single-ordering results (the paper's
+    95% interval), plus the Monte Carlo standard error of that mean and how many orderings were played."""
+
+    summary: RatingSummary
+    standard_error: np.ndarray
+    orderings: int
+
+
+def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k: float = K_FACTOR,
+              target_error: float = 0.1, batch: int = 500, max_orderings: int = 200_000) -> EloResult:
+    """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
+    error below `target_error` points (or `max_orderings` are played). Batch b plays orderings
+    [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count share their orders."""
+    if orderings != "auto":
+        finals = elo_final_ratings(matches, int(orderings), seed, k)
+    else:
+        parts, played = [], 0
+        while played < max_orderings:
+            parts.append(_elo_kernel_offset(matches, batch, seed, k, played))
+            played += batch
+            finals = np.concatenate(parts)
+            if (finals.std(axis=0, ddof=1) / np.sqrt(played)).max() < target_error:
+                break
+    error = finals.std(axis=0, ddof=1) / np.sqrt(len(finals)) if len(finals) > 1 else np.full(finals.shape[1], np.nan)
+    return EloResult(summarize(matches.models, finals), error, len(finals))
+
+
+def _elo_kernel_offset(matches: Matches, count: int, seed: int, k: float, first: int) -> np.ndarray:
+    return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), count, seed,
+                            float(k), first)

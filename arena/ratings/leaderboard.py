@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 from arena.errors import ArenaError
 from arena.ratings.bradley_terry import bradley_terry
 from arena.ratings.elo import RatingSummary, paper_elo
-from arena.ratings.matches import build_matches
+from arena.ratings.matches import Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.store.records import Judgment
 
@@ -44,19 +44,36 @@ def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dic
     return sorted(rows, key=lambda r: -r["rating"])
 
 
-def elo_leaderboard(judgments: list[Judgment], orderings: int = 10_000, seed: int = 0) -> list[dict]:
-    matches = build_matches(judgments)
+def _decided(matches: Matches) -> Matches:
     if len(matches) == 0:
         raise ArenaError("every judgment is an error: nothing to rate")
-    return _rows(paper_elo(matches, orderings, seed), matches.record())
+    return matches
+
+
+def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
+    """The paper's Elo rows; each also carries the Monte Carlo standard error of its mean (`mean_se`), the
+    95% interval of the mean (`mean_ci_low`, `mean_ci_high`) and how many orderings were played."""
+    result = paper_elo(_decided(matches), orderings, seed)
+    rows = _rows(result.summary, matches.record())
+    position = {m: i for i, m in enumerate(matches.models)}
+    for row in rows:
+        error = float(result.standard_error[position[row["model"]]])
+        row.update(mean_se=round(error, 3), mean_ci_low=round(row["rating"] - 1.96 * error, 2),
+                   mean_ci_high=round(row["rating"] + 1.96 * error, 2), orderings=result.orderings)
+    return rows
+
+
+def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> list[dict]:
+    return _rows(bradley_terry(_decided(matches), bootstrap, seed, anchor), matches.record())
+
+
+def elo_leaderboard(judgments: list[Judgment], orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
+    return elo_rows(build_matches(judgments), orderings, seed)
 
 
 def bt_leaderboard(judgments: list[Judgment], bootstrap: int = 1_000, seed: int = 0,
                    anchor: str | None = None) -> list[dict]:
-    matches = build_matches(judgments)
-    if len(matches) == 0:
-        raise ArenaError("every judgment is an error: nothing to rate")
-    return _rows(bradley_terry(matches, bootstrap, seed, anchor), matches.record())
+    return bt_rows(build_matches(judgments), bootstrap, seed, anchor)
 
 
 def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0,

@@ -80,3 +80,34 @@ def win_rate_matrix(matches: Matches) -> np.ndarray:
     np.add.at(played, (matches.model_b, matches.model_a), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(played > 0, points / np.maximum(played, 1), np.nan)
+
+
+_VERDICT_SCORE = {"A": 1.0, "B": 0.0, "tie": 0.5}
+
+
+def matches_from_columns(columns, protocol: str, judges: list[str] | None = None) -> Matches:
+    """The same as build_matches, straight from the store's columns: no object per judgment."""
+    keep = columns.codes["protocol"] == columns.code("protocol", protocol)
+    if judges:
+        keep &= np.isin(columns.codes["judge"], [columns.code("judge", j) for j in judges])
+    if not keep.any():
+        raise ArenaError(f"no {protocol} judgments{' by ' + ', '.join(judges) if judges else ''} to rate")
+    a_codes, b_codes, verdicts = (columns.codes[c][keep] for c in ("model_a", "model_b", "verdict"))
+    # model_a and model_b codes index two vocabularies: map both onto one sorted list of the models present.
+    present_a, present_b = np.unique(a_codes), np.unique(b_codes)
+    models = sorted({columns.vocab["model_a"][i] for i in present_a} | {columns.vocab["model_b"][i] for i in present_b})
+    position = {m: i for i, m in enumerate(models)}
+    to_a = np.array([position.get(m, -1) for m in columns.vocab["model_a"]], dtype=np.int64)
+    to_b = np.array([position.get(m, -1) for m in columns.vocab["model_b"]], dtype=np.int64)
+    a, b = to_a[a_codes], to_b[b_codes]
+    score_of = np.full(len(columns.vocab["verdict"]), np.nan)
+    for verdict, score in _VERDICT_SCORE.items():
+        code = columns.code("verdict", verdict)
+        if code >= 0:
+            score_of[code] = score
+    outcome = score_of[verdicts]
+    decided = ~np.isnan(outcome)
+    error = verdicts == columns.code("verdict", "error")
+    errors = np.bincount(a[error], minlength=len(models)) + np.bincount(b[error], minlength=len(models))
+    return Matches(tuple(str(m) for m in models), a[decided].astype(np.int64), b[decided].astype(np.int64),
+                   outcome[decided], {str(m): int(e) for m, e in zip(models, errors) if e})

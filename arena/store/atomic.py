@@ -21,11 +21,15 @@ def new_file_mode() -> int:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write to a uniquely named file beside `path`, then rename it over `path` (atomic on POSIX)."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:

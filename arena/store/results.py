@@ -88,6 +88,18 @@ class ResultsStore:
                 latest[judgment.judgment_id] = judgment
         return list(latest.values())
 
+    def judgment_columns(self, benchmark: str, judge: str | None = None):
+        """The latest record of every stored judgment as numpy columns (through the derived cache): what the
+        rating engines read, without building a Judgment object per record."""
+        from arena.store.columns import JudgmentColumns, parse_records, read_columns
+
+        folder = self.root / file_safe(benchmark) / "judgments"
+        paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
+        parts = [read_columns(JsonlLog(path)) for path in paths]
+        if not parts:
+            return parse_records(b"", folder, 1)
+        return JudgmentColumns.concat(parts).latest()
+
     def save_judgments(self, judgments: Iterable[Judgment]) -> int:
         grouped: dict[tuple[str, str], list[dict]] = {}
         for judgment in judgments:
