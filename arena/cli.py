@@ -291,7 +291,7 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
 
 
 def _add_pipelines(subparsers) -> None:
-    from arena.models.spec import DEMO_MODELS
+    from arena.models.demo import DEMO_MODELS  # constants only: `arena --help` stays fast
 
     evaluate = _command(
         subparsers, "evaluate", "judge candidates against a baseline in both orders; score as a percentage of the baseline",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from arena.errors import ArenaError
@@ -27,22 +28,50 @@ def require_fields(row: dict, names: tuple[str, ...], where: str) -> None:
 
 
 def read_jsonl_objects(path: Path) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-empty line. Lines are split on newlines only: a JSON string may
-    legally hold characters such as U+2028 that other line splitters would cut at."""
-    with open_text(path) as handle:
-        try:
-            text = handle.read()
-        except UnicodeDecodeError as exc:
-            raise ArenaError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArenaError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(value, dict):
-            raise ArenaError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
-        rows.append((number, value))
-    return rows
+    """(line number, object) for every non-empty line."""
+    return list(iter_jsonl_objects(path))
+
+
+def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """The same, one line at a time (memory bounded for files of millions of lines). Lines are split on
+    newlines only: a JSON string may legally hold characters such as U+2028 that other splitters cut at."""
+    if not path.exists():
+        raise ArenaError(f"{path}: no such file")
+    if path.is_dir():
+        raise ArenaError(f"{path}: is a directory, expected a file")
+    try:
+        handle = open(path, "rb")
+    except PermissionError:
+        raise ArenaError(f"{path}: permission denied") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = _loads(line)
+            except ValueError as exc:  # JSON or UTF-8 faults alike
+                raise ArenaError(f"{path}:{number}: {_json_problem(line, exc)}") from None
+            if not isinstance(value, dict):
+                raise ArenaError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+            yield number, value
+
+
+def _loads(line: bytes):
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(line)
+    return orjson.loads(line)
+
+
+def _json_problem(line: bytes, exc: ValueError) -> str:
+    """The standard library's wording (message and column), whichever parser found the fault."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as detail:
+        return f"not UTF-8 text (byte {detail.start})"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as detail:
+        return f"not valid JSON ({detail.msg} at column {detail.colno})"
+    return f"not valid JSON ({exc})"

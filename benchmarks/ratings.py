@@ -1,9 +1,22 @@
-"""Speed of the rating engine against the issue's targets, with baselines measured in the same run.
+"""Speed of the rating engine against the issues' targets, with baselines measured in the same run.
 
-Data: 8 synthetic models, every ordered pair judged on 80 questions (4,480 matches, the shape of the QLoRA
+Default: 8 synthetic models, every ordered pair judged on 80 questions (4,480 matches, the shape of the QLoRA
 paper's Vicuna tournament), verdict mix like the paper's published GPT-4 sample.
 
+`--scale`: public-leaderboard sizes (200,000 battles among 50 models, 1,000,000 among 100, and 400,000 among
+500), written as a FastChat llm_judge judgment file, imported and rated by the whole `arena` commands, and
+compared with a harness doing what FastChat's current `rating_systems.compute_bt` + `compute_bootstrap_bt`
+do (distinct outcomes with counts, multinomial bootstrap of the counts, L-BFGS per round, a process pool over
+the cores), written here in our own code and timed in the same run. The harness is first checked against
+arena on the QLoRA paper's published Vicuna judgments (FastChat's published behaviour: the same maximum-
+likelihood ratings).
+
+`--style`: style-controlled Bradley-Terry (4 features) with 1,000 resamples on 50,000 matches among 20
+models, against the uncontrolled fit on the same data.
+
     python benchmarks/ratings.py [--orderings 10000] [--bootstrap 1000] [--python-orderings 10000]
+    python benchmarks/ratings.py --scale [--sizes 200000:50,1000000:100,400000:500]
+    python benchmarks/ratings.py --style
 """
 
 from __future__ import annotations
@@ -49,7 +62,18 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=1_000)
     parser.add_argument("--python-orderings", type=int, default=10_000,
                         help="orderings for the plain-Python baseline (same orders as the fast path)")
+    parser.add_argument("--scale", action="store_true", help="public-leaderboard sizes against the FastChat harness")
+    parser.add_argument("--sizes", default="200000:50,1000000:100,400000:500", help="battles:models,...")
+    parser.add_argument("--style", action="store_true", help="style-controlled Bradley-Terry timing")
     args = parser.parse_args()
+    if args.scale:
+        from ratings_scale import run_scale
+
+        return run_scale(args.sizes, args.bootstrap)
+    if args.style:
+        from ratings_scale import run_style
+
+        return run_style(args.bootstrap)
 
     judgments = synthetic_judgments()
     matches = build_matches(judgments)

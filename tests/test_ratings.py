@@ -204,3 +204,71 @@ def test_agreement_and_kappa():
     assert cohen_kappa(["A", "B", "tie"], ["A", "B", "tie"]) == pytest.approx(1.0)
     p_o, p_e = 4 / 6, (3 * 2 + 2 * 2 + 1 * 2) / 36
     assert result.cohen_kappa == pytest.approx((p_o - p_e) / (1 - p_e))
+
+
+# --- scale (issue 13) --------------------------------------------------------------------------------
+def _synthetic(models, count, seed=0, ties=0.1):
+    from arena.ratings.matches import Matches
+
+    rng = np.random.default_rng(seed)
+    strength = rng.normal(0, 1, models)
+    a = rng.integers(0, models, count)
+    b = (a + rng.integers(1, models, count)) % models
+    p = 1 / (1 + np.exp(strength[b] - strength[a]))
+    outcome = np.where(rng.random(count) < ties, 0.5, (rng.random(count) < p).astype(float))
+    return Matches(tuple(f"m{i:03d}" for i in range(models)), a, b, outcome, {})
+
+
+def test_bt_on_200_models_runs_in_bounded_memory():
+    import tracemalloc
+
+    matches = _synthetic(200, 60_000)
+    tracemalloc.start()
+    summary = bradley_terry(matches, bootstrap=40, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.isfinite(summary.rating).all() and (summary.ci_low <= summary.ci_high).all()
+    assert peak < 400e6, f"peak {peak / 1e6:.0f} MB"  # a dense (outcome kinds × models²) table would be 3.6 GB
+
+
+def test_bt_converges_to_the_maximum_likelihood_in_few_steps():
+    from scipy.optimize import minimize
+
+    import arena.ratings.bradley_terry as bt
+
+    matches = _synthetic(12, 3_000, seed=3)
+    kinds, counts = bt.match_kinds(matches)
+    points = bt.points_tables(kinds, counts, 12)
+    steps = []
+    original = np.linalg.solve
+
+    def counting(a, b):
+        steps.append(1)
+        return original(a, b)
+
+    np.linalg.solve, solve_was = counting, original
+    try:
+        theta = bt.fit_log_strengths(points)[0]
+    finally:
+        np.linalg.solve = solve_was
+    assert len(steps) <= 8
+
+    a, b, y = matches.model_a, matches.model_b, matches.outcome
+
+    def loss(x):
+        z = x[a] - x[b]
+        return (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).sum()
+
+    long_run = minimize(loss, np.zeros(12), method="BFGS", options={"gtol": 1e-11, "maxiter": 10_000}).x
+    assert np.abs((theta - (long_run - long_run.mean())) * ELO_SCALE).max() < 1e-3
+
+
+def test_orderings_auto_reaches_its_error_or_says_so_and_agrees_with_a_fixed_count():
+    matches = _synthetic(4, 80, seed=5)
+    auto = paper_elo(matches, "auto", seed=2, batch=500, max_orderings=40_000)
+    fixed = paper_elo(matches, 10_000, seed=2)
+    assert auto.orderings % 500 == 0 and (auto.standard_error.max() < 0.1 or auto.orderings == 40_000)
+    combined = np.sqrt(auto.standard_error ** 2 + fixed.standard_error ** 2)
+    assert (np.abs(auto.summary.rating - fixed.summary.rating) <= 4 * combined).all()
+    # Auto plays the same seeded orders: its first 10,000 are the fixed run's.
+    assert auto.orderings >= 10_000 or np.allclose(auto.summary.rating, paper_elo(matches, auto.orderings, 2).summary.rating)

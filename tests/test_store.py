@@ -7,6 +7,7 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 from arena.benchmarks import load_prompt_set
@@ -257,3 +258,61 @@ def test_help_pages_show_percent_signs_once(cli):
     for command in (["finetune", "--help"], ["report", "--help"]):
         result = cli(*command)
         assert result.code == 0 and "%%" not in result.out
+
+
+# --- the columnar cache of judgments (issue 13) -----------------------------------------------------
+def _judgments(count, start=0, verdict="A"):
+    return [Judgment("b", f"q{i}", "x", "y", "j", "pairwise", verdict) for i in range(start, start + count)]
+
+
+def _cache_of(results):
+    return next((results / "b" / "judgments" / ".columns").glob("*.npz"))
+
+
+def test_the_column_cache_follows_appends_repairs_and_edits(tmp_path):
+    import os
+
+    from arena.store.columns import read_columns
+    from arena.store.jsonl import JsonlLog
+
+    store = ResultsStore(tmp_path / "r")
+    store.save_judgments(_judgments(5))
+    assert len(store.judgment_columns("b")) == 5
+    first = _cache_of(tmp_path / "r").stat().st_mtime_ns
+    store.save_judgments(_judgments(3, start=5))  # an append: only the new lines are parsed
+    columns = store.judgment_columns("b")
+    assert len(columns) == 8 and _cache_of(tmp_path / "r").stat().st_mtime_ns != first
+    log = tmp_path / "r" / "b" / "judgments" / "j.jsonl"
+    with open(log, "ab") as handle:  # a writer killed mid-record
+        handle.write(b'{"benchmark": "b", "question_id": "q9", "mod')
+    with pytest.warns(UserWarning, match="cut off"):
+        assert len(store.judgment_columns("b")) == 8
+    # An edit in place (same size, other content): the cache must not be believed.
+    text = log.read_text()
+    log.write_text(text.replace('"verdict":"A"', '"verdict":"B"', 1))
+    os.utime(log, ns=(1, 1))
+    columns = store.judgment_columns("b")
+    assert sorted(columns.strings("verdict").tolist()).count("B") == 1
+    # A cache that does not describe the log (here: another log's) is never used.
+    other = ResultsStore(tmp_path / "o")
+    other.save_judgments(_judgments(2, verdict="tie"))
+    other.judgment_columns("b")
+    _cache_of(tmp_path / "r").write_bytes(_cache_of(tmp_path / "o").read_bytes())
+    assert len(read_columns(JsonlLog(log))) == 8
+
+
+def test_columns_give_the_same_matches_as_records(tmp_path):
+    from arena.ratings.matches import build_matches, matches_from_columns
+
+    store = ResultsStore(tmp_path / "r")
+    rng = np.random.default_rng(0)
+    rows = [Judgment("b", f"q{i}", f"m{a}", f"m{b}", "j", "pairwise", str(rng.choice(["A", "B", "tie", "error"])))
+            for i, (a, b) in enumerate(rng.integers(0, 5, (300, 2))) if a != b]
+    store.save_judgments(rows)
+    store.save_judgments([Judgment("b", rows[0].question_id, rows[0].model_a, rows[0].model_b, "j", "pairwise", "tie")])
+    by_records = build_matches(store.judgments("b"))
+    by_columns = matches_from_columns(store.judgment_columns("b"), "pairwise")
+    assert by_records.models == by_columns.models and by_records.errors == by_columns.errors
+    order = lambda m: np.lexsort((m.outcome, m.model_b, m.model_a))  # noqa: E731
+    for field in ("model_a", "model_b", "outcome"):
+        assert np.array_equal(getattr(by_records, field)[order(by_records)], getattr(by_columns, field)[order(by_columns)])

@@ -1,12 +1,15 @@
 """FastChat llm_judge data into the results store: answers from model_answer/ and judgments from
-model_judgment/. Every file is parsed before anything is written; judgments already stored are skipped."""
+model_judgment/. Judgment files are streamed (a million rows in bounded memory) into temporary files beside
+the logs; only when every file has been read without a fault are those appended to the logs, so a bad file
+imports nothing. Judgments already stored are skipped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.inputs import read_jsonl_objects, require_fields
+from arena.inputs import iter_jsonl_objects, require_fields
 from arena.store.records import Judgment
 from arena.store.results import ResultsStore
 
@@ -14,9 +17,12 @@ _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
 
 
 def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> list[Judgment]:
+    return list(iter_fastchat_judgments(path, benchmark, judge))
+
+
+def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
     """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
-    judgments = []
-    for number, row in read_jsonl_objects(path):
+    for number, row in iter_jsonl_objects(path):
         where = f"{path}:{number}"
         require_fields(row, ("question_id",), where)
         judge_info = row.get("judge") or []
@@ -34,21 +40,19 @@ def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> li
                 verdict = ("error" if winner == "error" else "tie" if winner == "tie"
                            else "A" if winner == first else "B")
                 text = str(row.get(f"{order}_judgment", ""))
-                judgments.append(Judgment(model_a=row[first], model_b=row[second], protocol="pairwise",
-                                          verdict=verdict, explanation=text, raw=text, **common))
+                yield Judgment(model_a=row[first], model_b=row[second], protocol="pairwise", verdict=verdict,
+                               explanation=text, raw=text, **common)
         elif "model" in row:
             require_fields(row, ("score",), where)
             score = row["score"]
             if not isinstance(score, (int, float)) or isinstance(score, bool):
                 raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")
             text = str(row.get("judgment", ""))
-            judgments.append(Judgment(model_a=row["model"], model_b="", protocol="single",
-                                      verdict="error" if score < 0 else "graded",
-                                      score_a=None if score < 0 else float(score), explanation=text, raw=text,
-                                      **common))
+            yield Judgment(model_a=row["model"], model_b="", protocol="single",
+                           verdict="error" if score < 0 else "graded", score_a=None if score < 0 else float(score),
+                           explanation=text, raw=text, **common)
         else:
             raise ArenaError(f"{where}: missing field 'model_1' (pairwise) or 'model' (single)")
-    return judgments
 
 
 def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge: str | None) -> list[str]:
@@ -61,16 +65,41 @@ def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge:
     if not answer_dir.is_dir() and not judgment_dir.is_dir():
         raise ArenaError(f"{directory}: has neither model_answer/ nor model_judgment/")
     judgment_files = sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else []
-    parsed = [j for path in judgment_files for j in read_fastchat_judgments(path, benchmark, judge)]
     lines = []
     if answer_dir.is_dir():
         for model, count in import_answers(store, directory, benchmark).items():
             lines.append(f"answers {model}: {count} added")
     if judgment_files:
-        existing = {j.judgment_id for j in store.judgments(benchmark)}
-        new = [j for j in parsed if j.judgment_id not in existing]
-        store.save_judgments(new)
-        errors = sum(j.verdict == "error" for j in new)
-        lines.append(f"read {len(judgment_files)} files: {len(new)} judgments added, "
-                     f"{len(parsed) - len(new)} already stored" + (f", {errors} of them errors" if errors else ""))
+        lines.append(_import_judgments(store, judgment_files, benchmark, judge))
     return lines
+
+
+def _import_judgments(store: ResultsStore, paths: list[Path], benchmark: str, judge: str | None) -> str:
+    import orjson
+
+    existing = set(store.judgment_columns(benchmark).judgment_id.tolist())
+    staged: dict[str, tuple[Path, object]] = {}  # judge -> (temporary file, its handle)
+    seen, added, already, errors = set(), 0, 0, 0
+    try:
+        for path in paths:
+            for judgment in iter_fastchat_judgments(path, benchmark, judge):
+                key = judgment.judgment_id.encode()
+                if key in existing or key in seen:
+                    already += 1
+                    continue
+                seen.add(key)
+                if judgment.judge not in staged:
+                    staged[judgment.judge] = store.stage_judgments(benchmark, judgment.judge)
+                staged[judgment.judge][1].write(orjson.dumps(judgment.to_dict()) + b"\n")
+                added += 1
+                errors += judgment.verdict == "error"
+        for _, handle in staged.values():
+            handle.close()
+        for judge_name, (temporary, _) in staged.items():  # every file was read without a fault: now store
+            store.append_staged(benchmark, judge_name, temporary)
+    finally:
+        for temporary, handle in staged.values():
+            handle.close()
+            temporary.unlink(missing_ok=True)
+    return (f"read {len(paths)} files: {added} judgments added, {already} already stored"
+            + (f", {errors} of them errors" if errors else ""))

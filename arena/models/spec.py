@@ -9,6 +9,7 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 from arena.models.base import BACKENDS
+from arena.models.demo import DEMO_JUDGE, DEMO_MODELS  # noqa: F401  (re-exported)
 from arena.models.options import ENTRY_FIELDS, check_entry
 from arena.paths import arena_home
 
@@ -64,8 +65,6 @@ PRESETS.update({s.name: s for s in (
     _smollm2_variant("smollm2-nf4", "SmolLM2-135M in bitsandbytes 4-bit NF4 + double quantization, greedy",
                      greedy=True, quantization="4bit", quant_type="nf4", double_quant=True, compute_dtype="float32"),
 )})
-DEMO_MODELS = ("smollm2-greedy", "smollm2-sampled", "smollm2-nf4")
-DEMO_JUDGE = "smollm2-135m-q4"
 
 
 def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:

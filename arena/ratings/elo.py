@@ -13,18 +13,10 @@ import numba
 import numpy as np
 
 from arena.ratings.matches import Matches
+from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
 
-INITIAL_RATING = 1000.0
 K_FACTOR = 32.0
 _LN10_OVER_400 = np.log(10.0) / 400.0
-
-
-@dataclass(frozen=True)
-class RatingSummary:
-    models: tuple[str, ...]
-    rating: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
 
 
 @numba.njit(inline="always")
@@ -109,12 +101,6 @@ def elo_reference(matches: Matches, orders: np.ndarray, k: float = K_FACTOR) -> 
     return np.array(result)
 
 
-def summarize(models: tuple[str, ...], samples: np.ndarray, point: np.ndarray | None = None) -> RatingSummary:
-    """Mean (or a given point estimate) with the 2.5 and 97.5 percentiles across samples."""
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
-    return RatingSummary(models, samples.mean(axis=0) if point is None else point, low, high)
-
-
 @dataclass(frozen=True)
 class EloResult:
     """The paper's Elo: the mean over orderings with the spread of single-ordering results (the paper's
@@ -126,9 +112,11 @@ class EloResult:
 
 
 def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k: float = K_FACTOR,
-              target_error: float = 0.1, batch: int = 500, max_orderings: int = 200_000) -> EloResult:
+              target_error: float = 0.1, batch: int = 500, max_orderings: int = 100_000) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
-    error below `target_error` points (or `max_orderings` are played). Batch b plays orderings
+    error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
+    rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
+    the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and `orderings` say what was reached. Batch b plays orderings
     [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count share their orders."""
     if orderings != "auto":
         finals = elo_final_ratings(matches, int(orderings), seed, k)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 
 from arena.errors import ArenaError
-from arena.ratings.bradley_terry import bradley_terry
-from arena.ratings.elo import RatingSummary, paper_elo
+from arena.ratings.summary import RatingSummary
 from arena.ratings.matches import Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.store.records import Judgment
@@ -53,6 +52,8 @@ def _decided(matches: Matches) -> Matches:
 def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
     """The paper's Elo rows; each also carries the Monte Carlo standard error of its mean (`mean_se`), the
     95% interval of the mean (`mean_ci_low`, `mean_ci_high`) and how many orderings were played."""
+    from arena.ratings.elo import paper_elo  # numba: only when Elo is asked for
+
     result = paper_elo(_decided(matches), orderings, seed)
     rows = _rows(result.summary, matches.record())
     position = {m: i for i, m in enumerate(matches.models)}
@@ -64,6 +65,8 @@ def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> 
 
 
 def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> list[dict]:
+    from arena.ratings.bradley_terry import bradley_terry  # scipy: only when Bradley-Terry is asked for
+
     return _rows(bradley_terry(_decided(matches), bootstrap, seed, anchor), matches.record())
 
 

@@ -55,8 +55,10 @@ class JudgmentColumns:
 
     def latest(self) -> "JudgmentColumns":
         """The last record of each judgment id (a re-judged error supersedes the first record)."""
-        reverse = self.judgment_id[::-1]
+        reverse = _id_hashes(self.judgment_id)[::-1]
         _, first_in_reverse = np.unique(reverse, return_index=True)
+        if len(first_in_reverse) == len(reverse):
+            return self
         rows = np.sort(len(reverse) - 1 - first_in_reverse)
         return self.take(rows)
 
@@ -79,6 +81,16 @@ class JudgmentColumns:
                 codes[column].append(mapping[part.codes[column]] if len(mapping) else part.codes[column])
         return cls(np.concatenate([p.judgment_id for p in parts]), {c: np.concatenate(v) for c, v in codes.items()},
                    vocab, np.concatenate([p.score_a for p in parts]), np.concatenate([p.score_b for p in parts]))
+
+
+def _id_hashes(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of the 24-character ids (96 bits of hex): unique among any realistic number of records,
+    and an order of magnitude faster to sort than the strings."""
+    if not len(ids):
+        return np.zeros(0, dtype=np.uint64)
+    words = np.ascontiguousarray(ids.astype("S24")).view(np.uint64).reshape(-1, 3)
+    with np.errstate(over="ignore"):
+        return (words[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (words[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)) ^ words[:, 2]
 
 
 def _loads():

@@ -103,6 +103,23 @@ class JsonlLog:
             os.close(fd)
         return payload.count(b"\n")
 
+    def append_file(self, source: Path) -> None:
+        """Append a file of complete JSONL lines under the same lock as `append` (in blocks: bounded memory)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ArenaError(f"{self.path}: cannot write results here ({exc.strerror})") from None
+        try:
+            with _locked(fd, fcntl.LOCK_EX), open(source, "rb") as handle:
+                self._set_aside_torn_tail(fd)
+                while block := handle.read(1 << 22):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
     def read(self) -> list[dict]:
         """All complete records in file order. A bad line in the middle is an error naming file and line."""
         return self._parse(self.read_complete_bytes())

@@ -19,10 +19,12 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+_ID_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)  # what json.dumps(...) used
+
+
 def stable_id(*parts: Any) -> str:
     """A short id that is the same every time for the same content (dedupes re-imports and reruns)."""
-    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return hashlib.sha256(_ID_ENCODER.encode(parts).encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -88,7 +90,8 @@ class Judgment:
                                          self.protocol, self.template_hash, self.source)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Plain attribute reads, not dataclasses.asdict (which deep-copies): a million-record import writes this.
+        return {name: getattr(self, name) for name in _JUDGMENT_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> "Judgment":
@@ -98,6 +101,9 @@ class Judgment:
         if judgment.protocol not in PROTOCOLS:
             raise ArenaError(f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {judgment.protocol!r}")
         return judgment
+
+
+_JUDGMENT_FIELDS = tuple(f.name for f in fields(Judgment))
 
 
 def _build(cls, data: dict, where: str):

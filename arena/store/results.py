@@ -16,6 +16,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,20 @@ class ResultsStore:
         for judgment in judgments:
             grouped.setdefault((judgment.benchmark, judgment.judge), []).append(judgment.to_dict())
         return sum(self._judgments_log(b, j).append(rows) for (b, j), rows in grouped.items())
+
+    def stage_judgments(self, benchmark: str, judge: str):
+        """(path, binary handle) of a temporary file beside the judge's log, for an import to fill before it
+        commits with append_staged (a bad input found half-way leaves the log untouched)."""
+        log = self._judgments_log(benchmark, judge)
+        try:
+            log.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{log.path.name}.", suffix=".staged", dir=log.path.parent)
+        except OSError as exc:
+            raise ArenaError(f"{log.path.parent}: cannot write results here ({exc.strerror})") from None
+        return Path(name), os.fdopen(fd, "wb")
+
+    def append_staged(self, benchmark: str, judge: str, staged: Path) -> None:
+        self._judgments_log(benchmark, judge).append_file(staged)
 
     def judged_benchmarks(self) -> list[str]:
         return [b for b in self.benchmarks() if any((self.root / b / "judgments").glob("*.jsonl"))]
