@@ -187,12 +187,16 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method elo\n"
         "  arena ratings --benchmark vicuna80 --method bt --bootstrap 1000 --format json\n"
         "  arena ratings --benchmark vicuna80 --method relative --baseline gpt-3.5\n"
+        "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
+        "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-                    "(the paper's '% of ChatGPT'). bias: position bias and order consistency per judge. "
+                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
+                    "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
+                    "bias: position bias, order consistency and length preference per judge. "
                     "agreement: two judges compared on the same items (two --judge options).",
     )
     _add_results(ratings)
@@ -201,7 +205,12 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "bias", "agreement"], default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement"], default="elo")
+    ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
+                         help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
+                              "difference of each feature); winrate: 'length' for the length-controlled win rate. "
+                              "'style' = length, headers, lists, bold; or a comma list of length, headers, lists, "
+                              "bold, code_blocks. Needs the answers behind the verdicts in the results store")
     ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
                          help="which judgments to rate (default: relative for --method relative, else pairwise)")
     ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")

@@ -149,6 +149,15 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
                 rows.append({"model": name, **build_matches(judged).record()[name]})
         print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders"
                       f"{demo_label(judge)}", ["model", "wins", "ties", "losses", "errors", "matches"])
+        from arena.ratings.styled import length_differences
+
+        pairwise = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} & names
+                    and baseline.name in (j.model_a, j.model_b)]
+        if pairwise:
+            lengths = length_differences(store, prompt_set.name, pairwise)
+            rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
+            print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
+                          f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 

@@ -203,7 +203,7 @@ def test_evaluate_against_a_loopback_judge_both_protocols(cli, tmp_path, answers
                      "--bootstrap", "100")
         assert result.code == 0, result.err
         assert len(server.requests) == 2 * 2 * 12 * 2
-    assert "% of beta" in result.out and "gamma" in result.out
+    assert "% of beta" in result.out and "gamma" in result.out and "length-controlled" in result.out
     stored = ResultsStore(tmp_path / "r").judgments("sample", "judge")
     relative = [j for j in stored if j.protocol == "relative"]
     assert len(relative) == 48 and all(j.score_a is not None for j in relative)

@@ -7,8 +7,7 @@ by batched Newton steps. The likelihood does not change when every log-strength 
 so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
 convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
 
-`fit_with_covariates` is the same engine for logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, with per-match
-covariates d (style control); with no covariates it reduces to the plain model.
+`arena.ratings.covariates` is the same Newton engine for matches with covariates (style control).
 """
 
 from __future__ import annotations
@@ -131,57 +130,6 @@ def bradley_terry(matches: Matches, bootstrap: int = 1_000, seed: int = 0, ancho
         return to_elo_scale(fit_log_strengths(points_tables(kinds, resampled, n), theta), anchor_index)
 
     return summarize(matches.models, in_chunks(bootstrap, chunk, fit), point)
-
-
-# --- with covariates -------------------------------------------------------------------------------
-def _signed_incidence(a: np.ndarray, b: np.ndarray, n_models: int) -> sparse.csr_matrix:
-    """(K × n): +1 at A's column, −1 at B's: θ_A − θ_B of each kind is this times θ."""
-    rows = np.concatenate([np.arange(len(a)), np.arange(len(a))])
-    return sparse.csr_matrix((np.concatenate([np.ones(len(a)), -np.ones(len(a))]), (rows, np.concatenate([a, b]))),
-                             shape=(len(a), n_models))
-
-
-def fit_with_covariates(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray, weights: np.ndarray,
-                        n_models: int, start: np.ndarray | None = None) -> np.ndarray:
-    """Newton's method for logit P(A beats B) = θ_A − θ_B + features · β on kinds weighted by `weights`
-    (S, K); returns (S, n + k): centred θ then β. Ties count as half a win each way (outcome 0.5)."""
-    samples = weights.shape[0]
-    k = features.shape[1]
-    incidence = _signed_incidence(a, b, n_models)
-    incidence_t = incidence.T.tocsr()
-    pair_cells = sparse.csr_matrix((np.ones(len(a)), (np.arange(len(a)), a * n_models + b)),
-                                   shape=(len(a), n_models ** 2))
-    products = (features[:, :, None] * features[:, None, :]).reshape(len(a), k * k)
-    params = np.zeros((samples, n_models + k)) if start is None else np.array(np.broadcast_to(start, (samples, n_models + k)))
-    centring = np.zeros((n_models + k, n_models + k))
-    centring[:n_models, :n_models] = 1.0 / n_models
-    centring += _RIDGE * np.eye(n_models + k)
-    diagonal = np.arange(n_models)
-    for _ in range(_MAX_ITERATIONS):
-        theta, beta = params[:, :n_models], params[:, n_models:]
-        logits = (incidence @ theta.T).T + beta @ features.T  # (S, K)
-        p = 1.0 / (1.0 + np.exp(-logits))
-        residual = weights * (outcome - p)
-        curvature = weights * p * (1.0 - p)
-        gradient = np.concatenate([(incidence_t @ residual.T).T, residual @ features], axis=1)
-        gradient[:, :n_models] -= _RIDGE * theta
-        system = np.empty((samples, n_models + k, n_models + k))
-        cells = np.asarray((pair_cells.T @ curvature.T).T).reshape(samples, n_models, n_models)
-        cells = cells + cells.transpose(0, 2, 1)
-        system[:, :n_models, :n_models] = -cells
-        system[:, diagonal, diagonal] += cells.sum(axis=2)
-        cross = np.stack([(incidence_t @ (curvature * features[:, j]).T).T for j in range(k)], axis=2) if k else \
-            np.zeros((samples, n_models, 0))
-        system[:, :n_models, n_models:] = cross
-        system[:, n_models:, :n_models] = cross.transpose(0, 2, 1)
-        system[:, n_models:, n_models:] = (curvature @ products).reshape(samples, k, k)
-        system += centring
-        step = np.clip(np.linalg.solve(system, gradient[:, :, None])[:, :, 0], -_MAX_STEP, _MAX_STEP)
-        params += step
-        if np.abs(step).max() < _TOLERANCE:
-            break
-    params[:, :n_models] -= params[:, :n_models].mean(axis=1, keepdims=True)
-    return params
 
 
 def predicted_win_matrix(ratings: np.ndarray) -> np.ndarray:

@@ -16,6 +16,10 @@ def run_ratings(args) -> int:
     store = ResultsStore(args.results)
     method = args.method
     protocol = args.protocol or ("relative" if method == "relative" else "pairwise")
+    if args.control and method not in ("bt", "winrate"):
+        raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
+    if method == "bt" and args.control:
+        return _controlled_bt(store, args, protocol)
     if method in ("elo", "bt"):  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))
@@ -87,8 +91,60 @@ def _print_sections(results, args) -> int:
     return 0
 
 
+def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
+    from arena.ratings.styled import styled_matches
+    from arena.style.features import resolve_control
+
+    names = resolve_control(args.control)
+    stored = store.judgments(args.benchmark)
+    _require_judgments(store, args, len(stored))
+    judgments = leaderboard.select(stored, protocol, args.judge)
+    judges = sorted({j.judge for j in judgments})
+    groups = {", ".join(judges): judgments} if args.pool_judges else {j: [x for x in judgments if x.judge == j] for j in judges}
+    output = []
+    for judge, items in groups.items():
+        matches, features = styled_matches(store, args.benchmark, items, names)
+        rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args.bootstrap, args.seed,
+                                                            args.baseline)
+        if args.format == "table":
+            title = f"Bradley-Terry controlled for {', '.join(names)} ({args.bootstrap} bootstrap, 95% CI) · " \
+                    f"{args.benchmark} · judge {judge}"
+            print_records(rows, "table", title, leaderboard.CONTROLLED_COLUMNS)
+            print_records(coefficients, "table", f"Style coefficients (log-odds per unit of normalised difference) · "
+                          f"judge {judge}", leaderboard.COEFFICIENT_COLUMNS)
+        output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
+    if args.format == "json":
+        import json
+        import sys
+
+        data = output[0] if len(output) == 1 else output
+        if len(output) == 1:
+            data = {"ratings": output[0]["ratings"], "coefficients": output[0]["coefficients"]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif args.format == "csv":
+        print_records([{"judge": o["judge"], **r} for o in output for r in o["ratings"]], "csv", "",
+                      ("judge", *leaderboard.CONTROLLED_COLUMNS))
+    return 0
+
+
 def _rate(judgments, args, method: str, protocol: str, title: str):
-    """(rows, title, columns) of a relative-score table or the judge diagnostics."""
+    """(rows, title, columns) of a relative-score table, win rates, or the judge diagnostics."""
+    if method == "winrate":
+        if not args.baseline:
+            raise ArenaError("--method winrate needs --baseline MODEL (e.g. gpt-3.5)")
+        lengths = None
+        if args.control:
+            from arena.style.features import resolve_control
+
+            if resolve_control(args.control) != ("length",):
+                raise ArenaError("--method winrate controls for length only: use --control length")
+            from arena.ratings.styled import length_differences
+
+            lengths = length_differences(ResultsStore(args.results), args.benchmark, judgments)
+        rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
+        what = "raw and length-controlled" if lengths is not None else "raw"
+        return rows, f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}", \
+            leaderboard.WINRATE_COLUMNS
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
@@ -100,7 +156,28 @@ def _rate(judgments, args, method: str, protocol: str, title: str):
     from arena.ratings.diagnostics import judge_bias
 
     rows = [asdict(b) for b in judge_bias(judgments)]
-    return rows, f"Judge position bias and order consistency · {args.benchmark}", None
+    for row in rows:
+        row.update(_length_preference(ResultsStore(args.results), args, [j for j in judgments if j.judge == row["judge"]]))
+    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", None
+
+
+def _length_preference(store: ResultsStore, args, judgments) -> dict:
+    """The judge's length coefficient (models held fixed) and how often the longer answer won, when the
+    answers behind its verdicts are stored; None otherwise."""
+    from arena.ratings.style_control import length_bias
+    from arena.ratings.styled import styled_matches
+
+    empty = {"longer_wins_share": None, "length_beta": None, "length_beta_low": None, "length_beta_high": None}
+    pairwise = [j for j in judgments if j.protocol == "pairwise"]
+    if not pairwise:
+        return empty
+    try:
+        matches, features = styled_matches(store, args.benchmark, pairwise, ("length",))
+    except ArenaError:
+        return empty  # answers not stored: position bias alone
+    bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(args.bootstrap, 200), args.seed)
+    return {"longer_wins_share": round(bias.longer_wins_share, 4), "length_beta": round(bias.length_beta, 4),
+            "length_beta_low": round(bias.length_beta_low, 4), "length_beta_high": round(bias.length_beta_high, 4)}
 
 
 def _agreement(stored: list[Judgment], args, protocol: str) -> int:

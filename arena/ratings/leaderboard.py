@@ -105,3 +105,61 @@ def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
     by_id = prompt_set.by_id
     return [j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
             for j in judgments]
+
+
+# --- style control -------------------------------------------------------------------------------------
+COEFFICIENT_COLUMNS = ("feature", "beta", "ci_low", "ci_high")
+CONTROLLED_COLUMNS = (*RATING_COLUMNS[:4], "rating_uncontrolled", "rank_change", *RATING_COLUMNS[4:])
+WINRATE_COLUMNS = ("model", "win_rate", "ci_low", "ci_high", "lc_win_rate", "lc_ci_low", "lc_ci_high", "length_beta",
+                   "questions", "judgments")
+
+
+def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000, seed: int = 0,
+                       anchor: str | None = None) -> tuple[list[dict], list[dict]]:
+    """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved)
+    and the style coefficients with their intervals."""
+    from arena.ratings.style_control import controlled_bt
+
+    plain = bt_rows(matches, bootstrap, seed, anchor)
+    fit = controlled_bt(_decided(matches), features, names, bootstrap, seed, anchor)
+    rows = _rows(fit.summary, matches.record())
+    before = {r["model"]: (rank, r["rating"]) for rank, r in enumerate(plain)}
+    for rank, row in enumerate(rows):
+        old_rank, old_rating = before[row["model"]]
+        row["rating_uncontrolled"], row["rank_change"] = old_rating, old_rank - rank  # > 0: moved up
+    coefficients = [{"feature": f, "beta": round(float(b), 4), "ci_low": round(float(lo), 4),
+                     "ci_high": round(float(hi), 4)}
+                    for f, b, lo, hi in zip(fit.features, fit.beta, fit.beta_low, fit.beta_high)]
+    return rows, coefficients
+
+
+def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: dict | None, bootstrap: int = 1_000,
+                 seed: int = 0) -> list[dict]:
+    """Win rate of every model against `baseline` (ties half), and with `length_difference` (judgment id ->
+    d_length of the candidate against the baseline) the length-controlled win rate."""
+    import numpy as np
+
+    from arena.ratings.style_control import win_rate_against
+
+    if not any(baseline in (j.model_a, j.model_b) for j in judgments):
+        present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
+        raise ArenaError(f"unknown baseline '{baseline}': the judgments cover {', '.join(present)}")
+    rows = []
+    candidates = sorted({m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)}
+                        - {baseline})
+    for model in candidates:
+        decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in ("A", "B", "tie")]
+        if not decided:
+            continue
+        score = np.array([0.5 if j.verdict == "tie" else float((j.verdict == "A") == (j.model_a == model)) for j in decided])
+        question = np.array([j.question_id for j in decided])
+        lengths = None if length_difference is None else np.array(
+            [length_difference[j.judgment_id] * (1 if j.model_a == model else -1) for j in decided])
+        raw, controlled, beta = win_rate_against(question, score, lengths, bootstrap, seed)
+        rows.append({"model": model, "win_rate": round(raw[0], 2), "ci_low": round(raw[1], 2), "ci_high": round(raw[2], 2),
+                     "lc_win_rate": round(controlled[0], 2) if controlled else None,
+                     "lc_ci_low": round(controlled[1], 2) if controlled else None,
+                     "lc_ci_high": round(controlled[2], 2) if controlled else None,
+                     "length_beta": round(beta, 4) if beta is not None else None,
+                     "questions": len(set(question.tolist())), "judgments": len(decided), "baseline": baseline})
+    return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))

@@ -99,6 +99,7 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
             figures[f"categories-{slug}.svg"] = charts.heatmap(models, groups, values,
                                                                f"Share of points by category · judge {judge}",
                                                                "share of points in that category's matches")
+    _style_section(section, pairwise, args, figures, slug, judge)
     baseline = _relative_baseline(relative, args.get("baseline"))
     if relative and baseline:
         try:
@@ -109,6 +110,30 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         except ArenaError:
             pass
     return section
+
+
+def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures: dict, slug: str, judge: str) -> None:
+    """Style-controlled ratings, the judge's style coefficients and its taste for length, when the answers
+    behind its verdicts are stored (else the report simply has no style section for this judge)."""
+    from arena.ratings.style_control import length_bias
+    from arena.ratings.styled import styled_matches
+    from arena.style.features import CONTROLS
+
+    if "bt" not in section:
+        return
+    names = CONTROLS["style"]
+    try:
+        matches, features = styled_matches(args["store"], args["benchmark"], pairwise, names)
+    except ArenaError:
+        return
+    rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args["bootstrap"], args["seed"])
+    section["bt_controlled"], section["coefficients"] = rows, coefficients
+    bias = length_bias(judge, matches, features[:, names.index("length")], min(args["bootstrap"], 200), args["seed"])
+    section["length_bias"] = asdict(bias)
+    figures[f"style-{slug}.svg"] = charts.shift_chart(
+        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows],
+        f"Raw → style-controlled Bradley-Terry · judge {judge}",
+        "grey: raw rating; arrow head: controlled for length, headers, lists and bold")
 
 
 def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: list[Judgment]) -> dict:
@@ -184,7 +209,8 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
         raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
     prompt_set = find_prompt_set(benchmark)
     judgments = leaderboard.with_categories(judgments, prompt_set)
-    args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline}
+    args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline, "store": store,
+            "benchmark": benchmark}
     figures: dict[str, str] = {}
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:

@@ -101,3 +101,29 @@ def share_bars(rows: list[tuple[str, float, float, float]], title: str, note: st
             body.append(f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>{share:.3f} [{low:.3f}, {high:.3f}]</text>')
     body.append(f'<text x="10" y="{height - 8}" {_FONT} fill="#666">{escape(note)}</text>')
     return _svg(label_width + plot_width + 170, height, body, title)
+
+
+def shift_chart(rows: list[tuple[str, float, float]], title: str, note: str) -> str:
+    """One arrow per model from its raw rating to its style-controlled one, best controlled first."""
+    label_width, plot_width, row_height = 190, 420, 26
+    height = 60 + row_height * len(rows)
+    values = [v for _, raw, controlled in rows for v in (raw, controlled)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (high - low) * 0.08 or 1.0
+    low, high = low - pad, high + pad
+
+    def x(value: float) -> float:
+        return label_width + (value - low) / (high - low) * plot_width
+
+    body = [f'<text x="10" y="20" {_FONT} font-weight="bold">{escape(title)}</text>',
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c44e52"/></marker></defs>']
+    for i, (model, raw, controlled) in enumerate(rows):
+        y = 45 + i * row_height
+        body.append(f'<text x="{label_width - 8}" y="{y + 4}" text-anchor="end" {_FONT}>{escape(model)}</text>')
+        body.append(f'<circle cx="{x(raw):.1f}" cy="{y}" r="4" fill="#999"/>')
+        body.append(f'<line x1="{x(raw):.1f}" y1="{y}" x2="{x(controlled):.1f}" y2="{y}" stroke="#c44e52" '
+                    f'stroke-width="2" marker-end="url(#arrow)"/>')
+        body.append(f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>{raw:.0f} → {controlled:.0f}</text>')
+    body.append(f'<text x="{label_width}" y="{height - 5}" {_FONT} fill="#666">{escape(note)}</text>')
+    return _svg(label_width + plot_width + 200, height, body, title)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from arena.ratings.leaderboard import RATING_COLUMNS, RELATIVE_COLUMNS
+from arena.ratings.leaderboard import COEFFICIENT_COLUMNS, CONTROLLED_COLUMNS, RATING_COLUMNS, RELATIVE_COLUMNS
 
 
 CSS = """
@@ -21,6 +21,7 @@ th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 .turn{white-space:pre-wrap;margin:4px 0} .role{font-weight:bold;margin-right:6px} .verdict{font-size:13px;margin:4px 0;white-space:pre-wrap}
 pre{background:#f0f0f0;padding:8px;overflow:auto} .controls select,.controls button{margin-right:8px}
 .badge{display:inline-block;background:#eef;border-radius:4px;padding:0 6px;margin-right:6px}
+.toggle button{font-size:13px;margin-left:6px} .toggle button[aria-pressed=true]{font-weight:bold}
 """
 
 SCRIPT = r"""
@@ -76,6 +77,16 @@ SCRIPT = r"""
     applyFilters();
     document.body.dataset.battlesReady = '1';
   }
+  for (const toggle of document.querySelectorAll('.toggle')) {
+    for (const button of toggle.querySelectorAll('button')) {
+      button.addEventListener('click', () => {
+        const heading = toggle.closest('h3');
+        let view = heading.nextElementSibling;
+        while (view && view.dataset.view) { view.hidden = view.dataset.view !== button.dataset.show; view = view.nextElementSibling; }
+        for (const other of toggle.querySelectorAll('button')) other.setAttribute('aria-pressed', String(other === button));
+      });
+    }
+  }
   load().catch((e) => { $('page-info').textContent = 'could not load battles: ' + e; });
 })();
 """
@@ -113,18 +124,37 @@ def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreemen
         parts.append(f'<h2 id="judge-{escape(slug)}">Judge: {escape(judge)}{label}</h2>')
         if "elo" in section:
             parts.append("<h3>Elo (paper method)</h3>" + _table(section["elo"], RATING_COLUMNS, f"elo-{slug}"))
-            parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], RATING_COLUMNS, f"bt-{slug}"))
+            if "bt_controlled" in section:
+                parts.append(
+                    f'<h3>Bradley-Terry <span class="toggle" data-target="bt-{escape(slug)}">'
+                    f'<button type="button" data-show="raw" aria-pressed="true">raw</button>'
+                    f'<button type="button" data-show="controlled" aria-pressed="false">style-controlled</button></span></h3>'
+                    f'<div data-view="raw">{_table(section["bt"], RATING_COLUMNS, f"bt-{slug}")}</div>'
+                    f'<div data-view="controlled" hidden>{_table(section["bt_controlled"], CONTROLLED_COLUMNS, f"bt-controlled-{slug}")}'
+                    '<p class="note">Controlled for answer length, markdown headers, list items and bold spans: '
+                    "logit P(A beats B) = θ_A − θ_B + Σ β·d, d the normalised difference (a−b)/(a+b). rank_change &gt; 0: "
+                    "moved up once style is accounted for.</p>"
+                    + _table(section["coefficients"], COEFFICIENT_COLUMNS, f"coefficients-{slug}") + "</div>")
+            else:
+                parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], RATING_COLUMNS, f"bt-{slug}"))
         if "relative" in section:
             parts.append(f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
                          + _table(section["relative"], RELATIVE_COLUMNS, f"relative-{slug}"))
         parts.append(_figures(figures, [f"elo-{slug}.svg", f"bt-{slug}.svg", f"relative-{slug}.svg",
-                                        f"winrate-{slug}.svg", f"predicted-{slug}.svg",
+                                        f"style-{slug}.svg", f"winrate-{slug}.svg", f"predicted-{slug}.svg",
                                         f"categories-{slug}.svg"]))
     if bias:
         parts.append("<h2>Judge diagnostics</h2>" + _table(
             bias, ("judge", "decided", "first_wins", "first_win_share", "ci_low", "ci_high", "ties", "errors",
                    "order_pairs", "consistent_pairs", "consistency"), "bias"))
         parts.append(_figures(figures, ["position-bias.svg"]))
+        lengths = [s["length_bias"] for s in sections if "length_bias" in s]
+        if lengths:
+            parts.append("<h3>Length preference</h3>" + _table(
+                lengths, ("judge", "longer_wins_share", "length_beta", "length_beta_low", "length_beta_high"),
+                "length-bias") + '<p class="note">longer_wins_share: decided matches won by the longer answer; '
+                "length_beta: log-odds per unit of normalised length difference with the models held fixed "
+                "(0 = no preference), 95% bootstrap interval.</p>")
     if agreements:
         parts.append("<h2>Judge vs human agreement</h2>" + _table(
             agreements, ("judge_1", "judge_2", "items", "agreement", "agreement_without_ties", "cohen_kappa",
