@@ -280,9 +280,10 @@ def _add_generate(subparsers) -> None:
 
 
 # --- evaluate and tournament --------------------------------------------------------------------
-def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default) -> None:
+def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default,
+                         judge_more: str = "") -> None:
     group = parser.add_argument_group("judging")
-    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default})")
+    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default}){judge_more}")
     group.add_argument("--judge-base-url", default=None, metavar="URL",
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
@@ -324,7 +325,9 @@ def _add_pipelines(subparsers) -> None:
         subparsers, "tournament", "all-pairs tournament judged in both orders; Elo and Bradley-Terry leaderboard",
         "  arena tournament                       # offline demo: SmolLM2 4-bit configurations on `sample`\n"
         "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
-        "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20",
+        "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
+        "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
+        "--format json",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
                     "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
                     "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "
@@ -334,8 +337,22 @@ def _add_pipelines(subparsers) -> None:
     tournament.add_argument("--benchmark", default="sample", help="prompt set (default: sample)")
     tournament.add_argument("--pairs", choices=["all"], default="all", help="all pairs, both orders")
     tournament.add_argument("--budget", type=_integer(1), default=None, metavar="N",
-                            help="judge a random sample of N matchups instead of all")
-    _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise")
+                            help="judge calls in all (stored ones count): a random sample of N matchups, or what "
+                                 "the adaptive schedule picks")
+    tournament.add_argument("--schedule", choices=["random", "adaptive"], default="random",
+                            help="random: N matchups drawn at random (the default). adaptive: rounds of the judge's "
+                                 "concurrency, each refitting Bradley-Terry and judging (both orders of a question) "
+                                 "the pairs whose order is least settled (arena/judging/schedule.py says how)")
+    tournament.add_argument("--until-separated", action="store_true",
+                            help="adaptive: stop once every pair of neighbouring models is separated at --confidence")
+    tournament.add_argument("--confidence", type=_number(0, 1, low_open=True, high_open=True), default=0.95,
+                            help="adaptive: confidence for --until-separated and the unresolved pairs (default 0.95)")
+    tournament.add_argument("--round-size", type=_integer(2), default=None, metavar="CALLS",
+                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency)")
+    tournament.add_argument("--format", choices=["table", "json"], default="table",
+                            help="json: {elo, bradley_terry, judge_calls, schedule, unresolved_pairs} on stdout")
+    _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise",
+                         "; or replay:RESULTS_DIR[:JUDGE] to replay recorded verdicts (no answers, no cost)")
     _add_generation_options(tournament)
     _add_models_file(tournament)
     _add_results(tournament)

@@ -8,6 +8,8 @@ judged in both orders, and the results are rated and printed.
 from __future__ import annotations
 
 import json
+import random
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -17,13 +19,16 @@ from arena.console import info, print_records
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.judging.judges import load_judge
+from arena.judging.replay import PREFIX as REPLAY_PREFIX
+from arena.judging.replay import ReplayJudge
 from arena.judging.budget import CostBudget
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
+from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.ratings import leaderboard
-from arena.ratings.matches import build_matches
+from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 
@@ -172,6 +177,8 @@ DEMO_MAX_NEW_TOKENS = 128  # keeps the offline demo to minutes on a 2-core CPU
 
 
 def run_tournament(args) -> int:
+    if args.judge.startswith(REPLAY_PREFIX):
+        return _replay_tournament(args)
     demo = not args.models
     model_names = list(args.models or demo_models())
     if demo:
@@ -184,7 +191,7 @@ def run_tournament(args) -> int:
     judge_spec = _judge_spec(args)
     config = {"models": [_spec_record(s) for s in specs], "judge": _spec_record(judge_spec),
               "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": args.protocol,
-              "budget": args.budget, "limit": args.limit, "dry_run": args.dry_run}
+              "budget": args.budget, "schedule": args.schedule, "limit": args.limit, "dry_run": args.dry_run}
     if demo and args.judge == DEMO_JUDGE:
         info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
              "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
@@ -195,29 +202,101 @@ def run_tournament(args) -> int:
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, specs, args)
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
-        if args.budget:
-            matchups = sample_matchups(matchups, args.budget, args.seed)
         session = JudgingSession(store, prompt_set, judge, args)
-        session.judge_all(args.protocol, matchups)
+        if args.schedule == "adaptive" and not args.dry_run:
+            by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
+            outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
+                                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]))
+        else:
+            if args.budget:
+                matchups = sample_matchups(matchups, args.budget, args.seed)
+            session.judge_all(args.protocol, matchups)
+            outcome = None
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
         if not args.dry_run:
-            _rate_tournament(store, prompt_set, judge, {s.name for s in specs}, args)
+            _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, args, outcome)
     return code
 
 
-def _rate_tournament(store: ResultsStore, prompt_set: PromptSet, judge, names: set[str], args) -> None:
-    judgments = [j for j in store.judgments(prompt_set.name, judge.name)
+def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
+              judge_round) -> ScheduleResult:
+    """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
+    keys = set(pool)
+    if not args.budget:
+        raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
+
+    def judged():
+        stored = [j for j in store.judgments(benchmark, judge_name)
+                  if j.protocol == args.protocol and (j.question_id, j.model_a, j.model_b) in keys]
+        return ({(j.question_id, j.model_a, j.model_b) for j in stored},
+                [(j.model_a, j.model_b, OUTCOME[j.verdict]) for j in stored if j.verdict in OUTCOME])
+
+    round_size = args.round_size or 16
+    result = adaptive_schedule(sorted(models), units_of(pool), args.budget, round_size, args.seed, judged, judge_round,
+                               args.until_separated, args.confidence)
+    described = {"budget": "the budget is spent", "separated": "every pair of neighbours is separated",
+                 "pool": "every recorded matchup is judged"}[result.stopped]
+    info(f"adaptive schedule: {result.judge_calls} judge calls in {result.rounds} rounds of up to {round_size}; "
+         f"stopped because {described}")
+    if result.unresolved_pairs:
+        info(f"neighbours not separated at {args.confidence:.0%}: "
+             + "; ".join(" vs ".join(p) for p in result.unresolved_pairs))
+    return result
+
+
+def _replay_tournament(args) -> int:
+    """A tournament answered from recorded verdicts: no answers, no cost, any budget or schedule."""
+    store = ResultsStore(args.results)
+    judge = ReplayJudge.parse(args.judge, args.benchmark, args.protocol)
+    models = list(args.models) if args.models else judge.models()
+    pool = judge.pool(models)
+    if not pool:
+        raise ArenaError(f"the recorded judgments of '{judge.recorded_judge}' in {judge.source} cover no matchup "
+                         f"among {', '.join(models)}")
+    config = {"models": models, "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+              "benchmark": args.benchmark, "protocol": args.protocol, "budget": args.budget,
+              "schedule": args.schedule, "pool": len(pool)}
+    with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
+        missing = 0
+
+        def judge_round(keys):
+            nonlocal missing
+            missing += judge.replay(store, args.benchmark, keys)[1]
+
+        if args.schedule == "adaptive":
+            outcome = _adaptive(store, args.benchmark, judge.name, models, pool, args, judge_round)
+        else:
+            chosen = random.Random(args.seed).sample(pool, min(args.budget, len(pool))) if args.budget else pool
+            judge_round(chosen)
+            outcome = None
+        if missing:
+            info(f"{missing} matchups have no recorded verdict and were left out (not stored as errors)")
+        manifest.update(exit_status=0, missing=missing)
+        _rate_tournament(store, args.benchmark, judge, set(models), args, outcome)
+    return 0
+
+
+def _rate_tournament(store: ResultsStore, benchmark: str, judge, names: set[str], args,
+                     schedule: ScheduleResult | None = None) -> None:
+    judgments = [j for j in store.judgments(benchmark, judge.name)
                  if j.protocol == args.protocol and j.model_a in names and j.model_b in names]
     elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
     bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
-    label = f"{prompt_set.name} · judge {judge.name}{demo_label(judge)}"
-    print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
-    print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
-    saved = _save_leaderboard(store, prompt_set.name, judge.name, {"elo": elo, "bradley_terry": bt,
-                                                                   "models": sorted(names), "judge": judge.name,
-                                                                   "demo_judge": judge.demo})
-    info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{prompt_set.name}/")
+    label = f"{benchmark} · judge {judge.name}{demo_label(judge)}"
+    data = {"elo": elo, "bradley_terry": bt, "judge_calls": schedule.judge_calls if schedule else len(judgments),
+            "schedule": args.schedule, "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
+            "models": sorted(names), "judge": judge.name, "demo_judge": judge.demo}
+    if args.format == "json":
+        sys.stdout.write(json.dumps({k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule",
+                                                          "unresolved_pairs")}, indent=2) + "\n")
+    else:
+        print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
+                      leaderboard.RATING_COLUMNS)
+        print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
+                      leaderboard.RATING_COLUMNS)
+    saved = _save_leaderboard(store, benchmark, judge.name, data)
+    info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
