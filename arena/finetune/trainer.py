@@ -69,7 +69,8 @@ def _batches(examples, config: FinetuneConfig, rng: random.Random):
         yield from batches
 
 
-def _collate(torch, examples, pad_id: int):
+def _collate(torch, examples, pad_id: int, device=None):
+    """Right-padded batch tensors, on the model's device (a GPU when there is one)."""
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
@@ -79,7 +80,8 @@ def _collate(torch, examples, pad_id: int):
         ids[row, :n] = torch.tensor(example.input_ids)
         labels[row, :n] = torch.tensor(example.labels)
         mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return {name: tensor.to(device) if device is not None else tensor
+            for name, tensor in (("input_ids", ids), ("attention_mask", mask), ("labels", labels))}
 
 
 def _optimizer(torch, parameters, config: FinetuneConfig, fallbacks: list):
@@ -160,7 +162,7 @@ def _evaluate(model, examples, config, torch, pad_id) -> float:
     with torch.no_grad():
         for start in range(0, len(examples), config.micro_batch_size):
             chunk = examples[start:start + config.micro_batch_size]
-            batch = _collate(torch, chunk, pad_id)
+            batch = _collate(torch, chunk, pad_id, model.device)
             targets = int((batch["labels"] != IGNORE).sum())
             total += float(model(**batch).loss) * targets
             count += targets
@@ -218,7 +220,7 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
             optimizer.zero_grad()
             step_loss, step_tokens = 0.0, 0
             for _ in range(config.gradient_accumulation):
-                batch = _collate(torch, [train_examples[i] for i in next(batches)], pad_id)
+                batch = _collate(torch, [train_examples[i] for i in next(batches)], pad_id, model.device)
                 loss = model(**batch).loss / config.gradient_accumulation
                 loss.backward()
                 step_loss += loss.item()

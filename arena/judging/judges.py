@@ -186,9 +186,9 @@ class LocalProbabilityJudge(Judge):
     def _next_token_probabilities(self, texts: list[str], candidates: dict) -> list[dict]:
         import torch
         tokenizer = self.model.tokenizer
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.model.device)
         with torch.inference_mode():
-            logits = self.model.model(**encoded, logits_to_keep=1).logits[:, -1, :]
+            logits = self.model.model(**encoded, logits_to_keep=1).logits[:, -1, :].cpu()
         ids = torch.tensor(list(candidates.values()))
         probabilities = torch.softmax(logits[:, ids].float(), dim=-1)
         return [dict(zip(candidates, row.tolist())) for row in probabilities]

@@ -142,6 +142,8 @@ def load_base(spec: ModelSpec):
         kwargs["quantization_config"] = quantization
     if spec.option("dtype") in _DTYPES:
         kwargs["dtype"] = getattr(torch, spec.option("dtype"))
+    if torch.cuda.is_available():
+        kwargs["device_map"] = {"": 0}  # the whole model on the first GPU (4-bit weights are quantized there)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
@@ -197,7 +199,7 @@ class HFChatModel(ChatModel):
     def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[Generation]:
         import torch
 
-        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
         options = ({"do_sample": False} if params.greedy
                    else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p})
         stop = stop_marker(self.prompt_format)
