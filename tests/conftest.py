@@ -21,6 +21,15 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def published_vicuna(tmp_path_factory):
+    """A results store holding the paper's 56 Vicuna pairwise files and the 8 models' answers, imported once."""
+    results = tmp_path_factory.mktemp("published") / "results"
+    assert main(["import", "qlora", str(shared_path("published", "qlora-vicuna-pairwise-full")), "--results",
+                 str(results)]) == 0
+    return results
+
+
 @pytest.fixture(autouse=True)
 def arena_home(tmp_path, monkeypatch):
     """Every test gets its own empty data directory: nothing leaks between tests or into the user's cache."""

@@ -17,15 +17,9 @@ from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file  # noqa: F401  (fixture)
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """The paper's 56 Vicuna pairwise files, imported once."""
-    from arena.cli import main
-
-    results = tmp_path_factory.mktemp("recorded") / "results"
-    assert main(["import", "qlora", str(shared_path("published", "qlora-vicuna-pairwise-full")), "--results",
-                 str(results)]) == 0
-    return results
+@pytest.fixture
+def recorded(published_vicuna):
+    return published_vicuna
 
 
 def replay(cli, recorded, results, *extra):

@@ -104,14 +104,9 @@ def test_with_all_differences_zero_the_controlled_fit_is_plain_bradley_terry():
 
 
 # --- from the command line, on the paper's own files -----------------------------------------------
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    from arena.cli import main
-
-    results = tmp_path_factory.mktemp("published") / "results"
-    assert main(["import", "qlora", str(shared_path("published", "qlora-vicuna-pairwise-full")), "--results",
-                 str(results)]) == 0
-    return results
+@pytest.fixture
+def published(published_vicuna):
+    return published_vicuna
 
 
 def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published):

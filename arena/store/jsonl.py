@@ -85,8 +85,17 @@ class JsonlLog:
 
     def append(self, records: Iterable[dict]) -> int:
         payload = b"".join(_dumps(record) + b"\n" for record in records)
-        if not payload:
-            return 0
+        if payload:
+            self._append_blocks([payload])
+        return payload.count(b"\n")
+
+    def append_file(self, source: Path) -> None:
+        """Append a file of complete JSONL lines under the same lock (in blocks: bounded memory)."""
+        with open(source, "rb") as handle:
+            self._append_blocks(iter(lambda: handle.read(1 << 22), b""))
+
+    def _append_blocks(self, blocks: Iterable[bytes]) -> None:
+        """Whole blocks at the end of the file, under an exclusive lock, after setting aside a torn tail."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -95,25 +104,7 @@ class JsonlLog:
         try:
             with _locked(fd, fcntl.LOCK_EX):
                 self._set_aside_torn_tail(fd)
-                view = memoryview(payload)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-        finally:
-            os.close(fd)
-        return payload.count(b"\n")
-
-    def append_file(self, source: Path) -> None:
-        """Append a file of complete JSONL lines under the same lock as `append` (in blocks: bounded memory)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ArenaError(f"{self.path}: cannot write results here ({exc.strerror})") from None
-        try:
-            with _locked(fd, fcntl.LOCK_EX), open(source, "rb") as handle:
-                self._set_aside_torn_tail(fd)
-                while block := handle.read(1 << 22):
+                for block in blocks:
                     view = memoryview(block)
                     while view:
                         view = view[os.write(fd, view):]
