@@ -20,51 +20,65 @@ _TOLERANCE = 1e-4
 _MAX_ITERATIONS = 60
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True)
+def _accumulate(a, b, outcome, features, weights, n, params, gradient, system):
+    """One pass over the matches: the gradient and the negative Hessian (flat accumulators in the loop, which
+    the compiler keeps tight; the (n + k)² system is assembled after)."""
+    k = features.shape[1]
+    g_theta, g_beta = np.zeros(n), np.zeros(k)
+    cells, cross, products = np.zeros(n * n), np.zeros(n * k), np.zeros(k * k)
+    x = np.empty(k)
+    for m in range(a.shape[0]):
+        w = weights[m]
+        if w == 0.0:
+            continue
+        i, j = a[m], b[m]
+        z = params[i] - params[j]
+        for f in range(k):
+            x[f] = features[m, f]
+            z += x[f] * params[n + f]
+        p = 1.0 / (1.0 + np.exp(-z))
+        r = w * (outcome[m] - p)
+        v = w * p * (1.0 - p)
+        g_theta[i] += r
+        g_theta[j] -= r
+        cells[i * n + j] += v
+        for f in range(k):
+            vx = v * x[f]
+            g_beta[f] += r * x[f]
+            cross[i * k + f] += vx
+            cross[j * k + f] -= vx
+            for g in range(k):
+                products[f * k + g] += vx * x[g]
+    for i in range(n):
+        gradient[i] = g_theta[i] - _RIDGE * params[i]
+        total = 0.0
+        for j in range(n):
+            both = cells[i * n + j] + cells[j * n + i]
+            system[i, j] = -both + 1.0 / n  # 11ᵀ/n: no step along a common shift of θ
+            total += both
+        system[i, i] += total
+        for f in range(k):
+            system[i, n + f] = cross[i * k + f]
+            system[n + f, i] = cross[i * k + f]
+    for f in range(k):
+        gradient[n + f] = g_beta[f]
+        for g in range(k):
+            system[n + f, n + g] = products[f * k + g]
+    for i in range(n + k):
+        system[i, i] += _RIDGE
+
+
+@numba.njit(parallel=True, cache=True)
 def _newton(a, b, outcome, features, weights, n, start):
-    samples, count, k = weights.shape[0], a.shape[0], features.shape[1]
-    size = n + k
+    samples, size = weights.shape[0], n + features.shape[1]
     result = np.empty((samples, size))
     for s in numba.prange(samples):
         params = start.copy()
+        gradient = np.empty(size)
+        system = np.empty((size, size))
         for _ in range(_MAX_ITERATIONS):
-            gradient = np.zeros(size)
-            system = np.zeros((size, size))
-            for m in range(count):
-                w = weights[s, m]
-                if w == 0.0:
-                    continue
-                i, j = a[m], b[m]
-                z = params[i] - params[j]
-                for f in range(k):
-                    z += features[m, f] * params[n + f]
-                p = 1.0 / (1.0 + np.exp(-z))
-                r = w * (outcome[m] - p)
-                v = w * p * (1.0 - p)
-                gradient[i] += r
-                gradient[j] -= r
-                system[i, i] += v
-                system[j, j] += v
-                system[i, j] -= v
-                system[j, i] -= v
-                for f in range(k):
-                    x = features[m, f]
-                    gradient[n + f] += r * x
-                    system[i, n + f] += v * x
-                    system[j, n + f] -= v * x
-                    for g in range(f, k):
-                        system[n + f, n + g] += v * x * features[m, g]
-            for f in range(k):
-                for g in range(f + 1, k):
-                    system[n + g, n + f] = system[n + f, n + g]
-                for i in range(n):
-                    system[n + f, i] = system[i, n + f]
-            for i in range(size):
-                system[i, i] += _RIDGE
-                if i < n:
-                    gradient[i] -= _RIDGE * params[i]
-                    for j in range(n):
-                        system[i, j] += 1.0 / n  # 11ᵀ/n: no step along a common shift of θ
+            _accumulate(a, b, outcome, features, weights[s], n, params, gradient, system)
             step = np.linalg.solve(system, gradient)
             largest = 0.0
             for i in range(size):
