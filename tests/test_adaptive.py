@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from arena.store import Judgment, ResultsStore
-from conftest import REPO, shared_path
+from conftest import REPO
 from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file  # noqa: F401  (fixture)
 
