@@ -9,7 +9,6 @@ import time
 from collections import Counter
 
 import numpy as np
-import pytest
 
 from arena.store import Judgment, ResultsStore
 from conftest import REPO
@@ -17,13 +16,8 @@ from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file  # noqa: F401  (fixture)
 
 
-@pytest.fixture
-def recorded(published_vicuna):
-    return published_vicuna
-
-
-def replay(cli, recorded, results, *extra):
-    result = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{recorded}:gpt-4", "--results", results,
+def replay(cli, published_vicuna, results, *extra):
+    result = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:gpt-4", "--results", results,
                  "--orderings", "100", "--bootstrap", "50", "--format", "json", *extra)
     assert result.code == 0, result.err
     return result.json()
@@ -33,9 +27,9 @@ def _stored(results, judge="replay-gpt-4"):
     return ResultsStore(results).judgments("vicuna80", judge)
 
 
-def test_replay_returns_exactly_the_recorded_verdicts(cli, recorded, tmp_path):
-    out = replay(cli, recorded, tmp_path / "r", "--budget", "300", "--schedule", "adaptive", "--seed", "3")
-    original = {(j.question_id, j.model_a, j.model_b): j for j in ResultsStore(recorded).judgments("vicuna80")}
+def test_replay_returns_exactly_the_recorded_verdicts(cli, published_vicuna, tmp_path):
+    out = replay(cli, published_vicuna, tmp_path / "r", "--budget", "300", "--schedule", "adaptive", "--seed", "3")
+    original = {(j.question_id, j.model_a, j.model_b): j for j in ResultsStore(published_vicuna).judgments("vicuna80")}
     replayed = _stored(tmp_path / "r")
     assert len(replayed) == out["judge_calls"] == 300
     for j in replayed:
@@ -56,20 +50,20 @@ def test_a_matchup_without_a_record_is_missing_not_an_error(tmp_path):
     assert [(j.question_id, j.verdict) for j in stored] == [("q1", "A")]
 
 
-def test_both_orders_together_same_seed_same_schedule(cli, recorded, tmp_path):
-    first = replay(cli, recorded, tmp_path / "a", "--budget", "400", "--schedule", "adaptive", "--seed", "7")
-    again = replay(cli, recorded, tmp_path / "b", "--budget", "400", "--schedule", "adaptive", "--seed", "7")
+def test_both_orders_together_same_seed_same_schedule(cli, published_vicuna, tmp_path):
+    first = replay(cli, published_vicuna, tmp_path / "a", "--budget", "400", "--schedule", "adaptive", "--seed", "7")
+    again = replay(cli, published_vicuna, tmp_path / "b", "--budget", "400", "--schedule", "adaptive", "--seed", "7")
     keys = lambda results: sorted((j.question_id, j.model_a, j.model_b) for j in _stored(results))  # noqa: E731
     assert keys(tmp_path / "a") == keys(tmp_path / "b") and first["bradley_terry"] == again["bradley_terry"]
     units = Counter((q, tuple(sorted((a, b)))) for q, a, b in keys(tmp_path / "a"))
     recorded_orders = Counter((j.question_id, tuple(sorted((j.model_a, j.model_b))))
-                              for j in ResultsStore(recorded).judgments("vicuna80"))
+                              for j in ResultsStore(published_vicuna).judgments("vicuna80"))
     assert all(count == recorded_orders[unit] for unit, count in units.items())  # both orders, when both exist
 
 
-def test_a_budget_covering_the_pool_judges_the_same_set_either_way(cli, recorded, tmp_path):
+def test_a_budget_covering_the_pool_judges_the_same_set_either_way(cli, published_vicuna, tmp_path):
     for schedule in ("random", "adaptive"):
-        out = replay(cli, recorded, tmp_path / schedule, "--budget", "10000", "--schedule", schedule)
+        out = replay(cli, published_vicuna, tmp_path / schedule, "--budget", "10000", "--schedule", schedule)
         assert out["judge_calls"] == 4480
     assert {j.judgment_id for j in _stored(tmp_path / "random")} == {j.judgment_id for j in _stored(tmp_path / "adaptive")}
 

@@ -1,7 +1,6 @@
 """Style features, style-controlled Bradley-Terry, the length-controlled win rate and the judge's taste."""
 
 import numpy as np
-import pytest
 from scipy.optimize import minimize
 
 from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry
@@ -104,13 +103,8 @@ def test_with_all_differences_zero_the_controlled_fit_is_plain_bradley_terry():
 
 
 # --- from the command line, on the paper's own files -----------------------------------------------
-@pytest.fixture
-def published(published_vicuna):
-    return published_vicuna
-
-
-def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published):
-    out = cli("ratings", "--results", published, "--benchmark", "vicuna80", "--method", "bt", "--control", "style",
+def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published_vicuna):
+    out = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "bt", "--control", "style",
               "--bootstrap", "100", "--format", "json")
     assert out.code == 0, out.err
     data = out.json()
@@ -122,8 +116,8 @@ def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published):
     assert sum(r["rank_change"] for r in data["ratings"]) == 0
 
 
-def test_length_controlled_win_rate_against_chatgpt(cli, published):
-    rows = cli("ratings", "--results", published, "--benchmark", "vicuna80", "--method", "winrate", "--baseline",
+def test_length_controlled_win_rate_against_chatgpt(cli, published_vicuna):
+    rows = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "winrate", "--baseline",
                "gpt-3.5", "--control", "length", "--bootstrap", "100", "--format", "json").json()
     gpt4 = next(r for r in rows if r["model"] == "gpt-4")
     assert gpt4["ci_low"] <= gpt4["win_rate"] <= gpt4["ci_high"] and gpt4["questions"] == 80
@@ -131,11 +125,11 @@ def test_length_controlled_win_rate_against_chatgpt(cli, published):
     assert all(r["lc_ci_low"] <= r["lc_win_rate"] <= r["lc_ci_high"] for r in rows)
 
 
-def test_bias_report_has_the_length_preference(cli, published, tmp_path):
-    rows = cli("ratings", "--results", published, "--benchmark", "vicuna80", "--method", "bias", "--bootstrap", "50",
+def test_bias_report_has_the_length_preference(cli, published_vicuna, tmp_path):
+    rows = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "bias", "--bootstrap", "50",
                "--format", "json").json()
     assert rows[0]["length_beta"] > 0 and 0.5 < rows[0]["longer_wins_share"] <= 1
-    report = cli("report", "--results", published, "--benchmark", "vicuna80", "--out", tmp_path / "rep",
+    report = cli("report", "--results", published_vicuna, "--benchmark", "vicuna80", "--out", tmp_path / "rep",
                  "--bootstrap", "50", "--orderings", "100")
     assert report.code == 0, report.err
     html = (tmp_path / "rep" / "index.html").read_text()
