@@ -113,13 +113,11 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
             print_records(coefficients, "table", f"Style coefficients (log-odds per unit of normalised difference) · "
                           f"judge {judge}", leaderboard.COEFFICIENT_COLUMNS)
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
-    if args.format == "json":
+    if args.format == "json":  # one judge: {ratings, coefficients}; several: a list of them, each with its judge
         import json
         import sys
 
-        data = output[0] if len(output) == 1 else output
-        if len(output) == 1:
-            data = {"ratings": output[0]["ratings"], "coefficients": output[0]["coefficients"]}
+        data = {k: output[0][k] for k in ("ratings", "coefficients")} if len(output) == 1 else output
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif args.format == "csv":
         print_records([{"judge": o["judge"], **r} for o in output for r in o["ratings"]], "csv", "",
