@@ -10,7 +10,7 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 from arena.inputs import iter_jsonl_objects, require_fields
-from arena.store.records import Judgment
+from arena.store.records import Judgment, utc_now
 from arena.store.results import ResultsStore
 
 _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
@@ -22,6 +22,7 @@ def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> li
 
 def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
     """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
+    imported = utc_now()  # one stamp for the file: the time of import, not of each row
     for number, row in iter_jsonl_objects(path):
         where = f"{path}:{number}"
         require_fields(row, ("question_id",), where)
@@ -29,7 +30,7 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
         judge_name = judge or (judge_info[0] if judge_info else path.stem.split("_")[0])
         template = judge_info[1] if len(judge_info) > 1 else None
         turn = row.get("turn", 1)
-        common = dict(benchmark=benchmark, question_id=str(row["question_id"]), judge=judge_name,
+        common = dict(benchmark=benchmark, question_id=str(row["question_id"]), judge=judge_name, created=imported,
                       template_hash=template, source=f"fastchat:{path.name}:turn{turn}", meta={"turn": turn})
         if "model_1" in row:
             require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)

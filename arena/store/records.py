@@ -90,8 +90,9 @@ class Judgment:
                                          self.protocol, self.template_hash, self.source)
 
     def to_dict(self) -> dict:
-        # Plain attribute reads, not dataclasses.asdict (which deep-copies): a million-record import writes this.
-        return {name: getattr(self, name) for name in _JUDGMENT_FIELDS}
+        # A shallow copy of the fields, not dataclasses.asdict (which deep-copies): a million-record import
+        # writes this. The instance holds exactly its fields, in their order.
+        return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> "Judgment":
@@ -101,9 +102,6 @@ class Judgment:
         if judgment.protocol not in PROTOCOLS:
             raise ArenaError(f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {judgment.protocol!r}")
         return judgment
-
-
-_JUDGMENT_FIELDS = tuple(f.name for f in fields(Judgment))
 
 
 def _build(cls, data: dict, where: str):
