@@ -177,6 +177,10 @@ DEMO_MAX_NEW_TOKENS = 128  # keeps the offline demo to minutes on a 2-core CPU
 
 
 def run_tournament(args) -> int:
+    if args.schedule == "adaptive" and not args.budget:
+        raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
+    if args.until_separated and args.schedule != "adaptive":
+        raise ArenaError("--until-separated goes with --schedule adaptive")
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models
@@ -223,8 +227,6 @@ def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list
               judge_round) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
     keys = set(pool)
-    if not args.budget:
-        raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
 
     def judged():
         stored = [j for j in store.judgments(benchmark, judge_name)

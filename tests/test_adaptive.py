@@ -111,3 +111,16 @@ def test_a_killed_adaptive_run_resumes_without_duplicates_within_budget(tmp_path
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == len({r["judgment_id"] for r in records}) <= 40
     assert len(records) >= 38  # the rerun used what the budget had left (units are two calls)
+
+
+def test_schedule_options_are_checked_before_anything_is_written(cli, published_vicuna, tmp_path):
+    no_budget = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}", "--schedule",
+                    "adaptive", "--results", tmp_path / "r")
+    assert no_budget.code == 2 and "--schedule adaptive needs --budget" in no_budget.err
+    lone = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}", "--until-separated",
+               "--budget", "10", "--results", tmp_path / "r")
+    assert lone.code == 2 and "--until-separated goes with --schedule adaptive" in lone.err
+    unknown = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:claude", "--budget",
+                  "10", "--results", tmp_path / "r")
+    assert unknown.code == 2 and "judges there: gpt-4" in unknown.err
+    assert not (tmp_path / "r").exists()
