@@ -228,11 +228,9 @@ def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
     keys = set(pool)
 
-    def judged():
-        stored = [j for j in store.judgments(benchmark, judge_name)
-                  if j.protocol == args.protocol and (j.question_id, j.model_a, j.model_b) in keys]
-        return ({(j.question_id, j.model_a, j.model_b) for j in stored},
-                [(j.model_a, j.model_b, OUTCOME[j.verdict]) for j in stored if j.verdict in OUTCOME])
+    def judged():  # through the store's column cache: each round parses only the lines the last one added
+        stored = [m for m in store.judgment_columns(benchmark, judge_name).matchups(args.protocol) if m[:3] in keys]
+        return {m[:3] for m in stored}, [(a, b, OUTCOME[verdict]) for _, a, b, verdict in stored if verdict in OUTCOME]
 
     round_size = args.round_size or 16
     result = adaptive_schedule(sorted(models), units_of(pool), args.budget, round_size, args.seed, judged, judge_round,

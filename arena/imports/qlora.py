@@ -125,9 +125,9 @@ class ReviewFile:
         return sum(j.verdict == "error" for j in self.judgments)
 
 
-def _sides(names: ReviewFileName, row: dict, owner: dict[str, str], where: str) -> tuple[str, str, str]:
-    """(model shown first, model shown second, how that was known): answer ids first, the file name last."""
-    by_name = (readable_model_name(names.model_a), readable_model_name(names.model_b))
+def _sides(by_name: tuple[str, str], row: dict, owner: dict[str, str], where: str) -> tuple[str, str, str]:
+    """(model shown first, model shown second, how that was known): answer ids first, the file name's order
+    `by_name` last."""
     first, second = owner.get(str(row.get("answer1_id"))), owner.get(str(row.get("answer2_id")))
     if first is None and second is None:
         return *by_name, "file name"
@@ -161,7 +161,7 @@ def _verdict(score, pairwise: bool, where: str) -> tuple[str, float | None, floa
 def read_review_file(path: Path, benchmark: str, judge: str, owner: dict[str, str] | None = None,
                      prompt_ids: set[str] | None = None) -> ReviewFile:
     names = parse_review_file_name(path)
-    named_first = readable_model_name(names.model_a)
+    by_name = (readable_model_name(names.model_a), readable_model_name(names.model_b))
     protocol = "pairwise" if names.pairwise else "relative"
     judgments, seen, corrected = [], {}, 0
     for number, row in read_jsonl_objects(path):
@@ -173,15 +173,15 @@ def read_review_file(path: Path, benchmark: str, judge: str, owner: dict[str, st
         if qid in seen:
             raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
         seen[qid] = number
-        model_a, model_b, sides_from = _sides(names, row, owner or {}, where)
-        corrected += model_a != named_first
+        model_a, model_b, sides_from = _sides(by_name, row, owner or {}, where)
+        corrected += model_a != by_name[0]
         verdict, score_a, score_b = _verdict(row["score"], names.pairwise, where)
         judgments.append(Judgment(
             benchmark=benchmark, question_id=qid, model_a=model_a, model_b=model_b, judge=judge,
             protocol=protocol, verdict=verdict, score_a=score_a, score_b=score_b, explanation=str(row["text"]),
             raw=str(row["text"]), source=f"qlora:{path.name}",
             meta={"file": path.name, "original_model_a": names.model_a, "original_model_b": names.model_b,
-                  "sides_from": sides_from, "order_corrected": model_a != named_first,
+                  "sides_from": sides_from, "order_corrected": model_a != by_name[0],
                   "reviewer": names.reviewer, "review_id": row.get("review_id"),
                   "answer1_id": row.get("answer1_id"), "answer2_id": row.get("answer2_id")},
         ))

@@ -49,14 +49,12 @@ class CostBudget:
         self.max_cost = max_cost
         self.spent = 0.0
         self.reserved = 0.0
-        self.refused = 0  # calls not started because they could have crossed the cap
         self.cut_off = 0  # attempts that timed out or lost their connection after sending
         self.cut_off_cost = 0.0
         self.without_usage = 0  # replies whose server reported no usage: charged from their length
 
     def reserve(self, worst_case: float) -> bool:
         if self.max_cost is not None and self.spent + self.reserved + worst_case > self.max_cost + 1e-12:
-            self.refused += 1
             return False
         self.reserved += worst_case
         return True

@@ -9,9 +9,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from arena.console import warn
 from arena.errors import ArenaError
 from arena.judging.budget import CallMeter, CostBudget, Price, RateLimiter
 from arena.judging.parsing import explanation_of, parse_pairwise, parse_scores
+from arena.models.http import Endpoint, NotSent, RequestFailed, RetryPolicy, chat_completion, run_sync
 from arena.models.spec import ModelSpec
 
 
@@ -81,8 +83,6 @@ class OpenAIJudge(Judge):
     alone: a wrong key, a missing permission or an unknown model stops the run before anything else is sent."""
 
     def __init__(self, spec: ModelSpec):
-        from arena.models.http import Endpoint, RetryPolicy
-
         self.name = spec.name
         self.model_id = spec.path or spec.name
         self.endpoint = Endpoint.from_options(spec.options)
@@ -102,8 +102,6 @@ class OpenAIJudge(Judge):
         return sum(self._estimate(r) for r in requests)
 
     def run(self, requests, on_reply, budget) -> RunOutcome:
-        from arena.models.http import run_sync
-
         return run_sync(self._run(requests, on_reply, budget))
 
     async def _run(self, requests, on_reply, budget) -> RunOutcome:
@@ -122,15 +120,13 @@ class OpenAIJudge(Judge):
             await asyncio.gather(*(one(r) for r in requests[1:]))
         return outcome
 
+    def _warn_no_usage(self) -> None:
+        warn(f"judge '{self.name}' ({self.endpoint.base_url}) reports no token usage; arena charges each reply an "
+             "estimate from the prompt and reply lengths")
+
     async def _call(self, client, limiter, request, on_reply, budget, outcome: RunOutcome, first: bool) -> None:
-        from arena.models.http import NotSent, RequestFailed, chat_completion
-
-        from arena.console import warn
-
         meter = CallMeter(budget, self.price, [request.system, request.user], self.max_tokens,
-                          on_first_missing_usage=lambda: warn(
-                              f"judge '{self.name}' ({self.endpoint.base_url}) reports no token usage; arena charges "
-                              "each reply an estimate from the prompt and reply lengths"))
+                          on_first_missing_usage=self._warn_no_usage)
         await limiter.acquire()
         payload = {"model": self.model_id, "temperature": self.temperature, "max_tokens": self.max_tokens,
                    "messages": [{"role": "system", "content": request.system},

@@ -62,7 +62,7 @@ class ReplayJudge:
 
     def replay(self, store: ResultsStore, benchmark: str, matchups: list[tuple[str, str, str]]) -> tuple[int, int]:
         """Store the recorded verdicts of these matchups as this judge's; (stored now, missing)."""
-        existing = {(j.question_id, j.model_a, j.model_b) for j in store.judgments(benchmark, self.name)}
+        existing = {m[:3] for m in store.judgment_columns(benchmark, self.name).matchups(self.protocol)}
         found = [self.records[m] for m in matchups if m in self.records and m not in existing]
         missing = sum(m not in self.records for m in matchups)
         store.save_judgments([

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri  # the normal CDF and its inverse (scipy.stats costs 2 s to import)
 
 from arena.ratings.bradley_terry import fit_log_strengths
 
@@ -92,14 +92,14 @@ def pair_values(theta: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     gap = np.abs(theta[:, None] - theta[None, :])
     p = 1.0 / (1.0 + np.exp(-gap))
     after = np.sqrt(1.0 / (1.0 / variance + 2.0 * p * (1.0 - p)))
-    value = (spread - after) * 2.0 * norm.sf(gap / spread)
+    value = (spread - after) * 2.0 * ndtr(-gap / spread)
     np.fill_diagonal(value, 0.0)
     return value
 
 
 def unresolved_neighbours(models: list[str], theta: np.ndarray, covariance: np.ndarray, confidence: float) -> list[list[str]]:
     """Neighbouring models (by rating) whose difference is within z · s at this confidence."""
-    z = norm.ppf(0.5 + confidence / 2)
+    z = ndtri(0.5 + confidence / 2)
     order = np.argsort(-theta)
     unresolved = []
     for i, j in zip(order[:-1], order[1:]):

@@ -42,7 +42,7 @@ def run_ratings(args) -> int:
         groups = {}
         for j in judgments:
             groups.setdefault(j.judge, []).append(j)
-    results = [(judge, *_rate(items, args, method, protocol, f"{args.benchmark} · judge {judge} · {protocol}"))
+    results = [(judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
                for judge, items in sorted(groups.items())]
     return _print_sections(results, args)
 
@@ -125,7 +125,7 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     return 0
 
 
-def _rate(judgments, args, method: str, protocol: str, title: str):
+def _rate(store: ResultsStore, judgments, args, method: str, title: str):
     """(rows, title, columns) of a relative-score table, win rates, or the judge diagnostics."""
     if method == "winrate":
         if not args.baseline:
@@ -138,7 +138,7 @@ def _rate(judgments, args, method: str, protocol: str, title: str):
                 raise ArenaError("--method winrate controls for length only: use --control length")
             from arena.ratings.styled import length_differences
 
-            lengths = length_differences(ResultsStore(args.results), args.benchmark, judgments)
+            lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
         return rows, f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}", \
@@ -155,7 +155,7 @@ def _rate(judgments, args, method: str, protocol: str, title: str):
 
     rows = [asdict(b) for b in judge_bias(judgments)]
     for row in rows:
-        row.update(_length_preference(ResultsStore(args.results), args, [j for j in judgments if j.judge == row["judge"]]))
+        row.update(_length_preference(store, args, [j for j in judgments if j.judge == row["judge"]]))
     return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", None
 
 

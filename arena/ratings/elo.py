@@ -80,10 +80,10 @@ def expected_score(rating_a: float, rating_b: float) -> float:
     return 1.0 / (1.0 + 10.0 ** ((rating_b - rating_a) / 400.0))
 
 
-def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_FACTOR) -> np.ndarray:
-    """Final ratings after each random ordering of the matches: shape (orderings, models)."""
+def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_FACTOR, first: int = 0) -> np.ndarray:
+    """Final ratings after orderings first .. first + orderings - 1 of the seeded sequence: (orderings, models)."""
     return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings,
-                            seed, float(k), 0)
+                            seed, float(k), first)
 
 
 def elo_reference(matches: Matches, orders: np.ndarray, k: float = K_FACTOR) -> np.ndarray:
@@ -116,22 +116,21 @@ def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
     error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
     rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
-    the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and `orderings` say what was reached. Batch b plays orderings
-    [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count share their orders."""
+    the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and `orderings` say what was reached.
+    Batch b plays orderings [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count
+    share their orders."""
     if orderings != "auto":
         finals = elo_final_ratings(matches, int(orderings), seed, k)
     else:
-        parts, played = [], 0
-        while played < max_orderings:
-            parts.append(_elo_kernel_offset(matches, batch, seed, k, played))
-            played += batch
-            finals = np.concatenate(parts)
-            if (finals.std(axis=0, ddof=1) / np.sqrt(played)).max() < target_error:
+        parts, total, squares = [], 0.0, 0.0
+        while sum(len(p) for p in parts) < max_orderings:
+            part = elo_final_ratings(matches, batch, seed, k, first=batch * len(parts))
+            parts.append(part)
+            total, squares = total + part.sum(axis=0), squares + (part ** 2).sum(axis=0)
+            played = batch * len(parts)
+            variance = (squares - total ** 2 / played) / (played - 1)
+            if (np.sqrt(np.maximum(variance, 0.0) / played)).max() < target_error:
                 break
+        finals = np.concatenate(parts)
     error = finals.std(axis=0, ddof=1) / np.sqrt(len(finals)) if len(finals) > 1 else np.full(finals.shape[1], np.nan)
     return EloResult(summarize(matches.models, finals), error, len(finals))
-
-
-def _elo_kernel_offset(matches: Matches, count: int, seed: int, k: float, first: int) -> np.ndarray:
-    return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), count, seed,
-                            float(k), first)

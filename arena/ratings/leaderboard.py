@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 
 from arena.errors import ArenaError
 from arena.ratings.summary import RatingSummary
-from arena.ratings.matches import Matches, build_matches
+from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.store.records import Judgment
 
@@ -148,10 +148,10 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
     candidates = sorted({m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)}
                         - {baseline})
     for model in candidates:
-        decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in ("A", "B", "tie")]
+        decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in OUTCOME]
         if not decided:
             continue
-        score = np.array([0.5 if j.verdict == "tie" else float((j.verdict == "A") == (j.model_a == model)) for j in decided])
+        score = np.array([OUTCOME[j.verdict] if j.model_a == model else 1.0 - OUTCOME[j.verdict] for j in decided])
         question = np.array([j.question_id for j in decided])
         lengths = None if length_difference is None else np.array(
             [length_difference[j.judgment_id] * (1 if j.model_a == model else -1) for j in decided])

@@ -82,9 +82,6 @@ def win_rate_matrix(matches: Matches) -> np.ndarray:
         return np.where(played > 0, points / np.maximum(played, 1), np.nan)
 
 
-_VERDICT_SCORE = {"A": 1.0, "B": 0.0, "tie": 0.5}
-
-
 def matches_from_columns(columns, protocol: str, judges: list[str] | None = None) -> Matches:
     """The same as build_matches, straight from the store's columns: no object per judgment."""
     keep = columns.codes["protocol"] == columns.code("protocol", protocol)
@@ -101,7 +98,7 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
     to_b = np.array([position.get(m, -1) for m in columns.vocab["model_b"]], dtype=np.int64)
     a, b = to_a[a_codes], to_b[b_codes]
     score_of = np.full(len(columns.vocab["verdict"]), np.nan)
-    for verdict, score in _VERDICT_SCORE.items():
+    for verdict, score in OUTCOME.items():
         code = columns.code("verdict", verdict)
         if code >= 0:
             score_of[code] = score

@@ -23,7 +23,7 @@ from arena.ratings.covariates import fit_with_covariates
 from arena.ratings.matches import Matches
 from arena.ratings.summary import RatingSummary, summarize
 
-_VALUES_PER_CHUNK = 2_000_000  # resamples × matches held at once per worker
+_VALUES_PER_CHUNK = 2_000_000  # resamples × matches of weights held at once
 
 
 def normalised_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -49,6 +49,11 @@ class JudgmentColumns:
     def strings(self, column: str) -> np.ndarray:
         return np.asarray(self.vocab[column], dtype=object)[self.codes[column]]
 
+    def matchups(self, protocol: str) -> list[tuple[str, str, str, str]]:
+        """(question, model shown first, model shown second, verdict) of every record of this protocol."""
+        keep = self.codes["protocol"] == self.code("protocol", protocol)
+        return list(zip(*(self.strings(c)[keep].tolist() for c in ("question_id", "model_a", "model_b", "verdict"))))
+
     def take(self, rows: np.ndarray) -> "JudgmentColumns":
         return JudgmentColumns(self.judgment_id[rows], {k: v[rows] for k, v in self.codes.items()}, self.vocab,
                                self.score_a[rows], self.score_b[rows])
