@@ -4,7 +4,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry
-from arena.ratings.covariates import fit_with_covariates
+from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
 from arena.ratings.matches import Matches
 from arena.ratings.style_control import controlled_bt, normalised_difference
 from arena.style.features import answer_features, text_features
@@ -50,7 +50,7 @@ def test_joint_fit_matches_a_reference_optimiser_on_random_data():
     b = (a + rng.integers(1, n, m)) % n
     features = normalised_difference(rng.integers(0, 400, (m, 3)).astype(float), rng.integers(0, 400, (m, 3)).astype(float))
     y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 0.5).astype(float))
-    ours = fit_with_covariates(a, b, y, features, np.ones((1, m)), n)[0]
+    ours = fit_with_covariates(covariate_matches(a, b, y, features, n))
     assert np.abs(ours - _reference(a, b, y, features, n)).max() < 1e-4
 
 
@@ -64,9 +64,81 @@ def test_joint_fit_matches_a_reference_on_the_published_judgments(tmp_path, cli)
     names = ("length", "headers", "lists", "bold")
     matches, features = styled_matches(store, "vicuna80", store.judgments("vicuna80"), names)
     n = len(matches.models)
-    ours = fit_with_covariates(matches.model_a, matches.model_b, matches.outcome, features, np.ones((1, len(matches))), n)[0]
+    ours = fit_with_covariates(covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n))
     reference = _reference(matches.model_a, matches.model_b, matches.outcome, features, n)
     assert np.abs(ours - reference).max() < 1e-4
+
+
+def test_the_compiled_sigmoid_is_as_exact_as_numpys():
+    from arena.ratings.covariates import _sigmoid
+
+    z = np.linspace(-60, 60, 24_001)
+    ours, exact = np.array([_sigmoid(value) for value in z]), 1 / (1 + np.exp(-z))
+    inside = np.abs(z) <= 40
+    assert (np.abs(ours - exact) / exact)[inside].max() < 1e-13
+    assert np.abs(ours - exact)[~inside].max() < 5e-18
+
+
+def _random_style_data(seed: int, n: int = 6, m: int = 3_000, k: int = 3):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    features = normalised_difference(rng.integers(0, 400, (m, k)).astype(float), rng.integers(0, 400, (m, k)).astype(float))
+    z = np.linspace(-1, 1, n)[a] - np.linspace(-1, 1, n)[b] + features @ np.linspace(0.8, -0.4, k)
+    y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 1 / (1 + np.exp(-z))).astype(float))
+    return covariate_matches(a, b, y, features, n)
+
+
+def test_every_bootstrap_resample_ends_at_its_own_maximum_likelihood_fit():
+    """The resamples are solved by chord steps from the full-data fit; each must land where Newton does on
+    the same resample (the draws of a seed are reproducible)."""
+    data = _random_style_data(5)
+    point = fit_with_covariates(data)
+    seeds = np.arange(1, 41, dtype=np.uint64) * 7919
+    fits = bootstrap_fits(data, point, seeds)
+    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)) for seed in seeds])
+    assert np.abs(fits - exact).max() < 1e-4
+    assert np.abs(fits - point).max() > 1e-2  # the resamples really moved
+
+
+def test_resamples_on_the_published_judgments_end_at_their_own_fits(tmp_path, cli):
+    """Sparse features (headers appear in a handful of matches) make some resamples' chord steps stall: those
+    go on with full Newton steps and must still land on the resample's own fit."""
+    from arena.ratings.styled import styled_matches
+    from arena.store import ResultsStore
+
+    results = tmp_path / "r"
+    assert cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    store = ResultsStore(results)
+    matches, features = styled_matches(store, "vicuna80", store.judgments("vicuna80"), ("length", "headers", "lists", "bold"))
+    n = len(matches.models)
+    data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
+    point = fit_with_covariates(data)
+    seeds = np.random.default_rng(0).bit_generator.random_raw(1_000)
+    fits = bootstrap_fits(data, point, seeds)
+    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)) for seed in seeds])
+    assert np.abs(fits[:, :n] - exact[:, :n]).max() < 1e-4  # the ratings
+    assert np.abs(fits[:, n] - exact[:, n]).max() < 1e-4  # the length coefficient
+    assert np.abs(fits[:, n + 1]).max() > 5  # headers: some resamples do run away (and needed Newton)
+
+
+def test_resamples_do_not_depend_on_how_they_are_spread_over_the_cores():
+    data = _random_style_data(6)
+    point = fit_with_covariates(data)
+    seeds = np.random.default_rng(1).bit_generator.random_raw(30)
+    assert np.array_equal(bootstrap_fits(data, point, seeds)[:7], bootstrap_fits(data, point, seeds[:7]))
+    assert np.array_equal(bootstrap_fits(data, point, seeds[3:4]), bootstrap_fits(data, point, seeds)[3:4])
+
+
+def test_a_resample_draws_every_match_with_equal_chance():
+    data = _random_style_data(7, m=500)
+    counts = np.array([resample_counts(data, seed) for seed in range(2_000)])
+    assert (counts.sum(axis=1) == 500).all()
+    assert abs(counts.mean() - 1) < 1e-12
+    per_match = counts.mean(axis=0)  # 2,000 draws of Binomial(500, 1/500) per match: sd of the mean ~0.022
+    assert np.abs(per_match - 1).max() < 0.12
+    assert abs((counts == 0).mean() - (1 - 1 / 500) ** 500) < 0.005  # the share of matches left out, ~36.8%
+    assert not np.array_equal(counts[0], counts[1])
 
 
 def test_a_known_length_effect_is_recovered_and_unmasks_a_long_winded_model():

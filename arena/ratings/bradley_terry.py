@@ -7,7 +7,7 @@ by batched Newton steps. The likelihood does not change when every log-strength 
 so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
 convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
 
-`arena.ratings.covariates` is the same Newton engine for matches with covariates (style control).
+`arena.ratings.covariates` fits the same likelihood with per-match covariates (style control).
 """
 
 from __future__ import annotations

@@ -1,103 +1,258 @@
 """Bradley-Terry with per-match covariates, logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, fitted by the same
-centred Newton method as `bradley_terry` (the rank-one term 11ᵀ/n fills the null space of a common shift of θ;
-convergence on the largest step), for a batch of weight vectors at once (bootstrap resamples).
+centred Newton method as `bradley_terry` (the rank-one term 11ᵀ/n fills the null space of a common shift of θ).
 
-Matches with continuous covariates cannot be pooled into (model, model) cells, so each Newton step reads every
-match: one compiled pass per resample accumulates the gradient and the (n + k)² system, skipping matches a
-resample left out, with resamples spread over the cores.
+Matches with continuous covariates cannot be pooled into (model, model) cells, so every step reads every
+match. To keep those reads cheap, each match is written with the lower model index first (covariates negated
+and outcome flipped when swapped: the likelihood is the same) and the matches are sorted by pair, so θ_A − θ_B
+is one number per run of matches and the θ gradient one sum per run; covariates are stored one row per
+feature. Every loop over matches is then a straight loop that the compiler turns into SIMD code.
+
+Bootstrap resamples are solved by chord iterations: Newton steps that keep the full-data system (inverted once)
+instead of building the resample's own. A resample's system differs from it by a few per cent, so each step
+shrinks the error 30-50-fold (measured on 50,000 matches), and a step needs only the gradient. The first
+step's gradient, at the full-data fit, weighs residuals that are the same for every resample, so it needs no
+sigmoid at all. A resample whose steps stop halving goes on with full Newton steps. Either way each resample
+ends at its own maximum-likelihood estimate (within the tolerance below); only the route differs from Newton.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
-_RIDGE = 1e-9
+from arena.ratings.bradley_terry import in_chunks
+
+# error_model="numpy": no ZeroDivisionError branch in 1 / (1 + e), which would keep the loops from vectorising.
+_COMPILED = dict(cache=True, fastmath=True, nogil=True, error_model="numpy")
+_RIDGE = 1e-9  # a whisper of L2 keeps a model that won (or lost) everything finite
 _MAX_STEP = 4.0
-# Largest centred Newton step, in log-odds. Convergence is quadratic: after a step of 1e-4 the error left is
-# of order 1e-8 (a millionth of a rating point), and resamples stop one full pass over the matches sooner.
+# Largest step, in log-odds. Newton's error after a step of 1e-4 is of order 1e-8; chord steps that at least
+# halve (enforced) leave less than the last step, 1e-4 log-odds = 0.02 rating points (measured: under 2e-5).
 _TOLERANCE = 1e-4
 _MAX_ITERATIONS = 60
 
 
-@numba.njit(cache=True, fastmath=True)
-def _accumulate(a, b, outcome, features, weights, n, params, gradient, system):
-    """One pass over the matches: the gradient and the negative Hessian (flat accumulators in the loop, which
-    the compiler keeps tight; the (n + k)² system is assembled after)."""
-    k = features.shape[1]
-    g_theta, g_beta = np.zeros(n), np.zeros(k)
-    cells, cross, products = np.zeros(n * n), np.zeros(n * k), np.zeros(k * k)
-    x = np.empty(k)
-    for m in range(a.shape[0]):
-        w = weights[m]
-        if w == 0.0:
-            continue
-        i, j = a[m], b[m]
-        z = params[i] - params[j]
-        for f in range(k):
-            x[f] = features[m, f]
-            z += x[f] * params[n + f]
-        p = 1.0 / (1.0 + np.exp(-z))
-        r = w * (outcome[m] - p)
-        v = w * p * (1.0 - p)
-        g_theta[i] += r
-        g_theta[j] -= r
-        cells[i * n + j] += v
-        for f in range(k):
-            vx = v * x[f]
-            g_beta[f] += r * x[f]
-            cross[i * k + f] += vx
-            cross[j * k + f] -= vx
-            for g in range(k):
-                products[f * k + g] += vx * x[g]
-    for i in range(n):
-        gradient[i] = g_theta[i] - _RIDGE * params[i]
+@dataclass(frozen=True)
+class CovariateMatches:
+    """Matches in the layout the compiled passes read: pair runs, lower model index first."""
+    n_models: int
+    starts: np.ndarray  # (runs + 1,): run r is matches starts[r]:starts[r + 1]
+    low: np.ndarray  # (runs,) the run's models, low < high
+    high: np.ndarray
+    outcome: np.ndarray  # (matches,) for `low`: 1 win, 0.5 tie, 0 loss
+    features: np.ndarray  # (k, matches) covariates, low's answer against high's, in float32: 7 digits are more
+    # than a ratio of word counts carries, and half the bytes make every pass over the matches faster
+
+    @property
+    def arrays(self) -> tuple:
+        return self.starts, self.low, self.high, self.outcome, self.features
+
+
+def covariate_matches(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray,
+                      n_models: int) -> CovariateMatches:
+    swap = a > b
+    low, high = np.where(swap, b, a).astype(np.int64), np.where(swap, a, b).astype(np.int64)
+    pair = low * n_models + high
+    order = np.argsort(pair, kind="stable")
+    first = np.flatnonzero(np.diff(pair[order], prepend=-1))
+    signed = np.where(swap[:, None], -features, features)[order]
+    return CovariateMatches(n_models, np.append(first, len(pair)).astype(np.int64), low[order][first], high[order][first],
+                            np.ascontiguousarray(np.where(swap, 1.0 - outcome, outcome)[order], dtype=np.float64),
+                            np.ascontiguousarray(signed.T, dtype=np.float32))
+
+
+_TAYLOR_EXP = tuple(1.0 / math.factorial(j) for j in range(14, -1, -1))  # 1/14!, ..., 1/1!, 1/0!
+
+
+@numba.njit(inline="always", cache=True, fastmath=True, error_model="numpy")
+def _sigmoid(z):
+    """σ(z) without libm's exp, which does not vectorise: e^−z from its Taylor series at z/64, squared six
+    times (relative error under 1e-13 for |z| ≤ 40; beyond, σ is 0 or 1 to within 4e-18)."""
+    x = -min(40.0, max(-40.0, z)) / 64.0
+    e = 0.0
+    for coefficient in _TAYLOR_EXP:
+        e = e * x + coefficient
+    for _ in range(6):
+        e = e * e
+    return 1.0 / (1.0 + e)
+
+
+@numba.njit(**_COMPILED)
+def _linear_predictor(starts, low, high, features, params, out):
+    n = params.shape[0] - features.shape[0]
+    for r in range(low.shape[0]):
+        out[starts[r]:starts[r + 1]] = params[low[r]] - params[high[r]]
+    for f in range(features.shape[0]):
+        beta, row = params[n + f], features[f]
+        for m in range(out.shape[0]):
+            out[m] += row[m] * beta
+
+
+@numba.njit(**_COMPILED)
+def _sum_residuals(starts, low, high, features, residual, params, gradient):
+    """The gradient from per-match residuals w·(y − p): a sum per pair run for θ, a dot per feature for β."""
+    n = params.shape[0] - features.shape[0]
+    for i in range(params.shape[0]):
+        gradient[i] = -_RIDGE * params[i]
+    for r in range(low.shape[0]):
+        total = residual[starts[r]:starts[r + 1]].sum()  # slice sums vectorise, range(start, stop) loops do not
+        gradient[low[r]] += total
+        gradient[high[r]] -= total
+    for f in range(features.shape[0]):
+        row, total = features[f], 0.0
+        for m in range(residual.shape[0]):
+            total += residual[m] * row[m]
+        gradient[n + f] += total
+
+
+@numba.njit(**_COMPILED)
+def _residuals(starts, low, high, outcome, features, counts, params, out):
+    _linear_predictor(starts, low, high, features, params, out)
+    for m in range(out.shape[0]):
+        out[m] = counts[m] * (outcome[m] - _sigmoid(out[m]))
+
+
+@numba.njit(**_COMPILED)
+def _gradient(starts, low, high, outcome, features, counts, params, scratch, gradient):
+    _residuals(starts, low, high, outcome, features, counts, params, scratch)
+    _sum_residuals(starts, low, high, features, scratch, params, gradient)
+
+
+@numba.njit(**_COMPILED)
+def _system(starts, low, high, features, counts, params, scratch, system):
+    """The negative Hessian, plus 11ᵀ/n on the θ block: no step along a common shift of θ."""
+    n, k = params.shape[0] - features.shape[0], features.shape[0]
+    _linear_predictor(starts, low, high, features, params, scratch)
+    for m in range(scratch.shape[0]):
+        p = _sigmoid(scratch[m])
+        scratch[m] = counts[m] * p * (1.0 - p)
+    system[:, :] = 0.0
+    system[:n, :n] = 1.0 / n
+    for r in range(low.shape[0]):
+        i, j, lo, hi = low[r], high[r], starts[r], starts[r + 1]
         total = 0.0
-        for j in range(n):
-            both = cells[i * n + j] + cells[j * n + i]
-            system[i, j] = -both + 1.0 / n  # 11ᵀ/n: no step along a common shift of θ
-            total += both
+        for m in range(lo, hi):
+            total += scratch[m]
         system[i, i] += total
+        system[j, j] += total
+        system[i, j] -= total
+        system[j, i] -= total
         for f in range(k):
-            system[i, n + f] = cross[i * k + f]
-            system[n + f, i] = cross[i * k + f]
+            row, cross = features[f], 0.0
+            for m in range(lo, hi):
+                cross += scratch[m] * row[m]
+            system[i, n + f] += cross
+            system[n + f, i] += cross
+            system[j, n + f] -= cross
+            system[n + f, j] -= cross
     for f in range(k):
-        gradient[n + f] = g_beta[f]
-        for g in range(k):
-            system[n + f, n + g] = products[f * k + g]
+        for g in range(f, k):
+            first, second, total = features[f], features[g], 0.0
+            for m in range(scratch.shape[0]):
+                total += scratch[m] * first[m] * second[m]
+            system[n + f, n + g] = total
+            system[n + g, n + f] = total
     for i in range(n + k):
         system[i, i] += _RIDGE
 
 
-@numba.njit(parallel=True, cache=True)
-def _newton(a, b, outcome, features, weights, n, start):
-    samples, size = weights.shape[0], n + features.shape[1]
-    result = np.empty((samples, size))
-    for s in numba.prange(samples):
-        params = start.copy()
-        gradient = np.empty(size)
-        system = np.empty((size, size))
+@numba.njit(**_COMPILED)
+def _take_step(params, step):
+    """Clip the step, apply it, return its largest component."""
+    largest = 0.0
+    for i in range(params.shape[0]):
+        value = min(_MAX_STEP, max(-_MAX_STEP, step[i]))
+        params[i] += value
+        largest = max(largest, abs(value))
+    return largest
+
+
+@numba.njit(**_COMPILED)
+def _newton(starts, low, high, outcome, features, counts, params, scratch):
+    size = params.shape[0]
+    gradient, system = np.empty(size), np.empty((size, size))
+    for _ in range(_MAX_ITERATIONS):
+        _gradient(starts, low, high, outcome, features, counts, params, scratch, gradient)
+        _system(starts, low, high, features, counts, params, scratch, system)
+        if _take_step(params, np.linalg.solve(system, gradient)) < _TOLERANCE:
+            break
+
+
+@numba.njit(**_COMPILED)
+def _draw_counts(seed, counts, drawn):
+    """A multinomial resample: as many uniform draws of a match as there are matches, from splitmix64
+    (Steele, Lea & Flood 2014) started at this resample's own seed. Its state is a plain counter, so the
+    draws vectorise; only the counting is one at a time."""
+    size = counts.shape[0]
+    for i in range(size):
+        z = seed + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        drawn[i] = int((z >> np.uint64(11)) * (1.0 / 9007199254740992.0) * size)  # uniform in [0, 1) times size
+    counts[:] = 0.0
+    for i in range(size):
+        counts[min(drawn[i], size - 1)] += 1.0
+
+
+@numba.njit(**_COMPILED)
+def _resample_fits(starts, low, high, outcome, features, point, inverse, point_residual, seeds):
+    count, size = outcome.shape[0], point.shape[0]
+    result = np.empty((seeds.shape[0], size))
+    counts, scratch, gradient = np.empty(count), np.empty(count), np.empty(size)
+    drawn = np.empty(count, dtype=np.int64)
+    for s in range(seeds.shape[0]):
+        _draw_counts(seeds[s], counts, drawn)
+        for m in range(count):
+            scratch[m] = counts[m] * point_residual[m]
+        _sum_residuals(starts, low, high, features, scratch, point, gradient)
+        params, previous = point.copy(), np.inf
         for _ in range(_MAX_ITERATIONS):
-            _accumulate(a, b, outcome, features, weights[s], n, params, gradient, system)
-            step = np.linalg.solve(system, gradient)
-            largest = 0.0
-            for i in range(size):
-                step[i] = min(_MAX_STEP, max(-_MAX_STEP, step[i]))
-                params[i] += step[i]
-                largest = max(largest, abs(step[i]))
+            largest = _take_step(params, inverse @ gradient)
             if largest < _TOLERANCE:
                 break
+            if largest > 0.5 * previous:  # not contracting: this resample needs its own system
+                _newton(starts, low, high, outcome, features, counts, params, scratch)
+                break
+            previous = largest
+            _gradient(starts, low, high, outcome, features, counts, params, scratch, gradient)
         result[s] = params
     return result
 
 
-def fit_with_covariates(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray, weights: np.ndarray,
-                        n_models: int, start: np.ndarray | None = None) -> np.ndarray:
-    """(S, K) weights of K matches -> (S, n + k): centred θ then β. Ties count as half a win each way."""
-    k = features.shape[1]
-    first = np.zeros(n_models + k) if start is None else np.asarray(start, dtype=np.float64)
-    params = _newton(np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64),
-                     np.ascontiguousarray(outcome, dtype=np.float64), np.ascontiguousarray(features, dtype=np.float64),
-                     np.ascontiguousarray(weights, dtype=np.float64), n_models, first)
-    params[:, :n_models] -= params[:, :n_models].mean(axis=1, keepdims=True)
+def fit_with_covariates(data: CovariateMatches, counts: np.ndarray | None = None) -> np.ndarray:
+    """Maximum-likelihood θ (centred) then β, ties as half a win each way; `counts`: how often each match
+    counts (default once)."""
+    count = len(data.outcome)
+    params = np.zeros(data.n_models + data.features.shape[0])
+    _newton(*data.arrays, np.ones(count) if counts is None else np.asarray(counts, dtype=np.float64), params,
+            np.empty(count))
+    params[:data.n_models] -= params[:data.n_models].mean()
+    return params
+
+
+def resample_counts(data: CovariateMatches, seed: int) -> np.ndarray:
+    """How often each match (in `data`'s order) is drawn in the resample of this seed."""
+    counts = np.empty(len(data.outcome))
+    _draw_counts(np.uint64(seed), counts, np.empty(len(counts), dtype=np.int64))
+    return counts
+
+
+def bootstrap_fits(data: CovariateMatches, point: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """One fit per seed, each on its own multinomial resample of the matches -> (seeds, n + k), θ centred.
+    A resample's draws depend on its seed alone, not on how the resamples are spread over the cores."""
+    count, size = len(data.outcome), len(point)
+    point_residual, system, ones = np.empty(count), np.empty((size, size)), np.ones(count)
+    _system(data.starts, data.low, data.high, data.features, ones, point, point_residual, system)
+    inverse = np.linalg.inv(system)
+    _residuals(*data.arrays, ones, point, point_residual)
+    seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
+    chunk = -(-len(seeds) // (2 * (os.cpu_count() or 1)))  # two chunks per core evens out the finishing times
+    params = in_chunks(len(seeds), chunk, lambda index, length: _resample_fits(
+        *data.arrays, point, inverse, point_residual, seeds[index * chunk:index * chunk + length]))
+    params[:, :data.n_models] -= params[:, :data.n_models].mean(axis=1, keepdims=True)
     return params

@@ -2,8 +2,8 @@
 
 Style-controlled Bradley-Terry (Chatbot Arena's style control): logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k,
 where d_k = (a_k − b_k) / (a_k + b_k) is the normalised difference of style feature k between the two answers
-(0 when both are 0). θ and β are fitted jointly by the batched Newton engine of `bradley_terry`; bootstrap
-resamples of the matches give intervals for both. θ is then what a model is worth once style is accounted for.
+(0 when both are 0). θ and β are fitted jointly (`arena.ratings.covariates`); bootstrap resamples of the
+matches give intervals for both. θ is then what a model is worth once style is accounted for.
 
 Length-controlled win rate against a baseline (AlpacaEval 2.0's idea, on arena's data): for each model a GLM
 logit P(model beats baseline) = α + β · d_length over its judged matches (both answer orders, ties half a
@@ -19,11 +19,9 @@ import numpy as np
 
 from arena.errors import ArenaError
 from arena.ratings.bradley_terry import to_elo_scale
-from arena.ratings.covariates import fit_with_covariates
+from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates
 from arena.ratings.matches import Matches
 from arena.ratings.summary import RatingSummary, summarize
-
-_VALUES_PER_CHUNK = 2_000_000  # resamples × matches of weights held at once
 
 
 def normalised_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -42,13 +40,6 @@ class ControlledFit:
     beta_high: np.ndarray
 
 
-def resample_weights(count: int, size: int, seed: int, chunk_index: int) -> np.ndarray:
-    """(size, count) multinomial resamples of `count` equally likely matches: bincounts of uniform draws."""
-    rng = np.random.default_rng([seed, chunk_index, 1])
-    draws = rng.integers(0, count, size=(size, count)) + np.arange(size)[:, None] * count
-    return np.bincount(draws.ravel(), minlength=size * count).reshape(size, count).astype(np.float64)
-
-
 def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tuple[str, ...], bootstrap: int = 1_000,
                   seed: int = 0, anchor: str | None = None) -> ControlledFit:
     """`features`: (matches, k) normalised differences, row i for match i (A minus B)."""
@@ -56,17 +47,13 @@ def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tup
     if features.shape != (count, len(names)):
         raise ArenaError(f"style features: expected {count} rows of {len(names)}, got {features.shape}")
     anchor_index = matches.index(anchor) if anchor else None
-    a, b, y = matches.model_a, matches.model_b, matches.outcome
-    point = fit_with_covariates(a, b, y, features, np.ones((1, count)), n)[0]
+    data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
+    point = fit_with_covariates(data)
     rating = to_elo_scale(point[:n], anchor_index)
     if bootstrap <= 0:
         return ControlledFit(summarize(matches.models, rating[None, :], rating), tuple(names), point[n:],
                              point[n:], point[n:])
-    chunk = max(1, _VALUES_PER_CHUNK // max(count, 1))
-    # The compiled fit already uses every core: chunks only bound the memory of the resample weights.
-    samples = np.concatenate([fit_with_covariates(a, b, y, features, resample_weights(count, min(chunk, bootstrap - s), seed, i),
-                                                  n, point)
-                              for i, s in enumerate(range(0, bootstrap, chunk))])
+    samples = bootstrap_fits(data, point, np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap))
     low, high = np.percentile(samples[:, n:], [2.5, 97.5], axis=0)
     return ControlledFit(summarize(matches.models, to_elo_scale(samples[:, :n], anchor_index), rating),
                          tuple(names), point[n:], low, high)
