@@ -19,24 +19,25 @@ K_FACTOR = 32.0
 _LN10_OVER_400 = np.log(10.0) / 400.0
 
 
-@numba.njit(inline="always")
-def _splitmix64(state):
-    """One step of SplitMix64: returns (new state, 64 random bits)."""
-    state = state + np.uint64(0x9E3779B97F4A7C15)
-    z = state
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return state, z ^ (z >> np.uint64(31))
+_LANES = 4  # orderings played side by side in one thread, so the CPU overlaps their chains of updates
 
 
 @numba.njit(inline="always")
-def _shuffle(order, seed, ordering):
-    """Fisher-Yates shuffle of `order` in place, driven by the generator for this (seed, ordering)."""
-    state = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + np.uint64(ordering)
-    for i in range(order.shape[0] - 1, 0, -1):
-        state, bits = _splitmix64(state)
-        # Lemire's multiply-shift: 32 random bits scaled to [0, i] without a division.
-        j = np.int64(((bits >> np.uint64(32)) * np.uint64(i + 1)) >> np.uint64(32))
+def _shuffle(order, seed, ordering, swaps):
+    """Fisher-Yates shuffle of `order` in place, driven by SplitMix64 seeded for this (seed, ordering). The
+    generator's state is a counter, so every draw is computed first, in a loop the compiler vectorises; only
+    the swaps go one at a time. `swaps`: scratch for the n − 1 draws."""
+    start = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + np.uint64(ordering)
+    last = order.shape[0] - 1
+    for step in range(last):
+        z = start + np.uint64(step + 1) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        # Lemire's multiply-shift: 32 random bits scaled to [0, i] without a division, i = last − step.
+        swaps[step] = np.int64(((z >> np.uint64(32)) * np.uint64(last - step + 1)) >> np.uint64(32))
+    for step in range(last):
+        i, j = last - step, swaps[step]
         order[i], order[j] = order[j], order[i]
 
 
@@ -46,27 +47,34 @@ def _orders_kernel(n_matches, orderings, seed):
     for r in numba.prange(orderings):
         for i in range(n_matches):
             orders[r, i] = i
-        _shuffle(orders[r], seed, r)
+        _shuffle(orders[r], seed, r, np.empty(max(n_matches - 1, 0), dtype=np.int64))
     return orders
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _elo_kernel_from(model_a, model_b, outcome, n_models, orderings, seed, k, first):
-    """Orderings first .. first + orderings - 1 of the seeded sequence."""
+    """Orderings first .. first + orderings - 1 of the seeded sequence, `_LANES` at a time per thread."""
     n_matches = model_a.shape[0]
     result = np.empty((orderings, n_models))
-    for r in numba.prange(orderings):
-        order = np.arange(n_matches).astype(np.int32)
-        _shuffle(order, seed, first + r)
-        ratings = np.full(n_models, 1000.0)
+    for group in numba.prange((orderings + _LANES - 1) // _LANES):
+        low = group * _LANES
+        lanes = min(_LANES, orderings - low)
+        orders = np.empty((lanes, n_matches), dtype=np.int32)
+        swaps = np.empty(max(n_matches - 1, 0), dtype=np.int64)
+        for lane in range(lanes):
+            for i in range(n_matches):
+                orders[lane, i] = i
+            _shuffle(orders[lane], seed, first + low + lane, swaps)
+        ratings = np.full((lanes, n_models), 1000.0)
         for t in range(n_matches):
-            m = order[t]
-            a, b = model_a[m], model_b[m]
-            expected_a = 1.0 / (1.0 + np.exp((ratings[b] - ratings[a]) * _LN10_OVER_400))
-            delta = k * (outcome[m] - expected_a)
-            ratings[a] += delta
-            ratings[b] -= delta
-        result[r] = ratings
+            for lane in range(lanes):
+                m = orders[lane, t]
+                a, b = model_a[m], model_b[m]
+                expected_a = 1.0 / (1.0 + np.exp((ratings[lane, b] - ratings[lane, a]) * _LN10_OVER_400))
+                delta = k * (outcome[m] - expected_a)
+                ratings[lane, a] += delta
+                ratings[lane, b] -= delta
+        result[low:low + lanes] = ratings
     return result
 
 
