@@ -58,6 +58,16 @@ def test_elo_matches_reference_loop_on_random_data():
     assert np.allclose(fast, elo_reference(matches, orders), atol=1e-9)
 
 
+def test_elo_orderings_from_any_offset_are_those_of_the_whole_sequence():
+    """Orderings are played several per thread; a run that starts mid-group (as `--orderings auto` batches
+    may) must still play each ordering exactly as the whole run does, bit for bit."""
+    matches = build_matches(random_judgments(4))
+    whole = elo_final_ratings(matches, 23, seed=2)
+    assert np.array_equal(elo_final_ratings(matches, 9, seed=2, first=5), whole[5:14])
+    assert np.array_equal(elo_final_ratings(matches, 1, seed=2, first=22), whole[22:])
+    assert np.allclose(whole, elo_reference(matches, match_orders(len(matches), 23, seed=2)), atol=1e-9)
+
+
 def test_elo_orders_are_permutations_and_deterministic():
     orders = match_orders(50, 20, seed=5)
     assert all(sorted(o) == list(range(50)) for o in orders.tolist())
