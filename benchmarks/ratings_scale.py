@@ -245,6 +245,7 @@ def run_style(bootstrap: int) -> int:
           f"(target <= 5 s) {'PASS' if styled <= 5 else 'FAIL'}; uncontrolled {uncontrolled:.2f} s -> ratio "
           f"{styled / uncontrolled:.1f}x (target <= 3x) {'PASS' if styled <= 3 * uncontrolled else 'FAIL'}")
     print(f"  medians of 5, interleaved. Once per process before that: numba's own start {numba_start:.2f} s "
-          f"(a trivial function), then the fit's first call {first:.2f} s (loading its compiled code): "
+          f"(a trivial function), then the fit's first call {first:.2f} s (loading its compiled code; compiling it "
+          f"after an install or a change, about 13 s once): "
           f"{(numba_start + first) / uncontrolled:.1f}x the uncontrolled fit for a process's first controlled fit")
     return 0
