@@ -14,7 +14,7 @@ likelihood ratings).
 `--style`: style-controlled Bradley-Terry (4 features) with 1,000 resamples on 50,000 matches among 20
 models, against the uncontrolled fit on the same data.
 
-    python benchmarks/ratings.py [--orderings 10000] [--bootstrap 1000] [--python-orderings 10000]
+    python benchmarks/ratings.py [--orderings 10000] [--bootstrap 1000] [--python-orderings 2000] [--repeats 3]
     python benchmarks/ratings.py --scale [--sizes 200000:50,1000000:100,400000:500]
     python benchmarks/ratings.py --style
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,8 +61,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orderings", type=int, default=10_000)
     parser.add_argument("--bootstrap", type=int, default=1_000)
-    parser.add_argument("--python-orderings", type=int, default=10_000,
+    parser.add_argument("--python-orderings", type=int, default=2_000,
                         help="orderings for the plain-Python baseline (same orders as the fast path)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, interleaved (medians)")
     parser.add_argument("--scale", action="store_true", help="public-leaderboard sizes against the FastChat harness")
     parser.add_argument("--sizes", default="200000:50,1000000:100,400000:500", help="battles:models,...")
     parser.add_argument("--style", action="store_true", help="style-controlled Bradley-Terry timing")
@@ -81,15 +83,21 @@ def main() -> int:
 
     _, compile_s = timed(elo_final_ratings, matches, 4, 0)
     print(f"elo kernel load/compile (first call in this process): {compile_s:.2f} s")
-    fast, fast_s = timed(elo_final_ratings, matches, args.orderings, 0)
     orders = match_orders(len(matches), args.python_orderings, 0)
-    slow, slow_s = timed(elo_reference, matches, orders)
+    fast_runs, slow_runs = [], []
+    for _ in range(args.repeats):  # interleaved, so a busy moment on the machine does not fall on one side only
+        fast, fast_s = timed(elo_final_ratings, matches, args.orderings, 0)
+        slow, slow_s = timed(elo_reference, matches, orders)
+        fast_runs.append(fast_s)
+        slow_runs.append(slow_s)
     assert np.allclose(fast[: args.python_orderings], slow), "fast and reference Elo disagree"
-    slow_per_ordering = slow_s / args.python_orderings
-    speedup = slow_per_ordering * args.orderings / fast_s
+    fast_s, slow_s = statistics.median(fast_runs), statistics.median(slow_runs)
+    speedup = slow_s / args.python_orderings * args.orderings / fast_s
     print(f"elo {args.orderings} orderings: {fast_s:.3f} s (target <= 2 s) {'PASS' if fast_s <= 2 else 'FAIL'}")
     print(f"elo plain Python loop, {args.python_orderings} orderings: {slow_s:.2f} s "
-          f"-> speed-up {speedup:.1f}x (target >= 30x) {'PASS' if speedup >= 30 else 'FAIL'}")
+          f"-> speed-up {speedup:.1f}x (target >= 30x) {'PASS' if speedup >= 30 else 'FAIL'} "
+          f"(medians of {args.repeats} interleaved runs; single runs {min(fast_runs):.3f}-{max(fast_runs):.3f} s "
+          f"and {min(slow_runs):.2f}-{max(slow_runs):.2f} s)")
 
     _, bt_s = timed(bradley_terry, matches, args.bootstrap, 0)
     print(f"bradley-terry + {args.bootstrap} bootstrap resamples: {bt_s:.3f} s (target <= 3 s) "
