@@ -36,15 +36,19 @@ def run_ratings(args) -> int:
     if method == "agreement":
         return _agreement(stored, args, protocol)
     judgments = leaderboard.select(stored, protocol, args.judge)
-    if args.pool_judges or method == "bias":
-        groups = {", ".join(sorted({j.judge for j in judgments})): judgments}
-    else:  # human votes and a 135M model's verdicts are not the same evidence: one table per judge
-        groups = {}
-        for j in judgments:
-            groups.setdefault(j.judge, []).append(j)
+    groups = _judge_groups(judgments, args.pool_judges or method == "bias")
     results = [(judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
-               for judge, items in sorted(groups.items())]
+               for judge, items in groups.items()]
     return _print_sections(results, args)
+
+
+def _judge_groups(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgment]]:
+    """One group per judge, by name (human votes and a 135M model's verdicts are not the same evidence), or
+    all of them pooled under the judges' names joined."""
+    judges = sorted({j.judge for j in judgments})
+    if pool:
+        return {", ".join(judges): judgments}
+    return {judge: [j for j in judgments if j.judge == judge] for judge in judges}
 
 
 def _require_judgments(store: ResultsStore, args, count: int) -> None:
@@ -99,10 +103,8 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
     judgments = leaderboard.select(stored, protocol, args.judge)
-    judges = sorted({j.judge for j in judgments})
-    groups = {", ".join(judges): judgments} if args.pool_judges else {j: [x for x in judgments if x.judge == j] for j in judges}
     output = []
-    for judge, items in groups.items():
+    for judge, items in _judge_groups(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
         rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args.bootstrap, args.seed,
                                                             args.baseline)

@@ -120,7 +120,7 @@ def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000
     and the style coefficients with their intervals."""
     from arena.ratings.style_control import controlled_bt
 
-    plain = bt_rows(matches, bootstrap, seed, anchor)
+    plain = bt_rows(matches, 0, seed, anchor)  # only its point ratings and ranks are shown beside the controlled
     fit = controlled_bt(_decided(matches), features, names, bootstrap, seed, anchor)
     rows = _rows(fit.summary, matches.record())
     before = {r["model"]: (rank, r["rating"]) for rank, r in enumerate(plain)}
