@@ -112,24 +112,29 @@ def vicuna_rows(published_vicuna):
     from arena.cli import main
 
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with contextlib.redirect_stdout(buffer):  # no bound: every pair gets its count
         assert main(["ratings", "--benchmark", "vicuna80", "--results", str(published_vicuna), "--method",
-                     "robustness", "--format", "json"]) == 0
+                     "robustness", "--max-share", "1", "--format", "json"]) == 0
     return json.loads(buffer.getvalue())
 
 
-def test_published_vicuna_has_a_count_for_each_pair_of_the_papers_table(vicuna_rows):
+def test_published_vicuna_has_a_count_for_each_pair_of_the_papers_table(cli, vicuna_rows, published_vicuna):
     neighbours = [r for r in vicuna_rows if r["pair"] == "neighbours"]
-    # The paper's Table 1 order (Bradley-Terry keeps it but for ChatGPT and Vicuna, 8 points apart).
     assert [r["higher"] for r in neighbours] + [neighbours[-1]["lower"]] == [
         "gpt-4", "guanaco-65b", "guanaco-33b", "vicuna-13b", "gpt-3.5", "guanaco-13b", "bard", "guanaco-7b"]
-    for row in neighbours[1:]:
-        assert row["verified"] and 0 < row["flip_count"] <= row["bound"] == 446
+    for row in neighbours:
+        assert row["verified"] and row["flip_count"] == len(row["removed"]) > 0
         assert row["flip_share"] == pytest.approx(row["flip_count"] / 4467, abs=1e-6)
-    # GPT-4's lead of ~350 points survives removing 10% of the judgments; with no bound it does not.
-    assert neighbours[0]["verified"] is False and neighbours[0]["flip_count"] is None
-    # The closest pair (8 points) is the most fragile.
-    assert min(neighbours[1:], key=lambda r: r["flip_count"])["higher"] == "vicuna-13b"
+    # The closest pair (8 points) is the most fragile; GPT-4's lead of ~350 points the least.
+    assert min(neighbours, key=lambda r: r["flip_count"])["higher"] == "vicuna-13b"
+    assert max(neighbours, key=lambda r: r["flip_count"])["higher"] == "gpt-4"
+    top = next(r for r in vicuna_rows if r["pair"] == "top model")
+    assert top["higher"] == "gpt-4" and top["flip_count"] <= neighbours[0]["flip_count"]
+    # Within the default bound (10% of the judgments) GPT-4's lead holds; the others are the same counts.
+    bounded = [r for r in robustness_rows(cli, published_vicuna, benchmark="vicuna80") if r["pair"] == "neighbours"]
+    assert bounded[0]["bound"] == 446 < neighbours[0]["flip_count"]
+    assert not bounded[0]["verified"] and bounded[0]["flip_count"] is None and bounded[0]["removed"] == []
+    assert [r["flip_count"] for r in bounded[1:]] == [r["flip_count"] for r in neighbours[1:]]
 
 
 def test_each_removed_set_flips_through_the_cli_and_one_judgment_fewer_does_not(cli, vicuna_rows, published_vicuna,

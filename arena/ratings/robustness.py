@@ -192,8 +192,8 @@ def fewest_to_change_top(matches: Matches, theta: np.ndarray, order: np.ndarray,
     estimates = []
     for column, challenger in enumerate(challengers):
         ranked = ranked_removals(influence[:, column])
-        estimate = first_order_count(influence[:, column], ranked, float(theta[top] - theta[challenger]))
-        estimates.append((np.inf if estimate is None else estimate, column, challenger))
+        count = first_order_count(influence[:, column], ranked, float(theta[top] - theta[challenger]))
+        estimates.append((float("inf") if count is None else float(count), column, challenger))
     best: PairFragility | None = None
     for estimate, column, challenger in sorted(estimates):
         if best is not None and best.verified and estimate > slack * len(best.removed):

@@ -141,8 +141,9 @@ def _print_table(rows: list[dict], args, protocol: str, judge: str) -> None:
     top = next((row for row in rows if row["pair"] == "top model"), None)
     if top is not None:
         print(top_model_line(top))
-    info("flip_count: the fewest judgments (of the influence-ranked list) whose removal puts the lower model above "
-         "the higher on refit; verified: that refit was run. --format json lists them.")
+    info("flip_count: the fewest judgments (a prefix of the list ranked by first-order influence) whose removal puts "
+         "the lower model above the higher when the ratings are refit without them; verified: False when removing "
+         f"{args.max_share:.0%} of the judgments does not. --format json lists them.")
 
 
 def top_model_line(row: dict) -> str:
