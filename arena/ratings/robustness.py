@@ -149,7 +149,7 @@ def bt_pair_fragility(matches: Matches, theta: np.ndarray, higher: int, lower: i
         return PairFragility(higher, lower, ELO_SCALE * gap, ranked[:0], False, estimate, bound, 1)
     per_batch = max(1, _CELLS_PER_BATCH // len(matches.models) ** 2)
     first, end, refits = 1, min(limit, max(2 * (estimate or limit), _FIRST_WINDOW)), 1
-    while True:  # windows 1 .. end, end doubling: the prefix of size `limit` flips, so this ends
+    while first <= limit:  # windows 1 .. end, end doubling up to the bound (whose prefix flips)
         last = min(end, first + per_batch - 1)
         flipped = np.flatnonzero(_bt_flips(matches, ranked, theta, higher, lower, first, last))
         refits += last - first + 1
@@ -159,6 +159,8 @@ def bt_pair_fragility(matches: Matches, theta: np.ndarray, higher: int, lower: i
         first = last + 1
         if first > end:
             end = min(limit, 2 * end)
+    # Only when the bound's prefix flips by a hair alone and its refit in a batch lands a hair the other way.
+    return PairFragility(higher, lower, ELO_SCALE * gap, ranked[:0], False, estimate, bound, refits)
 
 
 def bound_for(matches: Matches, max_share: float) -> int:
