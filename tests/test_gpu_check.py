@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 
+@pytest.mark.model
 def test_gpu_check_cpu_smoke_runs_every_step(tmp_path):
     import torch
 

@@ -272,6 +272,7 @@ def test_concurrent_runs_do_not_duplicate(tmp_path, answers_files):
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 
 
+@pytest.mark.model
 def test_local_judge_on_the_real_model_gives_valid_soft_verdicts(tmp_path, answers_files):
     from arena.judging.judges import LocalProbabilityJudge
     from arena.judging.runner import judge_matchups, pairs_of, plan_matchups
@@ -302,6 +303,7 @@ def test_local_judge_on_the_real_model_gives_valid_soft_verdicts(tmp_path, answe
         assert 1 <= j.score_a <= 9 and 1 <= j.score_b <= 9
 
 
+@pytest.mark.model
 def test_demo_tournament_end_to_end_on_the_real_model(cli, tmp_path):
     models = tmp_path / "models.toml"
     models.write_text("".join(f'[models.{name}]\nbackend = "hf"\nextends = "{name}"\nmax_new_tokens = 12\n'

