@@ -9,6 +9,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from arena.store import Judgment, ResultsStore
 from conftest import REPO
@@ -61,6 +62,7 @@ def test_both_orders_together_same_seed_same_schedule(cli, published_vicuna, tmp
     assert all(count == recorded_orders[unit] for unit, count in units.items())  # both orders, when both exist
 
 
+@pytest.mark.slow
 def test_a_budget_covering_the_pool_judges_the_same_set_either_way(cli, published_vicuna, tmp_path):
     for schedule in ("random", "adaptive"):
         out = replay(cli, published_vicuna, tmp_path / schedule, "--budget", "10000", "--schedule", schedule)
@@ -90,6 +92,7 @@ def test_until_separated_stops_early_on_well_separated_models(cli, tmp_path):
     assert [r["model"] for r in out["bradley_terry"]] == ["a", "b", "c", "d"]
 
 
+@pytest.mark.slow
 def test_a_killed_adaptive_run_resumes_without_duplicates_within_budget(tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins, delay=0.15) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)

@@ -92,7 +92,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     ([{"text": "### Human: hello there"}], (), ":1: no assistant turn"),
     ([], (), "the training file is empty"),
     ([{"prompt": "x"}], (), ":1: expected field 'text'"),
-    (None, ("--target-modules", "flux_capacitor"), "do not fit"),
+    pytest.param(None, ("--target-modules", "flux_capacitor"), "do not fit", marks=pytest.mark.model),  # loads it
 ])
 def test_bad_finetune_input(cli, tmp_path, setup, args, message):
     data = "sample"

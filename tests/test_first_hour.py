@@ -73,6 +73,7 @@ def _read_only(path):
     return []
 
 
+@pytest.mark.slow
 def test_every_command_on_a_read_only_results_directory_ends_without_a_traceback(cli, tmp_path, answers_files):  # noqa: F811
     results = tmp_path / "results"
     sample = shared_path("published", "qlora-vicuna-pairwise-sample")

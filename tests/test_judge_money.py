@@ -127,6 +127,7 @@ def test_dry_run_needs_no_key_and_labels_each_protocol(cli, tmp_path, answers_fi
     assert "dry run (relative): 24 judge calls" in result.err and "dry run (pairwise): 24 judge calls" in result.err
 
 
+@pytest.mark.slow
 def test_two_evaluate_runs_started_together_answer_each_question_once(tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url)

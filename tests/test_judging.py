@@ -235,6 +235,7 @@ def tournament_process(models, results):
     return command, {**os.environ, "JUDGE_KEY": "sk"}
 
 
+@pytest.mark.slow
 def test_killed_judging_run_continues_without_duplicates(tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins, delay=0.15) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
@@ -256,6 +257,7 @@ def test_killed_judging_run_continues_without_duplicates(tmp_path, answers_files
     assert len(lines) == 72 == len({r["judgment_id"] for r in lines})
 
 
+@pytest.mark.slow
 def test_concurrent_runs_do_not_duplicate(tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=4)

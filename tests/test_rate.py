@@ -134,6 +134,7 @@ def test_repeated_vote_is_409(cli, rating_server):
     assert len(db.all_votes(rating_server["engine"])) == 1
 
 
+@pytest.mark.slow
 def test_load_50_raters_20_votes_with_a_sigkill_in_the_middle(rating_server):
     engine = rating_server["engine"]
     tokens = [db.add_rater(engine, f"r{i}") for i in range(50)]
@@ -159,6 +160,7 @@ def test_load_50_raters_20_votes_with_a_sigkill_in_the_middle(rating_server):
     print(f"load: 1000 votes, p50 {outcome['p50'] * 1000:.0f} ms, p95 {outcome['p95'] * 1000:.0f} ms")
 
 
+@pytest.mark.slow
 def test_hostile_requests_get_a_4xx_and_store_nothing(cli, rating_server, tmp_path):
     """Non-ASCII CSRF, out-of-range ids, file uploads, an assignment of another prompt set or of a model no
     longer served: each a 4xx on a kept-alive connection, nothing stored; every response has the headers."""

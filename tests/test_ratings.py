@@ -229,6 +229,7 @@ def _synthetic(models, count, seed=0, ties=0.1):
     return Matches(tuple(f"m{i:03d}" for i in range(models)), a, b, outcome, {})
 
 
+@pytest.mark.slow
 def test_bt_on_200_models_runs_in_bounded_memory():
     import tracemalloc
 

@@ -21,6 +21,7 @@ def imported(cli, tmp_path):
     return results
 
 
+@pytest.mark.slow
 def test_report_from_the_published_sample_in_a_browser(cli, imported, tmp_path, browser):
     out = tmp_path / "report"
     result = cli("report", "--benchmark", "vicuna80", "--results", imported, "--out", out, "--orderings", "500",
@@ -111,6 +112,7 @@ def test_report_without_judgments(cli, tmp_path):
     assert result.code == 2 and "no pairwise or relative judgments" in result.err
 
 
+@pytest.mark.slow
 def test_big_set_stays_light_and_opens_fast(tmp_path, browser):
     from helpers.report_store import build_big_store
 

@@ -55,6 +55,7 @@ def test_model_names_cannot_escape_the_results_dir(tmp_path):
     assert store.answered_models("sample") == ["../../etc/passwd", "huggyllama/llama-7b"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_loses_at_most_the_record_in_flight(tmp_path):
     path = tmp_path / "log.jsonl"
     torn_seen = 0
