@@ -60,29 +60,29 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "ARENA_HOME": os.environ["ARENA_HOME"]}
     command = [sys.executable, "-m", "arena", "finetune", *SMOKE, "--data", "sample", "--name", "smol-resumed",
-               "--out", str(out), "--max-steps", "12", "--save-every", "2"]
+               "--out", str(out), "--max-steps", "6", "--save-every", "2"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     # The periodic checkpoint after step 2 says training is under way, however slow the machine is today.
     periodic = out / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a safety net, not a speed target
     while not periodic.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()[1][-3000:]
-    assert periodic.exists(), "no training step finished within 300 s"
+    assert periodic.exists(), "no training step finished within 900 s"
     interrupted_at = time.time_ns()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=900)
     assert proc.returncode == 2, err
     assert "checkpoint saved" in err and "--resume" in err
     state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert 2 <= state["step"] < 12 and len(state["losses"]) == state["step"]
+    assert 2 <= state["step"] < 6 and len(state["losses"]) == state["step"]
     # Written by the interrupt itself, not left over from the periodic save.
     assert (out / "checkpoint" / "state.json").stat().st_mtime_ns >= interrupted_at
     assert not (registered_models_dir() / "smol-resumed.toml").exists()
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, cwd=REPO)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "training_report.json").read_text())
-    assert report["steps"] == 12 and len(report["train_loss"]) == 12
+    assert report["steps"] == 6 and len(report["train_loss"]) == 6
     assert report["train_loss"][: state["step"]] == state["losses"]
     assert (registered_models_dir() / "smol-resumed.toml").exists()
 

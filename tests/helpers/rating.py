@@ -31,9 +31,9 @@ def prepare(results: Path, models: int = 3) -> list[str]:
 
 def start_server(results: Path, models: list[str], port: int, env: dict, extra: tuple = ()) -> subprocess.Popen:
     """`arena rate serve` as a real process on 127.0.0.1:`port`, returned once /healthz answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "arena", "rate", "serve", "--benchmark", "sample", "--models", *models,
-                             "--results", str(results), "--port", str(port), "--votes-per-minute", "100000", *extra],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "arena", "rate", "serve", "--benchmark", "sample", "--models", *models,
+               "--results", str(results), "--port", str(port), "--votes-per-minute", "100000", *extra]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
 
     deadline = time.time() + 30

@@ -8,9 +8,10 @@ import itertools
 import random
 from pathlib import Path
 
-WORDS = ("the answer model response explains clearly detail helpful accurate relevant assistant first second "
-         "question user because however although example code step result correct missing concise thorough "
-         "language tone structure list point overall better worse similar quality reasoning fact claim source").split()
+WORDS = ("the", "answer", "model", "response", "explains", "clearly", "detail", "helpful", "accurate", "relevant",
+         "assistant", "first", "second", "question", "user", "because", "however", "although", "example", "code",
+         "step", "result", "correct", "missing", "concise", "thorough", "language", "tone", "structure", "list",
+         "point", "overall", "better", "worse", "similar", "quality", "reasoning", "fact", "claim", "source")
 LANGUAGES = ("en", "es", "ru", "de", "fr", "zh", "th", "ca", "pt", "it")
 
 
@@ -19,6 +20,8 @@ def _text(rng: random.Random, words: int) -> str:
 
 
 def build_big_store(results: Path, models: int = 8, prompts: int = 953, seed: int = 0) -> Path:
+    """Prompt set "oa-synthetic" pulled into ARENA_HOME, answers of `models` models and every ordered pair of them
+    judged on every prompt, all from one seed; returns `results`."""
     import json
 
     from arena.benchmarks import pull_prompt_set
