@@ -21,7 +21,7 @@ from arena.generation.runner import generate_answers
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
-from arena.judging.budget import CostBudget
+from arena.judging.budget import CostBudget, Price, spending
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
@@ -73,6 +73,7 @@ class JudgingSession:
     def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
         self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
         self.budget = CostBudget(args.max_cost)
+        self.generation_cost = 0.0
         self.reports: list[JudgingReport] = []
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
@@ -87,22 +88,46 @@ class JudgingSession:
             info(report.describe() + demo_label(self.judge))
         return report
 
+    def answers(self, specs: list[ModelSpec]) -> dict:
+        """Generate what is missing under the command's cap (a paid answer model spends from it too)."""
+        with spending(self.budget):
+            answers = _answers_for(self.store, self.prompt_set, specs, self.args)
+        self.generation_cost = self.budget.spent
+        if self.budget.refused:
+            info(f"the --max-cost budget stopped answer generation (cost ${self.generation_cost:.4f}); only "
+                 "questions with stored answers are judged")
+        return answers
+
     def finish(self) -> int:
         """Say what the cap and the transport cost, and pick the exit code."""
         if self.budget.describe():
             info(self.budget.describe())
-        if len(self.reports) > 1 and not self.args.dry_run:
+        if (len(self.reports) > 1 or self.generation_cost or self.args.max_cost is not None) and not self.args.dry_run:
             info(f"total cost of this command: ${self.budget.spent:.4f}"
+                 + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
                  + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
-        if any(r.not_started for r in self.reports):
+        if self.budget.refused or any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
-        if any(r.failed for r in self.reports):
+        if any(r.failed or r.oversized for r in self.reports):
             return EXIT_CALLS_FAILED
         return 0
+
+    def shows_results(self) -> bool:
+        """Results are printed unless this was a dry run or no judgment exists to rate (every call failed)."""
+        return not self.args.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
 
     def record(self) -> dict:
         return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
                 "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
+
+
+def _check_prices(judge, specs: list[ModelSpec], max_cost: float | None) -> None:
+    """Every paid endpoint of the command has a price, or --max-cost could not hold (see Price.check_known)."""
+    if hasattr(judge, "check_price"):
+        judge.check_price(max_cost)
+    for spec in specs:
+        if spec.backend == "openai":
+            Price.check_known(spec.path or spec.name, spec.options, spec.name, max_cost)
 
 
 def _spec_record(spec: ModelSpec) -> dict:
@@ -123,17 +148,18 @@ def run_evaluate(args) -> int:
     for spec in [*candidates, baseline]:
         check_loadable(spec)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    _check_prices(judge, [*candidates, baseline], args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
+        session = JudgingSession(store, prompt_set, judge, args)
+        answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
         matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
         protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
-        session = JudgingSession(store, prompt_set, judge, args)
         for protocol in protocols:
             session.judge_all(protocol, matchups)
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args)
     return code
 
@@ -203,10 +229,11 @@ def run_tournament(args) -> int:
     for spec in specs:
         check_loadable(spec)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    _check_prices(judge, specs, args.max_cost)
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, specs, args)
-        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         session = JudgingSession(store, prompt_set, judge, args)
+        answers = session.answers(specs)
+        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         if args.schedule == "adaptive" and not args.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
             outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
@@ -218,7 +245,7 @@ def run_tournament(args) -> int:
             outcome = None
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, args, outcome)
     return code
 
