@@ -293,7 +293,9 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
                        help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
     group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
-                       help="stop before the judge's spending would pass this amount")
+                       help="one cap for the whole command (judging, and answers from paid endpoints): calls wait "
+                            "for money held by calls in flight and the run stops before spending could pass it; "
+                            "exit 3 when it stopped the run. Models without a known price need price_in/price_out")
     group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
     group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
     group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")

@@ -18,8 +18,11 @@ class GroupCommit:
         self.save, self.max_delay, self.max_records = save, max_delay, max_records
         self.pending: list = []
         self.timer: asyncio.TimerHandle | None = None
+        self.error: Exception | None = None  # a failed timed commit, raised to the caller at its next add
 
     def add(self, records: Iterable) -> None:
+        if self.error is not None:
+            raise self.error
         self.pending.extend(records)
         if len(self.pending) >= self.max_records:
             self.flush()
@@ -30,7 +33,15 @@ class GroupCommit:
             except RuntimeError:
                 self.flush()
                 return
-            self.timer = loop.call_later(self.max_delay, self.flush)
+            self.timer = loop.call_later(self.max_delay, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        """A commit run by the event loop, which would only log its error: keep it for the caller."""
+        self.timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001  (any failure to save must reach the command, not the loop's log)
+            self.error = exc
 
     def flush(self) -> None:
         if self.timer is not None:
@@ -45,3 +56,5 @@ class GroupCommit:
 
     def __exit__(self, *exc) -> None:
         self.flush()
+        if self.error is not None:
+            raise self.error
