@@ -217,3 +217,45 @@ def test_kill_9_loses_only_the_last_moments_never_tears_or_duplicates(tmp_path, 
         assert rerun.returncode == 0, rerun.stderr
     final = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(final) == len({r["judgment_id"] for r in final}) == 60 * 6
+
+
+# --- one exception type per kind of failure -----------------------------------------------------------------
+@pytest.mark.parametrize("fault, kind", [("reset", "CutOff"), ("cut", "CutOff"), ("garbage", "Malformed"),
+                                         ("no_choices", "Malformed"), ("400", "ErrorStatus"), ("503", "ErrorStatus"),
+                                         ("context", "ContextTooLong"), (None, None)])
+def test_each_failure_has_its_own_type(fault, kind):
+    from arena.models import http
+    from arena.models.endpoints import EndpointPool
+
+    async def call(url):
+        async with http.open_session(2) as session:
+            pool = EndpointPool([http.Endpoint(url, None)])
+            return await http.chat_completion(session, pool, {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                                              http.RetryPolicy(attempts=1, timeout=2))
+
+    with OpenAICompatibleServer(reply=lambda m: "fine", faults=[fault]) as server:
+        if kind is None:
+            assert http.run_sync(call(server.base_url))["choices"][0]["message"]["content"] == "fine"
+            return
+        with pytest.raises(http.RequestFailed) as raised:
+            http.run_sync(call(server.base_url))
+        assert type(raised.value).__name__ == kind
+
+
+def test_refused_connections_are_unreachable_then_the_circuit_opens():
+    from arena.models import http
+    from arena.models.endpoints import EndpointPool
+
+    with OpenAICompatibleServer(reply=lambda m: "fine") as server:
+        url = server.base_url
+    pool = EndpointPool([http.Endpoint(url, None)])
+
+    async def call(attempts):
+        async with http.open_session(2) as session:
+            return await http.chat_completion(session, pool, {"model": "m", "messages": []},
+                                              http.RetryPolicy(attempts=attempts, timeout=2))
+
+    with pytest.raises(http.Unreachable):
+        http.run_sync(call(1))
+    with pytest.raises(http.CircuitOpen, match="no endpoint accepts connections"):
+        http.run_sync(call(3))

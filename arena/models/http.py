@@ -136,8 +136,7 @@ def open_session(concurrency: int):
     """An aiohttp session for up to `concurrency` calls at once (one kept-alive connection each)."""
     import aiohttp
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=0,
-                                                                 ttl_dns_cache=300, ssl=None),
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300),
                                  skip_auto_headers=("User-Agent",))
 
 

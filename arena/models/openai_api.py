@@ -46,8 +46,8 @@ class OpenAIChatModel(ChatModel):
                            "messages": [{"role": m.role, "content": m.content} for m in request.messages]}
                 payload.update({"temperature": 0.0} if params.greedy
                                else {"temperature": params.temperature, "top_p": params.top_p})
-                meter = budget and CallMeter(budget, self.price, [m.content for m in request.messages],
-                                             params.max_new_tokens)
+                meter = None if budget is None else CallMeter(budget, self.price, [m.content for m in request.messages],
+                                                               params.max_new_tokens)
                 async with limit:
                     started = time.perf_counter()
                     try:
