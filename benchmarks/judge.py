@@ -111,7 +111,7 @@ def share_at_server(port: int, concurrency: int, latency: float, rounds: int) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
-    parser.add_argument("--rounds", type=int, default=8, help="calls per run: concurrency x rounds")
+    parser.add_argument("--rounds", type=int, default=16, help="calls per run: concurrency x rounds")
     parser.add_argument("--latency", type=float, default=0.5)
     args = parser.parse_args()
     targets = {64: 0.85, 256: 0.75}
