@@ -222,13 +222,18 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method relative --baseline gpt-3.5\n"
         "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
+        "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
-                    "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
+                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half, soft "
+                    "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
+                    "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
+                    "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
+                    "prediction at zero length gap, averaged over instructions, with its standard error. "
+                    "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
                     "agreement: two judges compared on the same items (two --judge options).",
     )

@@ -92,9 +92,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warning at large |x|
 
 
+@dataclass(frozen=True)
+class DifficultyFit:
+    """Stage 1: γ per question, its spread τ, and the pool fit's own θ (strength) and β per candidate."""
+
+    difficulty: np.ndarray
+    spread: float
+    strength: np.ndarray
+    length_beta: np.ndarray
+
+
 def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, tanh_gap: np.ndarray,
-                   n_models: int, n_questions: int) -> tuple[np.ndarray, float]:
-    """Stage 1: (γ per question, τ) of logit = θ_m + β_m tanh(z) + γ_x, γ_x ~ N(0, τ²), τ² by EM.
+                   n_models: int, n_questions: int, spread: float | None = None) -> DifficultyFit:
+    """Stage 1: logit = θ_m + β_m tanh(z) + γ_x, γ_x ~ N(0, τ²), τ² by EM (or τ = `spread`, held fixed:
+    a large one is the unshrunk fit, for comparison).
 
     Newton steps use the structure of the system: the (θ, β) block is 2×2 per candidate and the γ block is
     diagonal, so the Schur complement onto the 2M fixed effects is the only dense solve."""
@@ -103,8 +114,8 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
     fixed_design = np.stack([np.ones_like(tanh_gap), tanh_gap])  # (2, N)
     fixed = np.zeros(m2)
     gamma = np.zeros(n_questions)
-    tau2 = 1.0
-    for _ in range(_EM_ITERATIONS):
+    tau2 = 1.0 if spread is None else spread ** 2
+    for _ in range(_EM_ITERATIONS if spread is None else 1):
         for _ in range(_NEWTON_ITERATIONS):
             p = _sigmoid(fixed[2 * model] + fixed[2 * model + 1] * tanh_gap + gamma[question])
             residual, weight = score - p, p * (1.0 - p)
@@ -131,9 +142,9 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
         updated = float(np.mean(gamma ** 2 + posterior_variance))
         converged = abs(updated - tau2) <= _EM_TOLERANCE * tau2
         tau2 = updated
-        if converged:
+        if converged or spread is not None:
             break
-    return gamma, float(np.sqrt(tau2))
+    return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2])
 
 
 def fit_candidate(score: np.ndarray, tanh_gap: np.ndarray, difficulty: np.ndarray,
@@ -172,7 +183,8 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
     tanh_gap = standardised_tanh(data.model, data.length_gap.astype(np.float64), n_models)
     tau = float("nan")
     if difficulty is None:
-        difficulty, tau = fit_difficulty(data.model, data.question, data.score, tanh_gap, n_models, n_questions)
+        pool = fit_difficulty(data.model, data.question, data.score, tanh_gap, n_models, n_questions)
+        difficulty, tau = pool.difficulty, pool.spread
     rng = np.random.default_rng(seed)
     out = {k: np.full(n_models, np.nan) for k in ("rate", "se", "low", "high", "beta")}
     for m in range(n_models):
