@@ -330,3 +330,25 @@ def test_stores_without_soft_verdicts_read_as_before(tmp_path):
     bad.write_text(re.sub(r'"preference_b": ?0\.75', '"preference_b": 1.5', bad.read_text()))
     with pytest.raises(Exception, match="field 'preference_b' must be a number in \\[0, 1\\]"):
         store.judgments("s")
+
+
+def test_a_columns_cache_written_before_soft_verdicts_is_rebuilt(tmp_path):
+    import io
+
+    from arena.store.columns import cache_path
+
+    store = ResultsStore(tmp_path)
+    store.save_judgments([Judgment(benchmark="s", question_id="1", model_a="x", model_b="y", judge="j",
+                                   protocol="pairwise", verdict="A")])
+    store.judgment_columns("s")
+    path = cache_path(tmp_path / "s" / "judgments" / "j.jsonl")
+    with np.load(path) as data:  # the same cache as the previous version wrote it: version 1, no soft column
+        arrays = {k: data[k] for k in data.files if k != "preference_b"}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "version": 1}))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+    columns = store.judgment_columns("s")
+    assert len(columns) == 1 and np.isnan(columns.preference_b).all()
+    assert matches_from_columns(columns, "pairwise").outcome.tolist() == [1.0]
