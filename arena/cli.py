@@ -133,7 +133,8 @@ def _add_import_export(subparsers) -> None:
     importer = _command(subparsers, "import", "bring published judgments or answers into the results store",
                         "  arena import qlora ../shared/published/qlora-vicuna-pairwise-sample/ratings "
                         "--benchmark vicuna80 --judge gpt-4\n"
-                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80")
+                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80\n"
+                        "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results")
     sub = importer.add_subparsers(dest="action", required=True, metavar="SOURCE")
     qlora = _command(sub, "qlora", "the QLoRA paper's published evaluation: GPT-4 reviews and the judged answers",
                      "  arena import qlora path/to/qlora/eval          # the repository's whole eval/ folder\n"
@@ -187,7 +188,8 @@ def _add_import_export(subparsers) -> None:
     alpaca.set_defaults(handler=_lazy("arena.imports.commands", "run_import_alpaca_eval"))
 
     exporter = _command(subparsers, "export", "write stored answers (FastChat layout) or judgments (AlpacaEval layout)",
-                        "  arena export fastchat --benchmark sample --out fastchat_sample/")
+                        "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
+                        "  arena export alpaca-eval --out alpaca_results/")
     sub = exporter.add_subparsers(dest="action", required=True, metavar="FORMAT")
     fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl",
                             "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
