@@ -259,3 +259,18 @@ def test_refused_connections_are_unreachable_then_the_circuit_opens():
         http.run_sync(call(1))
     with pytest.raises(http.CircuitOpen, match="no endpoint accepts connections"):
         http.run_sync(call(3))
+
+
+def test_answer_generation_spreads_over_endpoints_too(cli, tmp_path):
+    with OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as one, \
+            OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as two, \
+            OpenAICompatibleServer(reply=lambda m: "x", status=502) as broken:
+        (tmp_path / "m.toml").write_text(
+            f'[models.served]\nbackend = "openai"\npath = "m"\nrequire_key = false\nmax_concurrency = 4\n'
+            f'retry_base_delay = 0.01\nbase_url = {json.dumps([broken.base_url, one.base_url, two.base_url])}\n')
+        result = cli("generate", "--model", "served", "--benchmark", "sample", "--models-file", tmp_path / "m.toml",
+                     "--results", tmp_path / "r")
+        assert result.code == 0, result.err
+        assert len(ResultsStore(tmp_path / "r").answers("sample", "served")) == 12
+        assert one.requests and two.requests and len(one.requests) + len(two.requests) == 12
+        assert f"{broken.base_url} served 0" in result.err and f"{one.base_url} served {len(one.requests)}" in result.err

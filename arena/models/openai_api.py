@@ -32,7 +32,10 @@ class OpenAIChatModel(ChatModel):
         self.price = Price.for_model(self.model_id, spec.options)
 
     def describe(self) -> dict:
-        return {"backend": "openai", "model": self.model_id, "base_url": self.endpoints.base_url}
+        facts = {"backend": "openai", "model": self.model_id, "base_url": self.endpoints.base_url}
+        if self.endpoints.summary():  # several endpoints: how many calls each served so far
+            facts["endpoints"] = self.endpoints.summary()
+        return facts
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
         return run_sync(self._generate_all(requests, params))
