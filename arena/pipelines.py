@@ -18,7 +18,7 @@ from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
-from arena.judging.judges import load_judge
+from arena.judging.judges import OpenAIJudge, load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
 from arena.judging.budget import CostBudget, Price, spending
@@ -123,7 +123,7 @@ class JudgingSession:
 
 def _check_prices(judge, specs: list[ModelSpec], max_cost: float | None) -> None:
     """Every paid endpoint of the command has a price, or --max-cost could not hold (see Price.check_known)."""
-    if hasattr(judge, "check_price"):
+    if isinstance(judge, OpenAIJudge):
         judge.check_price(max_cost)
     for spec in specs:
         if spec.backend == "openai":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -104,10 +106,6 @@ class CostBudget:
             if not settled.done():
                 settled.set_result(None)
 
-    @property
-    def left(self) -> float | None:
-        return None if self.max_cost is None else self.max_cost - self.spent
-
     def describe(self) -> str:
         parts = []
         if self.cut_off:
@@ -174,18 +172,14 @@ class CallMeter:
 current_budget: ContextVar[CostBudget | None] = ContextVar("current_budget", default=None)
 
 
-class spending:
+@contextmanager
+def spending(budget: CostBudget) -> Iterator[CostBudget]:
     """`with spending(budget):` makes `budget` the current command's cap for the block."""
-
-    def __init__(self, budget: CostBudget):
-        self.budget = budget
-
-    def __enter__(self) -> CostBudget:
-        self.token = current_budget.set(self.budget)
-        return self.budget
-
-    def __exit__(self, *exc) -> None:
-        current_budget.reset(self.token)
+    token = current_budget.set(budget)
+    try:
+        yield budget
+    finally:
+        current_budget.reset(token)
 
 
 def _usage_tokens(usage) -> tuple[int | None, int | None]:

@@ -52,7 +52,8 @@ OPTIONS: dict[str, Check] = {
     # openai (any OpenAI-compatible endpoint, or a list of endpoints serving the same model)
     "base_url": lambda v: None if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(u, str) for u in v))
     else "a URL or a non-empty list of URLs",
-    "breaker_failures": _number(int, 1), "rest_seconds": _number(float, 0.0), "context_window": _number(int, 1), "api_key_env": _TEXT, "require_key": _FLAG, "max_concurrency": _number(int, 1),
+    "api_key_env": _TEXT, "require_key": _FLAG, "max_concurrency": _number(int, 1),
+    "breaker_failures": _number(int, 1), "rest_seconds": _number(float, 0.0), "context_window": _number(int, 1),
     "retries": _number(int, 0), "retry_base_delay": _number(float, 0.0), "timeout": _number(float, 0.0, low_open=True),
     "requests_per_minute": _number(float, 0.0, low_open=True), "price_in": _number(float, 0.0),
     "price_out": _number(float, 0.0),
