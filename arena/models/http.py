@@ -3,7 +3,7 @@ and judging): exponential backoff with jitter on 429, 5xx, timeouts and dropped 
 Retry-After. Failures are exceptions, one type per kind of failure, never sentinel strings.
 
 The client is aiohttp: on this project's 2-core machines it keeps 90% of a 0.5 s endpoint's capacity at 256
-calls in flight, where httpx's own connection pool keeps 7% (README, "Judging at scale"). A call may go to
+calls in flight, where httpx's own connection pool kept 7% (measured for issue 25). A call may go to
 one of several endpoints (arena.models.endpoints): the least busy healthy one, another one on a retry."""
 
 from __future__ import annotations
