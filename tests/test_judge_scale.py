@@ -126,7 +126,7 @@ def capped_run(cli, tmp_path, name, cap=None):
     prompts, answers = big_inputs(tmp_path)
     with OpenAICompatibleServer(reply=longer_wins, faults=faulty(7), completion_tokens=280) as server:
         models = models_file(tmp_path, answers, server.base_url, price_in=PRICE_IN, price_out=PRICE_OUT,
-                             judge_max_tokens=1024, max_concurrency=8, retries=8, retry_base_delay=0.01)
+                             judge_max_tokens=1024, max_concurrency=16, retries=8, retry_base_delay=0.01)
         extra = ["--max-cost", str(cap)] if cap else ["--max-cost", "1000"]
         result = cli("tournament", "--models", "alpha", "beta", "gamma", "--benchmark", prompts, "--judge", "judge",
                      "--models-file", models, "--results", tmp_path / name, "--orderings", "50", "--bootstrap", "20",
