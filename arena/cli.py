@@ -190,14 +190,20 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
-        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
+        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
+        "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
+        "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
+        "  arena ratings --benchmark vicuna80 --method bt --exclude-self --self-model openai:gpt-4o=gpt-4o",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
                     "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
                     "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options).",
+                    "agreement: two judges compared on the same items (two --judge options); with three or more "
+                    "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
+                    "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
+                    "table; bias then adds its self-preference.",
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -206,6 +212,15 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
     ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement"], default="elo")
+    ratings.add_argument("--panel", choices=["majority", "mean"], default=None,
+                         help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
+                              "verdict more than half of the votes gave, per question and answer order (else a tie; "
+                              "items a majority of the panel judged); mean = the mean of single-answer grades")
+    ratings.add_argument("--exclude-self", action="store_true",
+                         help="leave out the judgments in which a judge judged its own model")
+    ratings.add_argument("--self-model", action="append", metavar="JUDGE=MODEL",
+                         help="JUDGE's own model is the contestant MODEL (by default a judge's own model is the "
+                              "contestant of the same name, or of the replayed judge's name)")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "

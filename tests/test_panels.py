@@ -1,0 +1,201 @@
+"""Judge panels (majority verdicts, mean grades, agreement and Fleiss' kappa) and self-preference.
+
+The panel below is built so every figure can be worked out by hand. Models x, y, z; 10 questions; each pair in
+both orders (60 items). Judge j1 always says the answer shown first won; j2 knows the truth x > y > z; judge
+`z` (its name is a contestant's) gives every match its own model plays to z and calls x-y a tie.
+
+    order   j1  j2  z     majority        order   j1  j2  z     majority
+    x,y     A   A   tie   A (x)           y,x     A   B   tie   tie (no majority)
+    x,z     A   A   B     A (x)           z,x     A   B   A     A (z)
+    y,z     A   A   B     A (y)           z,y     A   B   A     A (z)
+
+Per question the panel gives x: 2 wins, 1 tie, 1 loss; y: 1 win, 1 tie, 2 losses; z: 2 wins, 2 losses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arena.ratings import panel
+from arena.ratings.judge_panel import own_models, panel_judgments, self_preference_rows
+from arena.store import Judgment, ResultsStore
+
+TRUTH = {"x": 3, "y": 2, "z": 1}
+QUESTIONS = [str(q) for q in range(1, 11)]
+ORDERS = [("x", "y"), ("y", "x"), ("x", "z"), ("z", "x"), ("y", "z"), ("z", "y")]
+
+
+def _verdict(judge: str, a: str, b: str) -> str:
+    if judge == "j1":
+        return "A"
+    if judge == "j2":
+        return "A" if TRUTH[a] > TRUTH[b] else "B"
+    return "A" if a == "z" else "B" if b == "z" else "tie"
+
+
+def _panel_judgments(judges=("j1", "j2", "z"), benchmark="panelset") -> list[Judgment]:
+    return [Judgment(benchmark, q, a, b, judge, "pairwise", _verdict(judge, a, b), source="test")
+            for judge in judges for q in QUESTIONS for a, b in ORDERS]
+
+
+@pytest.fixture
+def panel_store(tmp_path):
+    results = tmp_path / "results"
+    ResultsStore(results).save_judgments(_panel_judgments())
+    return results
+
+
+# --- the maths -----------------------------------------------------------------------------------------------
+def test_majority_needs_more_than_half_of_the_votes_and_a_quorum():
+    A, B, T, N = 0, 1, 2, panel.NO_VOTE
+    votes = np.array([[A, A, T], [A, B, T], [B, B, A], [A, B, N], [A, A, N], [A, N, N], [T, T, B]])
+    assert panel.majority_verdicts(votes).tolist() == [A, T, B, T, A, N, T]
+
+
+def test_fleiss_kappa_equals_the_hand_computation():
+    # counts (A, B, tie): P_i = 1, 1/3, 1/3, 0 -> mean 5/12; shares 6/12, 4/12, 2/12 -> P_e = 7/18;
+    # kappa = (5/12 - 7/18) / (1 - 7/18) = 1/22.
+    counts = np.array([[3, 0, 0], [2, 1, 0], [0, 2, 1], [1, 1, 1]])
+    assert panel.fleiss_kappa(counts) == pytest.approx(1 / 22)
+    assert panel.fleiss_kappa(np.array([[3, 0], [0, 3]])) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        panel.fleiss_kappa(np.array([[3, 0, 0], [1, 0, 0]]))
+
+
+def test_mean_grades_need_a_quorum():
+    grades = np.array([[8, 6, 7], [9, np.nan, 5], [4, np.nan, np.nan]], dtype=float)
+    means = panel.mean_grades(grades)
+    assert means[:2].tolist() == [7.0, 7.0] and np.isnan(means[2])
+
+
+def test_panel_judgments_mean_grade_per_question_model_and_turn():
+    def grade(judge, q, turn, score):
+        return Judgment("mt", q, "m", "", judge, "single", "graded", score_a=score, meta={"turn": turn})
+
+    judgments = [grade("g1", "81", 1, 8), grade("g2", "81", 1, 6), grade("g3", "81", 1, 10),
+                 grade("g1", "81", 2, 3), grade("g2", "81", 2, 4),
+                 Judgment("mt", "81", "m", "", "g3", "single", "error", meta={"turn": 2}),
+                 grade("g1", "82", 1, 9)]  # one grade of three: no quorum, no panel grade
+    panel_grades = panel_judgments(judgments, ["g1", "g2", "g3"], "mean")
+    assert [(j.question_id, j.meta["turn"], j.score_a, j.verdict) for j in panel_grades] == [
+        ("81", 1, 8.0, "graded"), ("81", 2, 3.5, "graded")]
+    assert panel_grades[1].meta["votes"] == {"g1": 3.0, "g2": 4.0, "g3": None}
+    assert panel_grades[0].judgment_id != panel_grades[1].judgment_id and panel_grades[0].judge == "panel-mean"
+
+
+def test_self_preference_against_other_judges_and_against_the_field():
+    judgments = _panel_judgments()
+    own = own_models(["j1", "j2", "z"], {"x", "y", "z"}, {})
+    assert own == {"z": "z"}
+    (row,) = self_preference_rows(judgments, own)
+    # z gives itself all 40 of its matches; j1 and j2 give z 0, 0.5, 0, 0.5 on its four orders: 0.25.
+    assert (row["matches"], row["own_win_rate"], row["reference_win_rate"]) == (40, 1.0, 0.25)
+    assert row["difference"] == pytest.approx(0.75) and row["ci_low"] > 0.5
+    (alone,) = self_preference_rows(_panel_judgments(("z",)), own)
+    # With no other judge: the field (x and y) took half the points from z's opponents (x-y ties): 0.5.
+    assert alone["reference_win_rate"] == 0.5 and alone["difference"] == pytest.approx(0.5)
+    assert "field" in alone["reference"]
+
+
+def test_own_model_by_name_replay_name_or_declaration(tmp_path):
+    contestants = {"gpt-4", "guanaco-7b"}
+    assert own_models(["gpt-4", "replay-gpt-4", "claude", "openai:gpt-4-0613"], contestants,
+                      {"openai:gpt-4-0613": "gpt-4"}) == {"gpt-4": "gpt-4", "replay-gpt-4": "gpt-4",
+                                                          "openai:gpt-4-0613": "gpt-4"}
+
+
+# --- arena ratings ---------------------------------------------------------------------------------------------
+def _rows_by_judge(rows):
+    out = {}
+    for row in rows:
+        out.setdefault(row["judge"], {})[row["model"]] = row
+    return out
+
+
+def test_majority_panel_gives_the_hand_computed_leaderboard_beside_each_judge(cli, panel_store):
+    result = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--panel", "majority",
+                 "--method", "bt", "--bootstrap", "50", "--format", "json")
+    assert result.code == 0, result.err
+    rows = _rows_by_judge(result.json())
+    assert set(rows) == {"j1", "j2", "z", "panel-majority"}
+    record = {m: (r["wins"], r["ties"], r["losses"], r["matches"]) for m, r in rows["panel-majority"].items()}
+    assert record == {"x": (20, 10, 10, 40), "y": (10, 10, 20, 40), "z": (20, 0, 20, 40)}
+    ranking = sorted(rows["panel-majority"], key=lambda m: -rows["panel-majority"][m]["rating"])
+    assert ranking == ["x", "z", "y"]  # points 25, 20, 15 of 40
+    assert rows["j1"]["x"]["wins"] == rows["j1"]["x"]["losses"] == 20  # the position-biased judge alone
+    elo = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--panel", "majority",
+              "--judge", "j1", "--judge", "j2", "--judge", "z", "--orderings", "200")
+    assert elo.code == 0, elo.err
+    assert elo.out.count("Elo (paper") == 4 and "panel-majority" in elo.out
+
+
+def test_panel_agreement_and_fleiss_kappa_equal_the_hand_computation(cli, panel_store):
+    result = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "agreement",
+                 "--format", "json")
+    assert result.code == 0, result.err
+    data = result.json()
+    # Per item type (10 of each), counts (A, B, tie): (2,0,1), (1,1,1), and four (2,1,0). P_i = 1/3, 0, 1/3:
+    # mean 5/18; shares 11/18, 5/18, 2/18 -> P_e = 150/324; kappa = (5/18 - 25/54) / (1 - 25/54) = -10/29.
+    # Without ties, the four (2,1) types: P = 1/3, P_e = 5/9, kappa = -1/2.
+    assert data["panel"]["items"] == 60 and data["panel"]["fleiss_kappa"] == pytest.approx(-10 / 29, abs=1e-4)
+    assert data["panel"]["items_without_ties"] == 40
+    assert data["panel"]["fleiss_kappa_without_ties"] == pytest.approx(-0.5)
+    pairs = {(p["judge_1"], p["judge_2"]): p for p in data["pairs"]}
+    assert (pairs[("j1", "j2")]["agreement"], pairs[("j1", "j2")]["agreement_without_ties"]) == (0.5, 0.5)
+    assert pairs[("j1", "z")]["agreement"] == pytest.approx(1 / 3, abs=1e-4)
+    assert (pairs[("j1", "z")]["decided_items"], pairs[("j1", "z")]["agreement_without_ties"]) == (40, 0.5)
+    assert pairs[("j2", "z")]["agreement"] == 0.0
+    table = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "agreement")
+    assert table.code == 0 and "Fleiss" in table.out and "-0.345" in table.out
+
+
+def test_self_judging_is_noted_measured_and_can_be_excluded(cli, panel_store):
+    plain = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bt", "--judge", "z",
+                "--bootstrap", "20")
+    assert plain.code == 0, plain.err
+    assert "judge z is also a contestant (model z): 40 of its judgments" in plain.err
+    clean = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bt", "--judge", "j2",
+                "--bootstrap", "20")
+    assert "also a contestant" not in clean.err
+    bias = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bias", "--format", "json")
+    assert bias.code == 0, bias.err
+    by_judge = {r["judge"]: r for r in bias.json()}
+    assert by_judge["z"]["own_model"] == "z" and by_judge["z"]["self_preference"] == pytest.approx(0.75)
+    assert by_judge["j1"]["own_model"] is None
+    table = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bias")
+    assert "Self-preference" in table.out and "other judges: j1, j2" in table.out
+    excluded = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "elo", "--judge", "z",
+                   "--exclude-self", "--orderings", "100", "--format", "json")
+    assert excluded.code == 0, excluded.err
+    assert "left out 40 judgments of z on its own model z" in excluded.err
+    assert {r["model"]: r["ties"] for r in excluded.json()} == {"x": 20, "y": 20}  # only x-y is left: all ties
+
+
+def test_declared_self_model(cli, tmp_path):
+    results = tmp_path / "results"
+    renamed = [Judgment(j.benchmark, j.question_id, j.model_a, j.model_b, "openai:zeta-judge", j.protocol, j.verdict,
+                        source="test") for j in _panel_judgments(("z",))]
+    ResultsStore(results).save_judgments(renamed)
+    bias = cli("ratings", "--results", results, "--benchmark", "panelset", "--method", "bias", "--format", "json",
+               "--self-model", "openai:zeta-judge=z")
+    assert bias.code == 0, bias.err
+    assert bias.json()[0]["own_model"] == "z" and bias.json()[0]["self_preference"] == pytest.approx(0.5)
+    unflagged = cli("ratings", "--results", results, "--benchmark", "panelset", "--method", "bias", "--format", "json")
+    assert unflagged.json()[0]["own_model"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--panel", "majority", "--judge", "j1"), "--panel majority needs at least two judges"),
+    (("--panel", "mean", "--method", "elo"), "--panel mean averages single-answer grades"),
+    (("--panel", "majority", "--protocol", "relative"), "no relative judgments"),
+    (("--panel", "majority", "--pool-judges"), "--pool-judges would count every vote twice"),
+    (("--method", "bias", "--exclude-self"), "--exclude-self goes with the rating methods"),
+    (("--self-model", "z"), "expected JUDGE=MODEL"),
+    (("--self-model", "z=w"), "'w' is not a contestant"),
+    (("--self-model", "nobody=z"), "names judges with no judgments here: nobody"),
+])
+def test_bad_panel_combinations_exit_2_with_one_message(cli, panel_store, args, message):
+    result = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bt", *args)
+    assert result.code == 2
+    assert message in result.err and "Traceback" not in result.err
