@@ -298,7 +298,11 @@ def _add_generate(subparsers) -> None:
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default,
                          judge_more: str = "") -> None:
     group = parser.add_argument_group("judging")
-    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default}){judge_more}")
+    group.add_argument("--judge", action="append", default=None,
+                       help=f"judge model (default: {judge_default}){judge_more}. Repeat for a panel: each judge "
+                            "judges every matchup (any mix, also 'human' for the votes of arena rate), then the "
+                            "panel's majority verdicts are rated beside each judge's")
+    parser.set_defaults(default_judge=judge_default)
     group.add_argument("--judge-base-url", default=None, metavar="URL",
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)

@@ -27,6 +27,7 @@ from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
+from arena.panel_pipeline import judges_of, run_panel
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
@@ -72,7 +73,7 @@ class JudgingSession:
 
     def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
         self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
-        self.budget = CostBudget(args.max_cost)
+        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
         self.reports: list[JudgingReport] = []
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
@@ -110,6 +111,9 @@ def _spec_record(spec: ModelSpec) -> dict:
 
 
 def run_evaluate(args) -> int:
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = [resolve_model(m, args.models_file) for m in args.model]
@@ -181,6 +185,9 @@ def run_tournament(args) -> int:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
     if args.until_separated and args.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models

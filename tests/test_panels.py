@@ -14,9 +14,14 @@ Per question the panel gives x: 2 wins, 1 tie, 1 loss; y: 1 win, 1 tie, 2 losses
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from conftest import write_jsonl
+from openai_server import OpenAICompatibleServer
 
+from arena.benchmarks import load_prompt_set
 from arena.ratings import panel
 from arena.ratings.judge_panel import own_models, panel_judgments, self_preference_rows
 from arena.store import Judgment, ResultsStore
@@ -199,3 +204,130 @@ def test_bad_panel_combinations_exit_2_with_one_message(cli, panel_store, args, 
     result = cli("ratings", "--results", panel_store, "--benchmark", "panelset", "--method", "bt", *args)
     assert result.code == 2
     assert message in result.err and "Traceback" not in result.err
+
+
+# --- panels in arena tournament / evaluate ---------------------------------------------------------------------
+MODELS = ("alpha", "beta", "gamma")  # answers of growing length
+
+
+def _replies(messages):
+    user = messages[-1].content
+    return [text for _, text in re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.S)]
+
+
+def _longer_wins(messages):
+    one, two = (len(r) for r in _replies(messages))
+    return f"Longer is better.\n{1 if one > two else 2}"
+
+
+def _shorter_wins(messages):
+    one, two = (len(r) for r in _replies(messages))
+    return f"Shorter is better.\n{1 if one < two else 2}"
+
+
+def _beta_wins(messages):
+    one, two = _replies(messages)
+    return f"Beta or nothing.\n{1 if one.startswith('beta') else 2 if two.startswith('beta') else 3}"
+
+
+@pytest.fixture
+def three_judges(tmp_path):
+    """Three loopback OpenAI-compatible judges with scripted verdicts, and a models file naming them. For every
+    pair and order: alpha-beta: beta, alpha, beta -> beta; alpha-gamma: gamma, alpha, tie -> tie (no majority);
+    beta-gamma: gamma, beta, beta -> beta."""
+    sample = load_prompt_set("sample")
+    lines = []
+    for size, name in enumerate(MODELS, start=1):
+        rows = [{"question_id": p.id, "generation": f"{name} answer to {p.id}. " + "detail " * (3 * size)}
+                for p in sample.prompts]
+        lines.append(f'[models.{name}]\nbackend = "answers"\npath = "{write_jsonl(tmp_path / f"{name}.jsonl", rows)}"\n')
+    with OpenAICompatibleServer(reply=_longer_wins) as one, OpenAICompatibleServer(reply=_shorter_wins) as two, \
+            OpenAICompatibleServer(reply=_beta_wins) as three:
+        for judge, server in (("long-judge", one), ("short-judge", two), ("beta-judge", three)):
+            lines.append(f'[models.{judge}]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{server.base_url}"\n'
+                         'api_key_env = "JUDGE_KEY"\nretries = 1\nretry_base_delay = 0.01\n')
+        path = tmp_path / "models.toml"
+        path.write_text("\n".join(lines))
+        yield path, (one, two, three)
+
+
+@pytest.fixture
+def judge_key(monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+
+
+def test_tournament_with_a_panel_of_three_loopback_judges(cli, tmp_path, three_judges, judge_key):
+    models_file, servers = three_judges
+    args = ("tournament", "--models", *MODELS, "--benchmark", "sample", "--limit", "4", "--models-file", models_file,
+            "--results", tmp_path / "r", "--judge", "long-judge", "--judge", "short-judge", "--judge", "beta-judge",
+            "--orderings", "100", "--bootstrap", "50", "--format", "json")
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert [len(s.requests) for s in servers] == [24, 24, 24]  # 3 pairs x 2 orders x 4 questions, each judge
+    data = result.json()
+    assert set(data["judges"]) == {"long-judge", "short-judge", "beta-judge"}
+    assert [r["model"] for r in data["judges"]["long-judge"]["elo"]] == ["gamma", "beta", "alpha"]
+    assert [r["model"] for r in data["judges"]["short-judge"]["elo"]] == ["alpha", "beta", "gamma"]
+    record = {r["model"]: (r["wins"], r["ties"], r["losses"]) for r in data["panel"]["bradley_terry"]}
+    assert record == {"beta": (16, 0, 0), "alpha": (0, 8, 8), "gamma": (0, 8, 8)}
+    assert data["panel"]["bradley_terry"][0]["model"] == "beta"
+    stored = ResultsStore(tmp_path / "r").judgments("sample")
+    assert {j.judge for j in stored} == {"long-judge", "short-judge", "beta-judge"}  # stored per judge, as today
+    again = cli(*args[:-2])  # a rerun calls nobody and prints each judge's table and the panel's
+    assert again.code == 0 and [len(s.requests) for s in servers] == [24, 24, 24]
+    assert again.out.count("Bradley-Terry") == 4 and "panel-majority" in again.out
+    agreement = cli("ratings", "--results", tmp_path / "r", "--benchmark", "sample", "--method", "agreement",
+                    "--format", "json")
+    pairs = {(p["judge_1"], p["judge_2"]): p["agreement"] for p in agreement.json()["pairs"]}
+    assert pairs[("long-judge", "short-judge")] == 0.0
+
+
+def test_evaluate_with_a_panel_shares_one_cost_cap_and_prints_the_majority(cli, tmp_path, three_judges, judge_key):
+    models_file, servers = three_judges
+    result = cli("evaluate", "--model", "alpha", "--model", "gamma", "--baseline", "beta", "--benchmark", "sample",
+                 "--limit", "3", "--protocol", "pairwise", "--models-file", models_file, "--results", tmp_path / "r",
+                 "--judge", "long-judge", "--judge", "short-judge", "--judge", "beta-judge", "--bootstrap", "50")
+    assert result.code == 0, result.err
+    assert [len(s.requests) for s in servers] == [12, 12, 12]
+    assert "panel-majority" in result.out and "vs beta" in result.out
+    rows = cli("ratings", "--results", tmp_path / "r", "--benchmark", "sample", "--panel", "majority", "--method",
+               "winrate", "--baseline", "beta", "--bootstrap", "50", "--format", "json").json()
+    panel_rows = {r["model"]: r["win_rate"] for r in rows if r["judge"] == "panel-majority"}
+    assert panel_rows == {"alpha": 0.0, "gamma": 0.0}  # beta wins every majority
+
+
+def test_panel_of_replay_judges_and_its_self_preference(cli, tmp_path, panel_store):
+    judges = [f"replay:{panel_store}:{j}" for j in ("j1", "j2", "z")]
+    result = cli("tournament", "--benchmark", "panelset", "--results", tmp_path / "r", "--orderings", "100",
+                 "--bootstrap", "50", "--format", "json", *[x for j in judges for x in ("--judge", j)])
+    assert result.code == 0, result.err
+    record = {r["model"]: (r["wins"], r["ties"], r["losses"]) for r in result.json()["panel"]["elo"]}
+    assert record == {"x": (20, 10, 10), "y": (10, 10, 20), "z": (20, 0, 20)}
+    bias = cli("ratings", "--results", tmp_path / "r", "--benchmark", "panelset", "--method", "bias")
+    assert bias.code == 0, bias.err
+    assert "replay-z" in bias.out and "Self-preference" in bias.out
+
+
+@pytest.mark.parametrize("judges, message", [
+    (("human", "long-judge"), "--judge human: no human votes stored"),
+    (("long-judge", "long-judge"), "given more than once"),
+    (("long-judge", "no-such-judge"), "unknown model 'no-such-judge'"),
+])
+def test_bad_panels_stop_before_anything_is_judged(cli, tmp_path, three_judges, judge_key, judges, message):
+    models_file, servers = three_judges
+    result = cli("tournament", "--models", *MODELS, "--benchmark", "sample", "--limit", "2", "--models-file",
+                 models_file, "--results", tmp_path / "r", *[x for j in judges for x in ("--judge", j)])
+    assert result.code == 2 and message in result.err
+    assert sum(len(s.requests) for s in servers) == 0
+
+
+def test_report_shows_each_judge_beside_the_panel_and_flags_self_judging(cli, tmp_path, panel_store):
+    result = cli("report", "--results", panel_store, "--benchmark", "panelset", "--out", tmp_path / "rep",
+                 "--orderings", "50", "--bootstrap", "20")
+    assert result.code == 0, result.err
+    html = (tmp_path / "rep" / "index.html").read_text()
+    for judge in ("j1", "j2", "z", "panel-majority"):
+        assert f'id="judge-{judge}"' in html
+    assert "majority verdict of j1, j2, z" in html
+    assert "also a contestant: 40 of its judgments are on its own model z" in html
+    assert (tmp_path / "rep" / "bt-panel-majority.svg").exists()

@@ -120,6 +120,26 @@ def panel_judgments(judgments: list[Judgment], judges: list[str], rule: str) -> 
             for k, g, row in zip(items, means.tolist(), grades.tolist()) if not np.isnan(g)]
 
 
+def report_panel(judgments: list[Judgment]) -> tuple[str, list[Judgment], str] | None:
+    """The majority panel of every judge with pairwise verdicts, for the HTML report (None with fewer than two
+    such judges): its name, its judgments and a label saying who sits on it and who judged its own model."""
+    pairwise = [j for j in judgments if j.protocol == "pairwise" and not j.judge.startswith(PANEL_PREFIX)]
+    judges = sorted({j.judge for j in pairwise})
+    if len(judges) < 2:
+        return None
+    majority = panel_judgments(pairwise, judges, "majority")
+    if not majority:
+        return None
+    return panel_name("majority"), majority, f"majority verdict of {', '.join(judges)} (a tie when no majority)"
+
+
+def self_judging_label(judge: str, judgments: list[Judgment]) -> str:
+    """A note for a judge that is also a contestant by name (the report has no --self-model), else ''."""
+    own = own_models([judge], contestants_of(judgments), {})
+    count = self_judged_counts(judgments, own).get(judge, 0)
+    return f"also a contestant: {count} of its judgments are on its own model {own[judge]}" if count else ""
+
+
 def _panel_source(members: str, turn) -> str:
     """Part of the judgment id: the two turns of one matchup are two panel judgments."""
     return f"panel:{members}" + (f":turn{turn}" if turn != 1 else "")
