@@ -212,7 +212,7 @@ MODELS = ("alpha", "beta", "gamma")  # answers of growing length
 
 def _replies(messages):
     user = messages[-1].content
-    return [text for _, text in re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.S)]
+    return [text for _, text in re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.DOTALL)]
 
 
 def _longer_wins(messages):
