@@ -327,7 +327,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
-        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
+        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --protocol pairwise \\\n"
+        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
                     "candidate with the baseline in both answer orders, and prints the score relative to the "
                     "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
@@ -346,7 +348,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
-        "--format json",
+        "--format json"
+        "\n  arena tournament --benchmark vicuna80 --judge replay:a:gpt-4 --judge replay:b:claude --judge replay:c:human"
+        "   # a panel of recorded judges",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
                     "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
                     "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "
