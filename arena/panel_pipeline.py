@@ -26,6 +26,8 @@ from arena.ratings import leaderboard
 from arena.ratings.judge_panel import panel_judgments, panel_name
 from arena.ratings.matches import build_matches
 from arena.store import ResultsStore
+from arena.store.atomic import write_atomically
+from arena.store.results import file_safe
 
 HUMAN = "human"
 
@@ -119,6 +121,8 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
             elo = leaderboard.elo_leaderboard(majority, args.orderings, args.seed)
             bt = leaderboard.bt_leaderboard(majority, args.bootstrap, args.seed)
             result = {"elo": elo, "bradley_terry": bt, "judges": names, "matchups": len(majority)}
+            path = store.root / file_safe(benchmark) / "leaderboards" / f"{panel_name('majority')}.json"
+            write_atomically(path, json.dumps(result, indent=2))
             if not json_out:
                 print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
                               leaderboard.RATING_COLUMNS)

@@ -14,6 +14,7 @@ Per question the panel gives x: 2 wins, 1 tie, 1 loss; y: 1 win, 1 tie, 2 losses
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -271,6 +272,8 @@ def test_tournament_with_a_panel_of_three_loopback_judges(cli, tmp_path, three_j
     record = {r["model"]: (r["wins"], r["ties"], r["losses"]) for r in data["panel"]["bradley_terry"]}
     assert record == {"beta": (16, 0, 0), "alpha": (0, 8, 8), "gamma": (0, 8, 8)}
     assert data["panel"]["bradley_terry"][0]["model"] == "beta"
+    saved = json.loads((tmp_path / "r" / "sample" / "leaderboards" / "panel-majority.json").read_text())
+    assert saved["judges"] == ["long-judge", "short-judge", "beta-judge"] and saved["matchups"] == 24
     stored = ResultsStore(tmp_path / "r").judgments("sample")
     assert {j.judge for j in stored} == {"long-judge", "short-judge", "beta-judge"}  # stored per judge, as today
     again = cli(*args[:-2])  # a rerun calls nobody and prints each judge's table and the panel's

@@ -7,8 +7,7 @@ the way it rates a judge.
 
 Items. Pairwise (and relative) verdicts are matched on (question, model shown first, model shown second, turn):
 each answer order is its own item, as each order is its own match. Single grades are matched on (question,
-model, turn). The turn is read from the judgment's `meta["turn"]` (1 when absent), where FastChat imports keep
-it; only MT-bench's per-turn judging has a turn 2.
+model, turn). The turn is the judgment's own (`_turn`); only MT-bench's per-turn judging has a turn 2.
 
 Which model is a judge's own. A judge judges its own model when
   1. `--self-model JUDGE=MODEL` says so (a judge named otherwise, e.g. `openai:gpt-4o-2024-08-06` judging the
@@ -36,12 +35,18 @@ _CODE = {verdict: code for code, verdict in enumerate(panel.CLASSES)}
 _REPLAY_PREFIX = "replay-"
 
 
+def _turn(j: Judgment) -> int:
+    """The turn judged: the record's own `turn` where the store has that field (single grading and per-turn
+    pairwise judging set it), else `meta["turn"]` (FastChat imports), else 1."""
+    return getattr(j, "turn", None) or int(j.meta.get("turn", 1))
+
+
 def _pair_key(j: Judgment) -> tuple:
-    return j.question_id, j.model_a, j.model_b, j.meta.get("turn", 1)
+    return j.question_id, j.model_a, j.model_b, _turn(j)
 
 
 def _single_key(j: Judgment) -> tuple:
-    return j.question_id, j.model_a, j.meta.get("turn", 1)
+    return j.question_id, j.model_a, _turn(j)
 
 
 def _indexed(judgments: list[Judgment], judges: list[str], key) -> tuple[list[tuple], dict[tuple, int], dict]:
