@@ -74,6 +74,7 @@ class JudgingSession:
     def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
         self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
         self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+        self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
         self.reports: list[JudgingReport] = []
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
@@ -102,7 +103,8 @@ class JudgingSession:
         return 0
 
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
+        return {"judge": self.judge.name, "demo_judge": self.judge.demo,
+                "cost": round(self.budget.spent - self.spent_before, 6),
                 "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
 
 

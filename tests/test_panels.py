@@ -23,6 +23,7 @@ from conftest import write_jsonl
 from openai_server import OpenAICompatibleServer
 
 from arena.benchmarks import load_prompt_set
+from arena.errors import EXIT_BUDGET_STOPPED
 from arena.ratings import panel
 from arena.ratings.judge_panel import own_models, panel_judgments, self_preference_rows
 from arena.store import Judgment, ResultsStore
@@ -209,6 +210,11 @@ def test_bad_panel_combinations_exit_2_with_one_message(cli, panel_store, args, 
 
 # --- panels in arena tournament / evaluate ---------------------------------------------------------------------
 MODELS = ("alpha", "beta", "gamma")  # answers of growing length
+PRICE_IN, PRICE_OUT = 10.0, 30.0  # USD per million tokens, set on each judge
+
+
+def _billed(server) -> float:
+    return sum(u["prompt_tokens"] * PRICE_IN + u["completion_tokens"] * PRICE_OUT for u in server.billed) / 1e6
 
 
 def _replies(messages):
@@ -246,7 +252,8 @@ def three_judges(tmp_path):
             OpenAICompatibleServer(reply=_beta_wins) as three:
         for judge, server in (("long-judge", one), ("short-judge", two), ("beta-judge", three)):
             lines.append(f'[models.{judge}]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{server.base_url}"\n'
-                         'api_key_env = "JUDGE_KEY"\nretries = 1\nretry_base_delay = 0.01\n')
+                         'api_key_env = "JUDGE_KEY"\nretries = 1\nretry_base_delay = 0.01\n'
+                         f"price_in = {PRICE_IN}\nprice_out = {PRICE_OUT}\nmax_concurrency = 2\n")
         path = tmp_path / "models.toml"
         path.write_text("\n".join(lines))
         yield path, (one, two, three)
@@ -334,3 +341,46 @@ def test_report_shows_each_judge_beside_the_panel_and_flags_self_judging(cli, tm
     assert "majority verdict of j1, j2, z" in html
     assert "also a contestant: 40 of its judgments are on its own model z" in html
     assert (tmp_path / "rep" / "bt-panel-majority.svg").exists()
+
+
+def test_a_panel_spends_under_one_cap_and_keeps_what_it_judged(cli, tmp_path, three_judges, judge_key):
+    models_file, servers = three_judges
+    base = ("tournament", "--models", *MODELS, "--benchmark", "sample", "--limit", "4", "--models-file", models_file,
+            "--judge", "long-judge", "--judge", "short-judge", "--judge", "beta-judge", "--orderings", "50",
+            "--bootstrap", "20")
+    full = cli(*base, "--results", tmp_path / "full")
+    assert full.code == 0, full.err
+    one_judge = _billed(servers[0])
+    for server in servers:
+        server.requests.clear()
+        server.billed.clear()
+    cap = 1.6 * one_judge  # room for one judge and a part of the next, not for three
+    capped = cli(*base, "--results", tmp_path / "capped", "--max-cost", f"{cap:.6f}")
+    assert capped.code == EXIT_BUDGET_STOPPED, capped.err
+    spent = sum(_billed(s) for s in servers)
+    assert 0 < spent <= cap and sum(len(s.requests) for s in servers) < 72
+    stored = ResultsStore(tmp_path / "capped").judgments("sample")
+    assert len(stored) == sum(len(s.requests) for s in servers)  # every reply paid for is kept
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "capped" / "runs").glob("*-tournament-*.json")]
+    assert sum(m["cost"] for m in manifests) == pytest.approx(spent, rel=1e-6)  # each member's own cost
+
+
+def test_a_panel_with_human_votes_and_two_endpoints(cli, tmp_path, three_judges, judge_key):
+    models_file, servers = three_judges
+    results = tmp_path / "r"
+    sample = load_prompt_set("sample")
+    # The human prefers alpha (the shortest answer) in every matchup of the first two questions, both orders.
+    votes = [Judgment("sample", p.id, a, b, "human", "pairwise", "A" if a == "alpha" else "B" if b == "alpha" else "tie",
+                      source="rate") for p in sample.prompts[:2] for a in MODELS for b in MODELS if a != b]
+    ResultsStore(results).save_judgments(votes)
+    result = cli("evaluate", "--model", "alpha", "--model", "gamma", "--baseline", "beta", "--benchmark", "sample",
+                 "--limit", "2", "--protocol", "pairwise", "--models-file", models_file, "--results", results,
+                 "--judge", "long-judge", "--judge", "human", "--judge", "short-judge", "--bootstrap", "20")
+    assert result.code == 0, result.err
+    assert [len(s.requests) for s in servers] == [8, 8, 0]
+    assert "the votes stored in" in result.err
+    # alpha vs beta: long says beta, human alpha, short alpha -> alpha; gamma vs beta: gamma, tie, beta -> tie.
+    rows = cli("ratings", "--results", results, "--benchmark", "sample", "--panel", "majority", "--judge", "long-judge",
+               "--judge", "human", "--judge", "short-judge", "--method", "winrate", "--baseline", "beta",
+               "--bootstrap", "20", "--format", "json").json()
+    assert {r["model"]: r["win_rate"] for r in rows if r["judge"] == "panel-majority"} == {"alpha": 100.0, "gamma": 50.0}  # percent
