@@ -81,8 +81,8 @@ def grades_of(judgments: list[Judgment], judges: list[str]) -> tuple[list[tuple]
     grades = np.full((len(items), len(judges)), np.nan)
     for j in judgments:
         if j.judge in column:
-            graded = j.verdict == "graded" and j.score_a is not None
-            grades[position[_single_key(j)], column[j.judge]] = float(j.score_a) if graded else np.nan
+            readable = j.verdict == "graded" and j.score_a is not None
+            grades[position[_single_key(j)], column[j.judge]] = j.score_a if readable else np.nan
     return items, grades, first
 
 

@@ -45,6 +45,9 @@ def judge_view(stored: list[Judgment], args, protocol: str) -> list[Judgment] | 
         return None
     if args.panel and args.pool_judges:
         raise ArenaError("--panel rates the panel beside each judge; --pool-judges would count every vote twice")
+    if args.panel == "majority" and args.method == "relative":
+        raise ArenaError("--panel majority gives verdicts, not the two 1-10 scores --method relative sums: rate the "
+                         "panel of relative judgments with --method winrate, elo or bt (--protocol relative)")
     if args.panel == "mean" and args.method != "score":
         raise ArenaError("--panel mean averages single-answer grades (1-10): rate them with --method score")
     chosen = leaderboard.select(stored, protocol, args.judge)
