@@ -191,6 +191,8 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
+        "  arena ratings --benchmark vicuna80 --method robustness\n"
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
         "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
         "  arena ratings --benchmark vicuna80 --method bt --exclude-self --self-model openai:gpt-4o=gpt-4o",
@@ -203,7 +205,10 @@ def _add_ratings(subparsers) -> None:
                     "agreement: two judges compared on the same items (two --judge options); with three or more "
                     "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
                     "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
-                    "table; bias then adds its self-preference.",
+                    "table; bias then adds its self-preference. "
+                    "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+                    "removal reverses their order (first-order influence, then proven by refitting without them), "
+                    "and the fewest that change the top model.",
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -211,7 +216,14 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement"], default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness"],
+                         default="elo")
+    ratings.add_argument("--rating", choices=["bt", "elo"], default="bt",
+                         help="robustness: the leaderboard whose order is tested (default bt; elo replays the paper's "
+                              "Elo with --orderings and --seed for every refit, so it is slower)")
+    ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
+                         help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
+                              "does not flip within it is reported verified: false")
     ratings.add_argument("--panel", choices=["majority", "mean"], default=None,
                          help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
                               "verdict more than half of the votes gave, per question and answer order (else a tie; "

@@ -197,6 +197,7 @@ def test_declared_self_model(cli, tmp_path):
     (("--panel", "mean", "--method", "elo"), "--panel mean averages single-answer grades"),
     (("--panel", "majority", "--protocol", "relative"), "no relative judgments"),
     (("--panel", "majority", "--method", "relative", "--baseline", "x"), "not the two 1-10 scores"),
+    (("--panel", "majority", "--method", "robustness"), "do not apply to --method robustness"),
     (("--panel", "majority", "--pool-judges"), "--pool-judges would count every vote twice"),
     (("--method", "bias", "--exclude-self"), "--exclude-self goes with the rating methods"),
     (("--self-model", "z"), "expected JUDGE=MODEL"),

@@ -15,11 +15,16 @@ from arena.store import Judgment, ResultsStore
 def run_ratings(args) -> int:
     store = ResultsStore(args.results)
     method = args.method
+    panel_commands.check_options(args)
     protocol = args.protocol or ("relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise")
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
         return _controlled_bt(store, args, protocol)
+    if method == "robustness":
+        from arena.ratings.robustness_command import run_robustness
+
+        return run_robustness(store, args, protocol)
     judge_view = args.panel or args.exclude_self or args.self_model  # arena/ratings/panel_commands.py
     if method in ("elo", "bt") and not judge_view:  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)

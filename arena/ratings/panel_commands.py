@@ -35,14 +35,14 @@ def own_models_of(judgments: list[Judgment], args) -> dict[str, str]:
     return judge_panel.own_models(judges, judge_panel.contestants_of(judgments), declared_self_models(args))
 
 
-def judge_view(stored: list[Judgment], args, protocol: str) -> list[Judgment] | None:
-    """The judgments to rate when a panel, --exclude-self or --self-model is asked for: the selected judges' own
-    (less the self-judged ones with --exclude-self) and the panel's; None when none of them is given."""
+def check_options(args) -> None:
+    """Combinations that cannot mean what they say: one message and exit 2 before anything is read."""
+    if args.method == "robustness" and (args.panel or args.exclude_self):
+        raise ArenaError("--panel and --exclude-self do not apply to --method robustness (it tests one judge's "
+                         "leaderboard)")
     if args.exclude_self and args.method == "bias":
         raise ArenaError("--exclude-self goes with the rating methods; --method bias measures the self-preference "
                          "that --exclude-self would leave out")
-    if not (args.panel or args.exclude_self or args.self_model):
-        return None
     if args.panel and args.pool_judges:
         raise ArenaError("--panel rates the panel beside each judge; --pool-judges would count every vote twice")
     if args.panel == "majority" and args.method == "relative":
@@ -50,6 +50,13 @@ def judge_view(stored: list[Judgment], args, protocol: str) -> list[Judgment] | 
                          "panel of relative judgments with --method winrate, elo or bt (--protocol relative)")
     if args.panel == "mean" and args.method != "score":
         raise ArenaError("--panel mean averages single-answer grades (1-10): rate them with --method score")
+
+
+def judge_view(stored: list[Judgment], args, protocol: str) -> list[Judgment] | None:
+    """The judgments to rate when a panel, --exclude-self or --self-model is asked for: the selected judges' own
+    (less the self-judged ones with --exclude-self) and the panel's; None when none of them is given."""
+    if not (args.panel or args.exclude_self or args.self_model):
+        return None
     chosen = leaderboard.select(stored, protocol, args.judge)
     judges = _members(chosen, args)
     if args.panel:
