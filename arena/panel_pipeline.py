@@ -69,6 +69,10 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
     repeated = sorted({j for j in judges if judges.count(j) > 1})
     if repeated:
         raise ArenaError(f"--judge {', '.join(repeated)} given more than once: a panel's members are distinct judges")
+    if getattr(args, "schedule", "random") == "adaptive":
+        raise ArenaError("--schedule adaptive picks matchups from one judge's verdicts, so each panel member would "
+                         "judge different ones: give a panel --budget N alone (the same random matchups for every "
+                         "member) or no budget")
     if command == "evaluate" and any(j.startswith(REPLAY_PREFIX) for j in judges):
         raise ArenaError("replay: judges answer tournaments (arena tournament --judge replay:...); in evaluate, "
                          "import the recorded judgments and rate them with arena ratings --panel majority")

@@ -320,15 +320,16 @@ def test_panel_of_replay_judges_and_its_self_preference(cli, tmp_path, panel_sto
     assert "replay-z" in bias.out and "Self-preference" in bias.out
 
 
-@pytest.mark.parametrize("judges, message", [
-    (("human", "long-judge"), "--judge human: no human votes stored"),
-    (("long-judge", "long-judge"), "given more than once"),
-    (("long-judge", "no-such-judge"), "unknown model 'no-such-judge'"),
+@pytest.mark.parametrize("judges, extra, message", [
+    (("human", "long-judge"), (), "--judge human: no human votes stored"),
+    (("long-judge", "long-judge"), (), "given more than once"),
+    (("long-judge", "no-such-judge"), (), "unknown model 'no-such-judge'"),
+    (("long-judge", "short-judge"), ("--budget", "10", "--schedule", "adaptive"), "each panel member would judge"),
 ])
-def test_bad_panels_stop_before_anything_is_judged(cli, tmp_path, three_judges, judge_key, judges, message):
+def test_bad_panels_stop_before_anything_is_judged(cli, tmp_path, three_judges, judge_key, judges, extra, message):
     models_file, servers = three_judges
     result = cli("tournament", "--models", *MODELS, "--benchmark", "sample", "--limit", "2", "--models-file",
-                 models_file, "--results", tmp_path / "r", *[x for j in judges for x in ("--judge", j)])
+                 models_file, "--results", tmp_path / "r", *extra, *[x for j in judges for x in ("--judge", j)])
     assert result.code == 2 and message in result.err
     assert sum(len(s.requests) for s in servers) == 0
 

@@ -256,8 +256,8 @@ def self_preference_rows(judgments: list[Judgment], own: dict[str, str]) -> list
 
 def _other_judges_points(mine: list[Judgment], model: str, others: list[Judgment]) -> np.ndarray:
     """Per match of `mine`, the mean points the other judges gave `model` on the same item (NaN if none)."""
+    relevant = [j for j in others if involves(j, model)]
     points: dict[tuple, list[float]] = defaultdict(list)
-    for j, p in zip(others, _own_points(others, model) if others else []):
-        if involves(j, model):
-            points[_pair_key(j)].append(float(p))
+    for j, p in zip(relevant, _own_points(relevant, model).tolist()):
+        points[_pair_key(j)].append(p)
     return np.array([np.mean(points[_pair_key(j)]) if points.get(_pair_key(j)) else np.nan for j in mine])
