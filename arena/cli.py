@@ -195,7 +195,8 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
         "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
-        "  arena ratings --benchmark vicuna80 --method bt --exclude-self --self-model openai:gpt-4o=gpt-4o",
+        "  arena ratings --benchmark vicuna80 --method bt --exclude-self   # without gpt-4's verdicts on gpt-4\n"
+        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
