@@ -66,6 +66,10 @@ def test_fleiss_kappa_equals_the_hand_computation():
     counts = np.array([[3, 0, 0], [2, 1, 0], [0, 2, 1], [1, 1, 1]])
     assert panel.fleiss_kappa(counts) == pytest.approx(1 / 22)
     assert panel.fleiss_kappa(np.array([[3, 0], [0, 3]])) == pytest.approx(1.0)
+    # The worked example of the Wikipedia article on Fleiss' kappa: 10 items, 14 raters, 5 classes, kappa 0.210.
+    worked = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                       [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+    assert panel.fleiss_kappa(worked) == pytest.approx(0.210, abs=5e-4)
     with pytest.raises(ValueError):
         panel.fleiss_kappa(np.array([[3, 0, 0], [1, 0, 0]]))
 
