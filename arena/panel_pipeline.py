@@ -23,7 +23,7 @@ from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
 from arena.models.spec import resolve_model
 from arena.ratings import leaderboard
-from arena.ratings.judge_panel import panel_judgments, panel_name
+from arena.ratings.judge_panel import PANEL_RULES, panel_judgments, panel_name
 from arena.ratings.matches import build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
@@ -115,6 +115,10 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
     protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
     result: dict = {}
     for protocol in protocols:
+        if protocol not in PANEL_RULES["majority"]:  # single-answer grades: the panel's mean, rated as scores
+            info(f"the panel's mean grades: arena ratings --benchmark {benchmark} --results {args.results} "
+                 + " ".join(f"--judge {n}" for n in names) + " --panel mean --method score")
+            continue
         judged = [j for j in stored if j.protocol == protocol and played(j)]
         majority = panel_judgments(judged, names, "majority")
         if not majority:
@@ -139,8 +143,9 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
             result[protocol] = rows
             print_records(rows, "table", f"vs {baseline} · {label}, both orders",
                           ["model", "wins", "ties", "losses", "errors", "matches"])
-    info(f"the panel again, with its agreement: arena ratings --benchmark {benchmark} --results {args.results} "
-         + " ".join(f"--judge {n}" for n in names) + " --panel majority  (and --method agreement)")
+    if any(p in PANEL_RULES["majority"] for p in protocols):
+        info(f"the panel again, with its agreement: arena ratings --benchmark {benchmark} --results {args.results} "
+             + " ".join(f"--judge {n}" for n in names) + " --panel majority  (and --method agreement)")
     return result
 
 
@@ -148,7 +153,10 @@ def _played(args, command: str) -> Callable:
     """Which stored judgments are matchups this command plays: among the tournament's models, or a candidate
     against the baseline (names resolved as the command resolves them)."""
     def name(model: str) -> str:
-        return resolve_model(model, args.models_file).name
+        try:
+            return resolve_model(model, args.models_file).name
+        except ArenaError:  # a replay tournament's models are names in the recorded judgments, not definitions
+            return model
 
     if command == "tournament":
         models = {name(m) for m in args.models} if args.models else None

@@ -322,6 +322,10 @@ def test_panel_of_replay_judges_and_its_self_preference(cli, tmp_path, panel_sto
     bias = cli("ratings", "--results", tmp_path / "r", "--benchmark", "panelset", "--method", "bias")
     assert bias.code == 0, bias.err
     assert "replay-z" in bias.out and "Self-preference" in bias.out
+    two = cli("tournament", "--benchmark", "panelset", "--results", tmp_path / "two", "--models", "x", "y",
+              "--orderings", "100", "--bootstrap", "50", "--format", "json", *[x for j in judges for x in ("--judge", j)])
+    assert two.code == 0, two.err  # models named only in the recorded judgments
+    assert {r["model"]: r["ties"] for r in two.json()["panel"]["elo"]} == {"x": 10, "y": 10}
 
 
 @pytest.mark.parametrize("judges, extra, message", [
