@@ -73,9 +73,10 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
         raise ArenaError("--schedule adaptive picks matchups from one judge's verdicts, so each panel member would "
                          "judge different ones: give a panel --budget N alone (the same random matchups for every "
                          "member) or no budget")
-    if command == "evaluate" and any(j.startswith(REPLAY_PREFIX) for j in judges):
-        raise ArenaError("replay: judges answer tournaments (arena tournament --judge replay:...); in evaluate, "
-                         "import the recorded judgments and rate them with arena ratings --panel majority")
+    if command == "evaluate" and args.protocol != "single" and any(j.startswith(REPLAY_PREFIX) for j in judges):
+        raise ArenaError("replay: judges answer tournaments (arena tournament --judge replay:...) and single grading; "
+                         "for pairwise or relative verdicts against a baseline, rate the recorded judgments with "
+                         "arena ratings --panel majority")
     names = [_stored_name(j, args) for j in judges]
     if len(set(names)) < len(names):
         raise ArenaError(f"--judge options {', '.join(judges)} store their verdicts under the same name "

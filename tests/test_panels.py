@@ -395,3 +395,10 @@ def test_a_panel_with_human_votes_and_two_endpoints(cli, tmp_path, three_judges,
                "--judge", "human", "--judge", "short-judge", "--method", "winrate", "--baseline", "beta",
                "--bootstrap", "20", "--format", "json").json()
     assert {r["model"]: r["win_rate"] for r in rows if r["judge"] == "panel-majority"} == {"alpha": 100.0, "gamma": 50.0}  # percent
+
+
+def test_evaluate_panel_with_a_replay_judge_says_where_replay_works(cli, tmp_path, panel_store):
+    result = cli("evaluate", "--model", "x", "--baseline", "y", "--benchmark", "sample", "--protocol", "pairwise",
+                 "--results", tmp_path / "r", "--judge", f"replay:{panel_store}:j1", "--judge", "gpt-4")
+    assert result.code == 2 and "replay: judges answer tournaments" in result.err
+    assert not (tmp_path / "r").exists()
