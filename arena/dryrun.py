@@ -68,10 +68,16 @@ def plan_generation(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec,
     price = Price.for_model(spec.path or spec.name, spec.options) if spec.backend == "openai" else Price(0.0, 0.0)
     priced = spec.backend != "openai" or price != Price(0.0, 0.0)
     cost = price.cost(prompt_chars // CHARS_PER_TOKEN + calls, calls * reply_tokens)
-    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name, ["x" * reply_chars], answer_id=f"planned-{p.id}")
-                    for p in missing}
+    # Distinct per model: identical placeholders would share a judge cache key and hide calls from the count.
+    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name, [_placeholder(spec.name, reply_chars)],
+                                 answer_id=f"planned-{p.id}") for p in missing}
     plan = GenerationPlan(spec.name, spec.backend, len(missing), calls, reply_tokens, cost, priced)
     return plan, {**stored, **placeholders}
+
+
+def _placeholder(model: str, chars: int) -> str:
+    label = f"[{model}: answer not generated yet] "
+    return (label * (chars // len(label) + 1))[:max(chars, len(label))]
 
 
 class UnloadedJudge(Judge):

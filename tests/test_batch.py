@@ -220,3 +220,31 @@ def test_kill_9_never_pays_twice(cli, tmp_path, answers_files, batch_api, moment
     assert ("found batch" if moment != "while polling" else "resuming batch") in result.err
     judged = stored(tmp_path / "r")
     assert len(judged) == 18 == len({j.judgment_id for j in judged}) and ledger(tmp_path / "r") == []
+
+
+def test_a_dry_run_makes_no_call_needs_no_key_and_loads_no_model(tmp_path):
+    """Missing answers of a paid model, of the default baseline (chatgpt, no key set) and of a local model whose
+    folder does not exist (loading it would fail): all planned, none generated, nothing sent to the judge."""
+    with OpenAICompatibleServer(reply=longer_wins) as server:
+        (tmp_path / "models.toml").write_text(
+            f'[models.paid]\nbackend = "openai"\npath = "gpt-4o"\nbase_url = "{server.base_url}"\n'
+            f'api_key_env = "NO_SUCH_KEY"\n\n[models.local]\nbackend = "hf"\npath = "{tmp_path}/no-such-model"\n')
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        result = subprocess.run(
+            [sys.executable, "-m", "arena", "evaluate", "--model", "paid", "--model", "local", "--benchmark", "sample",
+             "--judge", "gpt-4", "--judge-base-url", server.base_url, "--models-file", str(tmp_path / "models.toml"),
+             "--results", str(tmp_path / "r"), "--protocol", "both", "--dry-run"],
+            capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert server.requests == []
+    err = " ".join(result.stderr.split())
+    paid = re.search(r"paid: 12 answers to generate in (\d+) calls, estimated cost \$([\d.]+)", err)
+    assert paid and int(paid.group(1)) >= 12 and float(paid.group(2)) > 0
+    assert "chatgpt: 12 answers to generate" in err and "local: 12 answers to generate (hf backend, local" in err
+    # Both candidates against the baseline in both orders, for each protocol: 2 x 2 x 12 calls.
+    for protocol in ("relative", "pairwise"):
+        direct, batch = map(float, re.search(rf"dry run \({protocol}\): 48 judge calls needed .* estimated cost "
+                                             r"\$([\d.]+); through the Batch API \(--batch\) \$([\d.]+)", err).groups())
+        assert batch == pytest.approx(direct / 2, abs=0.01) and direct > 0
+    assert "no call was made and no model loaded" in err
+    assert not (tmp_path / "r" / "sample" / "answers").exists() or not any((tmp_path / "r" / "sample" / "answers").glob("*.jsonl"))
