@@ -120,7 +120,7 @@ def main() -> int:
     if reached:
         rows.append((f"--schedule adaptive --batch to tau {target:.3f}", int(round(reached[0] * calls)),
                      reached[1] * discount))
-    print(f"\n| judging the OA tournament | GPT-4 calls | cost | share of naive |\n| --- | --- | --- | --- |")
+    print("\n| judging the OA tournament | GPT-4 calls | cost | share of naive |\n| --- | --- | --- | --- |")
     for label, n, cost in rows:
         print(f"| {label} | {n:,} | ${cost:,.0f} | {cost / naive:.1%} |")
     verdict = "PASS" if reached and reached[1] * discount <= naive / 4 else "FAIL"

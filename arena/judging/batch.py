@@ -27,7 +27,6 @@ has settled (real usage frees the rest of each reservation) the lines left out a
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,12 +35,17 @@ from pathlib import Path
 from arena.console import info, warn
 from arena.errors import EXIT_CALLS_FAILED, ArenaError
 from arena.judging.budget import CallMeter, CostBudget, Price
-from arena.judging.judges import Judge, JudgeRequest, OnReply, OpenAIJudge, RunOutcome, reply_from_text
+from arena.judging.judges import (
+    Judge,
+    JudgeRequest,
+    OnReply,
+    OpenAIJudge,
+    RunOutcome,
+    reply_from_text,
+)
 from arena.models.http import RETRYABLE_STATUS, RetryPolicy
 from arena.models.spec import ModelSpec
 from arena.store.atomic import write_atomically
-
-log = logging.getLogger(__name__)
 
 BATCH_URL = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
@@ -383,18 +387,18 @@ class BatchJudge(Judge):
                  f"(first: {unknown[0]!r}); ignored")
         answered = set()
         for line in lines:
-            meter = submitted.meters.get(line.custom_id)
-            if meter is None or line.custom_id in answered:  # not sent, or judged already by an earlier run
+            line_meter = submitted.meters.get(line.custom_id)
+            if line_meter is None or line.custom_id in answered:  # not sent, or judged already by an earlier run
                 continue
             answered.add(line.custom_id)
             text = line.text
             if text is None:
-                meter.unbilled()
+                line_meter.unbilled()
                 outcome.last_failure = line.error or f"status {line.status_code}"
                 continue
-            meter.billed((line.body or {}).get("usage"), len(text))
-            on_reply(wanted[line.custom_id], reply_from_text(text, wanted[line.custom_id].protocol, cost=meter.cost,
-                                                             tokens=meter.tokens, request_id=line.request_id))
+            line_meter.billed((line.body or {}).get("usage"), len(text))
+            on_reply(wanted[line.custom_id], reply_from_text(text, wanted[line.custom_id].protocol, cost=line_meter.cost,
+                                                             tokens=line_meter.tokens, request_id=line.request_id))
         again = {key for key in submitted.meters if key not in answered or key in _failed(lines)}
         for key in submitted.meters.keys() - answered:
             submitted.meters[key].unbilled()
