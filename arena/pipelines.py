@@ -63,6 +63,9 @@ def _judge_spec(args) -> ModelSpec:
 
 def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, args):
     """The judge, behind the Batch API with --batch; a dry run loads no local model."""
+    if args.batch and spec.backend != "openai":
+        raise ArenaError(f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
+                         f"is a local {spec.backend} model: drop --batch or pick an API judge")
     if args.dry_run and spec.backend == "hf":
         return UnloadedJudge(spec)
     judge = load_judge(spec)

@@ -248,3 +248,56 @@ def test_a_dry_run_makes_no_call_needs_no_key_and_loads_no_model(tmp_path):
         assert batch == pytest.approx(direct / 2, abs=0.01) and direct > 0
     assert "no call was made and no model loaded" in err
     assert not (tmp_path / "r" / "sample" / "answers").exists() or not any((tmp_path / "r" / "sample" / "answers").glob("*.jsonl"))
+
+
+def test_lines_that_keep_failing_end_as_failed_calls(cli, tmp_path, answers_files, batch_api):  # noqa: F811
+    batch_api.configure({"error_lines": 6})  # in every batch, the first 6 lines fail
+    models = batch_models(tmp_path, answers_files, batch_api, retries=1)
+    result = tournament(cli, models, tmp_path / "r", "--limit", "2", "--batch")
+    assert result.code == EXIT_CALLS_FAILED, result.err
+    assert '6 calls failed and stored nothing (last: {"message": "internal error"})' in " ".join(result.err.split())
+    first, follow_up = batch_api.arena_batches()  # the batch and one follow-up (retries = 1), then no more
+    assert sorted(follow_up["custom_ids"]) == sorted(first["custom_ids"][:6]) and len(stored(tmp_path / "r")) == 6
+
+
+def test_a_batch_cancelled_on_the_server_sends_its_unanswered_lines_again(cli, tmp_path, answers_files, batch_api):  # noqa: F811
+    import threading
+
+    batch_api.configure({"polls": 10**9, "answered": 5}, {})
+
+    def cancel_when_submitted():
+        wait_for(lambda: batch_api.arena_batches(), "the batch")
+        httpx.post(f"{batch_api.base_url}/batches/{batch_api.arena_batches()[0]['id']}/cancel")
+
+    canceller = threading.Thread(target=cancel_when_submitted)
+    canceller.start()
+    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    canceller.join()
+    assert result.code == 0, result.err
+    first, follow_up = batch_api.arena_batches()
+    assert first["status"] == "cancelled" and sorted(follow_up["custom_ids"]) == sorted(first["custom_ids"][5:])
+    assert len(stored(tmp_path / "r")) == 12
+
+
+def test_a_recorded_submission_the_server_never_saw_is_sent_again(cli, tmp_path, answers_files, batch_api):  # noqa: F811
+    """The process died after recording its submission but before the upload: the server lists no batch with
+    that token, so the requests go out (once) in a new batch."""
+    path = tmp_path / "r" / "sample" / "batches" / "judge.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"batches": [{"submission": "lost-token", "batch_id": None, "custom_ids": ["k"]}]}))
+    batch_api.configure({}, preexisting=3)
+    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    assert result.code == 0, result.err
+    assert "never reached the server" in result.err and len(batch_api.arena_batches()) == 1
+    assert len(stored(tmp_path / "r")) == 12 and ledger(tmp_path / "r") == []
+
+
+def test_batch_needs_an_api_judge_and_a_readable_ledger(cli, tmp_path, answers_files, batch_api):  # noqa: F811
+    local = cli("tournament", "--models", "alpha", "beta", "--benchmark", "sample", "--batch", "--models-file",
+                batch_models(tmp_path, answers_files, batch_api), "--results", tmp_path / "r")
+    assert local.code == 2 and "--batch sends the judge's calls" in local.err and "Traceback" not in local.err
+    path = tmp_path / "r2" / "sample" / "batches" / "judge.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    broken = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r2", "--limit", "1", "--batch")
+    assert broken.code == 2 and f"{path}: not a batch ledger" in broken.err and batch_api.arena_batches() == []

@@ -418,7 +418,6 @@ def batch_judge(judge: Judge, spec: ModelSpec, results_root: Path, benchmark: st
     """`judge` behind the Batch API, its ledger in `<results>/<set>/batches/<judge>.json`."""
     from arena.store.results import file_safe
 
-    if not isinstance(judge, OpenAIJudge):
-        raise ArenaError(f"--batch needs an OpenAI-compatible judge; '{judge.name}' runs locally")
+    assert isinstance(judge, OpenAIJudge), "the caller checks that the judge is an API judge"
     ledger = BatchLedger(results_root / file_safe(benchmark) / "batches" / f"{file_safe(judge.name)}.json")
     return BatchJudge(judge, spec, ledger, f"{results_root.resolve()}/{benchmark}/{judge.name}")
