@@ -13,6 +13,7 @@ last entry applying to every later batch; default: completes after one poll):
   unknown_line        the output also has a line with a custom_id arena never sent
   malformed_downloads the first N downloads of the output file are not JSONL
   hold_create         seconds to wait after creating the batch before answering the create call
+  lose_create_answer  create the batch, then answer the create call with 502 (as a proxy losing the answer)
 `release` makes batches in progress take the config's last behaviour; `preexisting` adds that many unrelated batches first (so a search must page through the list).
 `GET /_admin/state` tells a test what the server saw; every usage block it sent is in `billed`."""
 
@@ -200,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
                          "_lines": lines, "_plan": plan, "_polls": 0}
                 STATE["batches"].append(batch)
             time.sleep(plan.get("hold_create", 0))
+            if plan.get("lose_create_answer"):
+                return self._send(502, {"error": {"message": "bad gateway"}})
             return self._send(200, public(batch))
         if match := re.fullmatch(r"/v1/batches/([\w-]+)/cancel", url.path):
             with LOCK:

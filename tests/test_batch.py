@@ -301,3 +301,10 @@ def test_batch_needs_an_api_judge_and_a_readable_ledger(cli, tmp_path, answers_f
     path.write_text("{not json")
     broken = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r2", "--limit", "1", "--batch")
     assert broken.code == 2 and f"{path}: not a batch ledger" in broken.err and batch_api.arena_batches() == []
+
+
+def test_a_lost_answer_to_create_is_looked_up_not_created_again(cli, tmp_path, answers_files, batch_api):  # noqa: F811
+    batch_api.configure({"lose_create_answer": True}, {})
+    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    assert result.code == 0, result.err
+    assert len(batch_api.arena_batches()) == 1 and len(stored(tmp_path / "r")) == 12

@@ -54,6 +54,11 @@ DEFAULT_DISCOUNT = 0.5  # OpenAI's Batch API price: half the synchronous one
 BATCH_ROUNDS = 10  # adaptive --batch without --round-size: the budget in about this many batches
 
 
+class CreationUnconfirmed(Exception):
+    """A create call whose answer was lost (a dropped connection, a timeout, a 5xx): the batch may exist, so it
+    is looked up by its submission token instead of being created again."""
+
+
 class BatchFailed(ArenaError):
     """The server refused or lost a batch: the command stops with its messages (exit 4), nothing is stored for
     that batch, and what the ledger still holds is resumed by the next run."""
@@ -169,7 +174,9 @@ class BatchAPI:
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, method: str, path: str, **kwargs):
+    def _call(self, method: str, path: str, creates: bool = False, **kwargs):
+        """`creates`: the call makes something billable, so an answer that may have been lost after the server
+        acted on it is never retried (CreationUnconfirmed instead)."""
         import httpx
 
         problem = "no attempt made"
@@ -179,10 +186,14 @@ class BatchAPI:
                 response = self.client.request(method, f"{self.base_url}{path}", **kwargs)
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+                if creates and not isinstance(exc, httpx.ConnectError):
+                    raise CreationUnconfirmed(problem) from None
             else:
                 if response.status_code < 300:
                     return response
                 problem = f"HTTP {response.status_code}: {response.text[:300]}"
+                if creates and response.status_code >= 500:
+                    raise CreationUnconfirmed(problem)
                 if response.status_code not in RETRYABLE_STATUS:
                     break
                 retry_after = response.headers.get("retry-after")
@@ -190,8 +201,8 @@ class BatchAPI:
                 time.sleep(self.policy.delay(attempt, retry_after))
         raise BatchFailed(f"Batch API {method} {self.base_url}{path}: {problem}")
 
-    def _json(self, method: str, path: str, **kwargs) -> dict:
-        response = self._call(method, path, **kwargs)
+    def _json(self, method: str, path: str, creates: bool = False, **kwargs) -> dict:
+        response = self._call(method, path, creates, **kwargs)
         try:
             data = response.json()
         except ValueError:
@@ -206,7 +217,7 @@ class BatchAPI:
         return str(uploaded["id"])
 
     def create(self, file_id: str, metadata: dict) -> dict:
-        return self._json("POST", "/batches", json={"input_file_id": file_id, "endpoint": BATCH_URL,
+        return self._json("POST", "/batches", creates=True, json={"input_file_id": file_id, "endpoint": BATCH_URL,
                                                      "completion_window": COMPLETION_WINDOW, "metadata": metadata})
 
     def get(self, batch_id: str) -> dict:
@@ -328,14 +339,21 @@ class BatchJudge(Judge):
         self.ledger.add(submission, [r.key for r in requests])  # first, so a batch is never created unrecorded
         data = "".join(json.dumps(self._line(r), ensure_ascii=False) + "\n" for r in requests).encode()
         try:
-            file_id = api.upload(data)
-            created = api.create(file_id, {"arena_run": self.run_name[-500:], "arena_submission": submission})
+            created = api.create(api.upload(data), {"arena_run": self.run_name[-500:], "arena_submission": submission})
         except BatchFailed:
             # Refused outright (no batch exists): forget it so a rerun sends these requests again.
             self.ledger.remove(submission)
             for meter in meters.values():
                 meter.unbilled()
             raise
+        except CreationUnconfirmed as exc:
+            found = api.find(submission)
+            if found is None:  # kept in the ledger: the rerun looks for it again before sending anything
+                for meter in meters.values():
+                    meter.unbilled()
+                raise BatchFailed(f"the Batch API did not confirm creating a batch ({exc}) and lists none for this "
+                                  "submission yet; rerun to check again (nothing is submitted twice)") from None
+            created = found
         self.ledger.set_batch_id(submission, str(created["id"]))
         info(f"batch {created['id']} submitted: {len(requests)} judge calls at {self.options.discount:g}x the price "
              f"(results within {COMPLETION_WINDOW}; a rerun resumes it if this command stops)")
