@@ -107,7 +107,7 @@ class JudgingSession:
         if args.dry_run:
             discount = float(self.judge_spec.option("batch_discount", DEFAULT_DISCOUNT))
             direct = report.estimated_cost / discount if args.batch else report.estimated_cost
-            batch = (f"; through the Batch API (--batch) ${direct * discount:.2f}"
+            batch = (f" (with --batch: ${direct * discount:.2f})"
                      if self.judge_spec.backend == "openai" else "")
             info(f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
                  f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}")

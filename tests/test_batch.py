@@ -150,7 +150,7 @@ def test_a_malformed_output_file_stores_nothing_and_keeps_the_batch(cli, tmp_pat
 def test_the_cap_reserves_every_line_before_a_batch_is_submitted(cli, tmp_path, answers_files, batch_api):  # noqa: F811
     models = batch_models(tmp_path, answers_files, batch_api, judge_max_tokens=1024)
     dry = tournament(cli, models, tmp_path / "r", "--batch", "--dry-run")
-    assert re.search(r"dry run \(pairwise\): 72 judge calls needed .* through the Batch API \(--batch\) \$[\d.]+", dry.err)
+    assert re.search(r"dry run \(pairwise\): 72 judge calls needed .* estimated cost \$[\d.]+ \(with --batch: \$[\d.]+\)", dry.err)
     full = tournament(cli, models, tmp_path / "full", "--batch")
     assert full.code == 0 and not batch_api.state()["requests"].count("POST /v1/chat/completions")
     full_cost = batch_api.billed() * 0.5
@@ -244,7 +244,7 @@ def test_a_dry_run_makes_no_call_needs_no_key_and_loads_no_model(tmp_path):
     # Both candidates against the baseline in both orders, for each protocol: 2 x 2 x 12 calls.
     for protocol in ("relative", "pairwise"):
         direct, batch = map(float, re.search(rf"dry run \({protocol}\): 48 judge calls needed .* estimated cost "
-                                             r"\$([\d.]+); through the Batch API \(--batch\) \$([\d.]+)", err).groups())
+                                             r"\$([\d.]+) \(with --batch: \$([\d.]+)\)", err).groups())
         assert batch == pytest.approx(direct / 2, abs=0.01) and direct > 0
     assert "no call was made and no model loaded" in err
     assert not (tmp_path / "r" / "sample" / "answers").exists() or not any((tmp_path / "r" / "sample" / "answers").glob("*.jsonl"))
