@@ -193,16 +193,16 @@ def wait_for(condition, what: str, timeout: float = 60):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("moment", ["while polling", "between create and record"])
-def test_kill_9_never_pays_twice(cli, tmp_path, answers_files, batch_api, moment):  # noqa: F811
+@pytest.mark.parametrize("moment", ["while polling", "between create and record", "ctrl-c while polling"])
+def test_kill_9_or_ctrl_c_never_pays_twice(cli, tmp_path, answers_files, batch_api, moment):  # noqa: F811
     # "between create and record": the server creates the batch and holds its answer; arena dies waiting.
     # Unrelated batches fill the server's list, so finding it again pages through that list.
-    plan = {"polls": 10**9} if moment == "while polling" else {"hold_create": 60}
-    batch_api.configure(plan, {}, preexisting=130 if moment != "while polling" else 0)
+    polling = moment.endswith("while polling")
+    batch_api.configure({"polls": 10**9} if polling else {"hold_create": 60}, {}, preexisting=0 if polling else 130)
     models = batch_models(tmp_path, answers_files, batch_api)
     process = arena_process(models, tmp_path / "r", {"JUDGE_KEY": "sk-judge"})
     try:
-        if moment == "while polling":
+        if polling:
             wait_for(lambda: any(e["batch_id"] for e in ledger(tmp_path / "r")), "the recorded batch id")
             wait_for(lambda: "GET /v1/batches/" + ledger(tmp_path / "r")[0]["batch_id"] in batch_api.state()["requests"],
                      "a poll")
@@ -210,14 +210,16 @@ def test_kill_9_never_pays_twice(cli, tmp_path, answers_files, batch_api, moment
             wait_for(lambda: batch_api.arena_batches(), "the batch to be created")
             assert [e["batch_id"] for e in ledger(tmp_path / "r")] == [None]
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(signal.SIGINT if moment.startswith("ctrl-c") else signal.SIGKILL)
+        _, err = process.communicate(timeout=60)
+    if moment.startswith("ctrl-c"):
+        assert process.returncode == 130 and "keeps running on the server; rerun the same command" in err
     assert stored(tmp_path / "r") == []
     batch_api.configure({}, release=True)  # the held batch now completes at its next poll
     result = tournament(cli, models, tmp_path / "r", "--limit", "3", "--batch")
     assert result.code == 0, result.err
     assert len(batch_api.arena_batches()) == 1  # resumed, not submitted again
-    assert ("found batch" if moment != "while polling" else "resuming batch") in result.err
+    assert ("resuming batch" if polling else "found batch") in result.err
     judged = stored(tmp_path / "r")
     assert len(judged) == 18 == len({j.judgment_id for j in judged}) and ledger(tmp_path / "r") == []
 
