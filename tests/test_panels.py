@@ -26,6 +26,7 @@ from arena.benchmarks import load_prompt_set
 from arena.errors import EXIT_BUDGET_STOPPED
 from arena.ratings import panel
 from arena.ratings.judge_panel import own_models, panel_judgments, self_preference_rows
+from arena.ratings.matches import build_matches
 from arena.store import Judgment, ResultsStore
 
 TRUTH = {"x": 3, "y": 2, "z": 1}
@@ -78,6 +79,15 @@ def test_mean_grades_need_a_quorum():
     grades = np.array([[8, 6, 7], [9, np.nan, 5], [4, np.nan, np.nan]], dtype=float)
     means = panel.mean_grades(grades)
     assert means[:2].tolist() == [7.0, 7.0] and np.isnan(means[2])
+
+
+def test_a_panel_verdict_carries_no_member_s_soft_preference():
+    soft = Judgment("s", "1", "x", "y", "j1", "pairwise", "B", preference_b=0.9, score_a=2, score_b=8)
+    hard = [Judgment("s", "1", "x", "y", judge, "pairwise", "A") for judge in ("j2", "j3")]
+    (verdict,) = panel_judgments([soft, *hard], ["j1", "j2", "j3"], "majority")
+    assert (verdict.verdict, verdict.preference_b, verdict.score_a, verdict.judge) == ("A", None, None, "panel-majority")
+    assert build_matches([verdict]).outcome.tolist() == [1.0]
+    assert verdict.meta["votes"] == {"j1": "B", "j2": "A", "j3": "A"}
 
 
 def test_panel_judgments_mean_grade_per_question_model_and_turn():

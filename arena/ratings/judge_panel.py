@@ -26,7 +26,7 @@ import numpy as np
 
 from arena.errors import ArenaError
 from arena.ratings import panel
-from arena.ratings.matches import OUTCOME, build_matches, win_rate_matrix
+from arena.ratings.matches import OUTCOME, build_matches, outcome_of, win_rate_matrix
 from arena.store.records import Judgment
 
 PANEL_PREFIX = "panel-"
@@ -106,22 +106,24 @@ def panel_judgments(judgments: list[Judgment], judges: list[str], rule: str) -> 
     """The panel's verdict on every item that a quorum of `judges` judged, as judgments by `panel-RULE`;
     `meta["votes"]` keeps each member's verdict (or grade) on the item."""
     name, members = panel_name(rule), ", ".join(judges)
+
+    def record(first: Judgment, turn, votes: dict, **verdict) -> Judgment:
+        # Nothing of the first member's record but the matchup itself: its scores, soft preference, text and
+        # template are that judge's, not the panel's.
+        return replace(first, judge=name, score_b=None, preference_b=None, raw=None, probabilities=None,
+                       template_hash=None, explanation=f"{rule} of {members}", source=_panel_source(members, turn),
+                       judgment_id="", meta={"panel": judges, "turn": turn, "votes": votes}, **verdict)
+
     if rule == "majority":
         items, votes, first = votes_of(judgments, judges)
         verdicts = panel.majority_verdicts(votes)
-        return [replace(first[k], judge=name, verdict=panel.CLASSES[v], score_a=None, score_b=None, raw=None,
-                        explanation=f"majority of {members}", probabilities=None, template_hash=None,
-                        source=_panel_source(members, k[-1]), judgment_id="",
-                        meta={"panel": judges, "turn": k[-1],
-                              "votes": {judge: _vote_name(code) for judge, code in zip(judges, row)}})
+        return [record(first[k], k[-1], {judge: _vote_name(code) for judge, code in zip(judges, row)},
+                       verdict=panel.CLASSES[v], score_a=None)
                 for k, v, row in zip(items, verdicts.tolist(), votes.tolist()) if v != panel.NO_VOTE]
     items, grades, first = grades_of(judgments, judges)
     means = panel.mean_grades(grades)
-    return [replace(first[k], judge=name, verdict="graded", score_a=round(float(g), 4), score_b=None, raw=None,
-                    explanation=f"mean grade of {members}", probabilities=None, template_hash=None,
-                    source=_panel_source(members, k[-1]), judgment_id="",
-                    meta={"panel": judges, "turn": k[-1],
-                          "votes": {judge: (None if np.isnan(x) else float(x)) for judge, x in zip(judges, row)}})
+    return [record(first[k], k[-1], {judge: (None if np.isnan(x) else float(x)) for judge, x in zip(judges, row)},
+                   verdict="graded", score_a=round(float(g), 4))
             for k, g, row in zip(items, means.tolist(), grades.tolist()) if not np.isnan(g)]
 
 
@@ -219,8 +221,8 @@ def self_judged_counts(judgments: list[Judgment], own: dict[str, str]) -> dict[s
 
 
 def _own_points(items: list[Judgment], model: str) -> np.ndarray:
-    """The own model's points in each decided judgment (1 win, 0.5 tie, 0 loss)."""
-    outcome = np.array([OUTCOME[j.verdict] for j in items])
+    """The own model's points in each decided judgment (1 win, 0.5 tie, 0 loss; a soft verdict's share)."""
+    outcome = np.array([outcome_of(j) for j in items])
     first = np.array([j.model_a == model for j in items])
     return np.where(first, outcome, 1.0 - outcome)
 
