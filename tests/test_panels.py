@@ -412,3 +412,24 @@ def test_evaluate_panel_with_a_replay_judge_says_where_replay_works(cli, tmp_pat
                  "--results", tmp_path / "r", "--judge", f"replay:{panel_store}:j1", "--judge", "gpt-4")
     assert result.code == 2 and "replay: judges answer tournaments" in result.err
     assert not (tmp_path / "r").exists()
+
+
+def test_panel_mean_of_single_grades_read_back_from_the_store(tmp_path):
+    """The interface `--panel mean` needs from single-answer grading: protocol 'single', verdict 'graded' (or
+    'error'), the model graded in model_a, the grade in score_a, the turn. Stored and read back as the
+    `--method score` command reads them. (Each turn's record needs its own judgment id: FastChat imports put
+    the turn in `source`, single grading in the record's own `turn`.)"""
+    from arena.cli import build_parser
+    from arena.ratings.panel_commands import judge_view
+
+    grades = {("g1", "81", 1): 8, ("g2", "81", 1): 6, ("g3", "81", 1): 9, ("g1", "81", 2): 4, ("g2", "81", 2): 5,
+              ("g3", "81", 2): None, ("g1", "82", 1): 10}
+    results = tmp_path / "results"
+    ResultsStore(results).save_judgments([
+        Judgment("mt", q, "vicuna", "", judge, "single", "graded" if g is not None else "error", score_a=g,
+                 meta={"turn": turn}, source=f"test:turn{turn}") for (judge, q, turn), g in grades.items()])
+    args = build_parser().parse_args(["ratings", "--benchmark", "mt", "--results", str(results), "--panel", "mean"])
+    rated = judge_view(ResultsStore(results).judgments("mt"), args, "single")
+    mean = {(j.question_id, j.meta["turn"]): j.score_a for j in rated if j.judge == "panel-mean"}
+    assert mean == {("81", 1): pytest.approx(23 / 3, abs=1e-4), ("81", 2): 4.5}  # 82: one grade of three, no quorum
+    assert sum(j.judge != "panel-mean" for j in rated) == len(grades)  # each judge's own grades beside the panel's
