@@ -348,7 +348,14 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
     group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
                        help="stop before the judge's spending would pass this amount")
-    group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
+    group.add_argument("--dry-run", action="store_true",
+                       help="make no call and load no model: print the calls generation and judging need and their "
+                            "estimated cost, directly and through the Batch API")
+    group.add_argument("--batch", action="store_true",
+                       help="send the judge's calls through the OpenAI Batch API at the judge's batch_discount (default "
+                            "0.5x price; results within 24 h). Submitted batches are recorded in RESULTS/SET/batches/: "
+                            "after Ctrl-C or a crash, rerun the same command to collect them (never paid twice). "
+                            "With --schedule adaptive each round is one batch")
     group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
     group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")
     group.add_argument("--bootstrap", type=_integer(1), default=1_000, help="bootstrap resamples for intervals")
@@ -361,6 +368,8 @@ def _add_pipelines(subparsers) -> None:
         subparsers, "evaluate", "judge candidates against a baseline in both orders; score as a percentage of the baseline",
         "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --dry-run --batch\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --batch --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
         "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
@@ -380,6 +389,7 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament                       # offline demo: SmolLM2 4-bit configurations on `sample`\n"
         "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
+        "  arena tournament --models a b c d --benchmark oa953 --budget 8000 --schedule adaptive --batch\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
         "--format json",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
@@ -402,7 +412,8 @@ def _add_pipelines(subparsers) -> None:
     tournament.add_argument("--confidence", type=_number(0, 1, low_open=True, high_open=True), default=0.95,
                             help="adaptive: confidence for --until-separated and the unresolved pairs (default 0.95)")
     tournament.add_argument("--round-size", type=_integer(2), default=None, metavar="CALLS",
-                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency)")
+                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency; with --batch, "
+                                 "a tenth of --budget: each round is one batch)")
     tournament.add_argument("--format", choices=["table", "json"], default="table",
                             help="json: {elo, bradley_terry, judge_calls, schedule, unresolved_pairs} on stdout")
     _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise",
