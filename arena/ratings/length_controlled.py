@@ -161,17 +161,25 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
     return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2])
 
 
-def fit_candidate(score: np.ndarray, tanh_gap: np.ndarray, difficulty: np.ndarray, weights: np.ndarray,
-                  variant_score: np.ndarray, variant_tanh_gap: np.ndarray, variant_difficulty: np.ndarray,
-                  variant_weight: float, start: np.ndarray | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class FitRows:
+    """Judgments entering one candidate's stage-2 fit: score, tanh of the standardised gap, γ of the question."""
+
+    score: np.ndarray
+    tanh_gap: np.ndarray
+    difficulty: np.ndarray
+
+
+def fit_candidate(own: FitRows, weights: np.ndarray, variants: FitRows, variant_weight: float,
+                  start: np.ndarray | None = None) -> np.ndarray:
     """Stage 2 for one candidate over a batch of weightings of its N judgments, (S, N) -> (S, 3) of (α, β, ψ),
     by batched Newton from `start` (resamples start from the full-data fit: a few steps). The baseline variants'
     judgments (possibly none) enter every weighting with `variant_weight` each and without α."""
-    design = np.concatenate([np.stack([np.ones_like(tanh_gap), tanh_gap, difficulty], axis=1),
-                             np.stack([np.zeros_like(variant_tanh_gap), variant_tanh_gap, variant_difficulty],
+    design = np.concatenate([np.stack([np.ones_like(own.tanh_gap), own.tanh_gap, own.difficulty], axis=1),
+                             np.stack([np.zeros_like(variants.tanh_gap), variants.tanh_gap, variants.difficulty],
                                       axis=1)])  # (N + V, 3)
-    target = np.concatenate([score, variant_score])
-    all_weights = np.concatenate([weights, np.full((weights.shape[0], len(variant_score)), variant_weight)], axis=1)
+    target = np.concatenate([own.score, variants.score])
+    all_weights = np.concatenate([weights, np.full((weights.shape[0], len(variants.score)), variant_weight)], axis=1)
     outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), 9)  # each row's x xᵀ, flattened
     params = np.zeros((all_weights.shape[0], 3)) if start is None else np.tile(start, (all_weights.shape[0], 1))
     for _ in range(_NEWTON_ITERATIONS):
@@ -202,8 +210,7 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
     variant_rows = np.flatnonzero(np.isin(data.model, data.baseline_variants))
     # AlpacaEval splits the weight among the variants: each instruction carries `variant_weight` in all
     per_variant_row = variant_weight / max(len(data.baseline_variants), 1)
-    variant = (data.score[variant_rows], tanh_gap[variant_rows], difficulty[data.question[variant_rows]],
-               per_variant_row)
+    variants = FitRows(data.score[variant_rows], tanh_gap[variant_rows], difficulty[data.question[variant_rows]])
     rng = np.random.default_rng(seed)
     out = {k: np.full(n_models, np.nan) for k in ("rate", "se", "low", "high", "beta")}
     for m in range(n_models):
@@ -214,10 +221,10 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
         q = len(questions)
         resampled = rng.multinomial(q, np.full(q, 1.0 / q), size=max(bootstrap, 0)).astype(np.float64)
         question_weights = np.vstack([np.ones(q), resampled])  # row 0: the data itself
-        own = (data.score[rows], tanh_gap[rows], difficulty[data.question[rows]])
-        point = fit_candidate(*own, question_weights[:1, column], *variant)
-        params = point if bootstrap <= 0 else \
-            np.vstack([point, fit_candidate(*own, question_weights[1:, column], *variant, start=point[0])])
+        own = FitRows(data.score[rows], tanh_gap[rows], difficulty[data.question[rows]])
+        point = fit_candidate(own, question_weights[:1, column], variants, per_variant_row)
+        params = point if bootstrap <= 0 else np.vstack(
+            [point, fit_candidate(own, question_weights[1:, column], variants, per_variant_row, start=point[0])])
         predicted = _sigmoid(params[:, :1] + params[:, 2:] * difficulty[questions][None, :])  # (S, Q), zero gap
         rates = 100 * (question_weights * predicted).sum(axis=1) / question_weights.sum(axis=1)
         out["rate"][m], out["beta"][m] = rates[0], params[0, 1]
