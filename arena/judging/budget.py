@@ -82,6 +82,11 @@ class CostBudget:
         self.in_flight += 1
         return True
 
+    def hold(self, worst_case: float) -> None:
+        """Reserve whatever the cap says: money already owed (a batch submitted by an earlier run)."""
+        self.reserved += worst_case
+        self.in_flight += 1
+
     async def reserve_when_free(self, worst_case: float) -> bool:
         """Reserve, waiting while calls in flight hold the money it needs: their real usage is usually far
         below their worst case, so most of it comes back. False only when nothing is in flight and it still

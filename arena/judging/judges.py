@@ -40,6 +40,7 @@ class JudgeReply:
     probabilities: dict | None = None
     cost: float = 0.0
     tokens: dict = field(default_factory=dict)
+    request_id: str = ""  # the provider's id of the reply, for matching a stored verdict with its bill
 
 
 def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:
@@ -92,7 +93,6 @@ class OpenAIJudge(Judge):
     def __init__(self, spec: ModelSpec):
         self.name = spec.name
         self.model_id = spec.path or spec.name
-        self.options = spec.options
         self.endpoints = EndpointPool.from_options(spec.options)
         self.endpoint = self.endpoints.states[0].endpoint
         self.policy = RetryPolicy(attempts=int(spec.option("retries", 5)) + 1, timeout=float(spec.option("timeout", 120)),
@@ -104,9 +104,6 @@ class OpenAIJudge(Judge):
         self.context_window = spec.option("context_window")
         self.price = Price.for_model(self.model_id, spec.options)
         self.expected_completion_tokens = min(self.max_tokens, 300)
-
-    def check_price(self, max_cost: float | None) -> None:
-        Price.check_known(self.model_id, self.options, self.name, max_cost)
 
     def _estimate(self, request: JudgeRequest) -> float:
         return self.price.estimate(len(request.system) + len(request.user), self.expected_completion_tokens)
