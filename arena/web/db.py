@@ -92,7 +92,7 @@ def engine_url(url: str) -> URL:
 
 def connect(url: str) -> Engine:
     parsed = engine_url(url)
-    shown = parsed.render_as_string(hide_password=True)
+    shown = make_url(url).render_as_string(hide_password=True)  # as the user wrote it, less the password
     try:
         if parsed.get_backend_name() == "sqlite":
             path = parsed.database
@@ -113,12 +113,15 @@ def connect(url: str) -> Engine:
             engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
         metadata.create_all(engine)
     except ImportError as exc:  # the URL's driver (psycopg for postgresql://) is not installed
-        driver = exc.name or parsed.get_driver_name()
-        raise ArenaError(f"the ratings database {shown} needs the Python driver '{driver}', which is not installed: "
-                         "install arena with its 'web' extra (pip install -e '.[web]'), which brings psycopg for "
-                         "postgresql:// URLs") from None
+        driver = (exc.name or parsed.get_driver_name()).split(".")[0]
+        remedy = ("install arena with its 'web' extra, which brings it: pip install -e '.[web]'" if driver == "psycopg"
+                  else "install it, or write the URL as postgresql://... to use psycopg, which arena's 'web' extra "
+                       "installs")
+        raise ArenaError(f"the ratings database {shown} needs the Python driver '{driver}', which is not "
+                         f"installed: {remedy}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
-        raise ArenaError(f"cannot open the ratings database {shown}: {exc}") from None
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        raise ArenaError(f"cannot open the ratings database {shown}: {reason}") from None
     return engine
 
 
