@@ -464,7 +464,7 @@ def _add_rate(subparsers) -> None:
                        help="sub-path a reverse proxy serves the form under, stripped by the proxy before it "
                             "forwards (e.g. /rate; default: none)")
     serve.add_argument("--forwarded-allow-ips", default="", metavar="IPS",
-                       help="proxy addresses or networks whose X-Forwarded-Proto/-Host/-For headers are believed "
+                       help="proxy addresses or networks whose X-Forwarded-Proto and -Host headers are believed "
                             "(comma-separated, e.g. 127.0.0.1,10.0.0.0/8; '*' for any; default: none)")
     serve.add_argument("--mirror-every", type=_number(0, low_open=True), default=10.0, metavar="SECONDS",
                        help="how often to mirror votes another server committed but was stopped before mirroring "

@@ -330,6 +330,91 @@ def test_a_postgresql_url_without_its_driver_names_the_extra(cli, tmp_path, monk
         "is not installed: install arena with its 'web' extra, which brings it: pip install -e '.[web]'")
 
 
+@contextlib.contextmanager
+def reverse_proxy(backend: str, prefix: str):
+    """A small reverse proxy on loopback, set up as nginx usually is: it serves `backend` under `prefix`
+    (stripped before forwarding), tells it the public host and scheme in X-Forwarded-Host/-Proto, and passes
+    redirects back unchanged. Yields its public base URL."""
+    import threading
+
+    from aiohttp import ClientSession, web
+
+    port, ready, stopping = free_port(), threading.Event(), {}
+    hop_by_hop = {"host", "connection", "content-length", "transfer-encoding", "keep-alive"}
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        if not request.raw_path.startswith(prefix + "/"):
+            return web.Response(status=404, text="not proxied")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop_by_hop}
+        headers.update({"X-Forwarded-Host": request.host, "X-Forwarded-Proto": request.scheme})
+        async with request.app["session"].request(request.method, backend + request.raw_path[len(prefix):],
+                                                  headers=headers, data=await request.read(),
+                                                  allow_redirects=False) as upstream:
+            return web.Response(status=upstream.status, body=await upstream.read(),
+                                headers={k: v for k, v in upstream.headers.items() if k.lower() not in hop_by_hop})
+
+    async def serve():
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", forward)
+        async with ClientSession(auto_decompress=False) as session:
+            app["session"] = session
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            stopping["event"], stopping["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            ready.set()
+            await stopping["event"].wait()
+            await runner.cleanup()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stopping["loop"].call_soon_threadsafe(stopping["event"].set)
+        thread.join(30)
+
+
+def test_behind_a_reverse_proxy_under_a_sub_path(cli, rating_server, browser):
+    """A browser through a proxy that serves the form under /rate: pages, the form's action and the redirect
+    after a vote stay under /rate, and the CSRF origin check accepts the proxy's public address, which the
+    server learns from X-Forwarded-Host, believed only from --forwarded-allow-ips."""
+    results, direct = rating_server["results"], rating_server["base"]
+    with reverse_proxy(direct, "/rate") as public:
+        link = cli("rate", "add-rater", "alice", "--results", results, "--base-url", f"{public}/rate").out.strip()
+        token = link.rsplit("/", 1)[1]
+        rating_server["start"]("--root-path", "/rate", "--forwarded-allow-ips", "127.0.0.1")
+        page = browser.new_page()
+        page.goto(link)
+        assert page.inner_text("#progress-text") == "0 / 36"
+        assert page.get_attribute("#vote-form", "action") == f"/rate/r/{token}/vote"
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#saved")
+        assert page.url == f"{link}?saved=1" and page.inner_text("#progress-text") == "1 / 36"
+        page.close()
+        # The page's no-referrer policy makes Chromium send "Origin: null"; a browser that names the origin
+        # names the proxy's address, which the server accepts only because it believes the proxy.
+        form = _form(httpx.get(link).text)
+        cross_site = httpx.post(f"{link}/vote", data=form, headers={"origin": "http://evil.example"})
+        assert cross_site.status_code == 403 and "cross-site" in cross_site.text
+        same_site = httpx.post(f"{link}/vote", data=form, headers={"origin": public})
+        assert same_site.status_code == 303 and same_site.headers["location"] == f"/rate/r/{token}?saved=1"
+        form = _form(httpx.get(link).text)
+    # Forwarded headers from an address not allowed (127.0.0.2 is loopback too) are ignored...
+    forged = {"x-forwarded-host": "rate.example.org", "x-forwarded-proto": "https", "origin": "https://rate.example.org"}
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as outsider:
+        refused = outsider.post(f"{direct}/r/{token}/vote", data=form, headers=forged)
+    assert refused.status_code == 403 and "cross-site" in refused.text
+    # ...and believed from the allowed one: host and scheme both count.
+    assert httpx.post(f"{direct}/r/{token}/vote", data=form,
+                      headers={**forged, "origin": "http://rate.example.org"}).status_code == 403
+    saved = httpx.post(f"{direct}/r/{token}/vote", data=form, headers=forged)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/rate/r/{token}?saved=1"
+    assert len(db.all_votes(rating_server["engine"])) == 3
+
+
 def test_hostile_requests_get_a_4xx_and_store_nothing(cli, rating_server, tmp_path):
     """Non-ASCII CSRF, out-of-range ids, file uploads, an assignment of another prompt set or of a model no
     longer served: each a 4xx on a kept-alive connection, nothing stored; every response has the headers."""

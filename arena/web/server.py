@@ -2,8 +2,8 @@
 headers (no framing, no referrer: the personal token is in the URL), CSRF tokens on every POST.
 
 Several servers can stand behind one reverse proxy: `root_path` is the sub-path the proxy serves them under
-(it strips it before forwarding), and the scheme, host and client address the proxy reports in
-X-Forwarded-* headers are believed only from the proxy addresses the operator names."""
+(it strips it before forwarding), and the scheme and host the proxy reports in X-Forwarded-* headers are
+believed only from the proxy addresses the operator names."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 @dataclass(frozen=True)
 class TrustedProxies:
-    """The addresses whose X-Forwarded-* headers are believed (`--forwarded-allow-ips`)."""
+    """The addresses whose X-Forwarded-Proto and -Host headers are believed (`--forwarded-allow-ips`)."""
 
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     everyone: bool = False
@@ -182,9 +182,9 @@ def same_origin(origin: str, scheme: str, host: str) -> bool:
 
 
 class ForwardedHeaders:
-    """Behind a reverse proxy, the scheme, host and client address it reports (X-Forwarded-Proto, -Host and
-    -For) replace the connection's own, so that the CSRF origin check compares the browser's Origin with the
-    public address. Believed only on connections from `trusted` addresses: from anyone else, a forged
+    """Behind a reverse proxy, the scheme and host it reports (X-Forwarded-Proto, X-Forwarded-Host) replace
+    the connection's own, so that the CSRF origin check compares the browser's Origin with the public
+    address. Believed only on connections from `trusted` addresses: from anyone else, a forged
     X-Forwarded-Host would pass any origin."""
 
     def __init__(self, app, trusted: TrustedProxies):
@@ -192,7 +192,7 @@ class ForwardedHeaders:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and self.trusted.trusts((scope.get("client") or (None,))[0]):
-            headers = {name.lower(): value.decode("latin-1") for name, value in scope["headers"]}
+            headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
             scope = dict(scope)
             proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
             if proto in ("http", "https"):
@@ -201,11 +201,6 @@ class ForwardedHeaders:
             if _HOST.fullmatch(host):
                 scope["headers"] = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
                 scope["headers"].append((b"host", host.encode()))
-            chain = [entry.strip() for entry in headers.get("x-forwarded-for", "").split(",") if entry.strip()]
-            while chain and self.trusted.trusts(chain[-1]) and len(chain) > 1:
-                chain.pop()  # proxies of the operator's own: the client is the first address before them
-            if chain:
-                scope["client"] = (chain[-1], 0)
         await self.app(scope, receive, send)
 
 
