@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -310,8 +309,8 @@ def test_serve_checks_everything_before_announcing_the_form(cli, rating_server):
         finished = run_arena_process(*serve, "--models", *models, "--port", port, timeout=60)
     assert finished.returncode == 2, finished.stderr
     assert finished.stderr.strip().splitlines() == [
-        f"arena: error: port {port} on 127.0.0.1 is already in use (another server?): stop it or choose another "
-        "with --port"]
+        (f"arena: error: port {port} on 127.0.0.1 is already in use (another server?): stop it or choose another "
+         "with --port")]
     assert "rating form on" not in finished.stdout + finished.stderr
     for bad in (("--models", models[0]), ("--models", *models, "--benchmark", "no-such-set")):
         outcome = cli(*serve, *bad, "--port", free_port())
@@ -328,6 +327,8 @@ def test_a_postgresql_url_without_its_driver_names_the_extra(cli, tmp_path, monk
     assert outcome.err.strip() == (
         "arena: error: the ratings database postgresql://arena:***@db/arena needs the Python driver 'psycopg', which "
         "is not installed: install arena with its 'web' extra, which brings it: pip install -e '.[web]'")
+    manifests = [path.read_text() for path in (tmp_path / "runs").glob("*.json")]
+    assert manifests and all("postgresql://arena:***@db/arena" in m and "secret" not in m for m in manifests)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ def run_rate(args) -> int:
         if args.action in ("serve", "add-rater", "revoke"):  # the commands that change something leave a manifest
             from arena.store import ResultsStore
 
-            config = {"action": args.action, "db": args.db or db.default_db_url(args.results),
+            config = {"action": args.action, "db": db.shown_url(args.db or db.default_db_url(args.results)),
                       **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)}}
             with ResultsStore(args.results).run(f"rate-{args.action}", config) as manifest:
                 _rate(args)
@@ -30,7 +30,8 @@ def run_rate(args) -> int:
         else:
             _rate(args)
     except SQLAlchemyError as exc:
-        raise ArenaError(f"the ratings database ({args.db or db.default_db_url(args.results)}) refused the change: "
+        shown = db.shown_url(args.db or db.default_db_url(args.results))
+        raise ArenaError(f"the ratings database ({shown}) refused the change: "
                          f"{exc.orig if getattr(exc, 'orig', None) else exc}") from None
     return 0
 

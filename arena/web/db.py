@@ -90,9 +90,17 @@ def engine_url(url: str) -> URL:
     return parsed
 
 
+def shown_url(url: str) -> str:
+    """The URL as the user wrote it, less its password: for messages and run manifests."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def connect(url: str) -> Engine:
     parsed = engine_url(url)
-    shown = make_url(url).render_as_string(hide_password=True)  # as the user wrote it, less the password
+    shown = shown_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
             path = parsed.database
