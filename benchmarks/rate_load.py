@@ -73,9 +73,13 @@ def scratch_schema(url: str):
 
 
 def start_server(results: Path, models: list[str], port: int, env: dict, extra: tuple = ()) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "arena", "rate", "serve", "--benchmark", "sample", "--models", *models,
-                             "--results", str(results), "--port", str(port), "--votes-per-minute", "100000", *extra],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """A server whose messages go to server-PORT.log beside the results folder (a pipe nobody reads would
+    block it once full)."""
+    log_path = results.parent / f"server-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "arena", "rate", "serve", "--benchmark", "sample", "--models",
+                                 *models, "--results", str(results), "--port", str(port), "--votes-per-minute", "100000",
+                                 *extra], env=env, stdout=subprocess.DEVNULL, stderr=log)
     import httpx
 
     deadline = time.time() + 60
@@ -86,7 +90,8 @@ def start_server(results: Path, models: list[str], port: int, env: dict, extra: 
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("rating server did not start: " + proc.stderr.read().decode()[-2000:])
+    proc.wait()
+    raise RuntimeError("rating server did not start: " + log_path.read_text()[-2000:])
 
 
 async def rater_loop(client, bases: list[str], first: int, token: str, votes: int, latencies: list, saved: list,
@@ -100,6 +105,8 @@ async def rater_loop(client, bases: list[str], first: int, token: str, votes: in
         base = bases[current % len(bases)]
         try:
             page = await client.get(f"{base}/r/{token}")
+            if page.status_code != 200:
+                raise RuntimeError(f"unexpected {page.status_code} for the rating page: {page.text[-300:]}")
             done = int(_PROGRESS.search(page.text).group(1))
             if done >= votes:
                 return

@@ -265,6 +265,18 @@ def test_two_servers_on_one_database_one_killed_mid_load(rating_server):
     assert_mirror_is_the_database(results, engine)
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_more_raters_at_once_than_pooled_connections(rating_server):
+    """40 raters at once on one server whose PostgreSQL pool holds 15 connections: a page that held one
+    connection while waiting for a second deadlocked the pool and answered 500 after 30 s."""
+    engine = rating_server["engine"]
+    tokens = [db.add_rater(engine, f"r{i}") for i in range(40)]
+    rating_server["start"]()
+    with ThreadPoolExecutor(1) as pool:  # the session's Playwright browser keeps an event loop in this thread
+        outcome = pool.submit(asyncio.run, run_load(rating_server["base"], tokens, 2)).result()
+    assert len(outcome["saved"]) == len(db.all_votes(engine)) == 80
+
+
 @both_databases
 def test_no_form_field_gives_a_500(cli, rating_server):
     """Numbers too long for an id (5,000 digits: Python's int() refuses over 4,300) and every field of the

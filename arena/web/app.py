@@ -115,9 +115,10 @@ class RatingService:
 
         self.settings = settings
         self.store = ResultsStore(settings.results)
-        self.prompt_set = find_prompt_set(settings.benchmark)
-        if self.prompt_set is None:
+        prompt_set = find_prompt_set(settings.benchmark)
+        if prompt_set is None:
             raise ArenaError(f"prompt set '{settings.benchmark}' is not available locally (arena prompts pull ...)")
+        self.prompt_set = prompt_set
         if len(set(settings.models)) < 2:
             raise ArenaError("rating needs at least two different models (--models A B ...)")
         self.answers = {m: self.store.answers(settings.benchmark, m) for m in settings.models}
@@ -144,11 +145,16 @@ class RatingService:
         return dict(row._mapping) if row and not row.revoked else None
 
     def progress(self, rater_id: int) -> int:
+        with self.engine.connect() as conn:
+            return self._progress(conn, rater_id)
+
+    def _progress(self, conn, rater_id: int) -> int:
+        """Votes of the rater on served items, on a connection the caller holds: a request never waits for a
+        second connection while holding one (with more requests than pooled connections, that deadlocks)."""
         query = (select(func.count(db.votes.c.id)).join(db.assignments, db.votes.c.assignment_id == db.assignments.c.id)
                  .join(db.items, db.assignments.c.item_id == db.items.c.id)
                  .where(db.assignments.c.rater_id == rater_id, self._served_items()))
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
+        return conn.execute(query).scalar_one()
 
     def _served_items(self):
         """Items of this set between two of the models this server shows (the database may hold others:
@@ -171,7 +177,7 @@ class RatingService:
                 open_row = conn.execute(base).first()
                 if open_row and open_row.question_id in self.prompt_set.by_id:
                     return dict(open_row._mapping)
-                if self.progress(rater_id) >= self.quota:
+                if self._progress(conn, rater_id) >= self.quota:
                     return None
                 seen = select(db.assignments.c.item_id).where(db.assignments.c.rater_id == rater_id)
                 load = (select(func.count(db.assignments.c.id)).where(db.assignments.c.item_id == db.items.c.id)
@@ -219,7 +225,7 @@ class RatingService:
                                             "models this server does not show); reload the page")
                 vote_id = conn.execute(db.votes.insert().values(assignment_id=assignment_id, choice=choice,
                                                                 comment=comment, created=db.now(), synced=False)
-                                       ).inserted_primary_key[0]
+                                       .returning(db.votes.c.id)).scalar_one()
         except IntegrityError:
             raise VoteRejected(409, "you already rated this item") from None
         try:

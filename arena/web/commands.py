@@ -32,7 +32,7 @@ def run_rate(args) -> int:
     except SQLAlchemyError as exc:
         shown = db.shown_url(args.db or db.default_db_url(args.results))
         raise ArenaError(f"the ratings database ({shown}) refused the change: "
-                         f"{exc.orig if getattr(exc, 'orig', None) else exc}") from None
+                         f"{getattr(exc, 'orig', None) or exc}") from None
     return 0
 
 

@@ -68,6 +68,7 @@ class TrustedProxies:
 def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = TrustedProxies()):
     from jinja2 import Environment, FileSystemLoader, select_autoescape
     from markupsafe import Markup
+    from sqlalchemy.exc import SQLAlchemyError
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -129,14 +130,12 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
         values = {name: form.get(name) for name in ("assignment", "csrf", "choice", "comment")}
         if any(value is not None and not isinstance(value, str) for value in values.values()):
             return refuse(400, "Only text fields are accepted (no file uploads).")
-        if values["comment"] is None:
-            values["comment"] = ""
-        if any(value is None for value in values.values()) or not values["assignment"].isascii() \
-                or not values["assignment"].isdigit():
+        texts = {"comment": "", **{name: value for name, value in values.items() if isinstance(value, str)}}
+        if len(texts) < len(values) or not texts["assignment"].isascii() or not texts["assignment"].isdigit():
             return refuse(400, "The form is incomplete or malformed (assignment, csrf and choice are required).")
-        if len(values["assignment"]) > db.MAX_ID_DIGITS:  # before int(): Python refuses over 4,300 digits
+        if len(texts["assignment"]) > db.MAX_ID_DIGITS:  # before int(): Python refuses over 4,300 digits
             return refuse(400, "The form's assignment number is out of range.")
-        assignment_id, fields = int(values["assignment"]), (values["csrf"], values["choice"], values["comment"])
+        assignment_id, fields = int(texts["assignment"]), (texts["csrf"], texts["choice"], texts["comment"])
         try:
             await run_in_threadpool(service.record_vote, rater, assignment_id, *fields)
         except VoteRejected as exc:
@@ -148,6 +147,13 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
 
     async def health(request: Request):
         return PlainTextResponse("ok")
+
+    async def database_unavailable(request: Request, exc: Exception):
+        """Overload or a database restart is not the rater's fault: 503 and try again, not a 500."""
+        logger.warning("ratings database unavailable: %s", exc)
+        response = refuse(503, "The ratings database is busy or unreachable; try again in a moment.")
+        response.headers["retry-after"] = "5"
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -165,7 +171,8 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
         task.cancel()
 
     app = Starlette(routes=[Route("/", home), Route("/healthz", health), Route("/r/{token}", show),
-                            Route("/r/{token}/vote", vote, methods=["POST"])], lifespan=lifespan)
+                            Route("/r/{token}/vote", vote, methods=["POST"])], lifespan=lifespan,
+                    exception_handlers={SQLAlchemyError: database_unavailable})
     return SecurityHeaders(ForwardedHeaders(app, trusted_proxies))
 
 
