@@ -330,6 +330,8 @@ def test_serve_checks_everything_before_announcing_the_form(cli, rating_server):
         assert "rating form on" not in outcome.err + outcome.out
     outcome = cli(*serve, "--models", *models, "--forwarded-allow-ips", "10.0.0.300")
     assert outcome.code == 2 and "--forwarded-allow-ips: '10.0.0.300' is not an IP address" in outcome.err
+    outcome = cli(*serve, "--models", *models, "--root-path", "rate")
+    assert outcome.code == 2 and "--root-path 'rate': a sub-path starts with '/'" in outcome.err
 
 
 def test_a_postgresql_url_without_its_driver_names_the_extra(cli, tmp_path, monkeypatch):
