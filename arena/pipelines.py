@@ -300,8 +300,8 @@ def _rate_tournament(store: ResultsStore, benchmark: str, judge, names: set[str]
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
-    from arena.store.results import file_safe
+    from arena.store.results import file_safe, log_name
 
-    path = store.root / file_safe(benchmark) / "leaderboards" / f"{file_safe(judge)}.json"
+    path = store.root / file_safe(benchmark) / "leaderboards" / f"{log_name(judge)}.json"
     write_atomically(path, json.dumps(data, indent=2))
     return path

@@ -1,0 +1,96 @@
+"""A new user's first hour, second pass (issue 20): models never silently merged, baselines never guessed,
+ratings never invented, and every bad input one line with exit 2."""
+
+import json
+import re
+
+import pytest
+
+from arena.benchmarks import load_prompt_set
+from arena.store import ResultsStore
+from arena.store.results import file_safe, log_name
+from conftest import write_jsonl
+from openai_server import OpenAICompatibleServer
+
+
+@pytest.fixture(autouse=True)
+def judge_key(monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+
+
+def _answers_and_models_file(tmp_path, names, judge_url):
+    """Published answer files, one per name, each answer naming its model; an arena.toml defining them and
+    a judge at judge_url."""
+    prompts = load_prompt_set("sample").prompts[:3]
+    lines = []
+    for index, name in enumerate(names):
+        rows = [{"question_id": p.id, "generation": f"answer of model number {index} to {p.id}"} for p in prompts]
+        path = write_jsonl(tmp_path / f"answers-{index}.jsonl", rows)
+        lines.append(f'[models.{json.dumps(name)}]\nbackend = "answers"\npath = "{path}"\n')
+    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
+                 'api_key_env = "JUDGE_KEY"\nretries = 0\n')
+    models = tmp_path / "arena.toml"
+    models.write_text("\n".join(lines))
+    return models
+
+
+def _pairwise_judge(messages):
+    return "Both fine.\n3"
+
+
+# --- 1. one log per name ---------------------------------------------------------------------------
+@pytest.mark.parametrize("first, second", [
+    ("Модель-ü", "Модуль-ä"),  # non-ASCII letters only
+    ("Guanaco-7B", "guanaco-7b"),  # case only (one file on a case-insensitive file system)
+    ("my model", "my_model"),  # punctuation
+    ("org/model", "org__model"),
+])
+def test_models_whose_names_differ_only_in_letters_case_or_punctuation_are_never_merged(cli, tmp_path, first,
+                                                                                         second):
+    with OpenAICompatibleServer(reply=_pairwise_judge) as server:
+        models = _answers_and_models_file(tmp_path, [first, second], server.base_url)
+        common = ("--benchmark", "sample", "--limit", "3", "--models-file", models, "--results", tmp_path / "r")
+        assert cli("generate", "--model", first, *common).code == 0
+        second_run = cli("generate", "--model", second, *common)
+        assert second_run.code == 0 and "3 answers generated" in second_run.err, second_run.err
+        result = cli("evaluate", "--model", first, "--baseline", second, "--judge", "judge", "--protocol",
+                     "pairwise", "--orderings", "20", "--bootstrap", "20", *common)
+        assert result.code == 0, result.err
+        shown = [m["content"] for r in server.requests for m in r["body"]["messages"] if m["role"] == "user"]
+    assert len(shown) == 6
+    for prompt in shown:  # the judge always saw both models' own answers, never one answer twice
+        assert "model number 0" in prompt and "model number 1" in prompt
+    files = sorted(p.name for p in (tmp_path / "r" / "sample" / "answers").glob("*.jsonl"))
+    assert len(files) == 2
+    store = ResultsStore(tmp_path / "r")
+    assert {a.turns[-1][:22] for a in store.answers("sample", first).values()} == {"answer of model number"}
+    assert all("number 1" in a.turns[-1] for a in store.answers("sample", second).values())
+    assert sorted(store.answered_models("sample")) == sorted([first, second])
+
+
+def test_file_names_are_readable_and_plain_names_unchanged():
+    assert log_name("gpt-4") == "gpt-4" and log_name("guanaco-7b.q4") == "guanaco-7b.q4"
+    assert re.fullmatch(r"Guanaco-7B~[0-9a-f]{10}", log_name("Guanaco-7B"))
+    assert log_name("Модель-ü").startswith("______-_~")
+    names = ["Модель-ü", "Модуль-ä", "a b", "a_b", "A_b", "a/b", "a__b", "a~b", "a_b~" + log_name("a b")[4:]]
+    assert len({log_name(n) for n in names}) == len(names)
+
+
+def test_a_store_written_before_injective_names_is_still_read(cli, tmp_path):
+    """An older arena stored both models in `______-_.jsonl`: each still gets its own answers back, and new
+    answers go to the new file."""
+    store = ResultsStore(tmp_path / "r")
+    legacy = tmp_path / "r" / "sample" / "answers" / f"{file_safe('Модель-ü')}.jsonl"
+    legacy.parent.mkdir(parents=True)
+    rows = [{"benchmark": "sample", "question_id": "q1", "model": name, "turns": [f"old answer of {name}"],
+             "params": {}, "created": "2024-01-01T00:00:00Z"} for name in ("Модель-ü", "Модуль-ä")]
+    write_jsonl(legacy, rows)
+    judgments = tmp_path / "r" / "sample" / "judgments" / f"{file_safe('Judge One')}.jsonl"
+    judgments.parent.mkdir(parents=True)
+    write_jsonl(judgments, [{"benchmark": "sample", "question_id": "q1", "model_a": "Модель-ü", "model_b": "Модуль-ä",
+                             "judge": "Judge One", "protocol": "pairwise", "verdict": "A", "judgment_id": "j1"}])
+    assert store.answers("sample", "Модель-ü")["q1"].turns == ["old answer of Модель-ü"]
+    assert store.answers("sample", "Модуль-ä")["q1"].turns == ["old answer of Модуль-ä"]
+    assert [j.judgment_id for j in store.judgments("sample", "Judge One")] == ["j1"]
+    assert len(store.judgment_columns("sample", "Judge One")) == 1
+    assert len(store.judgment_columns("sample", "Judge Two")) == 0
