@@ -416,7 +416,9 @@ def _add_report(subparsers) -> None:
     _add_results(report)
     report.add_argument("--benchmark", required=True)
     report.add_argument("--judge", action="append", help="judges to include (default: all)")
-    report.add_argument("--baseline", default=None, help="baseline for relative scores (default: guessed)")
+    report.add_argument("--baseline", default=None,
+                        help="baseline of relative scores (default: the one the judgments name, e.g. evaluate's "
+                             "--baseline; required when they name none)")
     report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
     report.add_argument("--orderings", type=_integer(1), default=10_000)
     report.add_argument("--bootstrap", type=_integer(1), default=1_000)

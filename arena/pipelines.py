@@ -126,7 +126,7 @@ def run_evaluate(args) -> int:
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-        matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
+        matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
         protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
         session = JudgingSession(store, prompt_set, judge, args)
         for protocol in protocols:

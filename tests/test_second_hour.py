@@ -3,13 +3,14 @@ ratings never invented, and every bad input one line with exit 2."""
 
 import json
 import re
+import shutil
 
 import pytest
 
 from arena.benchmarks import load_prompt_set
-from arena.store import ResultsStore
+from arena.store import Judgment, ResultsStore
 from arena.store.results import file_safe, log_name
-from conftest import write_jsonl
+from conftest import shared_path, write_jsonl
 from openai_server import OpenAICompatibleServer
 
 
@@ -94,3 +95,39 @@ def test_a_store_written_before_injective_names_is_still_read(cli, tmp_path):
     assert [j.judgment_id for j in store.judgments("sample", "Judge One")] == ["j1"]
     assert len(store.judgment_columns("sample", "Judge One")) == 1
     assert len(store.judgment_columns("sample", "Judge Two")) == 0
+
+
+# --- 2. the report's baseline ----------------------------------------------------------------------
+def test_report_on_the_bard_relative_files_uses_chatgpt_as_the_baseline(cli, tmp_path):
+    ratings = shared_path("published", "qlora-vicuna-relative-sample", "ratings")
+    source = tmp_path / "bard-only"
+    source.mkdir()
+    for path in ratings.glob("*bard*.jsonl"):
+        shutil.copy(path, source / path.name)
+    assert cli("import", "qlora", source, "--benchmark", "vicuna80", "--judge", "gpt-4", "--results",
+               tmp_path / "r").code == 0
+    result = cli("report", "--benchmark", "vicuna80", "--results", tmp_path / "r", "--out", tmp_path / "rep",
+                 "--bootstrap", "50", "--orderings", "50")
+    assert result.code == 0, result.err
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "Score as % of gpt-3.5" in html and "Score as % of bard" not in html
+
+
+def test_report_after_evaluate_uses_its_baseline_and_asks_when_nothing_names_one(cli, tmp_path):
+    # "alpha" sorts before "zeta": the old guess took the candidate for the baseline
+    with OpenAICompatibleServer(reply=lambda messages: "7 8\nfine") as server:
+        models = _answers_and_models_file(tmp_path, ["zeta", "alpha"], server.base_url)
+        assert cli("evaluate", "--model", "alpha", "--baseline", "zeta", "--judge", "judge", "--protocol", "relative",
+                   "--benchmark", "sample", "--limit", "3", "--models-file", models, "--results", tmp_path / "r",
+                   "--bootstrap", "20").code == 0
+    result = cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", tmp_path / "rep",
+                 "--bootstrap", "20", "--orderings", "20")
+    assert result.code == 0, result.err
+    assert "Score as % of zeta" in (tmp_path / "rep" / "index.html").read_text()
+
+    ResultsStore(tmp_path / "r2").save_judgments(
+        [Judgment("sample", q, a, b, "gpt-4", "relative", "A", score_a=8, score_b=7)
+         for q, (a, b) in enumerate([("x", "base"), ("base", "x")])])
+    unnamed = cli("report", "--benchmark", "sample", "--results", tmp_path / "r2", "--out", tmp_path / "rep2")
+    assert unnamed.code == 2 and "pass --baseline MODEL" in unnamed.err and "base, x" in unnamed.err
+    assert "Traceback" not in unnamed.err

@@ -60,13 +60,21 @@ def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], li
     return models, groups, values
 
 
-def _relative_baseline(judgments: list[Judgment], requested: str | None) -> str | None:
-    if requested:
+def _relative_baseline(judge: str, judgments: list[Judgment], requested: str | None) -> str | None:
+    """The model the relative scores are a percentage of: --baseline, else the reference the judgments name
+    (evaluate's baseline, the QLoRA paper's ChatGPT), else the one model every relative pair holds. Never a
+    guess: with one candidate and no named reference either side could be the baseline, so --baseline it is."""
+    if requested or not judgments:
         return requested
-    common = None
-    for j in judgments:
-        common = {j.model_a, j.model_b} if common is None else common & {j.model_a, j.model_b}
-    return sorted(common)[0] if common else None
+    common = set.intersection(*({j.model_a, j.model_b} for j in judgments))
+    named = {j.meta.get("baseline") for j in judgments} - {None}
+    if len(named) == 1 and named <= common:
+        return named.pop()
+    if len(common) == 1:
+        return common.pop()
+    models = sorted({m for j in judgments for m in (j.model_a, j.model_b)})
+    raise ArenaError(f"the relative judgments of judge '{judge}' do not say which model is the baseline (they "
+                     f"compare {', '.join(models)}): pass --baseline MODEL")
 
 
 def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
@@ -100,7 +108,7 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
                                                                f"Share of points by category · judge {judge}",
                                                                "share of points in that category's matches")
     _style_section(section, pairwise, args, figures, slug, judge)
-    baseline = _relative_baseline(relative, args.get("baseline"))
+    baseline = _relative_baseline(judge, relative, args.get("baseline"))
     if relative and baseline:
         try:
             section["relative"] = leaderboard.relative_leaderboard(relative, baseline, args["bootstrap"], args["seed"])
