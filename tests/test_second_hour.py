@@ -131,3 +131,29 @@ def test_report_after_evaluate_uses_its_baseline_and_asks_when_nothing_names_one
     unnamed = cli("report", "--benchmark", "sample", "--results", tmp_path / "r2", "--out", tmp_path / "rep2")
     assert unnamed.code == 2 and "pass --baseline MODEL" in unnamed.err and "base, x" in unnamed.err
     assert "Traceback" not in unnamed.err
+
+
+# --- 4. Bradley-Terry never invents a rating -------------------------------------------------------
+def test_bradley_terry_gives_no_rating_to_models_with_too_few_decided_matches(cli, tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    store.save_judgments([Judgment("sample", "1", "alice", "bob", "human", "pairwise", "A")])
+    table = cli("ratings", "--benchmark", "sample", "--method", "bt", "--results", tmp_path / "r")
+    assert table.code == 0 and "2606" not in table.out and "-606" not in table.out
+    assert "too few to rate" in table.err
+    rows = cli("ratings", "--benchmark", "sample", "--method", "bt", "--format", "json", "--results",
+               tmp_path / "r").json()
+    assert [(r["model"], r["rating"], r["matches"]) for r in rows] == [("alice", None, 1), ("bob", None, 1)]
+
+    # Two well-judged models keep their ratings (fitted without the newcomer's single match).
+    verdicts = ["A", "B", "A", "tie"] * 5
+    store.save_judgments([Judgment("sample", str(q), "carol", "dave", "human", "pairwise", v)
+                          for q, v in enumerate(verdicts, start=10)]
+                         + [Judgment("sample", "99", "carol", "erin", "human", "pairwise", "B")])
+    rows = {r["model"]: r for r in cli("ratings", "--benchmark", "sample", "--method", "bt", "--format", "json",
+                                       "--results", tmp_path / "r").json()}
+    assert rows["erin"]["rating"] is None and rows["alice"]["rating"] is None
+    assert rows["carol"]["rating"] > rows["dave"]["rating"]
+    assert rows["carol"]["rating"] + rows["dave"]["rating"] == pytest.approx(2000, abs=0.1)
+    report = cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", tmp_path / "rep",
+                 "--bootstrap", "20", "--orderings", "20")
+    assert report.code == 0, report.err

@@ -91,7 +91,8 @@ def _print_sections(results, args) -> int:
     if args.format != "table":
         print_records(rows_out, args.format, "", columns_out)
     elif any(r.get("ci_low", 0) is None for r in rows_out):
-        info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval")
+        unrated = "; a rating of n/a: too few to rate at all" if leaderboard.not_estimable(rows_out) else ""
+        info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval{unrated}")
     return 0
 
 

@@ -97,7 +97,8 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         figures[f"winrate-{slug}.svg"] = charts.heatmap(order, order, observed[np.ix_(index, index)],
                                                         f"Observed win rate (row vs column) · judge {judge}",
                                                         "ties count half; both answer orders pooled; – = never met")
-        predicted = predicted_win_matrix(np.array([r["rating"] for r in section["bt"]]))
+        predicted = predicted_win_matrix(np.array([np.nan if r["rating"] is None else r["rating"]
+                                                   for r in section["bt"]]))
         np.fill_diagonal(predicted, np.nan)
         figures[f"predicted-{slug}.svg"] = charts.heatmap(order, order, predicted,
                                                           f"Predicted win probability (Bradley-Terry) · judge {judge}",
@@ -139,7 +140,7 @@ def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures:
     bias = length_bias(judge, matches, features[:, names.index("length")], min(args["bootstrap"], 200), args["seed"])
     section["length_bias"] = asdict(bias)
     figures[f"style-{slug}.svg"] = charts.shift_chart(
-        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows],
+        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows if r["rating"] is not None],
         f"Raw → style-controlled Bradley-Terry · judge {judge}",
         "grey: raw rating; arrow head: controlled for length, headers, lists and bold")
 
