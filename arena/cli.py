@@ -218,7 +218,8 @@ def _add_ratings(subparsers) -> None:
                          help="Elo: random match orders (default: the paper's 10,000). The interval is the spread of "
                               "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
                               "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
-                              "orders until every mean_se is below 0.1 point")
+                              "orders until every mean_se is below 0.1 point or 100,000 orders are played (then it says "
+                              "so, with the precision reached)")
     ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")

@@ -157,3 +157,22 @@ def test_bradley_terry_gives_no_rating_to_models_with_too_few_decided_matches(cl
     report = cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", tmp_path / "rep",
                  "--bootstrap", "20", "--orderings", "20")
     assert report.code == 0, report.err
+
+
+# --- 3. --orderings auto says when its cap came first ---------------------------------------------
+def test_orderings_auto_says_when_it_stops_at_its_cap_short_of_its_target(cli, tmp_path):
+    import itertools
+    import random
+
+    rng = random.Random(1)  # three evenly matched models: single orders swing so far that 100,000 are not enough
+    models = ("m0", "m1", "m2")
+    ResultsStore(tmp_path / "r").save_judgments(
+        [Judgment("sample", f"{q}-{a}-{b}", a, b, "judge", "pairwise", rng.choice("AB"))
+         for q in range(40) for a, b in itertools.permutations(models, 2)])
+    result = cli("ratings", "--benchmark", "sample", "--method", "elo", "--orderings", "auto", "--format", "json",
+                 "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    rows = result.json()
+    worst = max(r["mean_se"] for r in rows)
+    assert rows[0]["orderings"] == 100_000 and worst >= 0.1
+    assert "stopped at its cap of 100,000 orders" in result.err and f"{worst:.3f} points" in result.err

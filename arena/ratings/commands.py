@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from arena.benchmarks.registry import find_prompt_set
-from arena.console import info, print_records
+from arena.console import info, print_records, warn
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
 from arena.ratings.matches import matches_from_columns
@@ -74,8 +74,22 @@ def _titled(rows, args, method, title):
     if method == "elo":
         used = rows[0]["orderings"] if rows else args.orderings
         what = f"mean of {used} orders" + (" (auto)" if args.orderings == "auto" else "")
+        if args.orderings == "auto":
+            _say_if_auto_fell_short(rows, title)
         return rows, f"Elo (paper: K=32, {what}, 95% spread of single orders) · {title}", leaderboard.RATING_COLUMNS
     return rows, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
+
+
+def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
+    """--orderings auto promises every mean's Monte Carlo error below 0.1 point; at its cap it may not get
+    there (K = 32 makes single orders swing by tens of points): say so, with the precision reached."""
+    from arena.ratings.elo import AUTO_MAX_ORDERINGS, AUTO_TARGET_ERROR
+
+    worst = max((r["mean_se"] for r in rows), default=0.0)
+    if worst >= AUTO_TARGET_ERROR:
+        warn(f"--orderings auto stopped at its cap of {AUTO_MAX_ORDERINGS:,} orders before reaching its target "
+             f"({title}): the largest Monte Carlo error of a mean is {worst:.3f} points, not below "
+             f"{AUTO_TARGET_ERROR}; the mean_ci_low/high columns of --format json carry it")
 
 
 def _print_sections(results, args) -> int:

@@ -119,8 +119,13 @@ class EloResult:
     orderings: int
 
 
+AUTO_TARGET_ERROR = 0.1  # points: --orderings auto stops once every mean's Monte Carlo error is below this
+AUTO_MAX_ORDERINGS = 100_000  # ... or at this many orderings, whichever comes first
+
+
 def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k: float = K_FACTOR,
-              target_error: float = 0.1, batch: int = 500, max_orderings: int = 100_000) -> EloResult:
+              target_error: float = AUTO_TARGET_ERROR, batch: int = 500,
+              max_orderings: int = AUTO_MAX_ORDERINGS) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
     error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
     rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
