@@ -176,3 +176,32 @@ def test_orderings_auto_says_when_it_stops_at_its_cap_short_of_its_target(cli, t
     worst = max(r["mean_se"] for r in rows)
     assert rows[0]["orderings"] == 100_000 and worst >= 0.1
     assert "stopped at its cap of 100,000 orders" in result.err and f"{worst:.3f} points" in result.err
+
+
+# --- 5. one line and exit 2, never a traceback -----------------------------------------------------
+@pytest.mark.parametrize("name, content, message", [
+    ("ok.csv", b"question_id,text\n1,hi\n", "not a GGUF file"),
+    ("empty.gguf", b"", "the file is empty, not a GGUF model"),
+])
+def test_a_gguf_path_that_is_not_a_gguf_model_is_one_line(cli, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = cli("generate", "--model", f"gguf:{path}", "--benchmark", "sample", "--limit", "1", "--results",
+                 tmp_path / "r")
+    assert result.code == 2 and f"arena: error: {path}: {message}" in result.err
+    assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_judge_template_with_a_literal_brace_is_refused_when_read(cli, tmp_path):
+    template = tmp_path / "my_prompt.jsonl"
+    template.write_text(json.dumps({
+        "prompt_id": 1, "system_prompt": "You judge.",
+        "prompt_template": '{question}\n{answer_1}\n{answer_2}\nReply as JSON: {"winner": 1}'}) + "\n")
+    with OpenAICompatibleServer(reply=_pairwise_judge) as server:
+        models = _answers_and_models_file(tmp_path, ["alpha", "zeta"], server.base_url)
+        result = cli("evaluate", "--model", "alpha", "--baseline", "zeta", "--judge", "judge", "--protocol",
+                     "pairwise", "--judge-template", template, "--benchmark", "sample", "--limit", "2",
+                     "--models-file", models, "--results", tmp_path / "r")
+        assert server.requests == []
+    assert result.code == 2 and f"{template}:1: field 'prompt_template' has a brace" in result.err
+    assert "write a literal brace twice" in result.err and "Traceback" not in result.err
