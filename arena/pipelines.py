@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from arena.benchmarks import load_prompt_set
 from arena.benchmarks.records import PromptSet
-from arena.console import info, print_records
+from arena.console import info, print_records, warn
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.judging.judges import load_judge
@@ -143,9 +144,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
     names = {c.name for c in candidates}
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
-        rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
-                      f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        try:  # unreadable relative replies must not hide the pairwise results judged beside them
+            rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+            print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                          f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        except ArenaError as exc:
+            warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
@@ -163,6 +167,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
             rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
             print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
                           f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
+    unreadable = Counter(j.protocol for j in stored if j.verdict == "error" and j.protocol in protocols
+                         and baseline.name in (j.model_a, j.model_b) and {j.model_a, j.model_b} & names)
+    if unreadable:
+        counts = ", ".join(f"{count} {protocol}" for protocol, count in sorted(unreadable.items()))
+        warn(f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
+             "the scores above: rerun with --retry-errors to judge them again")
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 

@@ -205,3 +205,26 @@ def test_a_judge_template_with_a_literal_brace_is_refused_when_read(cli, tmp_pat
         assert server.requests == []
     assert result.code == 2 and f"{template}:1: field 'prompt_template' has a brace" in result.err
     assert "write a literal brace twice" in result.err and "Traceback" not in result.err
+
+
+# --- 8. unreadable relative replies do not hide the pairwise results --------------------------------
+def _scores_unreadable(messages):
+    user = messages[-1].content
+    if "two scores" in user or "scores" in user.split("</reply>")[-1]:
+        return "Both answers are good; I will not give numbers."
+    return "The first is better.\n1"
+
+
+def test_evaluate_both_with_unreadable_relative_replies_prints_the_pairwise_results(cli, tmp_path):
+    with OpenAICompatibleServer(reply=_scores_unreadable) as server:
+        models = _answers_and_models_file(tmp_path, ["alpha", "zeta"], server.base_url)
+        args = ("evaluate", "--model", "alpha", "--baseline", "zeta", "--judge", "judge", "--protocol", "both",
+                "--benchmark", "sample", "--limit", "3", "--models-file", models, "--results", tmp_path / "r",
+                "--bootstrap", "20")
+        first = cli(*args)
+        again = cli(*args)
+    for result in (first, again):
+        assert result.code == 0, result.err
+        assert "alpha vs zeta · pairwise" in result.out and "Win rate vs zeta" in result.out
+        assert "no relative scores" in result.err and "Traceback" not in result.err
+        assert "6 relative judgments are stored as errors" in result.err and "--retry-errors" in result.err
