@@ -228,3 +228,16 @@ def test_evaluate_both_with_unreadable_relative_replies_prints_the_pairwise_resu
         assert "alpha vs zeta · pairwise" in result.out and "Win rate vs zeta" in result.out
         assert "no relative scores" in result.err and "Traceback" not in result.err
         assert "6 relative judgments are stored as errors" in result.err and "--retry-errors" in result.err
+
+
+# --- 9. an unknown top-level table in arena.toml ----------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ('[model.my-guanaco]\nbackend = "hf"\npath = "x"\n', "unknown top-level table 'model'; did you mean 'models'?"),
+    ('[modles.a]\nbackend = "hf"\npath = "x"\n', "unknown top-level table 'modles'; did you mean 'models'?"),
+    ('judge = "gpt-4"\n', "unknown top-level key 'judge'; model definitions go in [models.NAME] tables"),
+])
+def test_an_unknown_top_level_table_in_the_models_file_is_named(cli, tmp_path, text, message):
+    path = tmp_path / "arena.toml"
+    path.write_text(text)
+    result = cli("models", "list", "--models-file", path)
+    assert result.code == 2 and f"{path}: {message}" in result.err

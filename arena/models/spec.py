@@ -3,6 +3,7 @@ fine-tuning stage registered, or inline `BACKEND:TARGET` on the command line."""
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,12 @@ def read_models_file(path: Path) -> dict[str, ModelSpec]:
         raise ArenaError(f"{path}: models file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ArenaError(f"{path}: not valid TOML ({exc})") from None
+    for table in data:
+        if table != "models":  # e.g. [model.my-guanaco]: silently ignored, it would define nothing
+            close = difflib.get_close_matches(table, ["models"], n=1, cutoff=0.5)
+            hint = "did you mean 'models'?" if close else "model definitions go in [models.NAME] tables"
+            raise ArenaError(f"{path}: unknown top-level {'table' if isinstance(data[table], dict) else 'key'} "
+                             f"'{table}'; {hint}")
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ArenaError(f"{path}: 'models' must be a table of [models.NAME] entries")
