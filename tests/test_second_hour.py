@@ -241,3 +241,46 @@ def test_an_unknown_top_level_table_in_the_models_file_is_named(cli, tmp_path, t
     path.write_text(text)
     result = cli("models", "list", "--models-file", path)
     assert result.code == 2 and f"{path}: {message}" in result.err
+
+
+# --- 10. a UTF-8 byte-order mark is accepted by every reader ----------------------------------------
+BOM = "\ufeff"
+
+
+def test_files_starting_with_a_byte_order_mark_are_read(cli, tmp_path):
+    csv_file = tmp_path / "excel.csv"
+    csv_file.write_text(BOM + "prompt,category\nWhat is 2+2?,math\nName a colour.,general\n", encoding="utf-8")
+    result = cli("prompts", "show", csv_file)
+    assert result.code == 0 and "What is 2+2?" in result.out, result.err
+    assert cli("prompts", "pull", "excel-set", "--from", csv_file).code == 0
+
+    jsonl = tmp_path / "prompts.jsonl"
+    jsonl.write_text(BOM + json.dumps({"question_id": "q1", "text": "Hello?"}) + "\n", encoding="utf-8")
+    result = cli("prompts", "show", jsonl)
+    assert result.code == 0 and "Hello?" in result.out, result.err
+
+    answers = tmp_path / "answers.jsonl"
+    prompts = load_prompt_set("sample").prompts[:2]
+    answers.write_text(BOM + "".join(json.dumps({"question_id": p.id, "generation": "an answer"}) + "\n"
+                                     for p in prompts), encoding="utf-8")
+    toml = tmp_path / "arena.toml"
+    toml.write_text(BOM + f'[models.bom-model]\nbackend = "answers"\npath = "{answers}"\n', encoding="utf-8")
+    result = cli("generate", "--model", "bom-model", "--benchmark", "sample", "--limit", "2", "--models-file", toml,
+                 "--results", tmp_path / "r")
+    assert result.code == 0 and "2 answers generated" in result.err, result.err
+
+    template = tmp_path / "template.jsonl"
+    template.write_text(BOM + json.dumps({"prompt_id": 1, "system_prompt": "Judge.", "prompt_template":
+                                          "{question} {answer_1} {answer_2} choose 3 for a tie"}) + "\n",
+                        encoding="utf-8")
+    from arena.judging.templates import load_fastchat_templates
+
+    assert load_fastchat_templates(template).protocol == "pairwise"
+
+    log = tmp_path / "r2" / "sample" / "judgments" / "judge.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text(BOM + json.dumps({"benchmark": "sample", "question_id": "1", "model_a": "a", "model_b": "b",
+                                     "judge": "judge", "protocol": "pairwise", "verdict": "A",
+                                     "judgment_id": "j1"}) + "\n", encoding="utf-8")
+    assert len(ResultsStore(tmp_path / "r2").judgments("sample", "judge")) == 1
+    assert len(ResultsStore(tmp_path / "r2").judgment_columns("sample", "judge")) == 1

@@ -49,7 +49,7 @@ def builtin_templates(protocol: str) -> TemplateSet:
     if protocol not in PROTOCOLS:
         raise ArenaError(f"unknown judge protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
     path = shipped_prompts_dir() / "judges" / f"{protocol}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     variants = {name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
                 for name, v in data["variants"].items()}
     return TemplateSet(f"arena-{protocol}", protocol, variants)

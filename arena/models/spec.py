@@ -94,7 +94,7 @@ _PATH_MEANING = {"hf": "a hub id or a model folder", "vllm": "a hub id or a mode
 
 def read_models_file(path: Path) -> dict[str, ModelSpec]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is skipped
     except FileNotFoundError:
         raise ArenaError(f"{path}: models file not found") from None
     except tomllib.TOMLDecodeError as exc:
