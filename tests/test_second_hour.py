@@ -284,3 +284,36 @@ def test_files_starting_with_a_byte_order_mark_are_read(cli, tmp_path):
                                      "judgment_id": "j1"}) + "\n", encoding="utf-8")
     assert len(ResultsStore(tmp_path / "r2").judgments("sample", "judge")) == 1
     assert len(ResultsStore(tmp_path / "r2").judgment_columns("sample", "judge")) == 1
+
+
+# --- 11. the answers backend reads what people have --------------------------------------------------
+def test_the_answers_backend_reads_arenas_own_files_and_plain_text_and_names_what_it_accepts(cli, tmp_path):
+    prompts = load_prompt_set("sample").prompts[:2]
+    plain = write_jsonl(tmp_path / "plain.jsonl", [{"question_id": p.id, "text": f"plain {p.id}"} for p in prompts])
+    common = ("--benchmark", "sample", "--limit", "2", "--results", tmp_path / "r")
+    assert cli("generate", "--model", f"answers:{plain}", *common).code == 0
+    own = tmp_path / "r" / "sample" / "answers" / "plain.jsonl"  # arena's own answer file, fed back in
+    result = cli("generate", "--model", f"answers:{own}", "--benchmark", "sample", "--limit", "2", "--results",
+                 tmp_path / "r2")
+    assert result.code == 0, result.err
+    assert {a.text for a in ResultsStore(tmp_path / "r2").answers("sample", "plain").values()} == \
+        {f"plain {p.id}" for p in prompts}
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"question_id": prompts[0].id, "answer": "hi"}])
+    result = cli("generate", "--model", f"answers:{bad}", *common)
+    assert result.code == 2 and f"{bad}:1: no answer found" in result.err
+    for field in ("'generation'", "'choices'", "'turns'", "'text'"):
+        assert field in result.err
+
+
+def test_a_model_definition_sets_the_name_its_answers_are_stored_under(cli, tmp_path):
+    prompts = load_prompt_set("sample").prompts[:2]
+    answers = write_jsonl(tmp_path / "answer_gpt35.jsonl",
+                          [{"question_id": p.id, "generation": "chatgpt says"} for p in prompts])
+    models = tmp_path / "arena.toml"
+    models.write_text(f'[models.chatgpt-published]\nbackend = "answers"\npath = "{answers}"\nname = "gpt-3.5"\n')
+    result = cli("generate", "--model", "chatgpt-published", "--benchmark", "sample", "--limit", "2",
+                 "--models-file", models, "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    store = ResultsStore(tmp_path / "r")
+    assert store.answered_models("sample") == ["gpt-3.5"] and len(store.answers("sample", "gpt-3.5")) == 2

@@ -85,7 +85,9 @@ def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:
     if not path and backend != "openai":
         raise ArenaError(f"{where}: [models.{name}] needs field 'path' (for the {backend} backend: "
                          f"{_PATH_MEANING[backend]})")
-    return ModelSpec(name, backend, path, options, table.get("description", ""), where)
+    # `name`: what its answers and judgments are stored under, when that differs from the table's handle
+    # (e.g. [models.chatgpt] with name = "gpt-3.5", the name the QLoRA import gives ChatGPT).
+    return ModelSpec(table.get("name") or name, backend, path, options, table.get("description", ""), where)
 
 
 _PATH_MEANING = {"hf": "a hub id or a model folder", "vllm": "a hub id or a model folder",
