@@ -119,12 +119,15 @@ def _add_prompts(subparsers) -> None:
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
-                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set",
+                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set\n"
+                    "  arena prompts pull my-set --from my_prompts_v2.jsonl --replace",
                     description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
                                 "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
                                 "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
     pull.add_argument("name")
     pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.add_argument("--replace", action="store_true",
+                      help="replace your own set of that name (without it, pulling an existing name is refused)")
     pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
 
 

@@ -317,3 +317,21 @@ def test_a_model_definition_sets_the_name_its_answers_are_stored_under(cli, tmp_
     assert result.code == 0, result.err
     store = ResultsStore(tmp_path / "r")
     assert store.answered_models("sample") == ["gpt-3.5"] and len(store.answers("sample", "gpt-3.5")) == 2
+
+
+# --- 13. one prompt set per name; replacing one asks for --replace ----------------------------------
+def test_pulling_a_name_twice_needs_replace_and_keeps_one_entry(cli, tmp_path, arena_home):
+    csv_file = tmp_path / "mine.csv"
+    csv_file.write_text("prompt\nFirst version?\n")
+    jsonl = write_jsonl(tmp_path / "mine.jsonl", [{"question_id": "a", "text": "Second version?"},
+                                                  {"question_id": "b", "text": "And another?"}])
+    assert cli("prompts", "pull", "my-set", "--from", csv_file).code == 0
+    refused = cli("prompts", "pull", "my-set", "--from", jsonl)
+    assert refused.code == 2 and "prompt set 'my-set' already exists" in refused.err and "--replace" in refused.err
+    assert "First version?" in cli("prompts", "show", "my-set").out
+    assert cli("prompts", "pull", "my-set", "--from", jsonl, "--replace").code == 0
+    shown = cli("prompts", "show", "my-set").out
+    assert "Second version?" in shown and "First version?" not in shown
+    listing = cli("prompts", "list").out
+    assert listing.count("my-set") == 1
+    assert sorted(p.name for p in (arena_home / "prompts" / "user").iterdir()) == ["my-set.jsonl"]

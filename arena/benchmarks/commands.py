@@ -30,6 +30,6 @@ def run_show(args) -> int:
 
 
 def run_pull(args) -> int:
-    path, count = pull_prompt_set(args.name, args.from_path)
+    path, count = pull_prompt_set(args.name, args.from_path, args.replace)
     info(f"stored {count} prompts for '{args.name}' in {path}")
     return 0
