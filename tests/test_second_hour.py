@@ -335,3 +335,17 @@ def test_pulling_a_name_twice_needs_replace_and_keeps_one_entry(cli, tmp_path, a
     listing = cli("prompts", "list").out
     assert listing.count("my-set") == 1
     assert sorted(p.name for p in (arena_home / "prompts" / "user").iterdir()) == ["my-set.jsonl"]
+
+
+# --- 14. --by-category before the prompt set is pulled ----------------------------------------------
+def test_relative_by_category_without_the_prompt_set_says_how_to_get_categories(cli, tmp_path):
+    source = shared_path("published", "qlora-vicuna-relative-sample")
+    assert cli("import", "qlora", source, "--results", tmp_path / "r").code == 0
+    args = ("ratings", "--benchmark", "vicuna80", "--results", tmp_path / "r", "--method", "relative", "--baseline",
+            "gpt-3.5", "--by-category", "--bootstrap", "50", "--format", "json")
+    result = cli(*args)
+    assert result.code == 2 and "arena prompts pull vicuna80" in result.err and "uncategorized" not in result.out
+    assert cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    rows = cli(*args).json()
+    assert [r["category"] for r in rows[:2]] == ["all", "all"]
+    assert "uncategorized" not in {r["category"] for r in rows} and len({r["category"] for r in rows}) > 5

@@ -165,6 +165,10 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
         if args.by_category:
             judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
+            if not any(j.category for j in judgments):
+                raise ArenaError(f"--by-category: the judgments carry no categories and prompt set '{args.benchmark}' "
+                                 f"is not available here to supply them: run `arena prompts pull {args.benchmark}` "
+                                 "(or add --from FILE), then rerun")
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
         columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
         return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns

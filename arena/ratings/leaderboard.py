@@ -132,7 +132,7 @@ def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: in
                 "baseline_first": round(data.pop("baseline_first"), 2), "baseline": data.pop("baseline"),
                 **({"category": category} if category else {})}
 
-    rows = [row(s) for s in relative_scores(judgments, baseline, bootstrap, seed)]
+    rows = [row(s, "all" if by_category else None) for s in relative_scores(judgments, baseline, bootstrap, seed)]
     if by_category:
         for category, scores in relative_by_category(judgments, baseline, bootstrap, seed).items():
             rows += [row(s, category) for s in scores]
