@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,7 @@ def print_records(records: list[dict], fmt: str, title: str = "", columns: Seque
     """One list of dicts as a table, JSON or CSV: the same rows whatever the format."""
     columns = list(columns or (records[0].keys() if records else []))
     if fmt == "json":
-        sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(to_json(records) + "\n")
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -47,6 +48,22 @@ def print_records(records: list[dict], fmt: str, title: str = "", columns: Seque
         sys.stdout.write(buffer.getvalue())
     else:
         print_table(title, columns, [[_cell(r.get(c)) for c in columns] for r in records])
+
+
+def to_json(data: object) -> str:
+    """Strict JSON: a NaN or infinity (an undefined kappa, an unplayed pair) becomes null, which every parser
+    reads, instead of Python's bare NaN, which most reject."""
+    return json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _cell(value: object) -> str:

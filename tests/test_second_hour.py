@@ -349,3 +349,61 @@ def test_relative_by_category_without_the_prompt_set_says_how_to_get_categories(
     rows = cli(*args).json()
     assert [r["category"] for r in rows[:2]] == ["all", "all"]
     assert "uncategorized" not in {r["category"] for r in rows} and len({r["category"] for r in rows}) > 5
+
+
+# --- 16. machine-readable output: strict JSON, one shape, CSV as complete as the table ----------------
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _two_judges_store(root):
+    """Three models with answers of different lengths, judged by two judges on different questions."""
+    import random
+
+    from arena.store import Answer
+
+    rng = random.Random(3)
+    store = ResultsStore(root)
+    models = {"short": 1, "medium": 4, "long": 9}
+    questions = [str(q) for q in range(30)]
+    store.save_answers([Answer("sample", q, m, ["word " * (size * 10) + "\n- a list item" * (size % 2)])
+                        for q in questions for m, size in models.items()])
+    judgments = []
+    for judge, subset in (("judge-one", questions[:15]), ("judge-two", questions[15:])):
+        for q in subset:
+            for a, b in (("short", "medium"), ("medium", "long"), ("long", "short")):
+                judgments.append(Judgment("sample", q, a, b, judge, "pairwise", rng.choice(["A", "B", "B", "tie"])))
+    store.save_judgments(judgments)
+
+
+def test_json_is_strict_and_one_shape_per_method_and_csv_keeps_the_coefficients(cli, tmp_path):
+    _two_judges_store(tmp_path / "r")
+    common = ("--benchmark", "sample", "--results", tmp_path / "r", "--bootstrap", "30")
+    agreement = cli("ratings", "--method", "agreement", "--judge", "judge-one", "--judge", "judge-two",
+                    "--format", "json", *common)
+    assert agreement.code == 0, agreement.err
+    row = _strict_json(agreement.out)[0]
+    assert row["items"] == 0 and row["agreement"] is None and row["cohen_kappa"] is None
+
+    one = _strict_json(cli("ratings", "--method", "bt", "--judge", "judge-one", "--format", "json", *common).out)
+    both = _strict_json(cli("ratings", "--method", "bt", "--format", "json", *common).out)
+    assert {r["judge"] for r in one} == {"judge-one"} and {r["judge"] for r in both} == {"judge-one", "judge-two"}
+    assert set(one[0]) == set(both[0])
+
+    shapes = []
+    for judges in (("--judge", "judge-one"), ()):
+        result = cli("ratings", "--method", "bt", "--control", "style", "--format", "json", *judges, *common)
+        assert result.code == 0, result.err
+        data = _strict_json(result.out)
+        shapes.append((type(data).__name__, sorted(data), sorted(data["ratings"][0]), sorted(data["coefficients"][0])))
+        assert all("judge" in r for r in data["ratings"] + data["coefficients"])
+    assert shapes[0] == shapes[1]
+
+    csv_out = cli("ratings", "--method", "bt", "--control", "style", "--format", "csv", *common).out
+    header, *lines = csv_out.splitlines()
+    assert header.startswith("table,judge,model,rating") and header.endswith("feature,beta")
+    assert sum(line.startswith("coefficients,judge-one,") for line in lines) == 4
+    assert sum(line.startswith("ratings,judge-two,") for line in lines) == 3

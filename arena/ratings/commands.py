@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from arena.benchmarks.registry import find_prompt_set
-from arena.console import info, print_records, warn
+from arena.console import info, print_records, to_json, warn
 from arena.errors import ArenaError
 from arena.ratings import leaderboard
 from arena.ratings.matches import matches_from_columns
@@ -95,9 +95,11 @@ def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
 def _print_sections(results, args) -> int:
     rows_out, columns_out = [], None
     for judge, rows, title, columns in results:
-        if len(results) > 1:
+        # JSON and CSV rows always name their judge (one shape whatever the number of judges); a table does
+        # when there are several
+        if len(results) > 1 or args.format != "table":
             rows = [{"judge": judge, **row} for row in rows]
-            columns = ("judge", *columns) if columns else None
+            columns = ("judge", *(c for c in columns if c != "judge")) if columns else None
         if args.format == "table":
             print_records(rows, "table", title, columns)
         rows_out += rows
@@ -130,15 +132,18 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
             print_records(coefficients, "table", f"Style coefficients (log-odds per unit of normalised difference) · "
                           f"judge {judge}", leaderboard.COEFFICIENT_COLUMNS)
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
-    if args.format == "json":  # one judge: {ratings, coefficients}; several: a list of them, each with its judge
-        import json
+    # JSON: {ratings, coefficients}, every row naming its judge, however many judges. CSV: both tables, one
+    # row each, told apart by `table` (the coefficients are part of what the terminal shows).
+    ratings = [{"judge": o["judge"], **r} for o in output for r in o["ratings"]]
+    coefficients = [{"judge": o["judge"], **c} for o in output for c in o["coefficients"]]
+    if args.format == "json":
         import sys
 
-        data = {k: output[0][k] for k in ("ratings", "coefficients")} if len(output) == 1 else output
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients}) + "\n")
     elif args.format == "csv":
-        print_records([{"judge": o["judge"], **r} for o in output for r in o["ratings"]], "csv", "",
-                      ("judge", *leaderboard.CONTROLLED_COLUMNS))
+        columns = ("table", "judge", *leaderboard.CONTROLLED_COLUMNS, "feature", "beta")
+        print_records([{"table": "ratings", **r} for r in ratings] + [{"table": "coefficients", **c}
+                                                                       for c in coefficients], "csv", "", columns)
     return 0
 
 
