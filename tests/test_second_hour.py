@@ -407,3 +407,28 @@ def test_json_is_strict_and_one_shape_per_method_and_csv_keeps_the_coefficients(
     assert header.startswith("table,judge,model,rating") and header.endswith("feature,beta")
     assert sum(line.startswith("coefficients,judge-one,") for line in lines) == 4
     assert sum(line.startswith("ratings,judge-two,") for line in lines) == 3
+
+
+# --- 15. an 80-column terminal folds no number and no name ------------------------------------------
+@pytest.mark.parametrize("method", ["elo", "bt", "bias", "relative"])
+def test_tables_in_an_80_column_terminal_never_fold_numbers_or_names(cli, tmp_path, monkeypatch, method):
+    monkeypatch.setenv("COLUMNS", "80")
+    _two_judges_store(tmp_path / "r")
+    store = ResultsStore(tmp_path / "r")
+    store.save_judgments([Judgment("sample", str(q), a, b, "judge-one", "relative", "A", score_a=8, score_b=7)
+                          for q in range(12) for a, b in (("a-rather-long-model-name-7b", "medium"),
+                                                          ("medium", "a-rather-long-model-name-7b"))])
+    extra = ("--baseline", "medium", "--protocol", "relative") if method == "relative" else ()
+    result = cli("ratings", "--benchmark", "sample", "--results", tmp_path / "r", "--method", method,
+                 "--bootstrap", "30", "--orderings", "30", "--judge", "judge-one", *extra)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    body = [line for line in lines if line.startswith("│")]
+    cells = [cell.strip() for line in body for cell in line.strip("│").split("│")]
+    for cell in cells:  # every cell a whole number or name: none cut in two
+        assert cell == "" or re.fullmatch(r"-?\d+(\.\d+)?|n/a|[\w.-]+", cell), cell
+    if method == "relative":
+        assert "a-rather-long-model-name-7b" in cells
+    # a folded row goes on over a second line whose first cell is blank
+    assert all(line.strip("│").split("│")[0].strip() for line in body), result.out
