@@ -41,7 +41,8 @@ def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSp
     for spec in specs:
         report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
-            info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
+            speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
+            info(f"{spec.name}: {report.generated} answers generated{speed}")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
     return answers
 

@@ -432,3 +432,61 @@ def test_tables_in_an_80_column_terminal_never_fold_numbers_or_names(cli, tmp_pa
         assert "a-rather-long-model-name-7b" in cells
     # a folded row goes on over a second line whose first cell is blank
     assert all(line.strip("│").split("│")[0].strip() for line in body), result.out
+
+
+# --- 17. noise, help and listings -----------------------------------------------------------------
+def test_published_answers_print_no_token_speed(cli, tmp_path):
+    prompts = load_prompt_set("sample").prompts[:2]
+    path = write_jsonl(tmp_path / "pub.jsonl", [{"question_id": p.id, "generation": "hi"} for p in prompts])
+    result = cli("generate", "--model", f"answers:{path}", "--benchmark", "sample", "--limit", "2", "--results",
+                 tmp_path / "r")
+    assert result.code == 0 and "2 answers generated" in result.err
+    assert "tok/s" not in result.err and "0 tokens" not in result.err
+
+
+def test_prompts_show_cuts_a_long_prompt_unless_full(cli, tmp_path):
+    path = write_jsonl(tmp_path / "long.jsonl", [{"question_id": "big", "text": "start " + "x" * 50_000 + " end"}])
+    cut = cli("prompts", "show", path)
+    assert cut.code == 0 and "start" in cut.out and " end" not in cut.out and len(cut.out) < 5_000
+    assert "more characters: --full shows them" in cut.out
+    full = cli("prompts", "show", path, "--full")
+    assert full.code == 0 and full.out.count("x") >= 50_000
+    assert "x" * 50_000 in cli("prompts", "show", path, "--format", "jsonl").out
+
+
+def test_a_misspelled_flag_is_answered_by_its_command_with_the_close_match(cli):
+    result = cli("ratings", "--benchmark", "sample", "--methd", "bt")
+    assert result.code == 2
+    assert "usage: arena ratings" in result.err and "--methd (did you mean --method?)" in result.err
+    nested = cli("prompts", "show", "sample", "--limt", "2")
+    assert nested.code == 2 and "usage: arena prompts show" in nested.err and "did you mean --limit?" in nested.err
+
+
+def test_help_shows_each_options_default(cli):
+    ratings = cli("ratings", "--help").out
+    for option, default in (("--method", "elo"), ("--seed", "0"), ("--format", "table"), ("--bootstrap", "1000")):
+        block = ratings.split(f"  {option} ", 1)[1].split("\n  -", 1)[0]
+        assert f"(default: {default})" in " ".join(block.split()), (option, block)
+    assert "(default: 10000)" in " ".join(cli("report", "--help").out.split())
+
+
+def test_listings_as_json(cli, tmp_path):
+    sets = cli("prompts", "list", "--format", "json").json()
+    assert {"name", "count", "categories", "available"} <= set(sets[0]) and sets[0]["name"] == "sample"
+    models = cli("models", "list", "--format", "json").json()
+    assert any(m["name"] == "smollm2-135m-q4" and m["backend"] == "hf" for m in models)
+    assert cli("rate", "add-rater", "alice", "--results", tmp_path / "r").code == 0
+    raters = cli("rate", "raters", "--results", tmp_path / "r", "--format", "json").json()
+    assert [(r["rater"], r["votes"], r["status"]) for r in raters] == [("alice", 0, "active")]
+
+
+def test_the_gguf_conversion_shows_no_progress_bar_without_verbose(tmp_path):
+    """The real SmolLM2 GGUF, converted afresh (tens of seconds): the library's tqdm bar stays hidden."""
+    from conftest import run_arena_process
+
+    result = run_arena_process("generate", "--model", "smollm2-135m-q4", "--benchmark", "sample", "--limit", "1",
+                               "--max-new-tokens", "2", "--results", tmp_path / "r",
+                               env={"ARENA_CONVERTED_DIR": str(tmp_path / "converted")}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "de-quantizing" not in result.stderr and "it/s" not in result.stderr
+    assert "1 answers generated" in result.stderr
