@@ -490,3 +490,45 @@ def test_the_gguf_conversion_shows_no_progress_bar_without_verbose(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "de-quantizing" not in result.stderr and "it/s" not in result.stderr
     assert "1 answers generated" in result.stderr
+
+
+# --- 18. start-up: heavy modules only where used ------------------------------------------------------
+def _modules_after(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_evaluate_reaches_its_judge_without_scipy_or_numba():
+    modules = _modules_after("import arena.pipelines, arena.judging.judges, arena.models.openai_api")
+    assert not {m for m in modules if m.split(".")[0] in ("scipy", "numba", "torch", "transformers")}
+
+
+def test_small_elo_and_report_skip_numba_and_scipy_stats(tmp_path):
+    _two_judges_store(tmp_path / "r")  # 90 judgments with answers
+    elo = _modules_after(f"from arena.cli import main; main(['ratings', '--benchmark', 'sample', '--results', "
+                         f"{str(tmp_path / 'r')!r}, '--orderings', '200'])")
+    assert "numba" not in elo and "scipy.stats" not in elo
+    report = _modules_after(f"from arena.cli import main; main(['report', '--benchmark', 'sample', '--results', "
+                            f"{str(tmp_path / 'r')!r}, '--out', {str(tmp_path / 'rep')!r}, '--bootstrap', '20'])")
+    assert "scipy.stats" not in report and (tmp_path / "rep" / "index.html").exists()
+
+
+def test_the_numpy_elo_plays_the_orders_of_the_compiled_kernels():
+    import numpy as np
+
+    from arena.ratings.elo import _numpy_elo, _numpy_orders
+    from arena.ratings.elo_compiled import _elo_kernel_from, _orders_kernel
+    from arena.ratings.matches import Matches
+
+    for n_matches, seed, first in ((2, 0, 0), (3, 5, 3), (57, 2 ** 40, 7)):
+        assert np.array_equal(_numpy_orders(n_matches, 30, seed, first),
+                              _orders_kernel(n_matches, 30 + first, seed)[first:])
+    rng = np.random.default_rng(0)
+    matches = Matches(tuple("abcdef"), rng.integers(0, 3, 200), rng.integers(3, 6, 200),
+                      rng.choice([0.0, 0.5, 1.0], 200), {})
+    compiled = _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, 6, 300, 3, 32.0, 11)
+    assert np.allclose(_numpy_elo(matches, 300, 3, 32.0, 11), compiled, atol=1e-9)

@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from arena.store.records import Judgment
 
@@ -110,6 +109,10 @@ def judge_agreement(first: list[Judgment], second: list[Judgment], ratings_1: di
                     if ratings_1[m] is not None and ratings_2[m] is not None)  # None: too few matches to rate
     tau = rho = float("nan")
     if len(models) >= 2:
+        from scipy import (
+            stats,  # a second of start-up: only when two leaderboards are compared
+        )
+
         r1, r2 = [ratings_1[m] for m in models], [ratings_2[m] for m in models]
         tau = float(stats.kendalltau(r1, r2).statistic)
         rho = float(stats.spearmanr(r1, r2).statistic)
