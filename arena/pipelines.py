@@ -20,30 +20,14 @@ from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records, warn
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
-from arena.judging.budget import CostBudget
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
-from arena.judging.runner import (
-    JudgingReport,
-    judge_matchups,
-    pairs_of,
-    plan_matchups,
-    sample_matchups,
-)
-from arena.judging.templates import (
-    TemplateSet,
-    builtin_templates,
-    load_fastchat_templates,
-)
+from arena.judging.budget import CostBudget
+from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
+from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
-from arena.models.spec import (
-    DEMO_JUDGE,
-    DEMO_MODELS,
-    ModelSpec,
-    available_models,
-    resolve_model,
-)
+from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
@@ -256,10 +240,7 @@ def run_tournament(args) -> int:
 def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
               judge_round) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
-    from arena.judging.schedule import (  # scipy: only for --schedule adaptive
-        adaptive_schedule,
-        units_of,
-    )
+    from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
 
     keys = set(pool)
 

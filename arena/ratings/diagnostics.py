@@ -109,9 +109,8 @@ def judge_agreement(first: list[Judgment], second: list[Judgment], ratings_1: di
                     if ratings_1[m] is not None and ratings_2[m] is not None)  # None: too few matches to rate
     tau = rho = float("nan")
     if len(models) >= 2:
-        from scipy import (
-            stats,  # a second of start-up: only when two leaderboards are compared
-        )
+        # scipy.stats costs a second of start-up: imported only when two leaderboards are compared
+        from scipy import stats
 
         r1, r2 = [ratings_1[m] for m in models], [ratings_2[m] for m in models]
         tau = float(stats.kendalltau(r1, r2).statistic)
