@@ -154,7 +154,8 @@ def _add_import_export(subparsers) -> None:
     importer = _command(subparsers, "import", "bring published judgments or answers into the results store",
                         "  arena import qlora ../shared/published/qlora-vicuna-pairwise-sample/ratings "
                         "--benchmark vicuna80 --judge gpt-4\n"
-                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80")
+                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80\n"
+                        "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results")
     sub = importer.add_subparsers(dest="action", required=True, metavar="SOURCE")
     qlora = _command(sub, "qlora", "the QLoRA paper's published evaluation: GPT-4 reviews and the judged answers",
                      "  arena import qlora path/to/qlora/eval          # the repository's whole eval/ folder\n"
@@ -187,9 +188,29 @@ def _add_import_export(subparsers) -> None:
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
     _add_results(fastchat)
     fastchat.set_defaults(handler=_lazy("arena.imports.commands", "run_import_fastchat"))
+    alpaca = _command(sub, "alpaca-eval", "AlpacaEval annotations: soft judge preferences against its baseline",
+                      "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results\n"
+                      "  arena import alpaca-eval path/to/alpaca_eval/results/claude-2/weighted_alpaca_eval_gpt4_turbo/"
+                      "annotations.json\n"
+                      "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length",
+                      description="PATH is a folder laid out like AlpacaEval's results/ (every annotations.json under it "
+                                  "is read) or one annotations.json. Each row becomes a pairwise judgment by its "
+                                  "annotator: the baseline (generator_1) shown first, the model (generator_2) second, "
+                                  "the soft preference kept unrounded (preference - 1 = the chance the model's answer "
+                                  "is better; 0 reads as a draw). Both answers are stored, and the instructions become "
+                                  "the prompt set --benchmark, with ids from their text (the same in every file). Rows "
+                                  "with no preference are skipped and counted. Every file is checked before anything is "
+                                  "stored (a file naming two baselines, a preference outside [0, 2.5] or an id with two "
+                                  "texts stops the import: exit 2, nothing stored); importing twice adds nothing.")
+    alpaca.add_argument("path", type=Path, metavar="PATH")
+    alpaca.add_argument("--benchmark", default="alpaca-eval", help="prompt set to import into (default: alpaca-eval)")
+    alpaca.add_argument("--judge", default=None, help="judge name to record (default: each row's annotator)")
+    _add_results(alpaca)
+    alpaca.set_defaults(handler=_lazy("arena.imports.commands", "run_import_alpaca_eval"))
 
-    exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
-                        "  arena export fastchat --benchmark sample --out fastchat_sample/")
+    exporter = _command(subparsers, "export", "write stored answers (FastChat layout) or judgments (AlpacaEval layout)",
+                        "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
+                        "  arena export alpaca-eval --out alpaca_results/")
     sub = exporter.add_subparsers(dest="action", required=True, metavar="FORMAT")
     fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl",
                             "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
@@ -199,6 +220,20 @@ def _add_import_export(subparsers) -> None:
     fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
     _add_results(fastchat_out)
     fastchat_out.set_defaults(handler=_lazy("arena.store.commands", "run_export_fastchat"))
+    alpaca_out = _command(sub, "alpaca-eval", "<model>/<judge>/annotations.json, as AlpacaEval writes them",
+                          "  arena export alpaca-eval --out alpaca_results/\n"
+                          "  arena export alpaca-eval --benchmark vicuna80 --baseline gpt-3.5 --judge gpt-4 --out out/",
+                          description="Every pairwise judgment against the baseline becomes a row with the baseline's "
+                                      "answer as output_1; a judgment that showed the baseline second is turned round. "
+                                      "preference is the one imported, else 1 + the soft verdict, else 1 (baseline), "
+                                      "2 (model) or 1.5 (tie); unreadable verdicts are written with none.")
+    alpaca_out.add_argument("--benchmark", default="alpaca-eval", help="prompt set (default: alpaca-eval)")
+    alpaca_out.add_argument("--out", type=Path, required=True, metavar="DIR")
+    alpaca_out.add_argument("--baseline", default=None,
+                            help="the model every row compares against (default: the one model shown first)")
+    alpaca_out.add_argument("--judge", action="append", help="only this judge (repeatable)")
+    _add_results(alpaca_out)
+    alpaca_out.set_defaults(handler=_lazy("arena.imports.commands", "run_export_alpaca_eval"))
 
 
 # --- ratings -----------------------------------------------------------------------------------
@@ -210,15 +245,25 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method relative --baseline gpt-3.5\n"
         "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
+        "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
-        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
+        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
+        "  arena ratings --benchmark vicuna80 --method robustness\n"
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
-                    "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
+                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half, soft "
+                    "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
+                    "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
+                    "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
+                    "prediction at zero length gap, averaged over instructions, with its standard error. "
+                    "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options).",
+                    "agreement: two judges compared on the same items (two --judge options). "
+                    "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+                    "removal reverses their order (first-order influence, then proven by refitting without them), "
+                    "and the fewest that change the top model.",
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -226,7 +271,14 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement"], default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness"],
+                         default="elo")
+    ratings.add_argument("--rating", choices=["bt", "elo"], default="bt",
+                         help="robustness: the leaderboard whose order is tested (default bt; elo replays the paper's "
+                              "Elo with --orderings and --seed for every refit, so it is slower)")
+    ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
+                         help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
+                              "does not flip within it is reported verified: false")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
@@ -318,7 +370,14 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
     group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
                        help="stop before the judge's spending would pass this amount")
-    group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
+    group.add_argument("--dry-run", action="store_true",
+                       help="make no call and load no model: print the calls generation and judging need and their "
+                            "estimated cost, directly and through the Batch API")
+    group.add_argument("--batch", action="store_true",
+                       help="send the judge's calls through the OpenAI Batch API at the judge's batch_discount (default "
+                            "0.5x price; results within 24 h). Submitted batches are recorded in RESULTS/SET/batches/: "
+                            "after Ctrl-C or a crash, rerun the same command to collect them (never paid twice). "
+                            "With --schedule adaptive each round is one batch")
     group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
     group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")
     group.add_argument("--bootstrap", type=_integer(1), default=1_000, help="bootstrap resamples for intervals")
@@ -331,6 +390,8 @@ def _add_pipelines(subparsers) -> None:
         subparsers, "evaluate", "judge candidates against a baseline in both orders; score as a percentage of the baseline",
         "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --dry-run --batch\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --batch --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
         "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
@@ -350,6 +411,7 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament                       # offline demo: SmolLM2 4-bit configurations on `sample`\n"
         "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
+        "  arena tournament --models a b c d --benchmark oa953 --budget 8000 --schedule adaptive --batch\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
         "--format json",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
@@ -372,7 +434,8 @@ def _add_pipelines(subparsers) -> None:
     tournament.add_argument("--confidence", type=_number(0, 1, low_open=True, high_open=True), default=0.95,
                             help="adaptive: confidence for --until-separated and the unresolved pairs (default 0.95)")
     tournament.add_argument("--round-size", type=_integer(2), default=None, metavar="CALLS",
-                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency)")
+                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency; with --batch, "
+                                 "a tenth of --budget: each round is one batch)")
     tournament.add_argument("--format", choices=["table", "json"], default="table",
                             help="json: {elo, bradley_terry, judge_calls, schedule, unresolved_pairs} on stdout")
     _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise",
