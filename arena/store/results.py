@@ -50,13 +50,13 @@ def log_name(name: str) -> str:
     return f"{slug}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
-def _legacy_records(folder: Path, name: str, field: str) -> list[dict]:
-    """Records of `name` in the file an older arena named `file_safe(name)`, where several names may have been
-    merged: only the records whose `field` is exactly `name` (stores written before injective names)."""
+def _legacy_records(folder: Path, name: str, field: str) -> list[tuple[str, dict]]:
+    """(where, record) of `name` in the file an older arena named `file_safe(name)`, where several names may
+    have been merged: only the records whose `field` is exactly `name` (stores written before injective names)."""
     legacy = folder / f"{file_safe(name)}.jsonl"
     if legacy.name == f"{log_name(name)}.jsonl" or not legacy.exists():
         return []
-    return [record for record in JsonlLog(legacy).read() if record.get(field) == name]
+    return [(f"{legacy}:{record['_line']}", record) for record in JsonlLog(legacy).read() if record.get(field) == name]
 
 
 class ResultsStore:
@@ -75,9 +75,10 @@ class ResultsStore:
         """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
         log = self._answers_log(benchmark, model)
         latest: dict[str, Answer] = {}
-        legacy = _legacy_records(log.path.parent, model, "model")
-        for record in [*legacy, *log.read()]:
-            answer = Answer.from_dict(record, f"{log.path}:{record['_line']}")
+        records = [*_legacy_records(log.path.parent, model, "model"),
+                   *((f"{log.path}:{record['_line']}", record) for record in log.read())]
+        for where, record in records:
+            answer = Answer.from_dict(record, where)
             latest[answer.question_id] = answer
         return latest
 
@@ -105,8 +106,8 @@ class ResultsStore:
         paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
         latest: dict[str, Judgment] = {}
         if judge:
-            for record in _legacy_records(folder, judge, "judge"):
-                judgment = Judgment.from_dict(record, f"{folder / file_safe(judge)}.jsonl:{record['_line']}")
+            for where, record in _legacy_records(folder, judge, "judge"):
+                judgment = Judgment.from_dict(record, where)
                 latest[judgment.judgment_id] = judgment
         for path in paths:
             log = JsonlLog(path)
