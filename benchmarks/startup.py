@@ -4,8 +4,10 @@ for `evaluate` before its first judge call and for `report` on 102 judgments).
 
     python benchmarks/startup.py [--repeat 3]
 
-Each command runs `--repeat` times, interleaved with the others; the medians are printed. `evaluate` is
-timed up to the moment a loopback OpenAI-compatible judge receives its first call (and as a whole).
+Each command runs `--repeat` times, interleaved with the others; the medians are printed, wall-clock and
+CPU (user + system of the process: what an idle machine's wall-clock time comes close to, when a busy one
+stretches the wall-clock). `evaluate` is timed up to the moment a loopback OpenAI-compatible judge receives its
+first call (and as a whole).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,10 +79,14 @@ def _evaluate_inputs(folder: Path, base_url: str) -> Path:
     return models
 
 
-def _timed(command: list[str], env: dict) -> tuple[float, float]:
+def _timed(command: list[str], env: dict) -> tuple[float, float, float]:
+    """(start time, wall-clock seconds, CPU seconds) of one run of `command`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return started, time.time() - started
+    wall = time.time() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return started, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -109,16 +116,20 @@ def main() -> None:
             }
             times: dict[str, list[float]] = {label: [] for label in [*commands, "arena evaluate (whole)",
                                                                      "arena evaluate (to its first call)"]}
+            cpu: dict[str, list[float]] = {label: [] for label in times}
             for round_number in range(args.repeat):
                 for label, command in commands.items():
-                    times[label].append(_timed(command, env)[1])
+                    _, wall, seconds = _timed(command, env)
+                    times[label].append(wall)
+                    cpu[label].append(seconds)
                 marker.unlink(missing_ok=True)
                 results = folder / f"evaluate-{round_number}"  # a fresh store: the judge is called every time
-                started, whole = _timed([*arena, "evaluate", "--model", "alpha", "--baseline", "beta", "--judge",
-                                         "judge", "--protocol", "pairwise", "--benchmark", "sample", "--limit", "1",
-                                         "--models-file", str(models), "--results", str(results),
-                                         "--bootstrap", "20"], env)
+                started, whole, seconds = _timed([*arena, "evaluate", "--model", "alpha", "--baseline", "beta",
+                                                  "--judge", "judge", "--protocol", "pairwise", "--benchmark",
+                                                  "sample", "--limit", "1", "--models-file", str(models),
+                                                  "--results", str(results), "--bootstrap", "20"], env)
                 times["arena evaluate (whole)"].append(whole)
+                cpu["arena evaluate (whole)"].append(seconds)
                 times["arena evaluate (to its first call)"].append(float(marker.read_text()) - started)
         finally:
             server.terminate()
@@ -127,8 +138,10 @@ def main() -> None:
     floor = medians["python -c pass"]
     print(f"median of {args.repeat} runs each; load average {os.getloadavg()[0]:.2f} at the end; "
           f"{os.cpu_count()} CPUs")
+    print(f"{'command':45s} {'wall':>7s}   {'ratio':>6s}   {'CPU':>6s}")
     for label, value in medians.items():
-        print(f"{label:45s} {value:6.2f} s   {value / floor:6.1f}x python -c pass")
+        spent = f"{statistics.median(cpu[label]):5.2f} s" if cpu[label] else "    -  "
+        print(f"{label:45s} {value:5.2f} s   {value / floor:5.1f}x   {spent}")
 
 
 if __name__ == "__main__":
