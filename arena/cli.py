@@ -249,7 +249,11 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
         "  arena ratings --benchmark vicuna80 --method robustness\n"
-        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json",
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
+        "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
+        "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
+        "  arena ratings --benchmark vicuna80 --method bt --exclude-self   # without gpt-4's verdicts on gpt-4\n"
+        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
@@ -257,10 +261,15 @@ def _add_ratings(subparsers) -> None:
                     "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
                     "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
                     "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
-                    "prediction at zero length gap, averaged over instructions, with its standard error. "
+                    "prediction at zero length gap, averaged over instructions, with its standard error; "
+                    "judgments of the baseline's own answers made longer or shorter (models named like "
+                    "<baseline>_verbose, <baseline>_concise) regularise every candidate's length slope, as in AlpacaEval. "
                     "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options). "
+                    "agreement: two judges compared on the same items (two --judge options); with three or more "
+                    "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
+                    "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
+                    "table; bias then adds its self-preference. "
                     "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
                     "removal reverses their order (first-order influence, then proven by refitting without them), "
                     "and the fewest that change the top model.",
@@ -279,6 +288,15 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
                          help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
                               "does not flip within it is reported verified: false")
+    ratings.add_argument("--panel", choices=["majority", "mean"], default=None,
+                         help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
+                              "verdict more than half of the votes gave, per question and answer order (else a tie; "
+                              "items a majority of the panel judged); mean = the mean of single-answer grades")
+    ratings.add_argument("--exclude-self", action="store_true",
+                         help="leave out the judgments in which a judge judged its own model")
+    ratings.add_argument("--self-model", action="append", metavar="JUDGE=MODEL",
+                         help="JUDGE's own model is the contestant MODEL (by default a judge's own model is the "
+                              "contestant of the same name, or of the replayed judge's name)")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
@@ -359,7 +377,11 @@ def _add_generate(subparsers) -> None:
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default,
                          judge_more: str = "") -> None:
     group = parser.add_argument_group("judging")
-    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default}){judge_more}")
+    group.add_argument("--judge", action="append", default=None,
+                       help=f"judge model (default: {judge_default}){judge_more}. Repeat for a panel: each judge "
+                            "judges every matchup (any mix, also 'human' for the votes of arena rate), then the "
+                            "panel's majority verdicts are rated beside each judge's")
+    parser.set_defaults(default_judge=judge_default)
     group.add_argument("--judge-base-url", default=None, metavar="URL",
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
@@ -393,7 +415,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --dry-run --batch\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --batch --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
-        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
+        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --protocol pairwise \\\n"
+        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
                     "candidate with the baseline in both answer orders, and prints the score relative to the "
                     "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
@@ -413,7 +437,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 8000 --schedule adaptive --batch\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
-        "--format json",
+        "--format json"
+        "\n  arena tournament --benchmark vicuna80 --judge replay:a:gpt-4 --judge replay:b:claude --judge replay:c:human"
+        "   # a panel of recorded judges",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
                     "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
                     "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "

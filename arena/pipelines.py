@@ -30,6 +30,7 @@ from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_m
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
+from arena.panel_pipeline import judges_of, run_panel
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
@@ -100,7 +101,8 @@ class JudgingSession:
 
     def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, args):
         self.store, self.prompt_set, self.judge, self.judge_spec, self.args = store, prompt_set, judge, judge_spec, args
-        self.budget = CostBudget(args.max_cost)
+        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+        self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
         self.reports: list[JudgingReport] = []
         self.planned_generation_cost = 0.0  # a dry run's estimate for the answers still missing
 
@@ -139,7 +141,8 @@ class JudgingSession:
         return 0
 
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
+        return {"judge": self.judge.name, "demo_judge": self.judge.demo,
+                "cost": round(self.budget.spent - self.spent_before, 6),
                 "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
 
 
@@ -148,6 +151,9 @@ def _spec_record(spec: ModelSpec) -> dict:
 
 
 def run_evaluate(args) -> int:
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = _models(args.model, args)
@@ -229,6 +235,9 @@ def run_tournament(args) -> int:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
     if args.until_separated and args.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models
