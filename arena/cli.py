@@ -7,6 +7,7 @@ and `arena prompts list` start fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 import warnings
@@ -37,6 +38,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
 
+    def _get_help_string(self, action) -> str:
+        """Each option's default, unless its help already says it or there is none to tell."""
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.help == argparse.SUPPRESS or not _has_default(action):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
 
 def _command(subparsers, name: str, help_text: str, examples: str = "", description: str = ""):
     epilog = f"examples:\n{examples}" if examples else None
@@ -46,6 +54,11 @@ def _command(subparsers, name: str, help_text: str, examples: str = "", descript
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="also show third-party libraries' warnings and log messages")
     return parser
+
+
+def _add_list_format(parser) -> None:
+    parser.add_argument("--format", choices=["table", "json"], default="table",
+                        help="table for people, json (a list of objects) for scripts")
 
 
 def _lazy(module: str, function: str):
@@ -107,24 +120,32 @@ def _add_prompts(subparsers) -> None:
                        "  arena prompts pull mine --from my_prompts.csv   # your own set, by name")
     sub = prompts.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally",
-                       "  arena prompts list")
+                       "  arena prompts list\n  arena prompts list --format json")
+    _add_list_format(listing)
     listing.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_list"))
     show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)",
-                    "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl")
+                    "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl\n"
+                    "  arena prompts show oa953 --limit 1 --full")
     show.add_argument("name")
     show.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="show only the first N prompts")
+    show.add_argument("--full", action="store_true",
+                      help="table: show every message whole (without it, messages longer than 1,000 characters are "
+                           "cut, saying how much was left out); jsonl is always whole")
     show.add_argument("--format", choices=["table", "jsonl"], default="table",
                       help="table for people, jsonl for the normalized records")
     show.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_show"))
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
-                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set",
+                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set\n"
+                    "  arena prompts pull my-set --from my_prompts_v2.jsonl --replace",
                     description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
                                 "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
                                 "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
     pull.add_argument("name")
     pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.add_argument("--replace", action="store_true",
+                      help="replace your own set of that name (without it, pulling an existing name is refused)")
     pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
 
 
@@ -288,7 +309,8 @@ def _add_ratings(subparsers) -> None:
                          help="Elo: random match orders (default: the paper's 10,000). The interval is the spread of "
                               "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
                               "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
-                              "orders until every mean_se is below 0.1 point")
+                              "orders until every mean_se is below 0.1 point or 100,000 orders are played (then it says "
+                              "so, with the precision reached)")
     ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
@@ -339,8 +361,10 @@ def _add_generate(subparsers) -> None:
                       "  arena models list\n  arena models show guanaco-7b")
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "presets, models-file entries and fine-tuned models",
-                       "  arena models list\n  arena models list --models-file my-models.toml")
+                       "  arena models list\n  arena models list --models-file my-models.toml\n"
+                       "  arena models list --format json")
     _add_models_file(listing)
+    _add_list_format(listing)
     listing.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
     show = _command(sub, "show", "one model's backend and options",
                     "  arena models show guanaco-7b\n  arena models show smollm2-nf4")
@@ -507,7 +531,9 @@ def _add_report(subparsers) -> None:
     _add_results(report)
     report.add_argument("--benchmark", required=True)
     report.add_argument("--judge", action="append", help="judges to include (default: all)")
-    report.add_argument("--baseline", default=None, help="baseline for relative scores (default: guessed)")
+    report.add_argument("--baseline", default=None,
+                        help="baseline of relative scores (default: the one the judgments name, e.g. evaluate's "
+                             "--baseline; required when they name none)")
     report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
     report.add_argument("--orderings", type=_integer(1), default=10_000)
     report.add_argument("--bootstrap", type=_integer(1), default=1_000)
@@ -569,8 +595,10 @@ def _add_rate(subparsers) -> None:
     revoke = _command(sub, "revoke", "disable a rater's link", "  arena rate revoke alice")
     revoke.add_argument("name")
     _add_db(revoke)
-    raters = _command(sub, "raters", "list raters and how many votes each has given", "  arena rate raters")
+    raters = _command(sub, "raters", "list raters and how many votes each has given",
+                      "  arena rate raters\n  arena rate raters --format json")
     _add_db(raters)
+    _add_list_format(raters)
     export = _command(sub, "export", "all votes as JSONL or CSV on standard output",
                       "  arena rate export --format csv > votes.csv\n  arena rate export --benchmark sample > votes.jsonl")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -592,7 +620,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(subparsers)
     _add_report(subparsers)
     _add_rate(subparsers)
+    _give_every_option_a_help_line(parser)
     return parser
+
+
+def _give_every_option_a_help_line(parser: argparse.ArgumentParser) -> None:
+    """argparse prints no help line, so no default, for an option without help text: give those with a
+    default a line that says it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in set(action.choices.values()):
+                _give_every_option_a_help_line(command)
+        elif action.help is None and action.option_strings and _has_default(action):
+            action.help = "(default: %(default)s)"
+
+
+def _has_default(action: argparse.Action) -> bool:
+    return not (action.default is None or action.default is False or action.default == []
+                or action.default is argparse.SUPPRESS)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -615,13 +660,37 @@ def _quiet_third_parties() -> None:
     warnings.filterwarnings("ignore", module=r"(?!arena)")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # Libraries' own progress bars (transformers' GGUF conversion uses plain tqdm); arena shows its own
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub", "torch", "numba", "vllm"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that an unknown option is reported by the command it was given to, with the
+    closest option that command has ("--methd": did you mean --method?), not by the top-level usage."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    command = parser
+    while True:  # down to the (sub)command that was chosen
+        chosen = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if chosen is None or getattr(args, chosen.dest, None) not in chosen.choices:
+            break
+        command = chosen.choices[getattr(args, chosen.dest)]
+    known = [o for a in command._actions for o in a.option_strings]
+    hints = []
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6) if extra.startswith("-") else []
+        hints.append(f"{extra} (did you mean {close[0]}?)" if close else extra)
+    command.error(f"unrecognized arguments: {', '.join(hints)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     if not getattr(args, "verbose", False):
         _quiet_third_parties()
     try:

@@ -16,7 +16,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from contextlib import redirect_stdout
 
-from arena.console import info, print_records
+from arena.console import info, print_records, to_json
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.judging.budget import CostBudget
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
@@ -100,7 +100,7 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
     if not args.dry_run:
         panel = _print_panel(args, names, command, json_out)
         if json_out:
-            sys.stdout.write(json.dumps({"judges": outputs, "panel": panel}, indent=2) + "\n")
+            sys.stdout.write(to_json({"judges": outputs, "panel": panel}) + "\n")
     return EXIT_BUDGET_STOPPED if EXIT_BUDGET_STOPPED in codes else EXIT_CALLS_FAILED if EXIT_CALLS_FAILED in codes \
         else max(codes, default=0)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arena.benchmarks import load_prompt_set
 from arena.benchmarks.records import PromptSet
-from arena.console import info, print_records
+from arena.console import info, print_records, warn
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
@@ -25,7 +27,6 @@ from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
 from arena.judging.budget import CostBudget, Price, spending
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
-from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
@@ -34,6 +35,9 @@ from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
+
+if TYPE_CHECKING:
+    from arena.judging.schedule import ScheduleResult
 
 
 def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
@@ -50,7 +54,8 @@ def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSp
             continue
         report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
-            info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
+            speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
+            info(f"{spec.name}: {report.generated} answers generated{speed}")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
     return answers, planned_cost
 
@@ -192,7 +197,7 @@ def run_evaluate(args) -> int:
         session = JudgingSession(store, prompt_set, judge, judge_spec, args)
         answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-        matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
+        matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
         protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
         for protocol in protocols:
             session.judge_all(protocol, matchups)
@@ -208,9 +213,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
     names = {c.name for c in candidates}
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
-        rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
-                      f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        try:  # unreadable relative replies must not hide the pairwise results judged beside them
+            rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+            print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                          f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        except ArenaError as exc:
+            warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
@@ -228,6 +236,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
             rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
             print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
                           f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
+    unreadable = Counter(j.protocol for j in stored if j.verdict == "error" and j.protocol in protocols
+                         and baseline.name in (j.model_a, j.model_b) and {j.model_a, j.model_b} & names)
+    if unreadable:
+        counts = ", ".join(f"{count} {protocol}" for protocol, count in sorted(unreadable.items()))
+        warn(f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
+             "the scores above: rerun with --retry-errors to judge them again")
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
@@ -296,6 +310,8 @@ def run_tournament(args) -> int:
 def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
               judge_round) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
+    from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
+
     keys = set(pool)
 
     def judged():  # through the store's column cache: each round parses only the lines the last one added
@@ -381,8 +397,8 @@ def _print_top_pair(judgments) -> None:
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
-    from arena.store.results import file_safe
+    from arena.store.results import file_safe, log_name
 
-    path = store.root / file_safe(benchmark) / "leaderboards" / f"{file_safe(judge)}.json"
+    path = store.root / file_safe(benchmark) / "leaderboards" / f"{log_name(judge)}.json"
     write_atomically(path, json.dumps(data, indent=2))
     return path

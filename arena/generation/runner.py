@@ -88,7 +88,7 @@ def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, param
             store.save_answers(answers)
             if progress:
                 progress.update(task, advance=len(todo[start:start + chunk_size]),
-                                rate=f"{report.tokens_per_second:.1f} tok/s")
+                                rate=f"{report.tokens_per_second:.1f} tok/s" if report.tokens else "")
     finally:
         if progress:
             progress.stop()

@@ -30,6 +30,8 @@ class Matchup:
     model_b: str
     answer_a: Answer
     answer_b: Answer
+    baseline: str | None = None  # the reference side when one was chosen (evaluate): reports use it
+
 
 
 @dataclass
@@ -85,14 +87,14 @@ def pairs_of(models: list[str], both_orders: bool = True) -> list[tuple[str, str
 
 
 def plan_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], pairs: list[tuple[str, str]],
-                  limit: int | None = None) -> list[Matchup]:
+                  limit: int | None = None, baseline: str | None = None) -> list[Matchup]:
     """Every listed ordered pair on every question both models answered."""
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
     matchups = []
     for prompt in prompts:
         for a, b in pairs:
             if prompt.id in answers[a] and prompt.id in answers[b]:
-                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id]))
+                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id], baseline))
     return matchups
 
 
@@ -134,6 +136,7 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
                              template_hash=template.hash, category=m.prompt.category, source="arena",
                              meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
                                    **({"demo_judge": True} if judge.demo else {}),
+                                   **({"baseline": m.baseline} if m.baseline else {}),
                                    "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
             prior = by_id.get(draft.judgment_id)
             if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):

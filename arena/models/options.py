@@ -37,7 +37,7 @@ _TEXT, _FLAG, _TABLE = _type(str, "a string"), _type(bool, "true or false"), _ty
 DTYPES = ("float32", "float16", "bfloat16")
 
 # The fields of a [models.NAME] table itself, then the backend options.
-ENTRY_FIELDS = ("backend", "path", "description", "extends")
+ENTRY_FIELDS = ("backend", "path", "description", "extends", "name")
 OPTIONS: dict[str, Check] = {
     # generation (any backend)
     "temperature": _number(float, 0.0, 2.0), "top_p": _number(float, 0.0, 1.0, low_open=True),

@@ -4,7 +4,7 @@ which items and which judge's own model, in `arena.ratings.judge_panel`."""
 
 from __future__ import annotations
 
-from arena.console import info, print_records
+from arena.console import info, print_records, to_json
 from arena.errors import ArenaError
 from arena.ratings import judge_panel, leaderboard
 from arena.store import Judgment
@@ -133,10 +133,9 @@ def panel_agreement(stored: list[Judgment], args, protocol: str) -> int:
                          f"{', '.join(judges) or 'none'}")
     pairs, summary = judge_panel.agreement_rows(chosen, judges)
     if args.format == "json":
-        import json
         import sys
 
-        sys.stdout.write(json.dumps({"pairs": pairs, "panel": summary}, indent=2) + "\n")
+        sys.stdout.write(to_json({"pairs": pairs, "panel": summary}) + "\n")  # NaN kappa -> null
         return 0
     if args.format == "csv":
         print_records(pairs, "csv", "", PAIR_COLUMNS)

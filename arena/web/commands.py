@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 
-from arena.console import info, print_table
+from arena.console import info, print_records
 from arena.errors import ArenaError
 from arena.web import db
 
@@ -47,9 +47,10 @@ def _rate(args) -> None:
         db.revoke_rater(_engine(args), args.name)
         info(f"rater '{args.name}' revoked: their link now answers 403")
     elif args.action == "raters":
-        rows = [[r["rater"], r["votes"], "revoked" if r["revoked"] else "active", r["created"]]
-                for r in db.rater_progress(_engine(args))]
-        print_table("Raters", ["rater", "votes", "status", "created"], rows)
+        progress = db.rater_progress(_engine(args))
+        records = [{"rater": r["rater"], "votes": r["votes"], "status": "revoked" if r["revoked"] else "active",
+                    "created": str(r["created"])} for r in progress]
+        print_records(records, args.format, "Raters", ["rater", "votes", "status", "created"])
     else:
         _export(db.all_votes(_engine(args), args.benchmark), args.format)
 
