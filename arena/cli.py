@@ -119,12 +119,21 @@ def _add_prompts(subparsers) -> None:
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
-                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set",
-                    description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
-                                "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
-                                "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
+                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set\n"
+                    "  arena prompts pull mt-bench --from ../shared/benchmarks/mt-bench   # FastChat's data/mt_bench/\n"
+                    "  arena prompts pull my-set --from my_prompts.jsonl --references my_references.jsonl",
+                    description="Download vicuna80, oa953 or mt-bench from their pinned URL, or copy them --from a local "
+                                "file; the sha256 must match the pinned one or nothing is stored. mt-bench comes with "
+                                "GPT-4's reference answers (its own pinned file): --from takes a folder laid out like "
+                                "FastChat's data/mt_bench/ (question.jsonl, reference_answer/gpt-4.jsonl). Any other "
+                                "NAME with --from FILE stores your own JSONL (text / turns / input / messages) or CSV "
+                                "set; --references adds reference answers to any set.")
     pull.add_argument("name")
-    pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH",
+                      help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL")
+    pull.add_argument("--references", type=Path, default=None, metavar="JSONL",
+                      help="reference answers: FastChat reference_answer rows (question_id, choices[0].turns) or "
+                           "question_id + reference (a string or one per turn); every id must name a question")
     pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
 
 
