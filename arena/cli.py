@@ -199,14 +199,18 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
-        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human",
+        "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
+        "  arena ratings --benchmark mt-bench --method score --format json",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
                     "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
                     "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options).",
+                    "agreement: two judges compared on the same items (two --judge options). "
+                    "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
+                    "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
+                    "questions.",
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -214,13 +218,14 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement"], default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "score"],
+                         default="elo")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
                               "'style' = length, headers, lists, bold; or a comma list of length, headers, lists, "
                               "bold, code_blocks. Needs the answers behind the verdicts in the results store")
-    ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
+    ratings.add_argument("--protocol", choices=["pairwise", "relative", "single"], default=None,
                          help="which judgments to rate (default: relative for --method relative, else pairwise)")
     ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")
     ratings.add_argument("--orderings", type=_orderings, default=10_000, metavar="N|auto",
@@ -228,7 +233,8 @@ def _add_ratings(subparsers) -> None:
                               "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
                               "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
                               "orders until every mean_se is below 0.1 point")
-    ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
+    ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N",
+                         help="BT/relative/score: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
     ratings.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -297,7 +303,9 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
     group.add_argument("--judge-template", type=Path, default=None, metavar="JSONL",
-                       help="FastChat/QLoRA review-prompt file to use instead of arena's own templates")
+                       help="FastChat/QLoRA review-prompt file, or FastChat llm_judge's judge_prompts.jsonl (pair-v2 / "
+                            "single-v1 and their math and multi-turn variants, used per turn), instead of arena's "
+                            "own templates")
     group.add_argument("--judge-reviewers", type=Path, default=None, metavar="JSONL",
                        help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
@@ -317,14 +325,23 @@ def _add_pipelines(subparsers) -> None:
         "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
-        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
+        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
+        "  arena evaluate --model answers:model_answer/vicuna-13b.jsonl --benchmark mt-bench --protocol single \\\n"
+        "      --judge gpt-4 --judge-template ../shared/judge-templates/fastchat-llm-judge/judge_prompts.jsonl\n"
+        "  arena evaluate --model vicuna-13b --benchmark mt-bench --protocol single --judge replay:published:gpt-4",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
                     "candidate with the baseline in both answer orders, and prints the score relative to the "
-                    "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
+                    "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss. "
+                    "--protocol single grades each turn of each candidate's answers from 1 to 10 instead (MT-bench; "
+                    "no baseline): turn 1 alone, later turns with the conversation shown, math, reasoning and coding "
+                    "questions against the set's reference answers; it prints the MT-bench score table "
+                    "(`arena ratings --method score`). --judge replay:RESULTS_DIR[:JUDGE] copies grades recorded "
+                    "there instead of asking a judge.")
     evaluate.add_argument("--model", action="append", required=True, help="candidate model (repeatable)")
     evaluate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
-    evaluate.add_argument("--baseline", default="chatgpt", help="baseline model (default: chatgpt)")
-    _add_judging_options(evaluate, "gpt-4", ["relative", "pairwise", "both"], "relative")
+    evaluate.add_argument("--baseline", default="chatgpt",
+                          help="baseline model (default: chatgpt; not used by --protocol single)")
+    _add_judging_options(evaluate, "gpt-4", ["relative", "pairwise", "both", "single"], "relative")
     _add_generation_options(evaluate)
     _add_models_file(evaluate)
     _add_results(evaluate)

@@ -56,7 +56,7 @@ def _judge_spec(args) -> ModelSpec:
 
 def _templates(args, protocol: str) -> TemplateSet:
     if args.judge_template:
-        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers)
+        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers, protocol)
         if templates.protocol != protocol:
             raise ArenaError(f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}")
         return templates
@@ -110,6 +110,10 @@ def _spec_record(spec: ModelSpec) -> dict:
 
 
 def run_evaluate(args) -> int:
+    if args.protocol == "single":  # grades, not comparisons: no baseline
+        from arena.judging.grading import run_single_grading
+
+        return run_single_grading(args)
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = [resolve_model(m, args.models_file) for m in args.model]

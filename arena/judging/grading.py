@@ -1,0 +1,116 @@
+"""`arena evaluate --protocol single`: every turn of every candidate's answers graded from 1 to 10 (MT-bench).
+
+Grades go through the same path as comparisons (judge_matchups: the cache, resuming, the spending cap, the
+judge's concurrency and whatever batching the judge does): a grade is a matchup with one model and no second
+answer, expanded into one request per turn. What can be checked before anything is written is checked first:
+the templates, and that every question whose template needs a reference answer has one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from arena.benchmarks import load_prompt_set
+from arena.benchmarks.records import PromptSet
+from arena.benchmarks.references import needs_reference
+from arena.console import info
+from arena.errors import ArenaError
+from arena.judging.replay import PREFIX as REPLAY_PREFIX
+from arena.judging.runner import Matchup
+from arena.judging.templates import TemplateSet
+from arena.store import Answer, ResultsStore
+from arena.store.records import utc_now
+
+
+def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], limit: int | None) -> list[Matchup]:
+    """One matchup per (question, model) answered; the runner expands it into one per turn."""
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    return [Matchup(p, model, "", by_question[p.id], None) for p in prompts
+            for model, by_question in answers.items() if p.id in by_question]
+
+
+def check_references(prompt_set: PromptSet, templates: TemplateSet, limit: int | None) -> None:
+    """A question graded with a reference-guided template must have a reference for each of its user turns."""
+    if "reference" not in templates.variants:
+        return
+    for prompt in prompt_set.prompts[:limit] if limit else prompt_set.prompts:
+        if not needs_reference(prompt.category):
+            continue
+        missing = [t for t in range(1, len(prompt.user_turns) + 1) if prompt.reference_for(t) is None]
+        if missing:
+            raise ArenaError(
+                f"prompt set '{prompt_set.name}', question {prompt.id} ({prompt.category}): no reference answer for "
+                f"turn {missing[0]}, and the {prompt.category} template '{templates.variants['reference'].name}' needs "
+                f"one. Pull the set with its references (`arena prompts pull {prompt_set.name} --from FILE "
+                "--references FILE`)")
+
+
+def run_single_grading(args) -> int:
+    from arena.judging.judges import load_judge
+    from arena.models.base import check_loadable
+    from arena.models.spec import resolve_model
+    from arena.pipelines import JudgingSession, _answers_for, _judge_spec, _spec_record, _templates
+
+    store = ResultsStore(args.results)
+    prompt_set = load_prompt_set(args.benchmark)
+    if args.judge.startswith(REPLAY_PREFIX):
+        return _replay_grades(store, prompt_set, args)
+    templates = _templates(args, "single")
+    check_references(prompt_set, templates, args.limit)
+    candidates = [resolve_model(m, args.models_file) for m in args.model]
+    judge_spec = _judge_spec(args)
+    config = {"models": [_spec_record(s) for s in candidates], "judge": _spec_record(judge_spec),
+              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": "single",
+              "templates": {name: t.hash for name, t in templates.variants.items()}, "limit": args.limit,
+              "dry_run": args.dry_run}
+    for spec in candidates:
+        check_loadable(spec)
+    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+        answers = _answers_for(store, prompt_set, candidates, args)
+        session = JudgingSession(store, prompt_set, judge, args)
+        session.judge_all("single", grading_matchups(prompt_set, answers, args.limit))
+        code = session.finish()
+        manifest.update(session.record(), exit_status=code)
+        if not args.dry_run:
+            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, args)
+    return code
+
+
+def _print_scores(store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], args) -> None:
+    from arena.ratings.scores import grades_of, print_scores, score_rows
+
+    stored = [j for j in store.judgments(prompt_set.name, judge) if j.model_a in models]
+    rows = score_rows(grades_of(stored, {p.id: p.category for p in prompt_set.prompts}), args.bootstrap, args.seed)
+    print_scores(rows, "table", f"MT-bench score (mean grade over graded turns, 95% CI over questions) · "
+                 f"{prompt_set.name} · judge {judge}")
+    info(f"answers and judgments in {store.root}/{prompt_set.name}/")
+
+
+def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args) -> int:
+    """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
+    questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
+    from arena.judging.replay import ReplayJudge
+
+    judge = ReplayJudge.parse(args.judge, prompt_set.name, "single")
+    prompts = prompt_set.prompts[:args.limit] if args.limit else prompt_set.prompts
+    wanted_questions, models = {p.id for p in prompts}, set(args.model)
+    recorded = {(j.question_id, j.model_a, j.turn or int(j.meta.get("turn", 1))): j
+                for j in ResultsStore(judge.source).judgments(prompt_set.name, judge.recorded_judge)
+                if j.protocol == "single" and j.model_a in models and j.question_id in wanted_questions}
+    covered = {(q, m) for q, m, _ in recorded}
+    missing = [(p.id, m) for p in prompts for m in sorted(models) if (p.id, m) not in covered]
+    config = {"models": sorted(models), "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+              "benchmark": prompt_set.name, "protocol": "single", "limit": args.limit}
+    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+        existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
+        copies = [replace(j, judge=judge.name, turn=key[2], source=f"{REPLAY_PREFIX}{judge.source}:{judge.recorded_judge}",
+                          judgment_id="", created=utc_now(), meta={**j.meta, "replayed_from": j.judgment_id})
+                  for key, j in sorted(recorded.items()) if key not in existing]
+        store.save_judgments(copies)
+        info(f"{judge.name} (single): {len(copies)} grades copied from {judge.source}, "
+             f"{len(recorded) - len(copies)} already stored")
+        if missing:
+            info(f"{len(missing)} question/model pairs have no recorded grade and were left out (not stored as errors)")
+        manifest.update(exit_status=0, missing=len(missing))
+        _print_scores(store, prompt_set, judge.name, models, args)
+    return 0

@@ -1,0 +1,181 @@
+"""MT-bench in arena: the prompt set with its references, multi-turn answers, single-answer grading per turn
+(FastChat's templates and arena's own), `ratings --method score`, FastChat single-grade imports, the replay
+judge, and the bad inputs around them. Judges are real HTTP servers on 127.0.0.1."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from arena.benchmarks import load_prompt_set
+from arena.judging.judges import reply_from_text
+from arena.judging.parsing import parse_grade
+from arena.store import ResultsStore
+from conftest import shared_path, write_jsonl
+from openai_server import OpenAICompatibleServer
+
+REFERENCE_CATEGORIES = {"math", "reasoning", "coding"}
+MODELS = {"alpha": 0, "beta": 3}  # a grade offset per model: the loopback judge grades by the model's marker
+
+
+@pytest.fixture(autouse=True)
+def judge_key(monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+
+
+@pytest.fixture
+def mt_bench(cli):
+    result = cli("prompts", "pull", "mt-bench", "--from", shared_path("benchmarks", "mt-bench"))
+    assert result.code == 0, result.err
+    return load_prompt_set("mt-bench")
+
+
+def judge_prompts():
+    return shared_path("judge-templates", "fastchat-llm-judge", "judge_prompts.jsonl")
+
+
+def expected_grade(model: str, question_id: str, turn: int) -> float:
+    """What the loopback judge gives: a function of the question, the turn and the model."""
+    return 1 + (int(question_id) * turn + MODELS[model]) % 10
+
+
+def grading_judge(messages):
+    """Reads the graded reply's marker ('<model> q<id> t<turn>', the last one in the prompt: turn 2's prompt
+    shows turn 1 too) and grades as expected_grade says."""
+    text = messages[-1].content
+    model, qid, turn = re.findall(r"(alpha|beta) q(\d+) t(\d)", text)[-1]
+    return f"The reply is fine.\nRating: [[{expected_grade(model, qid, int(turn))}]]"
+
+
+def fastchat_answer_files(tmp_path, prompt_set, models=MODELS):
+    folder = tmp_path / "fastchat" / "model_answer"
+    folder.mkdir(parents=True)
+    for model in models:
+        write_jsonl(folder / f"{model}.jsonl", [
+            {"question_id": int(p.id), "answer_id": f"{model}-{p.id}", "model_id": model,
+             "choices": [{"index": 0, "turns": [f"{model} q{p.id} t{t}" for t in (1, 2)]}]}
+            for p in prompt_set.prompts])
+    return {m: folder / f"{m}.jsonl" for m in models}
+
+
+def models_toml(tmp_path, answer_files, judge_url, **judge_options):
+    lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answer_files.items()]
+    options = {"retries": 1, "retry_base_delay": 0.01, "timeout": 2.0, "max_concurrency": 8, **judge_options}
+    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
+    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
+                 f'api_key_env = "JUDGE_KEY"\n{extra}')
+    path = tmp_path / "models.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def grade(cli, models, results, *extra):
+    return cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
+               "--judge", "judge", "--models-file", models, "--results", results, "--bootstrap", "200", *extra)
+
+
+def test_pull_mt_bench_keeps_references_for_exactly_the_30_math_reasoning_coding_questions(mt_bench, cli):
+    assert len(mt_bench) == 80 and all(len(p.user_turns) == 2 for p in mt_bench.prompts)
+    with_references = {p.id for p in mt_bench.prompts if p.references}
+    assert len(with_references) == 30
+    assert with_references == {p.id for p in mt_bench.prompts if p.category in REFERENCE_CATEGORIES}
+    assert all(len(p.references) == 2 for p in mt_bench.prompts if p.references)
+    shown = cli("prompts", "show", "mt-bench", "--format", "jsonl")
+    rows = [json.loads(line) for line in shown.out.splitlines()]
+    assert sum(bool(r["references"]) for r in rows) == 30
+    table = cli("prompts", "show", "mt-bench", "--limit", "21")
+    assert "reference" in table.out and "[turn 2]" in table.out
+
+
+def test_a_changed_byte_in_the_pinned_references_is_refused(tmp_path, cli, arena_home):
+    folder = tmp_path / "mt_bench"
+    shutil.copytree(shared_path("benchmarks", "mt-bench"), folder)
+    references = folder / "reference_answer" / "gpt-4.jsonl"
+    references.write_bytes(references.read_bytes().replace(b"second place", b"first place", 1))
+    result = cli("prompts", "pull", "mt-bench", "--from", folder)
+    assert result.code == 2 and "checksum mismatch for 'mt-bench references'" in result.err
+    assert "Traceback" not in result.err
+    assert not list((arena_home / "prompts").rglob("*.jsonl"))
+
+
+def test_references_for_your_own_set_and_ids_that_match_no_question(tmp_path, cli, arena_home):
+    questions = write_jsonl(tmp_path / "q.jsonl", [
+        {"question_id": 1, "category": "math", "turns": ["2+2?", "And times 3?"]},
+        {"question_id": 2, "category": "writing", "turns": ["A haiku."]}])
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"question_id": 1, "reference": ["4", "12"]},
+                                               {"question_id": 7, "reference": "?"}])
+    result = cli("prompts", "pull", "mine", "--from", questions, "--references", bad)
+    assert result.code == 2 and f"{bad}:2: question id '7' matches no question" in result.err
+    assert not list((arena_home / "prompts").rglob("*.jsonl")), "nothing stored"
+    good = write_jsonl(tmp_path / "good.jsonl", [{"question_id": 1, "reference": ["4", "12"]}])
+    assert cli("prompts", "pull", "mine", "--from", questions, "--references", good).code == 0
+    assert load_prompt_set("mine").by_id["1"].references == ("4", "12")
+
+
+@pytest.mark.parametrize("text, grade", [
+    ("Fine.\nRating: [[7]]", 7.0), ("Rating: [[8.5]]", 8.5), ("Rating: [9]", 9.0), ("[[10]]", 10.0),
+    ("Rating: [[11]]", None), ("Rating: [[0]]", None), ("no grade here", None), ("", None),
+])
+def test_grade_parsing_is_one_to_ten_decimals_allowed(text, grade):
+    assert parse_grade(text) == grade
+    reply = reply_from_text(text, "single")
+    assert (reply.verdict, reply.score_a) == (("error", None) if grade is None else ("graded", grade))
+
+
+def test_fastchat_pairwise_verdicts_are_read():
+    assert reply_from_text("A is better.\n[[A]]", "pairwise").verdict == "A"
+    assert reply_from_text("[[C]]", "pairwise").verdict == "tie"
+    assert reply_from_text("[[A]] or [[B]]", "pairwise").verdict == "error"
+
+
+def test_single_grading_of_both_turns_with_fastchat_templates_and_the_score(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        result = grade(cli, models, tmp_path / "r", "--judge-template", judge_prompts())
+        assert result.code == 0, result.err
+        calls = [r["body"]["messages"] for r in server.requests]
+        assert len(calls) == 80 * 2 * 2
+        again = grade(cli, models, tmp_path / "r", "--judge-template", judge_prompts())
+        assert again.code == 0 and len(server.requests) == len(calls), "a rerun sends nothing"
+    store = ResultsStore(tmp_path / "r")
+    answers = store.answers("mt-bench", "alpha")
+    assert answers["81"].turns == ["alpha q81 t1", "alpha q81 t2"]
+    grades = store.judgments("mt-bench", "judge")
+    assert len(grades) == 320 and all(g.protocol == "single" and g.verdict == "graded" and g.model_b == "" for g in grades)
+    assert all(g.score_a == expected_grade(g.model_a, g.question_id, g.turn) for g in grades)
+    templates = {(g.question_id, g.turn): g.meta["template"] for g in grades}
+    for prompt in mt_bench.prompts:
+        reference = prompt.category in REFERENCE_CATEGORIES
+        assert templates[(prompt.id, 1)] == ("single-math-v1" if reference else "single-v1")
+        assert templates[(prompt.id, 2)] == ("single-math-v1-multi-turn" if reference else "single-v1-multi-turn")
+    # the reference is in the prompt exactly for the 30 questions that have one, for the turn graded
+    by_reference = {}
+    for messages in calls:
+        user = messages[-1]["content"]
+        model, qid, turn = re.findall(r"(alpha|beta) q(\d+) t(\d)", user)[-1]
+        prompt = mt_bench.by_id[qid]
+        by_reference[(model, qid, turn)] = bool(prompt.references) and prompt.references[int(turn) - 1] in user
+        if turn == "2":
+            assert f"{model} q{qid} t1" in user and prompt.user_turns[0] in user and prompt.user_turns[1] in user
+    assert sum(by_reference.values()) == 30 * 2 * 2
+    assert {q for (_, q, _), used in by_reference.items() if used} == {p.id for p in mt_bench.prompts if p.references}
+
+    scores = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r",
+                 "--format", "json", "--bootstrap", "200")
+    assert scores.code == 0, scores.err
+    rows = {r["model"]: r for r in scores.json()}
+    for model in MODELS:
+        by_turn = {t: [expected_grade(model, p.id, t) for p in mt_bench.prompts] for t in (1, 2)}
+        row = rows[model]
+        assert set(row) == {"model", "score", "turn1", "turn2", "categories", "ci"}
+        assert row["score"] == pytest.approx((sum(by_turn[1]) + sum(by_turn[2])) / 160, abs=1e-4)
+        assert row["turn1"] == pytest.approx(sum(by_turn[1]) / 80, abs=1e-4)
+        assert row["turn2"] == pytest.approx(sum(by_turn[2]) / 80, abs=1e-4)
+        math = [expected_grade(model, p.id, t) for p in mt_bench.prompts if p.category == "math" for t in (1, 2)]
+        assert row["categories"]["math"] == pytest.approx(sum(math) / 20, abs=1e-4)
+        assert set(row["categories"]) == set(mt_bench.categories)
+        assert row["ci"][0] < row["score"] < row["ci"][1]
+    table = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r")
+    assert "MT-bench score" in table.out and "humanities" in table.out
