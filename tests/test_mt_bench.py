@@ -179,3 +179,118 @@ def test_single_grading_of_both_turns_with_fastchat_templates_and_the_score(mt_b
         assert row["ci"][0] < row["score"] < row["ci"][1]
     table = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r")
     assert "MT-bench score" in table.out and "humanities" in table.out
+
+
+def test_arena_own_single_templates_grade_each_turn_with_references(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        result = grade(cli, models, tmp_path / "r", "--limit", "30")  # 81-110: writing, roleplay, reasoning
+        assert result.code == 0, result.err
+        calls = [r["body"]["messages"][-1]["content"] for r in server.requests]
+    grades = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
+    assert len(grades) == 30 * 2 * 2 and {g.turn for g in grades} == {1, 2}
+    names = {g.meta["template"] for g in grades if mt_bench.by_id[g.question_id].category == "reasoning"}
+    assert names == {"arena-single-reference", "arena-single-reference-multi-turn"}
+    assert sum("<reference>" in c for c in calls) == 10 * 2 * 2
+    assert "MT-bench score" in result.out
+
+
+def test_pairwise_on_mt_bench_with_fastchat_pair_templates_judges_each_turn(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+
+    def pair_judge(messages):
+        text = messages[-1].content
+        return "Assistant A follows the instructions better.\n[[A]]" if "Assistant A" in text else "?"
+
+    with OpenAICompatibleServer(reply=pair_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--protocol",
+                     "pairwise", "--judge", "judge", "--judge-template", judge_prompts(), "--limit", "21",
+                     "--models-file", models, "--results", tmp_path / "r", "--bootstrap", "100")
+        assert result.code == 0, result.err
+    judged = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
+    assert len(judged) == 21 * 2 * 2  # questions x orders x turns
+    assert {j.turn for j in judged} == {1, 2} and {j.verdict for j in judged} == {"A"}
+    templates = {j.meta["template"] for j in judged if j.question_id == "101"}
+    assert templates == {"pair-math-v1", "pair-math-v1-multi-turn"}
+
+
+def test_spending_cap_and_rerun_for_single_grading(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge, completion_tokens=100) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url, price_in=10.0, price_out=30.0,
+                             judge_max_tokens=100, max_concurrency=1)
+        capped = grade(cli, models, tmp_path / "r", "--limit", "10", "--max-cost", "0.05")
+        assert capped.code == 3, capped.err
+        stored = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
+        assert 0 < len(stored) < 40
+        billed = sum(u["prompt_tokens"] * 10.0 + u["completion_tokens"] * 30.0 for u in server.billed) / 1e6
+        assert billed <= 0.05
+        sent = len(server.requests)
+        rest = grade(cli, models, tmp_path / "r", "--limit", "10", "--max-cost", "5")
+        assert rest.code == 0, rest.err
+        assert len(server.requests) - sent == 40 - len(stored), "only what was not judged is sent"
+    assert len(ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")) == 40
+
+
+def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        assert grade(cli, models, tmp_path / "recorded", "--limit", "5").code == 0
+    result = cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
+                 "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--results", tmp_path / "r", "--limit", "8")
+    assert result.code == 0, result.err
+    assert "6 question/model pairs have no recorded grade" in result.err
+    copies = ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")
+    assert len(copies) == 5 * 2 * 2
+    assert all(c.score_a == expected_grade(c.model_a, c.question_id, c.turn) for c in copies)
+    again = cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
+                "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--results", tmp_path / "r", "--limit", "8")
+    assert again.code == 0 and "0 grades copied" in again.err
+    assert len(ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")) == 20
+
+
+def test_import_fastchat_single_grades_and_score(mt_bench, cli, tmp_path):
+    folder = tmp_path / "fastchat" / "model_judgment"
+    folder.mkdir(parents=True)
+    rows = [{"question_id": int(p.id), "model": "vicuna-13b", "judge": ["gpt-4", "single-v1"], "user_prompt": "...",
+             "judgment": f"ok Rating: [[{g}]]", "score": g, "turn": t, "tstamp": 0}
+            for p, g in zip(mt_bench.prompts[:3], (7, 9, 4)) for t in (1, 2)]
+    rows[-1]["score"] = -1  # FastChat's mark for a grade it could not read
+    write_jsonl(folder / "gpt-4_single.jsonl", rows)
+    result = cli("import", "fastchat", tmp_path / "fastchat", "--benchmark", "mt-bench", "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    again = cli("import", "fastchat", tmp_path / "fastchat", "--benchmark", "mt-bench", "--results", tmp_path / "r")
+    assert "0 judgments added" in again.err + again.out
+    grades = ResultsStore(tmp_path / "r").judgments("mt-bench")
+    assert sorted((g.question_id, g.turn, g.score_a) for g in grades)[:2] == [("81", 1, 7.0), ("81", 2, 7.0)]
+    scores = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r",
+                 "--format", "json").json()
+    assert scores == [{"model": "vicuna-13b", "score": round((7 + 7 + 9 + 9 + 4) / 5, 4), "turn1": round(20 / 3, 4),
+                       "turn2": 8.0, "categories": {"writing": round(36 / 5, 4)}, "ci": scores[0]["ci"]}]
+
+
+def test_judge_prompts_missing_a_template_is_named_and_nothing_is_written(mt_bench, cli, tmp_path):
+    broken = tmp_path / "judge_prompts.jsonl"
+    broken.write_text("".join(line for line in judge_prompts().read_text().splitlines(keepends=True)
+                              if '"single-math-v1-multi-turn"' not in line))
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
+    result = grade(cli, models, tmp_path / "r", "--judge-template", broken)
+    assert result.code == 2 and f"{broken}: no prompt named 'single-math-v1-multi-turn'" in result.err
+    assert "Traceback" not in result.err and not (tmp_path / "r").exists()
+
+
+def test_a_question_whose_template_needs_a_reference_it_lacks_is_named(cli, tmp_path):
+    questions = write_jsonl(tmp_path / "q.jsonl", [
+        {"question_id": 1, "category": "writing", "turns": ["A haiku.", "Another."]},
+        {"question_id": 2, "category": "math", "turns": ["2+2?", "And times 3?"]}])
+    assert cli("prompts", "pull", "mine", "--from", questions).code == 0
+    answers = write_jsonl(tmp_path / "a.jsonl", [{"question_id": q, "choices": [{"turns": ["x", "y"]}]} for q in (1, 2)])
+    models = models_toml(tmp_path, {"alpha": answers}, "http://127.0.0.1:9/v1")
+    result = cli("evaluate", "--model", "alpha", "--benchmark", "mine", "--protocol", "single", "--judge", "judge",
+                 "--models-file", models, "--results", tmp_path / "r")
+    assert result.code == 2 and "question 2 (math): no reference answer for turn 1" in result.err
+    assert not (tmp_path / "r").exists()
