@@ -294,3 +294,26 @@ def test_a_question_whose_template_needs_a_reference_it_lacks_is_named(cli, tmp_
                  "--models-file", models, "--results", tmp_path / "r")
     assert result.code == 2 and "question 2 (math): no reference answer for turn 1" in result.err
     assert not (tmp_path / "r").exists()
+
+
+def test_report_shows_the_mt_bench_table_and_category_chart(mt_bench, cli, tmp_path, browser):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        assert grade(cli, models, tmp_path / "r", "--judge-template", judge_prompts()).code == 0
+    scores = {r["model"]: r for r in cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results",
+                                         tmp_path / "r", "--format", "json", "--bootstrap", "200").json()}
+    out = tmp_path / "report"
+    result = cli("report", "--benchmark", "mt-bench", "--results", tmp_path / "r", "--out", out, "--bootstrap", "200")
+    assert result.code == 0, result.err
+    assert (out / "mt-bench-categories-judge.svg").exists()
+    page = browser.new_page()
+    page.goto((out / "index.html").as_uri())
+    rows = page.locator("#mt-bench-judge tbody tr")
+    assert rows.count() == 2
+    first = rows.first.locator("td")
+    best = max(scores.values(), key=lambda r: r["score"])
+    assert first.nth(0).inner_text() == best["model"] and float(first.nth(1).inner_text()) == pytest.approx(best["score"], abs=1e-3)
+    chart = page.locator("svg[aria-label^='Mean grade per category']")
+    assert chart.count() == 1 and chart.locator("rect[fill^='#']").count() == 2 + 8 * 2  # legend + bars
+    page.close()
