@@ -48,7 +48,7 @@ def run_single_grading(args) -> int:
     from arena.judging.judges import load_judge
     from arena.models.base import check_loadable
     from arena.models.spec import resolve_model
-    from arena.pipelines import JudgingSession, _answers_for, _judge_spec, _spec_record, _templates
+    from arena.pipelines import JudgingSession, _answers_for, _judge_spec, _spec_record, _templates, demo_label
 
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
@@ -72,17 +72,18 @@ def run_single_grading(args) -> int:
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
         if not args.dry_run:
-            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, args)
+            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, args, demo_label(judge))
     return code
 
 
-def _print_scores(store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], args) -> None:
+def _print_scores(store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], args,
+                  label: str = "") -> None:
     from arena.ratings.scores import grades_of, print_scores, score_rows
 
     stored = [j for j in store.judgments(prompt_set.name, judge) if j.model_a in models]
     rows = score_rows(grades_of(stored, {p.id: p.category for p in prompt_set.prompts}), args.bootstrap, args.seed)
     print_scores(rows, "table", f"MT-bench score (mean grade over graded turns, 95% CI over questions) · "
-                 f"{prompt_set.name} · judge {judge}")
+                 f"{prompt_set.name} · judge {judge}{label}")
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
