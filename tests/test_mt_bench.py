@@ -7,13 +7,13 @@ import re
 import shutil
 
 import pytest
+from conftest import shared_path, write_jsonl
+from openai_server import OpenAICompatibleServer
 
 from arena.benchmarks import load_prompt_set
 from arena.judging.judges import reply_from_text
 from arena.judging.parsing import parse_grade
 from arena.store import ResultsStore
-from conftest import shared_path, write_jsonl
-from openai_server import OpenAICompatibleServer
 
 REFERENCE_CATEGORIES = {"math", "reasoning", "coding"}
 MODELS = {"alpha": 0, "beta": 3}  # a grade offset per model: the loopback judge grades by the model's marker

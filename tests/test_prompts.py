@@ -29,7 +29,8 @@ def test_list_shows_sample_and_pinned_sets_as_not_downloaded(cli):
     assert "sample" in result.out and "12" in result.out
     assert "vicuna80" in result.out and "80" in result.out
     assert "oa953" in result.out and "953" in result.out
-    assert result.out.count("no: arena prompts pull") == 2
+    assert "mt-bench" in result.out
+    assert result.out.count("no: arena prompts pull") == 3
 
 
 def test_pull_vicuna_and_oa_from_local_copies(cli):

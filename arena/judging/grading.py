@@ -48,7 +48,14 @@ def run_single_grading(args) -> int:
     from arena.judging.judges import load_judge
     from arena.models.base import check_loadable
     from arena.models.spec import resolve_model
-    from arena.pipelines import JudgingSession, _answers_for, _judge_spec, _spec_record, _templates, demo_label
+    from arena.pipelines import (
+        JudgingSession,
+        _answers_for,
+        _judge_spec,
+        _spec_record,
+        _templates,
+        demo_label,
+    )
 
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)

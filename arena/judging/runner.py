@@ -107,7 +107,7 @@ def _render(templates: TemplateSet, m: Matchup):
 
         return render_turn(templates, m)
     template = templates.for_category(m.prompt.category)
-    return (template, *template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text))
+    return (template, *template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text if m.answer_b else ""))
 
 
 def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates: TemplateSet,
