@@ -317,3 +317,40 @@ def test_report_shows_the_mt_bench_table_and_category_chart(mt_bench, cli, tmp_p
     chart = page.locator("svg[aria-label^='Mean grade per category']")
     assert chart.count() == 1 and chart.locator("rect[fill^='#']").count() == 2 + 8 * 2  # legend + bars
     page.close()
+
+
+def test_judge_prompts_jsonl_is_read_for_its_protocols_and_named_for_others(mt_bench, cli, tmp_path):
+    """Issue 20, item 12: FastChat's judge_prompts.jsonl used to fail with "missing field 'prompt_id'"."""
+    from arena.judging.templates import load_fastchat_templates
+
+    single = load_fastchat_templates(judge_prompts(), None, "single")
+    pairwise = load_fastchat_templates(judge_prompts(), None, "pairwise")
+    assert single.per_turn and single.for_turn("math", 2).name == "single-math-v1-multi-turn"
+    assert pairwise.for_turn("writing", 1).name == "pair-v2" and pairwise.for_turn("coding", 1).name == "pair-math-v1"
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
+    result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--judge", "judge",
+                 "--judge-template", judge_prompts(), "--models-file", models, "--results", tmp_path / "r")
+    assert result.code == 2 and "not --protocol relative" in result.err and "Traceback" not in result.err
+
+
+def test_dry_run_of_single_grading_counts_every_turn_and_sends_nothing(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        result = grade(cli, models, tmp_path / "r", "--limit", "4", "--dry-run")
+        assert result.code == 0, result.err
+        assert "dry run (single): 16 judge calls needed" in result.err and not server.requests
+
+
+def test_records_made_before_the_turn_field_keep_their_ids():
+    from arena.store import Judgment
+
+    old = Judgment("vicuna80", "1", "a", "b", "gpt-4", "pairwise", "A", template_hash="h", source="arena")
+    record = old.to_dict()
+    del record["turn"]
+    assert Judgment.from_dict(record, "x").judgment_id == old.judgment_id and old.turn is None
+    turn_two = Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0, template_hash="h",
+                        source="arena", turn=2)
+    assert turn_two.judgment_id != Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0,
+                                            template_hash="h", source="arena", turn=1).judgment_id
