@@ -205,7 +205,7 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     single = [j for j in judgments if j.protocol == "single"]
     judgments = [j for j in judgments if j.protocol in ("pairwise", "relative")]
     if not judgments and not single:
-        raise ArenaError(f"no pairwise, relative or single-grade judgments for prompt set '{benchmark}'"
+        raise ArenaError(f"no pairwise or relative judgments (nor single-answer grades) for prompt set '{benchmark}'"
                          f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
