@@ -142,7 +142,8 @@ def _add_import_export(subparsers) -> None:
     importer = _command(subparsers, "import", "bring published judgments or answers into the results store",
                         "  arena import qlora ../shared/published/qlora-vicuna-pairwise-sample/ratings "
                         "--benchmark vicuna80 --judge gpt-4\n"
-                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80")
+                        "  arena import fastchat path/to/llm_judge/data/vicuna_bench --benchmark vicuna80\n"
+                        "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results")
     sub = importer.add_subparsers(dest="action", required=True, metavar="SOURCE")
     qlora = _command(sub, "qlora", "the QLoRA paper's published evaluation: GPT-4 reviews and the judged answers",
                      "  arena import qlora path/to/qlora/eval          # the repository's whole eval/ folder\n"
@@ -175,9 +176,29 @@ def _add_import_export(subparsers) -> None:
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
     _add_results(fastchat)
     fastchat.set_defaults(handler=_lazy("arena.imports.commands", "run_import_fastchat"))
+    alpaca = _command(sub, "alpaca-eval", "AlpacaEval annotations: soft judge preferences against its baseline",
+                      "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results\n"
+                      "  arena import alpaca-eval path/to/alpaca_eval/results/claude-2/weighted_alpaca_eval_gpt4_turbo/"
+                      "annotations.json\n"
+                      "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length",
+                      description="PATH is a folder laid out like AlpacaEval's results/ (every annotations.json under it "
+                                  "is read) or one annotations.json. Each row becomes a pairwise judgment by its "
+                                  "annotator: the baseline (generator_1) shown first, the model (generator_2) second, "
+                                  "the soft preference kept unrounded (preference - 1 = the chance the model's answer "
+                                  "is better; 0 reads as a draw). Both answers are stored, and the instructions become "
+                                  "the prompt set --benchmark, with ids from their text (the same in every file). Rows "
+                                  "with no preference are skipped and counted. Every file is checked before anything is "
+                                  "stored (a file naming two baselines, a preference outside [0, 2.5] or an id with two "
+                                  "texts stops the import: exit 2, nothing stored); importing twice adds nothing.")
+    alpaca.add_argument("path", type=Path, metavar="PATH")
+    alpaca.add_argument("--benchmark", default="alpaca-eval", help="prompt set to import into (default: alpaca-eval)")
+    alpaca.add_argument("--judge", default=None, help="judge name to record (default: each row's annotator)")
+    _add_results(alpaca)
+    alpaca.set_defaults(handler=_lazy("arena.imports.commands", "run_import_alpaca_eval"))
 
-    exporter = _command(subparsers, "export", "write stored answers in FastChat llm_judge layout",
-                        "  arena export fastchat --benchmark sample --out fastchat_sample/")
+    exporter = _command(subparsers, "export", "write stored answers (FastChat layout) or judgments (AlpacaEval layout)",
+                        "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
+                        "  arena export alpaca-eval --out alpaca_results/")
     sub = exporter.add_subparsers(dest="action", required=True, metavar="FORMAT")
     fastchat_out = _command(sub, "fastchat", "question.jsonl + model_answer/<model>.jsonl",
                             "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
@@ -187,6 +208,20 @@ def _add_import_export(subparsers) -> None:
     fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
     _add_results(fastchat_out)
     fastchat_out.set_defaults(handler=_lazy("arena.store.commands", "run_export_fastchat"))
+    alpaca_out = _command(sub, "alpaca-eval", "<model>/<judge>/annotations.json, as AlpacaEval writes them",
+                          "  arena export alpaca-eval --out alpaca_results/\n"
+                          "  arena export alpaca-eval --benchmark vicuna80 --baseline gpt-3.5 --judge gpt-4 --out out/",
+                          description="Every pairwise judgment against the baseline becomes a row with the baseline's "
+                                      "answer as output_1; a judgment that showed the baseline second is turned round. "
+                                      "preference is the one imported, else 1 + the soft verdict, else 1 (baseline), "
+                                      "2 (model) or 1.5 (tie); unreadable verdicts are written with none.")
+    alpaca_out.add_argument("--benchmark", default="alpaca-eval", help="prompt set (default: alpaca-eval)")
+    alpaca_out.add_argument("--out", type=Path, required=True, metavar="DIR")
+    alpaca_out.add_argument("--baseline", default=None,
+                            help="the model every row compares against (default: the one model shown first)")
+    alpaca_out.add_argument("--judge", action="append", help="only this judge (repeatable)")
+    _add_results(alpaca_out)
+    alpaca_out.set_defaults(handler=_lazy("arena.imports.commands", "run_export_alpaca_eval"))
 
 
 # --- ratings -----------------------------------------------------------------------------------
@@ -198,19 +233,35 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method relative --baseline gpt-3.5\n"
         "  arena ratings --benchmark vicuna80 --method bt --control style --format json\n"
         "  arena ratings --benchmark vicuna80 --method winrate --baseline gpt-3.5 --control length\n"
+        "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
+<<<<<<< HEAD
         "  arena ratings --benchmark mt-bench --method score --format json",
+=======
+        "  arena ratings --benchmark vicuna80 --method robustness\n"
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json",
+>>>>>>> main
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half), with "
-                    "--control length also at zero length difference (AlpacaEval 2.0's length-controlled win rate). "
+                    "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half, soft "
+                    "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
+                    "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
+                    "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
+                    "prediction at zero length gap, averaged over instructions, with its standard error. "
+                    "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
                     "agreement: two judges compared on the same items (two --judge options). "
+<<<<<<< HEAD
                     "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
                     "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
                     "questions.",
+=======
+                    "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+                    "removal reverses their order (first-order influence, then proven by refitting without them), "
+                    "and the fewest that change the top model.",
+>>>>>>> main
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -218,8 +269,19 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
+<<<<<<< HEAD
     ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "score"],
                          default="elo")
+=======
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness"],
+                         default="elo")
+    ratings.add_argument("--rating", choices=["bt", "elo"], default="bt",
+                         help="robustness: the leaderboard whose order is tested (default bt; elo replays the paper's "
+                              "Elo with --orderings and --seed for every refit, so it is slower)")
+    ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
+                         help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
+                              "does not flip within it is reported verified: false")
+>>>>>>> main
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "

@@ -299,8 +299,19 @@ def _rate_tournament(store: ResultsStore, benchmark: str, judge, names: set[str]
                       leaderboard.RATING_COLUMNS)
         print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
                       leaderboard.RATING_COLUMNS)
+        _print_top_pair(judgments)
     saved = _save_leaderboard(store, benchmark, judge.name, data)
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")
+
+
+def _print_top_pair(judgments) -> None:
+    """How many judgments hold the top place, under the tables (arena.ratings.robustness)."""
+    from arena.ratings.matches import build_matches
+    from arena.ratings.robustness_command import top_pair_line
+
+    line = top_pair_line(build_matches(judgments))
+    if line:
+        print(line)
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:

@@ -348,7 +348,7 @@ def test_records_made_before_the_turn_field_keep_their_ids():
 
     old = Judgment("vicuna80", "1", "a", "b", "gpt-4", "pairwise", "A", template_hash="h", source="arena")
     record = old.to_dict()
-    del record["turn"]
+    assert "turn" not in record, "a whole answer's record is written as before"
     assert Judgment.from_dict(record, "x").judgment_id == old.judgment_id and old.turn is None
     turn_two = Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0, template_hash="h",
                         source="arena", turn=2)

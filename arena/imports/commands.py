@@ -1,4 +1,4 @@
-"""`arena import qlora` and `arena import fastchat`."""
+"""`arena import qlora`, `arena import fastchat`, `arena import alpaca-eval` and `arena export alpaca-eval`."""
 
 from __future__ import annotations
 
@@ -36,4 +36,36 @@ def run_import_fastchat(args) -> int:
         manifest.update(summary=lines, exit_status=0)
     for line in lines:
         info(line)
+    return 0
+
+
+def run_import_alpaca_eval(args) -> int:
+    from arena.benchmarks.registry import user_set_file
+    from arena.imports.alpaca_eval import read_alpaca_eval, store_alpaca_eval, stored_instructions, write_instructions
+
+    prompt_path = user_set_file(args.benchmark)
+    known = stored_instructions(prompt_path)
+    result = read_alpaca_eval(args.path, args.benchmark, args.judge, known)  # every file checked first
+    store = ResultsStore(args.results)
+    config = {"source": str(args.path), "judge": args.judge, "benchmark": args.benchmark}
+    with store.run("import-alpaca-eval", config) as manifest:
+        store_alpaca_eval(store, result)
+        write_instructions(prompt_path, known, result)
+        manifest.update(counts={"files": len(result.files), "added": result.added,
+                                "already_stored": result.already_stored,
+                                "without_preference": result.without_preference,
+                                "answers_added": result.answers_added,
+                                "instructions_added": result.instructions_added}, exit_status=0)
+    for line in result.describe():
+        info(line)
+    return 0
+
+
+def run_export_alpaca_eval(args) -> int:
+    from arena.imports.alpaca_eval import export_alpaca_eval
+
+    counts = export_alpaca_eval(ResultsStore(args.results), args.benchmark, args.out, args.baseline, args.judge)
+    for (model, judge), count in counts.items():
+        info(f"{model} ({judge}): {count} rows")
+    info(f"wrote AlpacaEval layout to {args.out}")
     return 0

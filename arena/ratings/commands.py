@@ -24,6 +24,10 @@ def run_ratings(args) -> int:
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
         return _controlled_bt(store, args, protocol)
+    if method == "robustness":
+        from arena.ratings.robustness_command import run_robustness
+
+        return run_robustness(store, args, protocol)
     if method in ("elo", "bt"):  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))

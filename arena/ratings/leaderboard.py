@@ -110,8 +110,8 @@ def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
 # --- style control -------------------------------------------------------------------------------------
 COEFFICIENT_COLUMNS = ("feature", "beta", "ci_low", "ci_high")
 CONTROLLED_COLUMNS = (*RATING_COLUMNS[:4], "rating_uncontrolled", "rank_change", *RATING_COLUMNS[4:])
-WINRATE_COLUMNS = ("model", "win_rate", "ci_low", "ci_high", "lc_win_rate", "lc_ci_low", "lc_ci_high", "length_beta",
-                   "questions", "judgments")
+WINRATE_COLUMNS = ("model", "win_rate", "standard_error", "ci_low", "ci_high", "discrete_win_rate", "lc_win_rate",
+                   "lc_standard_error", "lc_ci_low", "lc_ci_high", "length_beta", "questions", "judgments")
 
 
 def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000, seed: int = 0,
@@ -135,31 +135,57 @@ def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000
 
 def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: dict | None, bootstrap: int = 1_000,
                  seed: int = 0) -> list[dict]:
-    """Win rate of every model against `baseline` (ties half), and with `length_difference` (judgment id ->
-    d_length of the candidate against the baseline) the length-controlled win rate."""
+    """Win rate of every model against `baseline`: soft verdicts as fractional wins, ties half (AlpacaEval's
+    `win_rate`, with its standard error), and from the hard verdicts alone (its `discrete_win_rate`). With
+    `length_difference` (judgment id -> characters of the answer shown first minus the one shown second) also
+    the length-controlled win rate of `arena.ratings.length_controlled`, fitted on all candidates together."""
     import numpy as np
 
+    from arena.ratings.length_controlled import BaselineJudgments, length_controlled_win_rates
+    from arena.ratings.matches import outcome_of
     from arena.ratings.style_control import win_rate_against
 
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
         raise ArenaError(f"unknown baseline '{baseline}': the judgments cover {', '.join(present)}")
-    rows = []
     candidates = sorted({m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)}
                         - {baseline})
+    rows, pool = [], []
     for model in candidates:
         decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in OUTCOME]
         if not decided:
             continue
-        score = np.array([OUTCOME[j.verdict] if j.model_a == model else 1.0 - OUTCOME[j.verdict] for j in decided])
+        first = np.array([j.model_a == model for j in decided])
+        score = np.array([outcome_of(j) for j in decided])
+        score = np.where(first, score, 1.0 - score)
+        hard = np.array([OUTCOME[j.verdict] for j in decided])
+        hard = np.where(first, hard, 1.0 - hard)
         question = np.array([j.question_id for j in decided])
-        lengths = None if length_difference is None else np.array(
-            [length_difference[j.judgment_id] * (1 if j.model_a == model else -1) for j in decided])
-        raw, controlled, beta = win_rate_against(question, score, lengths, bootstrap, seed)
-        rows.append({"model": model, "win_rate": round(raw[0], 2), "ci_low": round(raw[1], 2), "ci_high": round(raw[2], 2),
-                     "lc_win_rate": round(controlled[0], 2) if controlled else None,
-                     "lc_ci_low": round(controlled[1], 2) if controlled else None,
-                     "lc_ci_high": round(controlled[2], 2) if controlled else None,
-                     "length_beta": round(beta, 4) if beta is not None else None,
-                     "questions": len(set(question.tolist())), "judgments": len(decided), "baseline": baseline})
+        raw = win_rate_against(question, score, bootstrap, seed)
+        if length_difference is not None:
+            gap = np.array([length_difference[j.judgment_id] for j in decided])
+            pool.append((question, score, np.where(first, gap, -gap)))
+        rows.append({"model": model, "win_rate": round(raw[0], 2),
+                     "standard_error": round(float(100 * score.std(ddof=1) / np.sqrt(len(score))), 2)
+                     if len(score) > 1 else None,
+                     "ci_low": round(raw[1], 2), "ci_high": round(raw[2], 2),
+                     "discrete_win_rate": round(float(100 * hard.mean()), 2),
+                     "lc_win_rate": None, "lc_standard_error": None, "lc_ci_low": None, "lc_ci_high": None,
+                     "length_beta": None, "questions": len(set(question.tolist())), "judgments": len(decided),
+                     "baseline": baseline})
+    if pool:
+        questions, index = np.unique(np.concatenate([q for q, _, _ in pool]), return_inverse=True)
+        data = BaselineJudgments(tuple(r["model"] for r in rows), np.repeat(np.arange(len(pool)), [len(q) for q, _, _ in pool]),
+                                 index, np.concatenate([s for _, s, _ in pool]), np.concatenate([g for _, _, g in pool]))
+        fit = length_controlled_win_rates(data, bootstrap, seed)
+        for i, row in enumerate(rows):
+            row.update(lc_win_rate=_rounded(fit.win_rate[i]), lc_standard_error=_rounded(fit.standard_error[i]),
+                       lc_ci_low=_rounded(fit.ci_low[i]), lc_ci_high=_rounded(fit.ci_high[i]),
+                       length_beta=_rounded(fit.length_beta[i], 4))
     return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))
+
+
+def _rounded(value: float, digits: int = 2) -> float | None:
+    import math
+
+    return None if math.isnan(value) else round(float(value), digits)

@@ -5,10 +5,7 @@ where d_k = (a_k − b_k) / (a_k + b_k) is the normalised difference of style fe
 (0 when both are 0). θ and β are fitted jointly (`arena.ratings.covariates`); bootstrap resamples of the
 matches give intervals for both. θ is then what a model is worth once style is accounted for.
 
-Length-controlled win rate against a baseline (AlpacaEval 2.0's idea, on arena's data): for each model a GLM
-logit P(model beats baseline) = α + β · d_length over its judged matches (both answer orders, ties half a
-win); the controlled win rate is σ(α), the win rate read off at zero length difference. Intervals resample
-questions.
+The length-controlled win rate against a baseline (AlpacaEval 2.0's) is `arena.ratings.length_controlled`.
 """
 
 from __future__ import annotations
@@ -59,56 +56,18 @@ def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tup
                          tuple(names), point[n:], low, high)
 
 
-# --- length-controlled win rate ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WinRate:
-    model: str
-    baseline: str
-    win_rate: float  # %, ties half
-    ci_low: float
-    ci_high: float
-    lc_win_rate: float | None  # %, at zero length difference
-    lc_ci_low: float | None
-    lc_ci_high: float | None
-    length_beta: float | None
-    questions: int
-    judgments: int
-
-
-def _logistic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, iterations: int = 50) -> np.ndarray:
-    """Weighted logistic regression logit = α + β x for a batch of weight rows (S, M) -> (S, 2), by Newton;
-    a whisper of ridge keeps α, β finite when a model wins every match."""
-    params = np.zeros((weights.shape[0], 2))
-    design = np.stack([np.ones_like(x), x], axis=1)  # (M, 2)
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(params @ design.T)))
-        gradient = (weights * (y - p)) @ design - 1e-6 * params
-        curvature = weights * p * (1.0 - p)
-        hessian = np.einsum("sm,mi,mj->sij", curvature, design, design) + 1e-6 * np.eye(2)
-        step = np.clip(np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0], -4.0, 4.0)
-        params += step
-        if np.abs(step).max() < 1e-9:
-            break
-    return params
-
-
-def win_rate_against(question: np.ndarray, candidate_score: np.ndarray, length_difference: np.ndarray | None,
-                     bootstrap: int, seed: int) -> tuple[tuple[float, float, float], tuple | None, float | None]:
-    """Raw and length-controlled win rate (%) with 95% intervals from resampling questions. `candidate_score`:
-    1 win, 0.5 tie, 0 loss for the candidate in each judged match; `length_difference`: d_length of the
-    candidate's answer against the baseline's in that match."""
+# --- win rate against a baseline -------------------------------------------------------------------------
+def win_rate_against(question: np.ndarray, candidate_score: np.ndarray, bootstrap: int,
+                     seed: int) -> tuple[float, float, float]:
+    """Win rate (%) with a 95% interval from resampling questions. `candidate_score`: 1 win, 0.5 tie, 0 loss
+    for the candidate in each judged match (a soft verdict in between). The length-controlled win rate is
+    `arena.ratings.length_controlled`."""
     questions, column = np.unique(question, return_inverse=True)
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(questions), np.full(len(questions), 1 / len(questions)), size=max(bootstrap, 1))
     weights = np.vstack([np.ones(len(questions)), counts])[:, column].astype(np.float64)  # row 0: the data itself
     raw = 100 * (weights @ candidate_score) / weights.sum(axis=1)
-    raw_interval = (float(raw[0]), *map(float, np.percentile(raw[1:], [2.5, 97.5])))
-    if length_difference is None:
-        return raw_interval, None, None
-    params = _logistic_fit(length_difference, candidate_score, weights)
-    controlled = 100 / (1 + np.exp(-params[:, 0]))
-    lc_interval = (float(controlled[0]), *map(float, np.percentile(controlled[1:], [2.5, 97.5])))
-    return raw_interval, lc_interval, float(params[0, 1])
+    return float(raw[0]), *map(float, np.percentile(raw[1:], [2.5, 97.5]))
 
 
 # --- a judge's taste for length ------------------------------------------------------------------------
@@ -125,7 +84,7 @@ def length_bias(judge: str, matches: Matches, length_difference: np.ndarray, boo
                 seed: int = 0) -> LengthBias:
     """`length_difference`: (matches,) normalised length difference, A minus B."""
     decided = (matches.outcome != 0.5) & (length_difference != 0)
-    longer_won = (matches.outcome[decided] == 1.0) == (length_difference[decided] > 0)
+    longer_won = (matches.outcome[decided] > 0.5) == (length_difference[decided] > 0)
     fit = controlled_bt(matches, length_difference[:, None], ("length",), bootstrap, seed)
     return LengthBias(judge, float(longer_won.mean()) if decided.any() else float("nan"), float(fit.beta[0]),
                       float(fit.beta_low[0]), float(fit.beta_high[0]))

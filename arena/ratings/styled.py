@@ -54,7 +54,21 @@ def styled_matches(store: ResultsStore, benchmark: str, judgments: list[Judgment
 
 
 def length_differences(store: ResultsStore, benchmark: str, judgments: list[Judgment]) -> dict[str, float]:
-    """judgment id -> normalised length difference (shown first minus shown second) of its decided judgments."""
+    """judgment id -> characters of the answer shown first minus the answer shown second (all turns), for its
+    decided judgments: the length gap the length-controlled win rate standardises."""
     decided = [j for j in judgments if j.verdict in OUTCOME]
-    values = style_differences(store, benchmark, decided, ("length",))[:, 0]
-    return {j.judgment_id: float(v) for j, v in zip(decided, values)}
+    models = {j.model_a for j in decided} | {j.model_b for j in decided}
+    lengths = {(model, qid): sum(len(turn) for turn in answer.turns)
+               for model in sorted(models) for qid, answer in store.answers(benchmark, model).items()}
+    missing: dict[str, int] = {}
+    for j in decided:
+        for model in (j.model_a, j.model_b):
+            if (model, j.question_id) not in lengths:
+                missing[model] = missing.get(model, 0) + 1
+    if missing:
+        described = ", ".join(f"{m} ({n} matches)" for m, n in sorted(missing.items()))
+        raise ArenaError(f"length control needs the answers behind the verdicts; no stored answer for: {described}. "
+                         f"Import them (arena import qlora with the generations, arena import fastchat or "
+                         f"alpaca-eval, or arena generate) into {store.root}")
+    return {j.judgment_id: float(lengths[(j.model_a, j.question_id)] - lengths[(j.model_b, j.question_id)])
+            for j in decided}

@@ -84,6 +84,7 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         figures[f"elo-{slug}.svg"] = charts.interval_chart(section["elo"], f"Elo (paper method) · judge {judge}", "Elo", 1000)
         figures[f"bt-{slug}.svg"] = charts.interval_chart(section["bt"], f"Bradley-Terry · judge {judge}", "rating", 1000)
         matches = build_matches(pairwise)
+        _held_by(section["bt"], matches)
         order = [r["model"] for r in section["bt"]]
         observed = win_rate_matrix(matches)
         index = [matches.models.index(m) for m in order]
@@ -111,6 +112,15 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         except ArenaError:
             pass
     return section
+
+
+def _held_by(rows: list[dict], matches) -> None:
+    """Each Bradley-Terry place gets "held by N judgments": the fewest whose removal puts the model below above it."""
+    from arena.ratings.robustness_command import held_by
+
+    texts = held_by(matches)
+    for row in rows:
+        row["held_by"] = texts.get(row["model"], "")
 
 
 def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures: dict, slug: str, judge: str) -> None:

@@ -9,6 +9,11 @@ from html import escape
 
 from arena.ratings.leaderboard import COEFFICIENT_COLUMNS, CONTROLLED_COLUMNS, RATING_COLUMNS, RELATIVE_COLUMNS
 
+# The Bradley-Terry table adds how many judgments hold each place (arena.ratings.robustness).
+BT_COLUMNS = (*RATING_COLUMNS, "held_by")
+HELD_BY_NOTE = ('<p class="note">held by N judgments: the fewest judgments whose removal puts the model below '
+                "above this one when Bradley-Terry is refit without them (searched up to 10% of the judgments; "
+                "<code>arena ratings --method robustness</code> lists them).</p>")
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 18px 60px;color:#222}
@@ -137,14 +142,14 @@ def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreemen
                     f'<h3>Bradley-Terry <span class="toggle" data-target="bt-{escape(slug)}">'
                     f'<button type="button" data-show="raw" aria-pressed="true">raw</button>'
                     f'<button type="button" data-show="controlled" aria-pressed="false">style-controlled</button></span></h3>'
-                    f'<div data-view="raw">{_table(section["bt"], RATING_COLUMNS, f"bt-{slug}")}</div>'
+                    f'<div data-view="raw">{_table(section["bt"], BT_COLUMNS, f"bt-{slug}")}{HELD_BY_NOTE}</div>'
                     f'<div data-view="controlled" hidden>{_table(section["bt_controlled"], CONTROLLED_COLUMNS, f"bt-controlled-{slug}")}'
                     '<p class="note">Controlled for answer length, markdown headers, list items and bold spans: '
                     "logit P(A beats B) = θ_A − θ_B + Σ β·d, d the normalised difference (a−b)/(a+b). rank_change &gt; 0: "
                     "moved up once style is accounted for.</p>"
                     + _table(section["coefficients"], COEFFICIENT_COLUMNS, f"coefficients-{slug}") + "</div>")
             else:
-                parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], RATING_COLUMNS, f"bt-{slug}"))
+                parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], BT_COLUMNS, f"bt-{slug}") + HELD_BY_NOTE)
         if "relative" in section:
             parts.append(f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
                          + _table(section["relative"], RELATIVE_COLUMNS, f"relative-{slug}"))

@@ -2,7 +2,7 @@
 seconds, not the half-minute that parsing full JSON records takes.
 
 The JSONL log stays the source of truth. Beside it, `.columns/<log>.npz` holds the fields the ratings read
-(ids, question, models, judge, protocol, verdict, scores) as numpy arrays, with the log's size, modification
+(ids, question, models, judge, protocol, verdict, scores, soft preference) as numpy arrays, with the log's size, modification
 time and checksums of its first and last cached bytes. A cache is used only when those match; when the log
 only grew (appends), just the new lines are parsed and added; anything else (a torn-line repair truncated
 it, an edit) rebuilds it from the log. A results folder that cannot be written is read without a cache.
@@ -22,7 +22,7 @@ import numpy as np
 from arena.store.jsonl import JsonlLog
 
 CODED = ("question_id", "model_a", "model_b", "judge", "protocol", "verdict")  # strings stored as codes
-_VERSION = 1
+_VERSION = 2  # 2: the soft preference column (a version-1 cache is rebuilt from the log)
 _CHECK_BYTES = 4096
 
 
@@ -35,6 +35,7 @@ class JudgmentColumns:
     vocab: dict[str, list[str]]  # column -> strings
     score_a: np.ndarray
     score_b: np.ndarray
+    preference_b: np.ndarray  # soft verdict: P(the answer shown second is better); NaN for a hard verdict
     _index: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -56,7 +57,7 @@ class JudgmentColumns:
 
     def take(self, rows: np.ndarray) -> "JudgmentColumns":
         return JudgmentColumns(self.judgment_id[rows], {k: v[rows] for k, v in self.codes.items()}, self.vocab,
-                               self.score_a[rows], self.score_b[rows])
+                               self.score_a[rows], self.score_b[rows], self.preference_b[rows])
 
     def latest(self) -> "JudgmentColumns":
         """The last record of each judgment id (a re-judged error supersedes the first record)."""
@@ -85,7 +86,8 @@ class JudgmentColumns:
                     mapping[i] = index[value]
                 codes[column].append(mapping[part.codes[column]] if len(mapping) else part.codes[column])
         return cls(np.concatenate([p.judgment_id for p in parts]), {c: np.concatenate(v) for c, v in codes.items()},
-                   vocab, np.concatenate([p.score_a for p in parts]), np.concatenate([p.score_b for p in parts]))
+                   vocab, np.concatenate([p.score_a for p in parts]), np.concatenate([p.score_b for p in parts]),
+                   np.concatenate([p.preference_b for p in parts]))
 
 
 def _id_hashes(ids: np.ndarray) -> np.ndarray:
@@ -114,7 +116,7 @@ def parse_records(data: bytes, path: Path, first_line: int, vocab: dict[str, lis
     loads = _loads()
     vocab = {c: list(values) for c, values in (vocab or {c: [] for c in CODED}).items()}
     index = {c: {v: i for i, v in enumerate(values)} for c, values in vocab.items()}
-    ids, scores_a, scores_b = [], [], []
+    ids, scores_a, scores_b, preferences = [], [], [], []
     codes = {c: [] for c in CODED}
     for number, line in enumerate(data.split(b"\n"), start=first_line):
         if not line.strip():
@@ -129,13 +131,15 @@ def parse_records(data: bytes, path: Path, first_line: int, vocab: dict[str, lis
                     code = index[column][value] = len(vocab[column])
                     vocab[column].append(value)
                 codes[column].append(code)
-            score_a, score_b = record.get("score_a"), record.get("score_b")
+            score_a, score_b, preference = record.get("score_a"), record.get("score_b"), record.get("preference_b")
         except (ValueError, KeyError, TypeError):
             raise ArenaError(f"{path}:{number}: not a valid judgment record; fix or remove that line") from None
         scores_a.append(np.nan if score_a is None else score_a)
         scores_b.append(np.nan if score_b is None else score_b)
+        preferences.append(np.nan if preference is None else preference)
     return JudgmentColumns(np.array(ids, dtype="S24"), {c: np.array(v, dtype=np.int32) for c, v in codes.items()},
-                           vocab, np.array(scores_a, dtype=np.float64), np.array(scores_b, dtype=np.float64))
+                           vocab, np.array(scores_a, dtype=np.float64), np.array(scores_b, dtype=np.float64),
+                           np.array(preferences, dtype=np.float64))
 
 
 def _digest(data: bytes) -> str:
@@ -153,7 +157,7 @@ def _load_cache(path: Path) -> tuple[dict, JudgmentColumns] | None:
             if meta.get("version") != _VERSION:
                 return None
             columns = JudgmentColumns(data["judgment_id"], {c: data[f"code_{c}"] for c in CODED},
-                                      meta["vocab"], data["score_a"], data["score_b"])
+                                      meta["vocab"], data["score_a"], data["score_b"], data["preference_b"])
         return meta, columns
     except (OSError, ValueError, KeyError):
         return None
@@ -163,7 +167,7 @@ def _save_cache(path: Path, meta: dict, columns: JudgmentColumns) -> None:
     """Best effort: a folder arena cannot write is simply read without a cache."""
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps({**meta, "vocab": columns.vocab})), judgment_id=columns.judgment_id,
-             score_a=columns.score_a, score_b=columns.score_b, **{f"code_{c}": columns.codes[c] for c in CODED})
+             score_a=columns.score_a, score_b=columns.score_b, preference_b=columns.preference_b, **{f"code_{c}": columns.codes[c] for c in CODED})
     try:
         from arena.store.atomic import write_bytes_atomically
 
@@ -192,7 +196,8 @@ def read_columns(log: JsonlLog) -> JudgmentColumns:
             columns = JudgmentColumns(np.concatenate([columns.judgment_id, added.judgment_id]),
                                       {c: np.concatenate([columns.codes[c], added.codes[c]]) for c in CODED},
                                       added.vocab, np.concatenate([columns.score_a, added.score_a]),
-                                      np.concatenate([columns.score_b, added.score_b]))
+                                      np.concatenate([columns.score_b, added.score_b]),
+                                      np.concatenate([columns.preference_b, added.preference_b]))
             _save_cache(path, _meta(meta_now, data), columns)
             return columns
     columns = parse_records(data, log.path, 1)
