@@ -236,12 +236,9 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark alpaca-eval --method winrate --baseline gpt4_1106_preview --control length\n"
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
-<<<<<<< HEAD
-        "  arena ratings --benchmark mt-bench --method score --format json",
-=======
         "  arena ratings --benchmark vicuna80 --method robustness\n"
-        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json",
->>>>>>> main
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
+        "  arena ratings --benchmark mt-bench --method score --format json",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
@@ -253,15 +250,12 @@ def _add_ratings(subparsers) -> None:
                     "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
                     "agreement: two judges compared on the same items (two --judge options). "
-<<<<<<< HEAD
+                    "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+                    "removal reverses their order (first-order influence, then proven by refitting without them), "
+                    "and the fewest that change the top model. "
                     "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
                     "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
                     "questions.",
-=======
-                    "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
-                    "removal reverses their order (first-order influence, then proven by refitting without them), "
-                    "and the fewest that change the top model.",
->>>>>>> main
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -269,19 +263,14 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-<<<<<<< HEAD
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "score"],
-                         default="elo")
-=======
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness"],
-                         default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness",
+                                              "score"], default="elo")
     ratings.add_argument("--rating", choices=["bt", "elo"], default="bt",
                          help="robustness: the leaderboard whose order is tested (default bt; elo replays the paper's "
                               "Elo with --orderings and --seed for every refit, so it is slower)")
     ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
                          help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
                               "does not flip within it is reported verified: false")
->>>>>>> main
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
