@@ -18,6 +18,7 @@ from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
+from arena.judging.grading import check_templates
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
@@ -126,12 +127,14 @@ def run_evaluate(args) -> int:
               "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run}
     for spec in [*candidates, baseline]:
         check_loadable(spec)
+    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+    for protocol in protocols:
+        check_templates(prompt_set, _templates(args, protocol), args.limit)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
         matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
-        protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
         session = JudgingSession(store, prompt_set, judge, args)
         for protocol in protocols:
             session.judge_all(protocol, matchups)
@@ -206,6 +209,7 @@ def run_tournament(args) -> int:
              "another strong judge for real results.")
     for spec in specs:
         check_loadable(spec)
+    check_templates(prompt_set, _templates(args, args.protocol), args.limit)
     judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         answers = _answers_for(store, prompt_set, specs, args)

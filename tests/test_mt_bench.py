@@ -289,11 +289,16 @@ def test_a_question_whose_template_needs_a_reference_it_lacks_is_named(cli, tmp_
         {"question_id": 2, "category": "math", "turns": ["2+2?", "And times 3?"]}])
     assert cli("prompts", "pull", "mine", "--from", questions).code == 0
     answers = write_jsonl(tmp_path / "a.jsonl", [{"question_id": q, "choices": [{"turns": ["x", "y"]}]} for q in (1, 2)])
-    models = models_toml(tmp_path, {"alpha": answers}, "http://127.0.0.1:9/v1")
+    models = models_toml(tmp_path, {"alpha": answers, "alpha2": answers}, "http://127.0.0.1:9/v1")
     result = cli("evaluate", "--model", "alpha", "--benchmark", "mine", "--protocol", "single", "--judge", "judge",
                  "--models-file", models, "--results", tmp_path / "r")
     assert result.code == 2 and "question 2 (math): no reference answer for turn 1" in result.err
     assert not (tmp_path / "r").exists()
+    pairwise = cli("evaluate", "--model", "alpha", "--baseline", "alpha2", "--benchmark", "mine", "--protocol",
+                   "pairwise", "--judge", "judge", "--judge-template", judge_prompts(), "--models-file", models,
+                   "--results", tmp_path / "r")
+    assert pairwise.code == 2 and "question 2 (math): no reference answer for turn 1" in pairwise.err
+    assert "'pair-math-v1'" in pairwise.err and not (tmp_path / "r").exists()
 
 
 def test_report_shows_the_mt_bench_table_and_category_chart(mt_bench, cli, tmp_path, browser):

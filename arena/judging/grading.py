@@ -15,6 +15,7 @@ from arena.benchmarks.references import needs_reference
 from arena.console import info
 from arena.errors import ArenaError
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
+from arena.judging.replay import ReplayJudge
 from arena.judging.runner import Matchup
 from arena.judging.templates import TemplateSet
 from arena.store import Answer, ResultsStore
@@ -28,9 +29,10 @@ def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]
             for model, by_question in answers.items() if p.id in by_question]
 
 
-def check_references(prompt_set: PromptSet, templates: TemplateSet, limit: int | None) -> None:
-    """A question graded with a reference-guided template must have a reference for each of its user turns."""
-    if "reference" not in templates.variants:
+def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | None) -> None:
+    """Before anything is generated or written: a per-turn template set's reference-guided variant needs a
+    reference answer for each user turn of every math, reasoning and coding question it will judge."""
+    if not templates.per_turn or "reference" not in templates.variants:
         return
     for prompt in prompt_set.prompts[:limit] if limit else prompt_set.prompts:
         if not needs_reference(prompt.category):
@@ -62,7 +64,7 @@ def run_single_grading(args) -> int:
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_grades(store, prompt_set, args)
     templates = _templates(args, "single")
-    check_references(prompt_set, templates, args.limit)
+    check_templates(prompt_set, templates, args.limit)
     candidates = [resolve_model(m, args.models_file) for m in args.model]
     judge_spec = _judge_spec(args)
     config = {"models": [_spec_record(s) for s in candidates], "judge": _spec_record(judge_spec),
@@ -97,8 +99,6 @@ def _print_scores(store: ResultsStore, prompt_set: PromptSet, judge: str, models
 def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args) -> int:
     """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
     questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
-    from arena.judging.replay import ReplayJudge
-
     judge = ReplayJudge.parse(args.judge, prompt_set.name, "single")
     prompts = prompt_set.prompts[:args.limit] if args.limit else prompt_set.prompts
     wanted_questions, models = {p.id for p in prompts}, set(args.model)
