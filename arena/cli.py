@@ -238,6 +238,10 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
         "  arena ratings --benchmark vicuna80 --method robustness\n"
         "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
+        "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
+        "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
+        "  arena ratings --benchmark vicuna80 --method bt --exclude-self   # without gpt-4's verdicts on gpt-4\n"
+        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o\n"
         "  arena ratings --benchmark mt-bench --method score --format json",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
@@ -246,10 +250,15 @@ def _add_ratings(subparsers) -> None:
                     "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
                     "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
                     "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
-                    "prediction at zero length gap, averaged over instructions, with its standard error. "
+                    "prediction at zero length gap, averaged over instructions, with its standard error; "
+                    "judgments of the baseline's own answers made longer or shorter (models named like "
+                    "<baseline>_verbose, <baseline>_concise) regularise every candidate's length slope, as in AlpacaEval. "
                     "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options). "
+                    "agreement: two judges compared on the same items (two --judge options); with three or more "
+                    "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
+                    "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
+                    "table; bias then adds its self-preference. "
                     "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
                     "removal reverses their order (first-order influence, then proven by refitting without them), "
                     "and the fewest that change the top model. "
@@ -271,6 +280,15 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
                          help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
                               "does not flip within it is reported verified: false")
+    ratings.add_argument("--panel", choices=["majority", "mean"], default=None,
+                         help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
+                              "verdict more than half of the votes gave, per question and answer order (else a tie; "
+                              "items a majority of the panel judged); mean = the mean of single-answer grades")
+    ratings.add_argument("--exclude-self", action="store_true",
+                         help="leave out the judgments in which a judge judged its own model")
+    ratings.add_argument("--self-model", action="append", metavar="JUDGE=MODEL",
+                         help="JUDGE's own model is the contestant MODEL (by default a judge's own model is the "
+                              "contestant of the same name, or of the replayed judge's name)")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
@@ -349,7 +367,11 @@ def _add_generate(subparsers) -> None:
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default,
                          judge_more: str = "") -> None:
     group = parser.add_argument_group("judging")
-    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default}){judge_more}")
+    group.add_argument("--judge", action="append", default=None,
+                       help=f"judge model (default: {judge_default}){judge_more}. Repeat for a panel: each judge "
+                            "judges every matchup (any mix, also 'human' for the votes of arena rate), then the "
+                            "panel's majority verdicts are rated beside each judge's")
+    parser.set_defaults(default_judge=judge_default)
     group.add_argument("--judge-base-url", default=None, metavar="URL",
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
@@ -362,7 +384,14 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
     group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
                        help="stop before the judge's spending would pass this amount")
-    group.add_argument("--dry-run", action="store_true", help="print how many calls and what they would cost; judge nothing")
+    group.add_argument("--dry-run", action="store_true",
+                       help="make no call and load no model: print the calls generation and judging need and their "
+                            "estimated cost, directly and through the Batch API")
+    group.add_argument("--batch", action="store_true",
+                       help="send the judge's calls through the OpenAI Batch API at the judge's batch_discount (default "
+                            "0.5x price; results within 24 h). Submitted batches are recorded in RESULTS/SET/batches/: "
+                            "after Ctrl-C or a crash, rerun the same command to collect them (never paid twice). "
+                            "With --schedule adaptive each round is one batch")
     group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
     group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")
     group.add_argument("--bootstrap", type=_integer(1), default=1_000, help="bootstrap resamples for intervals")
@@ -375,8 +404,12 @@ def _add_pipelines(subparsers) -> None:
         subparsers, "evaluate", "judge candidates against a baseline in both orders; score as a percentage of the baseline",
         "  arena evaluate --model smollm2-greedy --benchmark sample --baseline smollm2-sampled --judge smollm2-135m-q4\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --max-cost 5\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --dry-run --batch\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --batch --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
         "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --protocol pairwise \\\n"
+        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority\n"
         "  arena evaluate --model answers:model_answer/vicuna-13b.jsonl --benchmark mt-bench --protocol single \\\n"
         "      --judge gpt-4 --judge-template ../shared/judge-templates/fastchat-llm-judge/judge_prompts.jsonl\n"
         "  arena evaluate --model vicuna-13b --benchmark mt-bench --protocol single --judge replay:published:gpt-4",
@@ -403,8 +436,11 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament                       # offline demo: SmolLM2 4-bit configurations on `sample`\n"
         "  arena tournament --models guanaco-7b guanaco-13b chatgpt --benchmark vicuna80 --judge gpt-4\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
+        "  arena tournament --models a b c d --benchmark oa953 --budget 8000 --schedule adaptive --batch\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
-        "--format json",
+        "--format json"
+        "\n  arena tournament --benchmark vicuna80 --judge replay:a:gpt-4 --judge replay:b:claude --judge replay:c:human"
+        "   # a panel of recorded judges",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
                     "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
                     "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "
@@ -425,7 +461,8 @@ def _add_pipelines(subparsers) -> None:
     tournament.add_argument("--confidence", type=_number(0, 1, low_open=True, high_open=True), default=0.95,
                             help="adaptive: confidence for --until-separated and the unresolved pairs (default 0.95)")
     tournament.add_argument("--round-size", type=_integer(2), default=None, metavar="CALLS",
-                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency)")
+                            help="adaptive: judge calls per round (default 16, a judge's usual concurrency; with --batch, "
+                                 "a tenth of --budget: each round is one batch)")
     tournament.add_argument("--format", choices=["table", "json"], default="table",
                             help="json: {elo, bradley_terry, judge_calls, schedule, unresolved_pairs} on stdout")
     _add_judging_options(tournament, "smollm2-135m-q4", ["pairwise", "relative"], "pairwise",

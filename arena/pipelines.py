@@ -19,6 +19,8 @@ from arena.console import info, print_records
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.judging.grading import check_templates
+from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
+from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
@@ -28,31 +30,53 @@ from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
+from arena.panel_pipeline import judges_of, run_panel
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 
 
-def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> dict:
-    """Generate what is missing, then read every model's answers."""
-    answers = {}
+def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
+    """Generate what is missing, then read every model's answers. A dry run plans the missing ones instead:
+    answers with placeholders, and the estimated cost of generating them."""
+    answers, planned_cost = {}, 0.0
     params, explicit = GenerationParams.from_args(args)
     for spec in specs:
+        if args.dry_run and spec.backend not in FILE_BACKENDS:
+            plan, answers[spec.name] = plan_generation(store, prompt_set, spec, params.with_overrides(explicit),
+                                                       args.limit)
+            info(f"dry run (generation): {plan.describe()}")
+            planned_cost += plan.cost
+            continue
         report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
             info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
-    return answers
+    return answers, planned_cost
 
 
 def _judge_spec(args) -> ModelSpec:
     spec = resolve_model(args.judge, args.models_file)
     if args.judge_base_url:
         spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
-    if args.dry_run:  # a dry run sends nothing, so it needs no key
-        spec = replace(spec, options={**spec.options, "require_key": False})
-    return spec
+    return without_keys(spec) if args.dry_run else spec
+
+
+def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, args):
+    """The judge, behind the Batch API with --batch; a dry run loads no local model."""
+    if args.batch and spec.backend != "openai":
+        raise ArenaError(f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
+                         f"is a local {spec.backend} model: drop --batch or pick an API judge")
+    if args.dry_run and spec.backend == "hf":
+        return UnloadedJudge(spec)
+    judge = load_judge(spec)
+    return batch_judge(judge, spec, store.root, benchmark) if args.batch else judge
+
+
+def _models(names: list[str], args) -> list[ModelSpec]:
+    specs = [resolve_model(m, args.models_file) for m in names]
+    return [without_keys(s) for s in specs] if args.dry_run else specs
 
 
 def _templates(args, protocol: str) -> TemplateSet:
@@ -71,10 +95,12 @@ def demo_label(judge) -> str:
 class JudgingSession:
     """Everything one command judges, under one spending cap; knows the exit code the command ends with."""
 
-    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
-        self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
-        self.budget = CostBudget(args.max_cost)
+    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, args):
+        self.store, self.prompt_set, self.judge, self.judge_spec, self.args = store, prompt_set, judge, judge_spec, args
+        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+        self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
         self.reports: list[JudgingReport] = []
+        self.planned_generation_cost = 0.0  # a dry run's estimate for the answers still missing
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
         args = self.args
@@ -82,8 +108,12 @@ class JudgingSession:
                                 retry_errors=args.retry_errors, budget=self.budget, dry_run=args.dry_run)
         self.reports.append(report)
         if args.dry_run:
+            discount = float(self.judge_spec.option("batch_discount", DEFAULT_DISCOUNT))
+            direct = report.estimated_cost / discount if args.batch else report.estimated_cost
+            batch = (f" (with --batch: ${direct * discount:.2f})"
+                     if self.judge_spec.backend == "openai" else "")
             info(f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
-                 f"{report.reused} reusable), estimated cost ${report.estimated_cost:.2f}")
+                 f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}")
         else:
             info(report.describe() + demo_label(self.judge))
         return report
@@ -95,6 +125,11 @@ class JudgingSession:
         if len(self.reports) > 1 and not self.args.dry_run:
             info(f"total cost of this command: ${self.budget.spent:.4f}"
                  + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
+        if self.args.dry_run:
+            judging = sum(r.estimated_cost for r in self.reports)
+            info(f"dry run: no call was made and no model loaded; estimated cost of generation "
+                 f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
+                 + (" (Batch API prices)" if self.args.batch else ""))
         if any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
         if any(r.failed for r in self.reports):
@@ -102,7 +137,8 @@ class JudgingSession:
         return 0
 
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
+        return {"judge": self.judge.name, "demo_judge": self.judge.demo,
+                "cost": round(self.budget.spent - self.spent_before, 6),
                 "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
 
 
@@ -111,31 +147,35 @@ def _spec_record(spec: ModelSpec) -> dict:
 
 
 def run_evaluate(args) -> int:
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.protocol == "single":  # grades, not comparisons: no baseline
         from arena.judging.grading import run_single_grading
 
         return run_single_grading(args)
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
-    candidates = [resolve_model(m, args.models_file) for m in args.model]
-    baseline = resolve_model(args.baseline, args.models_file)
+    candidates = _models(args.model, args)
+    baseline = _models([args.baseline], args)[0]
     judge_spec = _judge_spec(args)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
     config = {"models": [_spec_record(s) for s in candidates], "baseline": _spec_record(baseline),
               "judge": _spec_record(judge_spec), "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256,
-              "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run}
+              "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run, "batch": args.batch}
     for spec in [*candidates, baseline]:
         check_loadable(spec)
     protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
     for protocol in protocols:
         check_templates(prompt_set, _templates(args, protocol), args.limit)
-    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
+        answers, planned_cost = _answers_for(store, prompt_set, [*candidates, baseline], args)
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
         matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
-        session = JudgingSession(store, prompt_set, judge, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session.planned_generation_cost = planned_cost
         for protocol in protocols:
             session.judge_all(protocol, matchups)
         code = session.finish()
@@ -188,6 +228,9 @@ def run_tournament(args) -> int:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
     if args.until_separated and args.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models
@@ -198,11 +241,12 @@ def run_tournament(args) -> int:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
-    specs = [resolve_model(m, args.models_file) for m in model_names]
+    specs = _models(model_names, args)
     judge_spec = _judge_spec(args)
     config = {"models": [_spec_record(s) for s in specs], "judge": _spec_record(judge_spec),
               "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": args.protocol,
-              "budget": args.budget, "schedule": args.schedule, "limit": args.limit, "dry_run": args.dry_run}
+              "budget": args.budget, "schedule": args.schedule, "limit": args.limit, "dry_run": args.dry_run,
+              "batch": args.batch}
     if demo and args.judge == DEMO_JUDGE:
         info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
              "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
@@ -210,11 +254,12 @@ def run_tournament(args) -> int:
     for spec in specs:
         check_loadable(spec)
     check_templates(prompt_set, _templates(args, args.protocol), args.limit)
-    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, specs, args)
+        answers, planned_cost = _answers_for(store, prompt_set, specs, args)
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
-        session = JudgingSession(store, prompt_set, judge, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session.planned_generation_cost = planned_cost
         if args.schedule == "adaptive" and not args.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
             outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
@@ -240,7 +285,7 @@ def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list
         stored = [m for m in store.judgment_columns(benchmark, judge_name).matchups(args.protocol) if m[:3] in keys]
         return {m[:3] for m in stored}, [(a, b, OUTCOME[verdict]) for _, a, b, verdict in stored if verdict in OUTCOME]
 
-    round_size = args.round_size or 16
+    round_size = args.round_size or (batch_round_size(args.budget) if getattr(args, "batch", False) else 16)
     result = adaptive_schedule(sorted(models), units_of(pool), args.budget, round_size, args.seed, judged, judge_round,
                                args.until_separated, args.confidence)
     described = {"budget": "the budget is spent", "separated": "every pair of neighbours is separated",

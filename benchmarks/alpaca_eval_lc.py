@@ -2,9 +2,13 @@
 the length-controlled win rate (goal: close on average, same order), on the shared sample of twelve models.
 
 Also printed, so the method's choices can be judged rather than taken on trust:
+- each model's length slope β (log-odds per unit of tanh of the standardised gap, candidate longer > 0);
 - a held-out check: each model's LC with the instruction difficulties fitted on the other eleven only;
 - ablations: stage 1's joint fit alone (LC = mean σ(θ_m + γ_x)); difficulties without shrinkage (τ = 100);
-  and a strong pull toward the baseline (a fifth of a judgment per instruction instead of one in all).
+  difficulties from a fit without the length term (so γ absorbs the length effect common to the pool).
+
+The sample holds none of the baseline's own verbose/concise variants, so the regularisation toward the
+baseline (module docstring) has nothing to work with here: these are AlpacaEval's unregularised figures.
 
     python benchmarks/alpaca_eval_lc.py [--sample ../shared/published/alpaca-eval-2-sample] [--bootstrap 200]
 """
@@ -23,6 +27,7 @@ from arena.imports.alpaca_eval import read_alpaca_eval
 from arena.ratings.leaderboard import winrate_rows
 from arena.ratings.length_controlled import (
     BaselineJudgments,
+    baseline_variants,
     fit_difficulty,
     length_controlled_win_rates,
     standardised_tanh,
@@ -42,7 +47,7 @@ def pool_of(result) -> BaselineJudgments:
             for j in result.judgments]
     model, question, score, gap = (np.array(c) for c in zip(*rows))
     return BaselineJudgments(models, model.astype(np.int64), question.astype(np.int64), score.astype(np.float64),
-                             gap.astype(np.float64))
+                             gap.astype(np.float64), baseline_variants(models, BASELINE))
 
 
 def subset(data: BaselineJudgments, keep: np.ndarray) -> BaselineJudgments:
@@ -50,19 +55,22 @@ def subset(data: BaselineJudgments, keep: np.ndarray) -> BaselineJudgments:
     rows = keep[data.model]
     renumber = np.cumsum(keep) - 1
     return BaselineJudgments(tuple(m for m, k in zip(data.models, keep) if k), renumber[data.model[rows]],
-                             data.question[rows], data.score[rows], data.length_gap[rows])
+                             data.question[rows], data.score[rows], data.length_gap[rows],
+                             tuple(int(renumber[v]) for v in data.baseline_variants if keep[v]))
 
 
 def held_out(data: BaselineJudgments) -> np.ndarray:
-    """Each model's LC with γ fitted on the others alone."""
+    """Each model's LC with γ fitted on the others alone (the baseline's variants, if any, still regularise)."""
     n = len(data.models)
     out = np.empty(n)
+    variant = np.isin(np.arange(n), data.baseline_variants)
     for m in range(n):
         others = subset(data, np.arange(n) != m)
         tanh_gap = standardised_tanh(others.model, others.length_gap, n - 1)
         gamma = fit_difficulty(others.model, others.question, others.score, tanh_gap, n - 1,
                                data.n_questions).difficulty
-        out[m] = length_controlled_win_rates(subset(data, np.arange(n) == m), 0, 0, difficulty=gamma).win_rate[0]
+        alone = subset(data, (np.arange(n) == m) | variant)
+        out[m] = length_controlled_win_rates(alone, 0, 0, difficulty=gamma).win_rate[alone.models.index(data.models[m])]
     return out
 
 
@@ -78,6 +86,13 @@ def unshrunk(data: BaselineJudgments) -> np.ndarray:
     n = len(data.models)
     tanh_gap = standardised_tanh(data.model, data.length_gap, n)
     gamma = fit_difficulty(data.model, data.question, data.score, tanh_gap, n, data.n_questions, 100.0).difficulty
+    return length_controlled_win_rates(data, 0, 0, difficulty=gamma).win_rate
+
+
+def difficulty_without_length(data: BaselineJudgments) -> np.ndarray:
+    n = len(data.models)
+    gamma = fit_difficulty(data.model, data.question, data.score, np.zeros(len(data.score)), n,
+                           data.n_questions).difficulty
     return length_controlled_win_rates(data, 0, 0, difficulty=gamma).win_rate
 
 
@@ -105,12 +120,12 @@ def main() -> None:
     lc_published = np.array([float(published[m]["length_controlled_winrate"]) for m in models])
     raw_published = np.array([float(published[m]["win_rate"]) for m in models])
     raw = np.array([rows[m]["win_rate"] for m in models])
-    print("| model | win rate, arena | published | LC, arena (SE) | published LC | diff | LC held out | diff |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | win rate, arena | published | LC, arena (SE) | published LC | diff | β | LC held out | diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i in np.argsort(-lc_published):
         print(f"| {models[i]} | {raw[i]:.2f} | {raw_published[i]:.2f} | {fit.win_rate[i]:.1f} ({fit.standard_error[i]:.1f})"
-              f" | {lc_published[i]:.1f} | {fit.win_rate[i] - lc_published[i]:+.1f} | {heldout[i]:.1f} | "
-              f"{heldout[i] - lc_published[i]:+.1f} |")
+              f" | {lc_published[i]:.1f} | {fit.win_rate[i] - lc_published[i]:+.1f} | {fit.length_beta[i]:.2f} | "
+              f"{heldout[i]:.1f} | {heldout[i] - lc_published[i]:+.1f} |")
     print()
     print(f"raw win rate: largest |arena - published| = {np.abs(raw - raw_published).max():.4f} points "
           f"(rounded to 0.01); discrete: {max(abs(rows[m]['discrete_win_rate'] - float(published[m]['discrete_win_rate'])) for m in models):.4f}")
@@ -119,11 +134,9 @@ def main() -> None:
     print(summary("arena LC, held out (γ from the other eleven)", heldout, lc_published))
     print(summary("ablation: stage 1 joint fit alone", joint_fit_alone(data), lc_published))
     print(summary("ablation: no shrinkage of γ (τ = 100)", unshrunk(data), lc_published))
-    strong = length_controlled_win_rates(data, 0, 0, prior_judgments=0.2 * data.n_questions).win_rate
-    print(summary("ablation: pull to the baseline 0.2 per instruction", strong, lc_published))
-    print(summary("ablation: no pull to the baseline", length_controlled_win_rates(data, 0, 0, prior_judgments=0.0).win_rate,
-                  lc_published))
-    print(f"τ (spread of instruction difficulty, EM) = {fit.difficulty_spread:.3f}; "
+    print(summary("ablation: γ from a fit without the length term", difficulty_without_length(data), lc_published))
+    print(f"baseline variants regularising: {', '.join(models[v] for v in data.baseline_variants) or 'none'}; "
+          f"τ (spread of instruction difficulty, EM) = {fit.difficulty_spread:.3f}; "
           f"import + raw + LC with {args.bootstrap} bootstrap + 12 held-out fits: {seconds:.1f} s")
 
 

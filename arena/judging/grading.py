@@ -47,13 +47,13 @@ def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | 
 
 
 def run_single_grading(args) -> int:
-    from arena.judging.judges import load_judge
     from arena.models.base import check_loadable
-    from arena.models.spec import resolve_model
     from arena.pipelines import (
         JudgingSession,
         _answers_for,
         _judge_spec,
+        _load_judge,
+        _models,
         _spec_record,
         _templates,
         demo_label,
@@ -65,18 +65,19 @@ def run_single_grading(args) -> int:
         return _replay_grades(store, prompt_set, args)
     templates = _templates(args, "single")
     check_templates(prompt_set, templates, args.limit)
-    candidates = [resolve_model(m, args.models_file) for m in args.model]
+    candidates = _models(args.model, args)
     judge_spec = _judge_spec(args)
     config = {"models": [_spec_record(s) for s in candidates], "judge": _spec_record(judge_spec),
               "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": "single",
               "templates": {name: t.hash for name, t in templates.variants.items()}, "limit": args.limit,
-              "dry_run": args.dry_run}
+              "dry_run": args.dry_run, "batch": args.batch}
     for spec in candidates:
         check_loadable(spec)
-    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, candidates, args)
-        session = JudgingSession(store, prompt_set, judge, args)
+        answers, planned_cost = _answers_for(store, prompt_set, candidates, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session.planned_generation_cost = planned_cost
         session.judge_all("single", grading_matchups(prompt_set, answers, args.limit))
         code = session.finish()
         manifest.update(session.record(), exit_status=code)

@@ -38,6 +38,7 @@ class JudgeReply:
     probabilities: dict | None = None
     cost: float = 0.0
     tokens: dict = field(default_factory=dict)
+    request_id: str = ""  # the provider's id of the reply, for matching a stored verdict with its bill
 
 
 def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:

@@ -160,7 +160,8 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
             landed = utc_now()
             records = [replace(d, verdict=reply.verdict, score_a=reply.score_a, score_b=reply.score_b,
                                explanation=reply.explanation, raw=reply.raw, probabilities=reply.probabilities,
-                               created=landed, meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens})
+                               created=landed, meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens,
+                                     **({"request_id": reply.request_id} if reply.request_id else {})})
                        for d in waiting[request.key]]
             store.save_judgments(records)
             report.judged += len(records)

@@ -57,6 +57,8 @@ OPTIONS: dict[str, Check] = {
     # as a judge
     "judge_temperature": _number(float, 0.0, 2.0), "judge_max_tokens": _number(int, 1), "judge_threads": _number(int, 1),
     "judge_label": _TEXT, "demo_judge": _FLAG,
+    # as a judge through the Batch API (--batch)
+    "batch_poll_seconds": _number(float, 0.0, low_open=True), "batch_discount": _number(float, 0.0, 1.0),
 }
 
 

@@ -7,19 +7,20 @@ from dataclasses import asdict
 from arena.benchmarks.registry import find_prompt_set
 from arena.console import info, print_records
 from arena.errors import ArenaError
-from arena.ratings import leaderboard
-from arena.ratings.matches import matches_from_columns
+from arena.ratings import leaderboard, panel_commands
+from arena.ratings.matches import build_matches, matches_from_columns
 from arena.store import Judgment, ResultsStore
 
 
 def run_ratings(args) -> int:
     store = ResultsStore(args.results)
     method = args.method
+    panel_commands.check_options(args)
     if method == "score":  # single-answer grades (MT-bench), not matches
         from arena.ratings.scores import run_scores
 
         return run_scores(store, args)
-    protocol = args.protocol or ("relative" if method == "relative" else "pairwise")
+    protocol = args.protocol or ("relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise")
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
@@ -28,7 +29,8 @@ def run_ratings(args) -> int:
         from arena.ratings.robustness_command import run_robustness
 
         return run_robustness(store, args, protocol)
-    if method in ("elo", "bt"):  # the scaled path: numpy columns from the store's cache, no object per judgment
+    judge_view = args.panel or args.exclude_self or args.self_model  # arena/ratings/panel_commands.py
+    if method in ("elo", "bt") and not judge_view:  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))
         judges = _judges_with(columns, protocol, args.judge)
@@ -38,16 +40,24 @@ def run_ratings(args) -> int:
             (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
         results = [(", ".join(group), *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · "
                                                f"{protocol}")) for group, m in sections]
-        return _print_sections(results, args)
+        code = _print_sections(results, args)
+        panel_commands.note_self_judging_columns(columns, judges, protocol, args)
+        return code
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
     if method == "agreement":
         return _agreement(stored, args, protocol)
-    judgments = leaderboard.select(stored, protocol, args.judge)
+    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     groups = _judge_groups(judgments, args.pool_judges or method == "bias")
     results = [(judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
                for judge, items in groups.items()]
-    return _print_sections(results, args)
+    code = _print_sections(results, args)
+    if args.format == "table":
+        if method == "bias":
+            panel_commands.print_self_preference(results[0][1])
+        else:
+            panel_commands.note_self_judging(judgments, args)
+    return code
 
 
 def _judge_groups(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgment]]:
@@ -110,7 +120,7 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     names = resolve_control(args.control)
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
-    judgments = leaderboard.select(stored, protocol, args.judge)
+    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     output = []
     for judge, items in _judge_groups(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
@@ -136,7 +146,12 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
 
 
 def _rate(store: ResultsStore, judgments, args, method: str, title: str):
-    """(rows, title, columns) of a relative-score table, win rates, or the judge diagnostics."""
+    """(rows, title, columns) of an Elo or Bradley-Terry table (object path: panels, --exclude-self), a
+    relative-score table, win rates, or the judge diagnostics."""
+    if method in ("elo", "bt"):
+        rate = leaderboard.elo_rows if method == "elo" else leaderboard.bt_rows
+        extra = (args.orderings, args.seed) if method == "elo" else (args.bootstrap, args.seed, args.baseline)
+        return _titled(rate(build_matches(judgments), *extra), args, method, title)
     if method == "winrate":
         if not args.baseline:
             raise ArenaError("--method winrate needs --baseline MODEL (e.g. gpt-3.5)")
@@ -166,7 +181,9 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
     rows = [asdict(b) for b in judge_bias(judgments)]
     for row in rows:
         row.update(_length_preference(store, args, [j for j in judgments if j.judge == row["judge"]]))
-    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", None
+    columns = tuple(rows[0]) if rows and args.format == "table" else None  # the table leaves self-preference apart
+    rows = panel_commands.with_self_preference(rows, judgments, args)
+    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", columns
 
 
 def _length_preference(store: ResultsStore, args, judgments) -> dict:
@@ -191,7 +208,9 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
 def _agreement(stored: list[Judgment], args, protocol: str) -> int:
     from arena.ratings.diagnostics import judge_agreement
 
-    judges = args.judge or sorted({j.judge for j in stored})
+    judges = args.judge or sorted({j.judge for j in stored if j.protocol == protocol})
+    if len(judges) > 2 or args.panel:
+        return panel_commands.panel_agreement(stored, args, protocol)
     if len(judges) != 2:
         raise ArenaError(f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}")
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)

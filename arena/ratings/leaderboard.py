@@ -138,10 +138,12 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
     """Win rate of every model against `baseline`: soft verdicts as fractional wins, ties half (AlpacaEval's
     `win_rate`, with its standard error), and from the hard verdicts alone (its `discrete_win_rate`). With
     `length_difference` (judgment id -> characters of the answer shown first minus the one shown second) also
-    the length-controlled win rate of `arena.ratings.length_controlled`, fitted on all candidates together."""
+    the length-controlled win rate of `arena.ratings.length_controlled`, fitted on all candidates together, the
+    baseline's own longer/shorter variants among them (AlpacaEval's `<baseline>_verbose`, `_concise`) regularising
+    every candidate's fit."""
     import numpy as np
 
-    from arena.ratings.length_controlled import BaselineJudgments, length_controlled_win_rates
+    from arena.ratings.length_controlled import BaselineJudgments, baseline_variants, length_controlled_win_rates
     from arena.ratings.matches import outcome_of
     from arena.ratings.style_control import win_rate_against
 
@@ -174,9 +176,11 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
                      "length_beta": None, "questions": len(set(question.tolist())), "judgments": len(decided),
                      "baseline": baseline})
     if pool:
-        questions, index = np.unique(np.concatenate([q for q, _, _ in pool]), return_inverse=True)
-        data = BaselineJudgments(tuple(r["model"] for r in rows), np.repeat(np.arange(len(pool)), [len(q) for q, _, _ in pool]),
-                                 index, np.concatenate([s for _, s, _ in pool]), np.concatenate([g for _, _, g in pool]))
+        _, index = np.unique(np.concatenate([q for q, _, _ in pool]), return_inverse=True)
+        models = tuple(r["model"] for r in rows)
+        data = BaselineJudgments(models, np.repeat(np.arange(len(pool)), [len(q) for q, _, _ in pool]),
+                                 index, np.concatenate([s for _, s, _ in pool]), np.concatenate([g for _, _, g in pool]),
+                                 baseline_variants(models, baseline))
         fit = length_controlled_win_rates(data, bootstrap, seed)
         for i, row in enumerate(rows):
             row.update(lc_win_rate=_rounded(fit.win_rate[i]), lc_standard_error=_rounded(fit.standard_error[i]),

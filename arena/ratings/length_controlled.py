@@ -1,5 +1,6 @@
 """Length-controlled win rate against a baseline, after AlpacaEval 2.0's method (Dubois et al., 2024,
-"Length-Controlled AlpacaEval"), written from its public description.
+"Length-Controlled AlpacaEval"; its `metrics/glm_winrate.py` and the notebook that fits its instruction
+difficulties, read to understand the method, not copied).
 
 A judge that prefers long answers rewards verbosity. The question LC answers: what would the win rate be if the
 candidate's answers were as long as the baseline's? Every candidate-vs-baseline judgment i (candidate m,
@@ -8,30 +9,34 @@ instruction x, candidate's score y in [0, 1], soft verdicts kept) is modelled as
     logit P(candidate wins) = α_m + β_m · tanh(z_i) + ψ_m · γ_x
 
 z_i is the candidate's answer length minus the baseline's, in characters, divided by the standard deviation of
-that difference over the candidate's own judgments; tanh bounds what any one length gap can do. γ_x is how
-hard instruction x is to win on against the baseline, the same for every candidate; ψ_m how much that matters
-for candidate m. The LC win rate is the mean over instructions of the prediction with the length term set to
-zero, σ(α_m + ψ_m γ_x); its standard error is that of a mean over the instructions.
+that difference over the candidate's own judgments (not centred: a candidate that is always shorter keeps its
+negative z); tanh bounds what any one length gap can do. γ_x is how easy instruction x is to win on against the
+baseline, the same for every candidate; ψ_m how much that matters for candidate m. The LC win rate is the mean
+over the candidate's instructions of the prediction with the length term set to zero, σ(α_m + ψ_m γ_x); its
+standard error is that of a mean over the instructions. As in AlpacaEval, in two stages:
 
-Fitting in two stages, as AlpacaEval does:
+1. Difficulty, on the pool of candidates present: logit = θ_m + β_m · tanh(z) + γ_x, every parameter fitted
+   jointly (AlpacaEval's notebook fits exactly this, with one dummy per instruction, on its whole leaderboard,
+   and ships the γ it got). An offline tool has only the candidates in the store, often a dozen, and an
+   instruction every one of them loses (or wins) says little about how hard it is. Where AlpacaEval's fit
+   shrinks the instruction terms by an L1 penalty chosen by cross-validation, γ_x here is a random effect,
+   γ_x ~ N(0, τ²): its posterior mode moves toward 0 by τ⁻² / (information_x + τ⁻²), so each γ_x is shrunk in
+   proportion to how little it is informed. τ² is not a chosen constant: it is estimated from the data by
+   expectation-maximisation on the Laplace approximation (τ² ← mean of γ_x² + posterior variance of γ_x).
+2. Per candidate, γ held fixed: α_m, β_m, ψ_m by maximum likelihood on the candidate's judgments, regularised
+   toward the baseline the way AlpacaEval does it. Its regularisation rows are judgments of the *baseline's own
+   answers regenerated to be longer or shorter* (AlpacaEval's `<baseline>_verbose` and `<baseline>_concise`)
+   against the baseline. They join every candidate's fit with weight `BASELINE_VARIANT_WEIGHT` per instruction
+   in all, and without the candidate's intercept α_m: they inform only β_m and ψ_m. Same content, different
+   length, so they measure how much the judge rewards length alone; a candidate whose own judgments confound
+   length with quality (a weak model whose few long answers are its good ones, or one that truncates where it
+   would lose) then cannot claim a length slope, and so an LC, that the judge's own behaviour does not support.
+   A store without such variants gets AlpacaEval's unregularised fit (its `regularize_to_baseline_lambda`
+   unset): nothing else in an offline pool measures the judge's response to length alone. A pull of α_m toward
+   the baseline is no substitute: LC is read at α_m, so it would move every weak candidate toward 50%.
 
-1. Difficulty, on the pool of candidates present: logit = θ_m + β_m · tanh(z) + γ_x with γ_x a random effect,
-   γ_x ~ N(0, τ²). AlpacaEval fits γ once on its pool of hundreds of models and ships it; an offline tool
-   has only the candidates in the store, often a dozen, and an instruction every one of them loses (or wins)
-   says little about how hard it is. The Gaussian prior shrinks each γ_x toward the others in proportion to
-   how little it is informed: its posterior mode moves toward 0 by τ⁻² / (information_x + τ⁻²). τ² is not a
-   chosen constant: it is estimated from the data by expectation-maximisation on the Laplace approximation
-   (τ² ← mean of γ_x² + posterior variance of γ_x), so a pool with little signal per instruction shrinks more.
-2. Per candidate, γ held fixed: α_m, β_m, ψ_m by maximum likelihood, regularised toward the baseline by
-   pseudo-judgments of the baseline against itself (a draw, no length gap) spread over the candidate's
-   instructions, `BASELINE_PRIOR_JUDGMENTS` in all: a prior that, at equal length, the candidate is as good
-   as the baseline. One judgment's worth steadies a candidate judged on a handful of instructions and is
-   negligible against hundreds. It must stay small: the pseudo-judgments sit exactly where LC is read (zero
-   gap), while a weak model's real judgments sit far from it, so a prior of a fifth of a judgment per
-   instruction lifted the weakest models' LC by 20-35 points on AlpacaEval's own data (benchmarks/alpaca_eval_lc.py
-   prints that ablation).
-
-The 95% interval resamples instructions (stage 2 refitted per resample, γ held fixed).
+The 95% interval resamples the candidate's instructions (stage 2 refitted per resample, γ and the variant rows
+held fixed).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ import numpy as np
 
 from arena.errors import ArenaError
 
-BASELINE_PRIOR_JUDGMENTS = 1.0  # total weight of the pseudo-judgments of the baseline against itself (stage 2)
+BASELINE_VARIANT_WEIGHT = 0.2  # AlpacaEval's regularize_to_baseline_lambda: weight per instruction of the variant rows
+LENGTH_VARIANT_MARKERS = ("verbose", "concise")  # AlpacaEval's names for the baseline regenerated longer / shorter
 _RIDGE = 1e-6  # a whisper of L2 on the fixed effects keeps a candidate that won (or lost) everything finite
 _NEWTON_TOLERANCE = 1e-8
 _NEWTON_ITERATIONS = 100
@@ -59,6 +65,7 @@ class BaselineJudgments:
     question: np.ndarray  # (N,) index into the pool's distinct questions
     score: np.ndarray  # (N,) the candidate's score in [0, 1]: 1 win, 0.5 tie, a soft verdict in between
     length_gap: np.ndarray  # (N,) candidate's answer length minus the baseline's, in characters
+    baseline_variants: tuple[int, ...] = ()  # indices into models: the baseline's own answers made longer/shorter
 
     @property
     def n_questions(self) -> int:
@@ -77,6 +84,13 @@ class LengthControlled:
     ci_high: np.ndarray
     length_beta: np.ndarray
     difficulty_spread: float
+
+
+def baseline_variants(models: tuple[str, ...], baseline: str) -> tuple[int, ...]:
+    """The candidates that are the baseline's own answers regenerated to be longer or shorter, by AlpacaEval's
+    naming: the baseline's name and "verbose" or "concise" in the candidate's (`gpt4_1106_preview_verbose`)."""
+    return tuple(i for i, name in enumerate(models)
+                 if name != baseline and baseline in name and any(k in name for k in LENGTH_VARIANT_MARKERS))
 
 
 def standardised_tanh(model: np.ndarray, length_gap: np.ndarray, n_models: int) -> np.ndarray:
@@ -147,17 +161,25 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
     return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2])
 
 
-def fit_candidate(score: np.ndarray, tanh_gap: np.ndarray, difficulty: np.ndarray,
-                  weights: np.ndarray, prior_weights: np.ndarray, prior_difficulty: np.ndarray,
+@dataclass(frozen=True)
+class FitRows:
+    """Judgments entering one candidate's stage-2 fit: score, tanh of the standardised gap, γ of the question."""
+
+    score: np.ndarray
+    tanh_gap: np.ndarray
+    difficulty: np.ndarray
+
+
+def fit_candidate(own: FitRows, weights: np.ndarray, variants: FitRows, variant_weight: float,
                   start: np.ndarray | None = None) -> np.ndarray:
-    """Stage 2 for one candidate over a batch of weightings: (S, N) observation weights and (S, Q) weights of
-    the pseudo-judgments (a draw at zero gap, one per instruction with difficulty `prior_difficulty`) ->
-    (S, 3) of (α, β, ψ), by batched Newton from `start` (resamples start from the full-data fit: a few steps)."""
-    design = np.concatenate([np.stack([np.ones_like(tanh_gap), tanh_gap, difficulty], axis=1),
-                             np.stack([np.ones_like(prior_difficulty), np.zeros_like(prior_difficulty),
-                                       prior_difficulty], axis=1)])  # (N + Q, 3)
-    target = np.concatenate([score, np.full(len(prior_difficulty), 0.5)])
-    all_weights = np.concatenate([weights, prior_weights], axis=1)  # (S, N + Q)
+    """Stage 2 for one candidate over a batch of weightings of its N judgments, (S, N) -> (S, 3) of (α, β, ψ),
+    by batched Newton from `start` (resamples start from the full-data fit: a few steps). The baseline variants'
+    judgments (possibly none) enter every weighting with `variant_weight` each and without α."""
+    design = np.concatenate([np.stack([np.ones_like(own.tanh_gap), own.tanh_gap, own.difficulty], axis=1),
+                             np.stack([np.zeros_like(variants.tanh_gap), variants.tanh_gap, variants.difficulty],
+                                      axis=1)])  # (N + V, 3)
+    target = np.concatenate([own.score, variants.score])
+    all_weights = np.concatenate([weights, np.full((weights.shape[0], len(variants.score)), variant_weight)], axis=1)
     outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), 9)  # each row's x xᵀ, flattened
     params = np.zeros((all_weights.shape[0], 3)) if start is None else np.tile(start, (all_weights.shape[0], 1))
     for _ in range(_NEWTON_ITERATIONS):
@@ -173,10 +195,10 @@ def fit_candidate(score: np.ndarray, tanh_gap: np.ndarray, difficulty: np.ndarra
 
 def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000, seed: int = 0,
                                 difficulty: np.ndarray | None = None,
-                                prior_judgments: float = BASELINE_PRIOR_JUDGMENTS) -> LengthControlled:
+                                variant_weight: float = BASELINE_VARIANT_WEIGHT) -> LengthControlled:
     """The LC win rate of every candidate in the pool. `difficulty`: γ per question fitted elsewhere (a larger
-    pool, a held-out check) instead of stage 1 on this pool; `prior_judgments`: the weight of the pull toward
-    the baseline (see the module's docstring)."""
+    pool, a held-out check) instead of stage 1 on this pool; `variant_weight`: the weight per instruction of the
+    baseline variants' judgments in each candidate's fit (0: unregularised; see the module's docstring)."""
     n_models, n_questions = len(data.models), data.n_questions
     if not len(data.score):
         raise ArenaError("no decided judgments against the baseline: no length-controlled win rate")
@@ -185,6 +207,10 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
     if difficulty is None:
         pool = fit_difficulty(data.model, data.question, data.score, tanh_gap, n_models, n_questions)
         difficulty, tau = pool.difficulty, pool.spread
+    variant_rows = np.flatnonzero(np.isin(data.model, data.baseline_variants))
+    # AlpacaEval splits the weight among the variants: each instruction carries `variant_weight` in all
+    per_variant_row = variant_weight / max(len(data.baseline_variants), 1)
+    variants = FitRows(data.score[variant_rows], tanh_gap[variant_rows], difficulty[data.question[variant_rows]])
     rng = np.random.default_rng(seed)
     out = {k: np.full(n_models, np.nan) for k in ("rate", "se", "low", "high", "beta")}
     for m in range(n_models):
@@ -195,11 +221,10 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
         q = len(questions)
         resampled = rng.multinomial(q, np.full(q, 1.0 / q), size=max(bootstrap, 0)).astype(np.float64)
         question_weights = np.vstack([np.ones(q), resampled])  # row 0: the data itself
-        fit = lambda w, start=None: fit_candidate(  # noqa: E731 - the same data under different weights
-            data.score[rows], tanh_gap[rows], difficulty[data.question[rows]], w[:, column],
-            prior_judgments / q * w, difficulty[questions], start)
-        point = fit(question_weights[:1])
-        params = np.vstack([point, fit(question_weights[1:], point[0])]) if bootstrap > 0 else point
+        own = FitRows(data.score[rows], tanh_gap[rows], difficulty[data.question[rows]])
+        point = fit_candidate(own, question_weights[:1, column], variants, per_variant_row)
+        params = point if bootstrap <= 0 else np.vstack(
+            [point, fit_candidate(own, question_weights[1:, column], variants, per_variant_row, start=point[0])])
         predicted = _sigmoid(params[:, :1] + params[:, 2:] * difficulty[questions][None, :])  # (S, Q), zero gap
         rates = 100 * (question_weights * predicted).sum(axis=1) / question_weights.sum(axis=1)
         out["rate"][m], out["beta"][m] = rates[0], params[0, 1]

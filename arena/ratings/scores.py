@@ -101,9 +101,12 @@ def run_scores(store, args) -> int:
 
     from arena.benchmarks.registry import find_prompt_set
 
-    stored = [j for j in store.judgments(args.benchmark) if j.protocol == "single"]
-    if args.judge:
-        stored = [j for j in stored if j.judge in args.judge]
+    from arena.ratings import panel_commands
+
+    everything = store.judgments(args.benchmark)
+    view = panel_commands.judge_view(everything, args, "single")  # --panel mean, --exclude-self: beside each judge
+    stored = [j for j in (everything if view is None else view)
+              if j.protocol == "single" and (view is not None or not args.judge or j.judge in args.judge)]
     if not stored:
         raise ArenaError(f"no single-answer grades stored for prompt set '{args.benchmark}' in {args.results}"
                          + (f" by {', '.join(args.judge)}" if args.judge else "")

@@ -18,7 +18,7 @@ import numpy as np
 
 from arena.benchmarks.registry import find_prompt_set
 from arena.errors import ArenaError
-from arena.ratings import leaderboard
+from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
@@ -74,6 +74,8 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
     label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
     if any(j.meta.get("demo_judge") for j in judgments):
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
+    self_note = judge_panel.self_judging_label(judge, judgments)
+    label = "; ".join(part for part in (label, self_note) if part)
     section = {"judge": judge, "label": label}
     pairwise = [j for j in judgments if j.protocol == "pairwise"]
     relative = [j for j in judgments if j.protocol == "relative"]
@@ -229,6 +231,9 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     for j in judgments:
         by_judge[j.judge].append(j)
     sections = [_judge_section(judge, items, prompt_set, args, figures) for judge, items in sorted(by_judge.items())]
+    panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
+    if panel:
+        sections.append({**_judge_section(panel[0], panel[1], prompt_set, args, figures), "label": panel[2]})
 
     bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
     if bias:

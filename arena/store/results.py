@@ -160,7 +160,13 @@ class ResultsStore:
         """Record what ran, with which versions and seeds; the manifest is written at start and updated
         at the end, so even a killed run leaves a trace of its configuration."""
         started = utc_now()
-        path = self.root / "runs" / f"{started.replace(':', '')[:17]}-{file_safe(command)}-{os.getpid()}.json"
+        # Milliseconds in the name: a judge panel runs its members one after the other in one process.
+        stem = f"{started.replace(':', '')[:21]}-{file_safe(command)}-{os.getpid()}"
+        path = self.root / "runs" / f"{stem}.json"
+        for n in range(2, 1000):
+            if not path.exists():
+                break
+            path = path.with_name(f"{stem}-{n}.json")
         manifest = {
             "command": command,
             "argv": sys.argv,
