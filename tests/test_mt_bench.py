@@ -359,3 +359,25 @@ def test_records_made_before_the_turn_field_keep_their_ids():
                         source="arena", turn=2)
     assert turn_two.judgment_id != Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0,
                                             template_hash="h", source="arena", turn=1).judgment_id
+
+
+def test_single_grades_go_through_the_batch_api_like_direct_calls(mt_bench, cli, tmp_path):
+    from test_batch import POLL, BatchServer
+
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    server = BatchServer()
+    try:
+        models = models_toml(tmp_path, answer_files, server.base_url, price_in=10.0, price_out=30.0,
+                             batch_poll_seconds=POLL)
+        result = grade(cli, models, tmp_path / "r", "--limit", "10", "--batch")  # writing and roleplay
+        assert result.code == 0, result.err
+        [batch] = server.arena_batches()
+        assert batch["endpoint"] == "/v1/chat/completions"
+        again = grade(cli, models, tmp_path / "r", "--limit", "10", "--batch")
+        assert again.code == 0 and "40 already stored" in again.err and len(server.arena_batches()) == 1
+    finally:
+        server.stop()
+    grades = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
+    assert len(grades) == 40 and {g.turn for g in grades} == {1, 2}
+    assert all(g.verdict == "graded" and g.score_a == min(10, 1 + len(f"{g.model_a} q{g.question_id} t{g.turn}") // 10)
+               for g in grades)
