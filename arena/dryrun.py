@@ -69,17 +69,11 @@ def plan_generation(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec,
     priced = spec.backend != "openai" or price != Price(0.0, 0.0)
     cost = price.cost(prompt_chars // CHARS_PER_TOKEN + calls, calls * reply_tokens)
     # Distinct per model: identical placeholders would share a judge cache key and hide calls from the count.
-    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name, [_placeholder(spec.name, reply_chars)] * _replies(p),
-                                 answer_id=f"planned-{p.id}") for p in missing}
+    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name,  # one reply per turn the model answers
+                                 [_placeholder(spec.name, reply_chars)] * p.model_turns, answer_id=f"planned-{p.id}")
+                    for p in missing}
     plan = GenerationPlan(spec.name, spec.backend, len(missing), calls, reply_tokens, cost, priced)
     return plan, {**stored, **placeholders}
-
-
-def _replies(prompt) -> int:
-    """How many replies the model writes: one per user turn with no given reply after it (MT-bench: two), so
-    per-turn judging plans a call for each."""
-    turns = prompt.turns
-    return sum(m.role == "user" and (i + 1 == len(turns) or turns[i + 1].role != "assistant") for i, m in enumerate(turns))
 
 
 def _placeholder(model: str, chars: int) -> str:

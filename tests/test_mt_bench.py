@@ -381,3 +381,21 @@ def test_single_grades_go_through_the_batch_api_like_direct_calls(mt_bench, cli,
     assert len(grades) == 40 and {g.turn for g in grades} == {1, 2}
     assert all(g.verdict == "graded" and g.score_a == min(10, 1 + len(f"{g.model_a} q{g.question_id} t{g.turn}") // 10)
                for g in grades)
+
+
+def test_arena_own_pairwise_templates_on_mt_bench_warn_that_only_the_last_turn_is_shown(mt_bench, cli, tmp_path):
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
+    result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--protocol",
+                 "pairwise", "--judge", "judge", "--limit", "2", "--dry-run", "--models-file", models,
+                 "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    assert "shows the judge only each answer's last turn" in result.err and "judge_prompts.jsonl" in result.err
+
+
+def test_a_dry_run_plans_a_judge_call_for_every_turn_of_answers_not_generated_yet(mt_bench, cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = cli("evaluate", "--model", "openai:some-model", "--benchmark", "mt-bench", "--protocol", "single",
+                 "--judge", "gpt-4", "--limit", "3", "--dry-run", "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    assert "dry run (single): 6 judge calls needed" in result.err

@@ -34,6 +34,14 @@ class Prompt:
         return [m.content for m in self.turns if m.role == "user"]
 
     @property
+    def model_turns(self) -> int:
+        """How many replies a model writes: one per user turn with no given reply after it (MT-bench: two;
+        an OpenAssistant dialogue with its history: one)."""
+        turns = self.turns
+        return sum(m.role == "user" and (i + 1 == len(turns) or turns[i + 1].role != "assistant")
+                   for i, m in enumerate(turns))
+
+    @property
     def question(self) -> str:
         """The last user turn: the text the final answer replies to."""
         return self.user_turns[-1]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from arena.benchmarks import load_prompt_set
 from arena.benchmarks.records import PromptSet
 from arena.benchmarks.references import needs_reference
-from arena.console import info
+from arena.console import info, warn
 from arena.errors import ArenaError
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
@@ -32,9 +32,16 @@ def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]
 def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | None) -> None:
     """Before anything is generated or written: a per-turn template set's reference-guided variant needs a
     reference answer for each user turn of every math, reasoning and coding question it will judge."""
-    if not templates.per_turn or "reference" not in templates.variants:
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    if not templates.per_turn:
+        if any(p.model_turns > 1 for p in prompts):
+            warn(f"prompt set '{prompt_set.name}' has questions a model answers in several turns; the {templates.protocol} "
+                 f"template '{templates.name}' shows the judge only each answer's last turn. For per-turn judging "
+                 "use --judge-template with FastChat's judge_prompts.jsonl (pair-v2 and its multi-turn variant)")
         return
-    for prompt in prompt_set.prompts[:limit] if limit else prompt_set.prompts:
+    if "reference" not in templates.variants:
+        return
+    for prompt in prompts:
         if not needs_reference(prompt.category):
             continue
         missing = [t for t in range(1, len(prompt.user_turns) + 1) if prompt.reference_for(t) is None]
