@@ -32,11 +32,11 @@ def test_hf_answers_turn_two_with_its_own_turn_one_answer_and_fastchat_files_rou
     answers = ResultsStore(tmp_path / "r").answers("mt-bench", "smollm2-135m-q4")
     assert set(answers) == {"81", "82"} and all(len(a.turns) == 2 and all(a.turns) for a in answers.values())
     smol = backend_factory("hf")(PRESETS["smollm2-135m-q4"])
-    prompt = mt_bench.by_id["81"]
-    conversation = (Message("user", prompt.user_turns[0]), Message("assistant", answers["81"].turns[0]),
-                    Message("user", prompt.user_turns[1]))
-    direct = smol.generate([GenerationRequest("81", conversation, turn=1)], GenerationParams(greedy=True, max_new_tokens=12))
-    assert answers["81"].turns[1] == direct[0].text
+    second_round = [GenerationRequest(q, (Message("user", mt_bench.by_id[q].user_turns[0]),
+                                          Message("assistant", answers[q].turns[0]),
+                                          Message("user", mt_bench.by_id[q].user_turns[1])), turn=1) for q in ("81", "82")]
+    direct = smol.generate(second_round, GenerationParams(greedy=True, max_new_tokens=12))  # the run's second batch
+    assert [answers[q].turns[1] for q in ("81", "82")] == [g.text for g in direct]
 
     assert cli("export", "fastchat", "--benchmark", "mt-bench", "--out", tmp_path / "fc", "--results", tmp_path / "r").code == 0
     rows = [json.loads(line) for line in (tmp_path / "fc" / "model_answer" / "smollm2-135m-q4.jsonl").read_text().splitlines()]
