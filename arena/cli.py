@@ -556,11 +556,17 @@ def _add_rate(subparsers) -> None:
     sub = rate.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = _command(sub, "serve", "run the rating web app",
                      "  arena rate serve --benchmark sample --models smollm2-greedy smollm2-sampled smollm2-nf4\n"
-                     "  arena rate serve --benchmark vicuna80 --models guanaco-7b gpt-3.5 --per-rater 40 --port 8080",
+                     "  arena rate serve --benchmark vicuna80 --models guanaco-7b gpt-3.5 --per-rater 40 --port 8080\n"
+                     "  # two servers on one PostgreSQL database, behind a proxy that serves them under /rate:\n"
+                     "  arena rate serve --benchmark sample --models a b --db postgresql://arena:pw@db/arena "
+                     "--port 8001 --root-path /rate --forwarded-allow-ips 127.0.0.1\n"
+                     "  arena rate serve --benchmark sample --models a b --db postgresql://arena:pw@db/arena "
+                     "--port 8002 --root-path /rate --forwarded-allow-ips 127.0.0.1",
                      description="Blind pairwise rating of answers already in the results store: each rater sees the "
                                  "question and two anonymised answers in random left/right order and picks left, "
                                  "right, tie or both bad. Votes are committed before the page says saved and appear "
-                                 "to `arena ratings` as judge `human`.")
+                                 "to `arena ratings` as judge `human`. Several servers may share one --db "
+                                 "(PostgreSQL) and one --results folder.")
     serve.add_argument("--benchmark", required=True)
     serve.add_argument("--models", nargs="+", required=True, metavar="MODEL")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
@@ -568,6 +574,15 @@ def _add_rate(subparsers) -> None:
     serve.add_argument("--per-rater", type=_integer(1), default=None, metavar="N", help="items asked of each rater (default: all)")
     serve.add_argument("--votes-per-minute", type=_number(0, low_open=True), default=120.0, help="rate limit per rater link")
     serve.add_argument("--burst", type=_integer(1), default=20, help="votes a link may send at once before the limit applies")
+    serve.add_argument("--root-path", default="", metavar="PATH",
+                       help="sub-path a reverse proxy serves the form under, stripped by the proxy before it "
+                            "forwards (e.g. /rate; default: none)")
+    serve.add_argument("--forwarded-allow-ips", default="", metavar="IPS",
+                       help="proxy addresses or networks whose X-Forwarded-Proto and -Host headers are believed "
+                            "(comma-separated, e.g. 127.0.0.1,10.0.0.0/8; '*' for any; default: none)")
+    serve.add_argument("--mirror-every", type=_number(0, low_open=True), default=10.0, metavar="SECONDS",
+                       help="how often to mirror votes another server committed but was stopped before mirroring "
+                            "(default 10)")
     _add_db(serve)
     add = _command(sub, "add-rater", "create a rater and print their personal link (a 256-bit random token)",
                    "  arena rate add-rater alice\n  arena rate add-rater bob --base-url https://rate.example.org")
@@ -609,7 +624,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 # Which extra of `pip install -e '.[EXTRA]'` brings each optional package.
 EXTRAS = {**dict.fromkeys(("torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "gguf"), "hf"),
-          **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart"), "web"),
+          **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart", "psycopg"),
+                         "web"),
           "vllm": "gpu", "playwright": "dev"}
 
 

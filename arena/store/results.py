@@ -131,9 +131,10 @@ class ResultsStore:
 
     # --- one writer at a time ---------------------------------------------------------------------
     @contextmanager
-    def exclusive(self, benchmark: str, kind: str, name: str):
+    def exclusive(self, benchmark: str, kind: str, name: str, quiet: bool = False):
         """Hold the lock of one (prompt set, answers|judgments, model or judge) while deciding what is
-        missing and filling it in, so two runs started together never do the same work twice."""
+        missing and filling it in, so two runs started together never do the same work twice. `quiet`: wait
+        without saying so (a server whose requests take the lock in turn many times a second)."""
         folder = self.root / file_safe(benchmark) / kind
         path = folder / f"{file_safe(name)}.lock"
         try:
@@ -146,9 +147,10 @@ class ResultsStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                from arena.console import info
+                if not quiet:
+                    from arena.console import info
 
-                info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
+                    info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
                 fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
