@@ -138,12 +138,21 @@ def _add_prompts(subparsers) -> None:
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
                     "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set\n"
+                    "  arena prompts pull mt-bench --from ../shared/benchmarks/mt-bench   # FastChat's data/mt_bench/\n"
+                    "  arena prompts pull my-set --from my_prompts.jsonl --references my_references.jsonl\n"
                     "  arena prompts pull my-set --from my_prompts_v2.jsonl --replace",
-                    description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
-                                "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
-                                "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
+                    description="Download vicuna80, oa953 or mt-bench from their pinned URL, or copy them --from a local "
+                                "file; the sha256 must match the pinned one or nothing is stored. mt-bench comes with "
+                                "GPT-4's reference answers (its own pinned file): --from takes a folder laid out like "
+                                "FastChat's data/mt_bench/ (question.jsonl, reference_answer/gpt-4.jsonl). Any other "
+                                "NAME with --from FILE stores your own JSONL (text / turns / input / messages) or CSV "
+                                "set; --references adds reference answers to any set.")
     pull.add_argument("name")
-    pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH",
+                      help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL")
+    pull.add_argument("--references", type=Path, default=None, metavar="JSONL",
+                      help="reference answers: FastChat reference_answer rows (question_id, choices[0].turns) or "
+                           "question_id + reference (a string or one per turn); every id must name a question")
     pull.add_argument("--replace", action="store_true",
                       help="replace your own set of that name (without it, pulling an existing name is refused)")
     pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
@@ -253,7 +262,8 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
         "  arena ratings --benchmark vicuna80 --method bt --exclude-self   # without gpt-4's verdicts on gpt-4\n"
-        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o",
+        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o\n"
+        "  arena ratings --benchmark mt-bench --method score --format json",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
@@ -272,7 +282,10 @@ def _add_ratings(subparsers) -> None:
                     "table; bias then adds its self-preference. "
                     "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
                     "removal reverses their order (first-order influence, then proven by refitting without them), "
-                    "and the fewest that change the top model.",
+                    "and the fewest that change the top model. "
+                    "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
+                    "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
+                    "questions.",
     )
     _add_results(ratings)
     ratings.add_argument("--benchmark", required=True, help="prompt set name")
@@ -280,8 +293,8 @@ def _add_ratings(subparsers) -> None:
                          help="judge(s) to use (default: all stored, each judge rated on its own)")
     ratings.add_argument("--pool-judges", action="store_true",
                          help="rate the judgments of every selected judge together as one leaderboard")
-    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness"],
-                         default="elo")
+    ratings.add_argument("--method", choices=["elo", "bt", "relative", "winrate", "bias", "agreement", "robustness",
+                                              "score"], default="elo")
     ratings.add_argument("--rating", choices=["bt", "elo"], default="bt",
                          help="robustness: the leaderboard whose order is tested (default bt; elo replays the paper's "
                               "Elo with --orderings and --seed for every refit, so it is slower)")
@@ -302,7 +315,7 @@ def _add_ratings(subparsers) -> None:
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
                               "'style' = length, headers, lists, bold; or a comma list of length, headers, lists, "
                               "bold, code_blocks. Needs the answers behind the verdicts in the results store")
-    ratings.add_argument("--protocol", choices=["pairwise", "relative"], default=None,
+    ratings.add_argument("--protocol", choices=["pairwise", "relative", "single"], default=None,
                          help="which judgments to rate (default: relative for --method relative, else pairwise)")
     ratings.add_argument("--baseline", default=None, help="baseline model for relative scores / BT anchor")
     ratings.add_argument("--orderings", type=_orderings, default=10_000, metavar="N|auto",
@@ -311,7 +324,8 @@ def _add_ratings(subparsers) -> None:
                               "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
                               "orders until every mean_se is below 0.1 point or 100,000 orders are played (then it says "
                               "so, with the precision reached)")
-    ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
+    ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N",
+                         help="BT/relative/score: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
     ratings.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -386,7 +400,9 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
     group.add_argument("--judge-template", type=Path, default=None, metavar="JSONL",
-                       help="FastChat/QLoRA review-prompt file to use instead of arena's own templates")
+                       help="FastChat/QLoRA review-prompt file, or FastChat llm_judge's judge_prompts.jsonl (pair-v2 / "
+                            "single-v1 and their math and multi-turn variants, used per turn), instead of arena's "
+                            "own templates")
     group.add_argument("--judge-reviewers", type=Path, default=None, metavar="JSONL",
                        help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
@@ -419,14 +435,23 @@ def _add_pipelines(subparsers) -> None:
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
         "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --protocol pairwise \\\n"
-        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority",
+        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority\n"
+        "  arena evaluate --model answers:model_answer/vicuna-13b.jsonl --benchmark mt-bench --protocol single \\\n"
+        "      --judge gpt-4 --judge-template ../shared/judge-templates/fastchat-llm-judge/judge_prompts.jsonl\n"
+        "  arena evaluate --model vicuna-13b --benchmark mt-bench --protocol single --judge replay:published:gpt-4",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
                     "candidate with the baseline in both answer orders, and prints the score relative to the "
-                    "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
+                    "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss. "
+                    "--protocol single grades each turn of each candidate's answers from 1 to 10 instead (MT-bench; "
+                    "no baseline): turn 1 alone, later turns with the conversation shown, math, reasoning and coding "
+                    "questions against the set's reference answers; it prints the MT-bench score table "
+                    "(`arena ratings --method score`). --judge replay:RESULTS_DIR[:JUDGE] copies grades recorded "
+                    "there instead of asking a judge.")
     evaluate.add_argument("--model", action="append", required=True, help="candidate model (repeatable)")
     evaluate.add_argument("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
-    evaluate.add_argument("--baseline", default="chatgpt", help="baseline model (default: chatgpt)")
-    _add_judging_options(evaluate, "gpt-4", ["relative", "pairwise", "both"], "relative")
+    evaluate.add_argument("--baseline", default="chatgpt",
+                          help="baseline model (default: chatgpt; not used by --protocol single)")
+    _add_judging_options(evaluate, "gpt-4", ["relative", "pairwise", "both", "single"], "relative")
     _add_generation_options(evaluate)
     _add_models_file(evaluate)
     _add_results(evaluate)

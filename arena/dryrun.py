@@ -69,8 +69,9 @@ def plan_generation(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec,
     priced = spec.backend != "openai" or price != Price(0.0, 0.0)
     cost = price.cost(prompt_chars // CHARS_PER_TOKEN + calls, calls * reply_tokens)
     # Distinct per model: identical placeholders would share a judge cache key and hide calls from the count.
-    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name, [_placeholder(spec.name, reply_chars)],
-                                 answer_id=f"planned-{p.id}") for p in missing}
+    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name,  # one reply per turn the model answers
+                                 [_placeholder(spec.name, reply_chars)] * p.model_turns, answer_id=f"planned-{p.id}")
+                    for p in missing}
     plan = GenerationPlan(spec.name, spec.backend, len(missing), calls, reply_tokens, cost, priced)
     return plan, {**stored, **placeholders}
 

@@ -20,6 +20,7 @@ from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records, warn
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
+from arena.judging.grading import check_templates
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.judges import load_judge
@@ -85,7 +86,7 @@ def _models(names: list[str], args) -> list[ModelSpec]:
 
 def _templates(args, protocol: str) -> TemplateSet:
     if args.judge_template:
-        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers)
+        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers, protocol)
         if templates.protocol != protocol:
             raise ArenaError(f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}")
         return templates
@@ -179,6 +180,10 @@ def run_evaluate(args) -> int:
     if len(judges_of(args)) > 1:
         return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
     args.judge = judges_of(args)[0]
+    if args.protocol == "single":  # grades, not comparisons: no baseline
+        from arena.judging.grading import run_single_grading
+
+        return run_single_grading(args)
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = _models(args.model, args)
@@ -191,6 +196,9 @@ def run_evaluate(args) -> int:
               "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run, "batch": args.batch}
     for spec in [*candidates, baseline]:
         check_loadable(spec)
+    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+    for protocol in protocols:
+        check_templates(prompt_set, _templates(args, protocol), args.limit)
     judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
     _check_prices(judge_spec, [*candidates, baseline], args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
@@ -285,6 +293,7 @@ def run_tournament(args) -> int:
              "another strong judge for real results.")
     for spec in specs:
         check_loadable(spec)
+    check_templates(prompt_set, _templates(args, args.protocol), args.limit)
     judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
     _check_prices(judge_spec, specs, args.max_cost)
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:

@@ -35,7 +35,11 @@ LOCK = threading.Lock()
 
 
 def longer_wins(user: str) -> str:
-    """The judge: the longer answer wins; both protocols, in arena's template format."""
+    """The judge: the longer answer wins; both protocols, in arena's template format. A single-answer grading
+    prompt (arena's own, one <reply>) gets a grade that grows with the reply's length."""
+    graded = re.findall(r"<reply>\n(.*?)\n</reply>", user, re.S)
+    if graded and "Rating: [[" in user:
+        return f"Graded by length.\nRating: [[{min(10, 1 + len(graded[-1]) // 10)}]]"
     replies = re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.S)
     one, two = len(replies[0][1]), len(replies[1][1])
     if "scores" in user.split("</reply>")[-1]:

@@ -29,7 +29,8 @@ def test_list_shows_sample_and_pinned_sets_as_not_downloaded(cli):
     assert "sample" in result.out and "12" in result.out
     assert "vicuna80" in result.out and "80" in result.out
     assert "oa953" in result.out and "953" in result.out
-    assert result.out.count("no: arena prompts pull") == 2
+    assert "mt-bench" in result.out
+    assert result.out.count("no: arena prompts pull") == 3
 
 
 def test_pull_vicuna_and_oa_from_local_copies(cli):
@@ -38,7 +39,7 @@ def test_pull_vicuna_and_oa_from_local_copies(cli):
         assert result.code == 0, result.err
         assert f"stored {count} prompts" in result.err
     listing = cli("prompts", "list").out
-    assert "no: arena prompts pull" not in listing
+    assert "no: arena prompts pull vicuna80" not in listing and "no: arena prompts pull oa953" not in listing
     vicuna = load_prompt_set("vicuna80")
     assert len(vicuna) == 80 and len(vicuna.categories) == 9
     assert vicuna.prompts[0].language == "en"

@@ -20,6 +20,17 @@ from arena.store.atomic import new_file_mode
 
 _QLORA_COMMIT = "05daee4ead5387636f6caf06a7941db789e75900"
 _QLORA_RAW = f"https://raw.githubusercontent.com/artidoro/qlora/{_QLORA_COMMIT}/eval/prompts"
+_FASTCHAT_COMMIT = "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"
+_MT_BENCH_RAW = f"https://raw.githubusercontent.com/lm-sys/FastChat/{_FASTCHAT_COMMIT}/fastchat/llm_judge/data/mt_bench"
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """A reference-answer file that comes with a pinned set, pinned the same way."""
+
+    url: str
+    sha256: str
+    path_in_folder: str  # where it sits in a folder laid out like the source repository's
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,8 @@ class PinnedSet:
     count: int
     description: str
     language: str | None = None
+    references: PinnedFile | None = None
+    file_in_folder: str = ""  # the questions' name in a folder laid out like the source repository's
 
 
 PINNED = {
@@ -49,6 +62,18 @@ PINNED = {
         "6fb3b5d42975bd72c5a22612435d9daee2de29fdf1fe595d65754b18a4dc57f4",
         953,
         "OpenAssistant benchmark: 953 OASST1 validation prompts, many languages, multi-turn",
+    ),
+    "mt-bench": PinnedSet(
+        "mt-bench",
+        f"{_MT_BENCH_RAW}/question.jsonl",
+        "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+        80,
+        "MT-bench: 80 two-turn questions in 8 categories, GPT-4 references for math, reasoning and coding (FastChat)",
+        language="en",
+        references=PinnedFile(f"{_MT_BENCH_RAW}/reference_answer/gpt-4.jsonl",
+                              "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
+                              "reference_answer/gpt-4.jsonl"),
+        file_in_folder="question.jsonl",
     ),
 }
 SAMPLE = "sample"
@@ -69,6 +94,17 @@ def sha256_of(path: Path) -> str:
 
 def _stored_path(name: str) -> Path:
     return prompts_dir() / f"{name}.jsonl"
+
+
+def _references_path(name: str) -> Path:
+    return prompts_dir() / "references" / f"{name}.jsonl"
+
+
+def _attach_references(name: str, prompts: list) -> list:
+    from arena.benchmarks.references import with_references
+
+    path = _references_path(name)
+    return with_references(prompts, path) if path.exists() else prompts
 
 
 def _user_set_path(name: str) -> Path | None:
@@ -101,13 +137,14 @@ def load_prompt_set(name_or_path: str) -> PromptSet:
                 f"prompt set '{pinned.name}' is not downloaded yet: run `arena prompts pull {pinned.name}` "
                 f"(or `arena prompts pull {pinned.name} --from FILE` with a local copy)"
             )
-        prompts = read_prompt_file(path, pinned.name)
+        prompts = _attach_references(pinned.name, read_prompt_file(path, pinned.name))
         if pinned.language:
             prompts = [p if p.language else replace(p, language=pinned.language) for p in prompts]
         return PromptSet(pinned.name, prompts, pinned.url, pinned.sha256, pinned.description)
     user_path = _user_set_path(name_or_path) if _NAME.match(name_or_path) else None
     if user_path is not None:
-        return PromptSet(name_or_path, read_prompt_file(user_path, name_or_path), str(user_path), sha256_of(user_path))
+        prompts = _attach_references(name_or_path, read_prompt_file(user_path, name_or_path))
+        return PromptSet(name_or_path, prompts, str(user_path), sha256_of(user_path))
     path = Path(name_or_path)
     if path.suffix.lower() in (".jsonl", ".csv", ".json") or path.exists():
         prompts = read_prompt_file(path)
@@ -150,9 +187,33 @@ def _download(url: str, dest: Path) -> None:
         ) from None
 
 
-def pull_prompt_set(name: str, from_path: Path | None = None, replace_existing: bool = False) -> tuple[Path, int]:
-    """Fetch (or copy) a set into the data directory. Pinned sets must match their checksum; nothing is
-    stored unless the whole file checks out and parses. One file per name: your own set is replaced only with
+def _source_folder(name: str, folder: Path, references: Path | None) -> tuple[Path, Path | None]:
+    """`--from FOLDER` for a set pinned with its source repository's layout (MT-bench: question.jsonl and
+    reference_answer/gpt-4.jsonl): the questions' file and, unless given, the references'."""
+    pinned = PINNED.get(name)
+    if pinned is None or not pinned.file_in_folder:
+        raise ArenaError(f"{folder}: is a directory; give the prompt file itself (--from FILE)")
+    questions = folder / pinned.file_in_folder
+    if not questions.is_file():
+        raise ArenaError(f"{folder}: no {pinned.file_in_folder} in this folder (expected FastChat's data/mt_bench/ "
+                         "layout)")
+    if references is None and pinned.references and (folder / pinned.references.path_in_folder).is_file():
+        references = folder / pinned.references.path_in_folder
+    return questions, references
+
+
+def _check_pinned(path: Path, where: str, name: str, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ArenaError(f"{where}: checksum mismatch for '{name}': expected sha256 {expected}, got {actual}. The file "
+                         "is not the pinned one; nothing was stored")
+
+
+def pull_prompt_set(name: str, from_path: Path | None = None, references: Path | None = None,
+                    replace_existing: bool = False) -> tuple[Path, int]:
+    """Fetch (or copy) a set into the data directory, with its reference answers when it has some. Pinned
+    files must match their checksums; nothing is stored unless every file checks out and parses (a reference
+    whose question id matches no question is refused). One file per name: your own set is replaced only with
     `replace_existing` (judgments stored under the name would otherwise silently describe other prompts)."""
     if name == SAMPLE:
         raise ArenaError("the 'sample' set ships with arena; there is nothing to pull")
@@ -161,11 +222,17 @@ def pull_prompt_set(name: str, from_path: Path | None = None, replace_existing: 
                          "to add your own set give --from FILE")
     if name not in PINNED and not _NAME.match(name):
         raise ArenaError(f"invalid set name '{name}': use letters, digits, '.', '_' or '-'")
+    if from_path is not None and from_path.is_dir():
+        from_path, references = _source_folder(name, from_path, references)
     if from_path is not None and not from_path.is_file():
         raise ArenaError(f"{from_path}: no such file")
+    if references is not None and not references.is_file():
+        raise ArenaError(f"{references}: no such file")
+    pinned_references = PINNED[name].references if name in PINNED else None
     folder = prompts_dir() if name in PINNED else prompts_dir() / "user"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _references_path(name).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArenaError(f"cannot create the arena data directory {folder}: {exc.strerror}") from None
     existing = _user_set_path(name) if name not in PINNED else None
@@ -174,31 +241,48 @@ def pull_prompt_set(name: str, from_path: Path | None = None, replace_existing: 
                          "(answers and judgments stored under that name stay), or pick another name")
     suffix = ".csv" if from_path is not None and from_path.suffix.lower() == ".csv" else ".jsonl"
     dest = folder / f"{name}{suffix}"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp, tmp_references = (_temporary(folder, name), _temporary(_references_path(name).parent, name))
     try:
         if from_path is None:
             _download(PINNED[name].url, tmp)
+            if pinned_references is not None:
+                _download(pinned_references.url, tmp_references)
+                references = tmp_references
         source = from_path or tmp
         if name in PINNED:
-            actual = sha256_of(source)
-            if actual != PINNED[name].sha256:
-                raise ArenaError(
-                    f"{from_path or PINNED[name].url}: checksum mismatch for '{name}': expected sha256 "
-                    f"{PINNED[name].sha256}, got {actual}. The file is not the pinned one; nothing was stored"
-                )
+            _check_pinned(source, str(from_path or PINNED[name].url), name, PINNED[name].sha256)
+        if references is not None and pinned_references is not None:
+            _check_pinned(references, str(references if references != tmp_references else pinned_references.url),
+                          f"{name} references", pinned_references.sha256)
         prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
+        if references is not None:
+            from arena.benchmarks.references import read_references
+
+            read_references(references, prompts)  # every id must name a question: checked before storing
         if from_path is not None:
             shutil.copyfile(from_path, tmp)
+        if references is not None and references != tmp_references:
+            shutil.copyfile(references, tmp_references)
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, dest)
         for other in (folder / f"{name}{s}" for s in (".jsonl", ".csv")):
             if other != dest:
                 other.unlink(missing_ok=True)
+        if references is not None:
+            os.chmod(tmp_references, new_file_mode())
+            os.replace(tmp_references, _references_path(name))
+        else:  # references of an earlier pull would not describe these questions
+            _references_path(name).unlink(missing_ok=True)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_references.unlink(missing_ok=True)
     return dest, len(prompts)
+
+
+def _temporary(folder: Path, name: str) -> Path:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    return Path(tmp_name)
 
 
 @dataclass(frozen=True)

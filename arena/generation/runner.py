@@ -41,7 +41,7 @@ def next_request(prompt: Prompt, replies: list[str]) -> GenerationRequest | None
         unanswered = message.role == "user" and (index + 1 == len(prompt.turns) or prompt.turns[index + 1].role != "assistant")
         if unanswered:
             if used == len(replies):
-                return GenerationRequest(prompt.id, tuple(messages))
+                return GenerationRequest(prompt.id, tuple(messages), turn=used)
             messages.append(Message("assistant", replies[used]))
             used += 1
     return None

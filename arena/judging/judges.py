@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from arena.console import warn
 from arena.errors import ArenaError
 from arena.judging.budget import CHARS_PER_TOKEN, CallMeter, CostBudget, Price, RateLimiter
-from arena.judging.parsing import explanation_of, parse_pairwise, parse_scores
+from arena.judging.parsing import explanation_of, parse_bracketed_choice, parse_grade, parse_pairwise, parse_scores
 from arena.models.endpoints import EndpointPool
 from arena.models.http import (CircuitOpen, ContextTooLong, NotSent, RequestFailed, RetryPolicy, chat_completion,
                                open_session, run_sync)
@@ -33,7 +33,7 @@ class JudgeRequest:
 @dataclass
 class JudgeReply:
     raw: str
-    verdict: str  # A | B | tie | error
+    verdict: str  # A | B | tie | error; graded (single protocol: score_a is the grade)
     score_a: float | None = None
     score_b: float | None = None
     explanation: str = ""
@@ -45,8 +45,12 @@ class JudgeReply:
 
 def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:
     """Parse a free-text verdict; an unreadable one is an 'error' reply that keeps the raw text."""
+    if protocol == "single":
+        grade = parse_grade(text)
+        return JudgeReply(text, "error" if grade is None else "graded", score_a=grade,
+                          explanation=explanation_of(text, protocol), **extra)
     if protocol == "pairwise":
-        verdict = parse_pairwise(text)
+        verdict = parse_pairwise(text) or parse_bracketed_choice(text)
         return JudgeReply(text, verdict or "error", explanation=explanation_of(text, protocol), **extra)
     scores = parse_scores(text)
     if scores is None or not all(1 <= s <= 10 for s in scores):
@@ -201,8 +205,9 @@ class LocalProbabilityJudge(Judge):
         return ids[0]
 
     def _prefix(self, system: str, user: str, protocol: str) -> str:
-        instruction = ("\n\nAnswer with a single digit: 1, 2 or 3." if protocol == "pairwise"
-                       else "\n\nAnswer with the two scores only, for example: 7 9")
+        instruction = {"pairwise": "\n\nAnswer with a single digit: 1, 2 or 3.",
+                       "single": "\n\nAnswer with the grade only, one digit from 1 to 9."}.get(
+            protocol, "\n\nAnswer with the two scores only, for example: 7 9")
         chat = [{"role": "system", "content": system}, {"role": "user", "content": user + instruction}]
         tokenizer = self.model.tokenizer
         if tokenizer.chat_template:
@@ -257,6 +262,13 @@ class LocalProbabilityJudge(Judge):
                                              explanation="read from next-token probabilities (calibrated)"))
             return
         first = self._next_token_probabilities(prefixes, self.score_ids)
+        if chunk[0].protocol == "single":  # one grade: its expected value over the digit tokens
+            for request, probs in zip(chunk, first):
+                grade = sum(k * v for k, v in probs.items())
+                on_reply(request, JudgeReply(f"Rating: [[{grade:.2f}]]", "graded", grade,
+                                             explanation="expected grade from next-token probabilities",
+                                             probabilities={"grade": {str(k): v for k, v in probs.items()}}))
+            return
         second = self._next_token_probabilities([p + f"{max(f, key=f.get)} " for p, f in zip(prefixes, first)],
                                                 self.score_ids)
         for request, f, s in zip(chunk, first, second):

@@ -26,12 +26,12 @@ from arena.store.records import stable_id, utc_now
 @dataclass(frozen=True)
 class Matchup:
     prompt: Prompt
-    model_a: str  # shown first
-    model_b: str
+    model_a: str  # shown first; the model graded under the single protocol
+    model_b: str  # "" under the single protocol
     answer_a: Answer
-    answer_b: Answer
+    answer_b: Answer | None
+    turn: int | None = None  # per-turn templates judge each turn (1-based); None: the last answer, whole dialogue
     baseline: str | None = None  # the reference side when one was chosen (evaluate): reports use it
-
 
 
 @dataclass
@@ -94,7 +94,7 @@ def plan_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], 
     for prompt in prompts:
         for a, b in pairs:
             if prompt.id in answers[a] and prompt.id in answers[b]:
-                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id], baseline))
+                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id], baseline=baseline))
     return matchups
 
 
@@ -115,10 +115,23 @@ def _progress(total: int, label: str):
     return progress, progress.add_task(label, total=total, cost="")
 
 
+def _render(templates: TemplateSet, m: Matchup):
+    if m.turn is not None:
+        from arena.judging.turns import render_turn
+
+        return render_turn(templates, m)
+    template = templates.for_category(m.prompt.category)
+    return (template, *template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text if m.answer_b else ""))
+
+
 def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates: TemplateSet,
                    matchups: list[Matchup], retry_errors: bool = False, budget: CostBudget | None = None,
                    dry_run: bool = False, show_progress: bool = True) -> JudgingReport:
     """`budget`: the command's one spending cap, shared by every protocol and judge it runs."""
+    if templates.per_turn:
+        from arena.judging.turns import expand_turns
+
+        matchups = expand_turns(matchups, templates)
     report = JudgingReport(judge.name, templates.protocol, planned=len(matchups))
     budget = budget or CostBudget(None)
     with store.exclusive(benchmark, "judgments", judge.name):
@@ -129,15 +142,14 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
         requests: dict[str, JudgeRequest] = {}
         reused = []
         for m in matchups:
-            template = templates.for_category(m.prompt.category)
-            system, user = template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text)
+            template, system, user = _render(templates, m)
             key = stable_id(judge.name, template.hash, system, user)
             draft = Judgment(benchmark, m.prompt.id, m.model_a, m.model_b, judge.name, templates.protocol, "error",
-                             template_hash=template.hash, category=m.prompt.category, source="arena",
+                             template_hash=template.hash, category=m.prompt.category, source="arena", turn=m.turn,
                              meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
                                    **({"demo_judge": True} if judge.demo else {}),
                                    **({"baseline": m.baseline} if m.baseline else {}),
-                                   "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
+                                   "answer_ids": [a.answer_id for a in (m.answer_a, m.answer_b) if a is not None]})
             prior = by_id.get(draft.judgment_id)
             if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):
                 report.already_judged += 1
@@ -148,8 +160,8 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
                                       meta={**draft.meta, "reused_from": source.judgment_id}))
             else:
                 waiting[key].append(draft)
-                requests.setdefault(key, JudgeRequest(key, templates.protocol, system, user,
-                                                      content_free=template.render("N/A", "N/A", "N/A")))
+                requests.setdefault(key, JudgeRequest(key, templates.protocol, system, user, content_free=(
+                    None if m.turn is not None else template.render("N/A", "N/A", "N/A"))))
         store.save_judgments(reused)
         report.reused = len(reused)
         report.requested = len(requests)

@@ -28,9 +28,10 @@ def question_id_of(row: dict, where: str) -> str:
 @dataclass(frozen=True)
 class PublishedAnswer:
     question_id: str
-    text: str
+    text: str  # the answer to the last user turn
     answer_id: str | None  # the id reviews name in answer1_id / answer2_id, when the file has one
     line: int
+    turns: tuple[str, ...] = ()  # every turn's answer, in order (FastChat files of multi-turn sets)
 
 
 # Every shape of answer row read here, as the error for a row of none of them lists them.
@@ -46,16 +47,20 @@ def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
     for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
         qid = question_id_of(row, where)
+        turns: list[str] = []
         if "generation" in row:
             text = row["generation"]
         elif "choices" in row:
             try:
-                text = row["choices"][0]["turns"][-1]
+                turns = row["choices"][0]["turns"]
+                text = turns[-1]
             except (KeyError, IndexError, TypeError):
                 raise ArenaError(f"{where}: field 'choices' must hold [{{'turns': [...]}}]") from None
+            if not all(isinstance(t, str) for t in turns):
+                raise ArenaError(f"{where}: field 'choices[0].turns' must be a list of strings")
         elif "turns" in row:
             turns = row["turns"]
-            if not isinstance(turns, list) or not turns:
+            if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
                 raise ArenaError(f"{where}: field 'turns' must be a non-empty list of strings")
             text = turns[-1]
         elif "text" in row:
@@ -69,7 +74,8 @@ def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
             raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
         seen[qid] = number
         answer_id = row.get("answer_id")
-        rows.append(PublishedAnswer(qid, clean_answer(text)[0], None if answer_id is None else str(answer_id), number))
+        rows.append(PublishedAnswer(qid, clean_answer(text)[0], None if answer_id is None else str(answer_id), number,
+                                    tuple(clean_answer(t)[0] for t in turns)))
     return rows
 
 
@@ -78,17 +84,24 @@ def read_published_answers(path: Path) -> dict[str, str]:
 
 
 class PublishedAnswers(ChatModel):
+    """Replies turn by turn: a multi-turn file (FastChat `choices[0].turns`) gives its n-th turn as the model's
+    n-th reply to a question; a one-answer file replies once. A turn the file does not have is missing."""
+
     def __init__(self, spec: ModelSpec):
         self.name = spec.name
         self.path = Path(spec.path or "")
-        self.answers = read_published_answers(self.path)
+        self.answers = {row.question_id: row.turns or (row.text,) for row in read_published_answer_rows(self.path)}
 
     def describe(self) -> dict:
         return {"backend": "answers", "path": str(self.path)}
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
-        return [Generation(self.answers[r.prompt_id], "stop") if r.prompt_id in self.answers
-                else Generation("", "missing") for r in requests]
+        replies = []
+        for request in requests:
+            turns = self.answers.get(request.prompt_id, ())
+            replies.append(Generation(turns[request.turn], "stop") if request.turn < len(turns)
+                           else Generation("", "missing"))
+        return replies
 
 
 @register_backend("answers", check=lambda spec: read_published_answer_rows(Path(spec.path or "")))

@@ -48,6 +48,7 @@ class GenerationRequest:
 
     prompt_id: str
     messages: tuple[Message, ...]
+    turn: int = 0  # which of the model's own replies to this prompt this is (0: the first)
 
 
 @dataclass

@@ -16,6 +16,10 @@ def run_ratings(args) -> int:
     store = ResultsStore(args.results)
     method = args.method
     panel_commands.check_options(args)
+    if method == "score":  # single-answer grades (MT-bench), not matches
+        from arena.ratings.scores import run_scores
+
+        return run_scores(store, args)
     protocol = args.protocol or ("relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise")
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")

@@ -25,6 +25,7 @@ from arena.ratings.matches import build_matches, win_rate_matrix
 from arena.report import charts
 from arena.report.page import render_page
 from arena.report.safe_markdown import render_markdown
+from arena.report.scores import mt_bench_sections
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 from arena.store.records import Judgment, utc_now
@@ -222,9 +223,10 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     judgments = store.judgments(benchmark)
     if judges:
         judgments = [j for j in judgments if j.judge in judges]
+    single = [j for j in judgments if j.protocol == "single"]
     judgments = [j for j in judgments if j.protocol in ("pairwise", "relative")]
-    if not judgments:
-        raise ArenaError(f"no pairwise or relative judgments for prompt set '{benchmark}'"
+    if not judgments and not single:
+        raise ArenaError(f"no pairwise or relative judgments (nor single-answer grades) for prompt set '{benchmark}'"
                          f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
@@ -233,6 +235,7 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline, "store": store,
             "benchmark": benchmark}
     figures: dict[str, str] = {}
+    mt_bench = mt_bench_sections(single, prompt_set, bootstrap, seed, figures)
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         by_judge[j.judge].append(j)
@@ -258,11 +261,11 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
                 ratings = [{r["model"]: r["rating"] for r in s.get("bt", [])} for s in (section, human_section)]
                 agreements.append(asdict(judge_agreement(machine, human, *ratings)))
 
-    metadata = _run_metadata(store, benchmark, prompt_set, judgments)
+    metadata = _run_metadata(store, benchmark, prompt_set, judgments + single)
     nonce = secrets.token_urlsafe(16)
     html = render_page(benchmark=benchmark, sections=sections, bias=[asdict(b) for b in bias], agreements=agreements,
                        figures=figures, metadata=metadata, battles=_battles_payload(store, benchmark, judgments, prompt_set),
-                       nonce=nonce, counts={"judgments": len(judgments), "judges": len(by_judge)})
+                       nonce=nonce, counts={"judgments": len(judgments), "judges": len(by_judge)}, mt_bench=mt_bench)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, svg in figures.items():
         (out_dir / name).write_text(svg, encoding="utf-8")

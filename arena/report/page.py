@@ -116,13 +116,21 @@ def _figures(figures: dict, names: list[str]) -> str:
 
 
 def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreements: list[dict], figures: dict,
-                metadata: dict, battles: str, nonce: str, counts: dict) -> str:
+                metadata: dict, battles: str, nonce: str, counts: dict, mt_bench: list[dict] | None = None) -> str:
     from arena.store.results import file_safe
 
     parts = [f"<h1>arena report · {escape(benchmark)}</h1>",
              f'<p class="note">{counts["judgments"]} judgments by {counts["judges"]} judge(s). Each judged answer '
              "order is its own match (QLoRA paper). Elo: start 1000, K=32, mean over random match orders with a 95% "
              "interval. Bradley-Terry: maximum likelihood on the Elo scale, 95% bootstrap interval.</p>"]
+    for section in mt_bench or []:  # single-answer grades (MT-bench)
+        slug = file_safe(section["judge"])
+        parts.append(f'<h2 id="mt-bench-{escape(slug)}">MT-bench score · judge {escape(section["judge"])}</h2>'
+                     + _table(section["table"], ("model", "score", "ci", "turn1", "turn2", "graded", "errors"),
+                              f"mt-bench-{slug}")
+                     + '<p class="note">score: mean grade (1-10) over every graded turn; turn1 and turn2 apart; ci: '
+                     "95% bootstrap interval over questions; unreadable grades are left out and counted as errors.</p>"
+                     + _figures(figures, [section["figure"]]))
     for section in sections:
         judge, slug = section["judge"], file_safe(section["judge"])
         label = f' <span class="note">({escape(section["label"])})</span>' if section.get("label") else ""

@@ -87,21 +87,27 @@ class Judgment:
     judgment_id: str = ""
     created: str = field(default_factory=utc_now)
     meta: dict = field(default_factory=dict)
+    # The turn judged (1-based) when each turn of a multi-turn answer is judged on its own (single grading,
+    # FastChat's per-turn pairwise prompts); None: the answer as a whole (its last turn, the dialogue shown).
+    # Single grading: model_a is the model graded, model_b "", score_a the grade, verdict 'graded' or 'error'.
+    turn: int | None = None
     preference_b: float | None = None
 
     def __post_init__(self) -> None:
         self.question_id = str(self.question_id)
-        if not self.judgment_id:
+        if not self.judgment_id:  # the turn joins the id only when set, so ids made before it existed stand
+            turn = () if self.turn is None else (self.turn,)
             self.judgment_id = stable_id(self.benchmark, self.question_id, self.model_a, self.model_b, self.judge,
-                                         self.protocol, self.template_hash, self.source)
+                                         self.protocol, self.template_hash, self.source, *turn)
 
     def to_dict(self) -> dict:
         # A shallow copy of the fields, not dataclasses.asdict (which deep-copies): a million-record import
         # writes this. The instance holds exactly its fields, in their order; a hard verdict's record is written
-        # without `preference_b`, as before it existed.
+        # without `preference_b`, and a whole answer's without `turn`, as before they existed.
         data = dict(self.__dict__)
-        if data["preference_b"] is None:
-            del data["preference_b"]
+        for optional in ("preference_b", "turn"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
