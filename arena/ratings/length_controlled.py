@@ -23,20 +23,31 @@ standard error is that of a mean over the instructions. As in AlpacaEval, in two
    γ_x ~ N(0, τ²): its posterior mode moves toward 0 by τ⁻² / (information_x + τ⁻²), so each γ_x is shrunk in
    proportion to how little it is informed. τ² is not a chosen constant: it is estimated from the data by
    expectation-maximisation on the Laplace approximation (τ² ← mean of γ_x² + posterior variance of γ_x).
-2. Per candidate, γ held fixed: α_m, β_m, ψ_m by maximum likelihood on the candidate's judgments, regularised
-   toward the baseline the way AlpacaEval does it. Its regularisation rows are judgments of the *baseline's own
+   The length slopes are partially pooled the same way (below), in this stage too.
+2. Per candidate, γ held fixed: α_m, β_m, ψ_m by maximum likelihood on the candidate's judgments (β_m
+   pooled, below), regularised toward the baseline the way AlpacaEval does it. Its regularisation rows are judgments of the *baseline's own
    answers regenerated to be longer or shorter* (AlpacaEval's `<baseline>_verbose` and `<baseline>_concise`)
    against the baseline. They join every candidate's fit with weight `BASELINE_VARIANT_WEIGHT` per instruction
    in all, and without the candidate's intercept α_m: they inform only β_m and ψ_m. Same content, different
    length, so they measure how much the judge rewards length alone; a candidate whose own judgments confound
    length with quality (a weak model whose few long answers are its good ones, or one that truncates where it
    would lose) then cannot claim a length slope, and so an LC, that the judge's own behaviour does not support.
-   A store without such variants gets AlpacaEval's unregularised fit (its `regularize_to_baseline_lambda`
+   A store without such variants gets no such regularisation (AlpacaEval's `regularize_to_baseline_lambda`
    unset): nothing else in an offline pool measures the judge's response to length alone. A pull of α_m toward
    the baseline is no substitute: LC is read at α_m, so it would move every weak candidate toward 50%.
 
-The 95% interval resamples the candidate's instructions (stage 2 refitted per resample, γ and the variant rows
-held fixed).
+Partial pooling of the length slopes, in both stages (arena's, not AlpacaEval's): β_m ~ N(μ_β, σ_β²), the
+judge's response to length being one judge's across the pool, with μ_β and σ_β² estimated from the pool by the
+same EM as τ² (μ_β ← mean of the posterior modes, σ_β² ← mean of (β_m − μ_β)² + posterior variance of β_m).
+Each β_m then moves toward μ_β by σ_β⁻² / (information about β_m + σ_β⁻²): a candidate whose gaps vary keeps
+its own slope, one that is always far shorter than the baseline (tanh(z) near −1 everywhere, so α_m and β_m
+trade against each other) or has few judgments borrows the pool's. No constant is chosen: where the slopes
+differ little, σ_β is small and the pooling strong; where they truly differ, it is weak. Pooling shrinks
+noise, not confounding: a pool whose slopes are all inflated by the same confounding pools toward an inflated
+μ_β, which only the baseline's variant rows correct; both apply when both are there.
+
+The 95% interval resamples the candidate's instructions (stage 2 refitted per resample, γ, μ_β, σ_β and the
+variant rows held fixed).
 """
 
 from __future__ import annotations
