@@ -7,6 +7,7 @@ and `arena prompts list` start fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 import warnings
@@ -37,6 +38,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
 
+    def _get_help_string(self, action) -> str:
+        """Each option's default, unless its help already says it or there is none to tell."""
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.help == argparse.SUPPRESS or not _has_default(action):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
 
 def _command(subparsers, name: str, help_text: str, examples: str = "", description: str = ""):
     epilog = f"examples:\n{examples}" if examples else None
@@ -46,6 +54,11 @@ def _command(subparsers, name: str, help_text: str, examples: str = "", descript
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="also show third-party libraries' warnings and log messages")
     return parser
+
+
+def _add_list_format(parser) -> None:
+    parser.add_argument("--format", choices=["table", "json"], default="table",
+                        help="table for people, json (a list of objects) for scripts")
 
 
 def _lazy(module: str, function: str):
@@ -107,24 +120,32 @@ def _add_prompts(subparsers) -> None:
                        "  arena prompts pull mine --from my_prompts.csv   # your own set, by name")
     sub = prompts.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally",
-                       "  arena prompts list")
+                       "  arena prompts list\n  arena prompts list --format json")
+    _add_list_format(listing)
     listing.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_list"))
     show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)",
-                    "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl")
+                    "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl\n"
+                    "  arena prompts show oa953 --limit 1 --full")
     show.add_argument("name")
     show.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="show only the first N prompts")
+    show.add_argument("--full", action="store_true",
+                      help="table: show every message whole (without it, messages longer than 1,000 characters are "
+                           "cut, saying how much was left out); jsonl is always whole")
     show.add_argument("--format", choices=["table", "jsonl"], default="table",
                       help="table for people, jsonl for the normalized records")
     show.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_show"))
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
-                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set",
+                    "  arena prompts pull my-set --from my_prompts.csv   # then --benchmark my-set\n"
+                    "  arena prompts pull my-set --from my_prompts_v2.jsonl --replace",
                     description="Download vicuna80 or oa953 from their pinned URL, or copy them --from a local file; "
                                 "the sha256 must match the pinned one or nothing is stored. Any other NAME with "
                                 "--from FILE stores your own JSONL (text / turns / input / messages) or CSV set.")
     pull.add_argument("name")
     pull.add_argument("--from", dest="from_path", type=Path, metavar="PATH", help="a local file instead of the URL")
+    pull.add_argument("--replace", action="store_true",
+                      help="replace your own set of that name (without it, pulling an existing name is refused)")
     pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
 
 
@@ -228,7 +249,11 @@ def _add_ratings(subparsers) -> None:
         "  arena ratings --benchmark vicuna80 --method bias\n"
         "  arena ratings --benchmark vicuna80 --method agreement --judge gpt-4 --judge human\n"
         "  arena ratings --benchmark vicuna80 --method robustness\n"
-        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json",
+        "  arena ratings --benchmark vicuna80 --method robustness --rating elo --orderings 1000 --format json\n"
+        "  arena ratings --benchmark vicuna80 --panel majority --method bt   # each judge's table and the panel's\n"
+        "  arena ratings --benchmark vicuna80 --method agreement --judge a --judge b --judge c   # + Fleiss' kappa\n"
+        "  arena ratings --benchmark vicuna80 --method bt --exclude-self   # without gpt-4's verdicts on gpt-4\n"
+        "  arena ratings --benchmark mine --method bias --self-model openai:gpt-4o-2024-08-06=gpt-4o",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% interval). "
                     "bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
                     "relative: the candidate's summed score over the baseline's, per answer order and their mean "
@@ -243,7 +268,10 @@ def _add_ratings(subparsers) -> None:
                     "<baseline>_verbose, <baseline>_concise) regularise every candidate's length slope, as in AlpacaEval. "
                     "Soft verdicts are fractional wins in bt and elo too. "
                     "bias: position bias, order consistency and length preference per judge. "
-                    "agreement: two judges compared on the same items (two --judge options). "
+                    "agreement: two judges compared on the same items (two --judge options); with three or more "
+                    "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
+                    "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
+                    "table; bias then adds its self-preference. "
                     "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
                     "removal reverses their order (first-order influence, then proven by refitting without them), "
                     "and the fewest that change the top model.",
@@ -262,6 +290,15 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument("--max-share", type=_number(0, 1, low_open=True), default=0.1, metavar="SHARE",
                          help="robustness: remove at most this share of the judgments (default 0.1); a pair that "
                               "does not flip within it is reported verified: false")
+    ratings.add_argument("--panel", choices=["majority", "mean"], default=None,
+                         help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
+                              "verdict more than half of the votes gave, per question and answer order (else a tie; "
+                              "items a majority of the panel judged); mean = the mean of single-answer grades")
+    ratings.add_argument("--exclude-self", action="store_true",
+                         help="leave out the judgments in which a judge judged its own model")
+    ratings.add_argument("--self-model", action="append", metavar="JUDGE=MODEL",
+                         help="JUDGE's own model is the contestant MODEL (by default a judge's own model is the "
+                              "contestant of the same name, or of the replayed judge's name)")
     ratings.add_argument("--control", default=None, metavar="length|style|FEATURES",
                          help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                               "difference of each feature); winrate: 'length' for the length-controlled win rate. "
@@ -274,7 +311,8 @@ def _add_ratings(subparsers) -> None:
                          help="Elo: random match orders (default: the paper's 10,000). The interval is the spread of "
                               "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
                               "interval of the mean (mean_ci_low/high) and its Monte Carlo error (mean_se). 'auto' adds "
-                              "orders until every mean_se is below 0.1 point")
+                              "orders until every mean_se is below 0.1 point or 100,000 orders are played (then it says "
+                              "so, with the precision reached)")
     ratings.add_argument("--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative: resamples")
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
@@ -325,8 +363,10 @@ def _add_generate(subparsers) -> None:
                       "  arena models list\n  arena models show guanaco-7b")
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(sub, "list", "presets, models-file entries and fine-tuned models",
-                       "  arena models list\n  arena models list --models-file my-models.toml")
+                       "  arena models list\n  arena models list --models-file my-models.toml\n"
+                       "  arena models list --format json")
     _add_models_file(listing)
+    _add_list_format(listing)
     listing.set_defaults(handler=_lazy("arena.generation.commands", "run_models"))
     show = _command(sub, "show", "one model's backend and options",
                     "  arena models show guanaco-7b\n  arena models show smollm2-nf4")
@@ -339,7 +379,11 @@ def _add_generate(subparsers) -> None:
 def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, protocol_choices, protocol_default,
                          judge_more: str = "") -> None:
     group = parser.add_argument_group("judging")
-    group.add_argument("--judge", default=judge_default, help=f"judge model (default: {judge_default}){judge_more}")
+    group.add_argument("--judge", action="append", default=None,
+                       help=f"judge model (default: {judge_default}){judge_more}. Repeat for a panel: each judge "
+                            "judges every matchup (any mix, also 'human' for the votes of arena rate), then the "
+                            "panel's majority verdicts are rated beside each judge's")
+    parser.set_defaults(default_judge=judge_default)
     group.add_argument("--judge-base-url", default=None, metavar="URL",
                        help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)")
     group.add_argument("--protocol", choices=protocol_choices, default=protocol_default)
@@ -349,7 +393,9 @@ def _add_judging_options(parser: argparse.ArgumentParser, judge_default: str, pr
                        help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids")
     group.add_argument("--retry-errors", action="store_true", help="judge again the judgments stored as errors")
     group.add_argument("--max-cost", type=_number(0, low_open=True), default=None, metavar="USD",
-                       help="stop before the judge's spending would pass this amount")
+                       help="one cap for the whole command (judging, and answers from paid endpoints): calls wait "
+                            "for money held by calls in flight and the run stops before spending could pass it; "
+                            "exit 3 when it stopped the run. Models without a known price need price_in/price_out")
     group.add_argument("--dry-run", action="store_true",
                        help="make no call and load no model: print the calls generation and judging need and their "
                             "estimated cost, directly and through the Batch API")
@@ -373,7 +419,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --dry-run --batch\n"
         "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --judge gpt-4 --batch --max-cost 5\n"
         "  arena evaluate --model my-model --benchmark vicuna80 --baseline answers:gpt35.jsonl \\\n"
-        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both",
+        "      --judge openai:my-judge --judge-base-url http://127.0.0.1:8000/v1 --protocol both\n"
+        "  arena evaluate --model guanaco-7b --benchmark vicuna80 --baseline chatgpt --protocol pairwise \\\n"
+        "      --judge gpt-4 --judge chatgpt --judge human --max-cost 10   # a panel: each judge, then the majority",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare each "
                     "candidate with the baseline in both answer orders, and prints the score relative to the "
                     "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss.")
@@ -393,7 +441,9 @@ def _add_pipelines(subparsers) -> None:
         "  arena tournament --models a b c d --benchmark oa953 --budget 2000 --max-cost 20\n"
         "  arena tournament --models a b c d --benchmark oa953 --budget 8000 --schedule adaptive --batch\n"
         "  arena tournament --benchmark vicuna80 --judge replay:results:gpt-4 --budget 1000 --schedule adaptive "
-        "--format json",
+        "--format json"
+        "\n  arena tournament --benchmark vicuna80 --judge replay:a:gpt-4 --judge replay:b:claude --judge replay:c:human"
+        "   # a panel of recorded judges",
         description="Every pair of models on every question, in both answer orders (each order is a match, as in "
                     "the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
                     "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "
@@ -483,7 +533,9 @@ def _add_report(subparsers) -> None:
     _add_results(report)
     report.add_argument("--benchmark", required=True)
     report.add_argument("--judge", action="append", help="judges to include (default: all)")
-    report.add_argument("--baseline", default=None, help="baseline for relative scores (default: guessed)")
+    report.add_argument("--baseline", default=None,
+                        help="baseline of relative scores (default: the one the judgments name, e.g. evaluate's "
+                             "--baseline; required when they name none)")
     report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
     report.add_argument("--orderings", type=_integer(1), default=10_000)
     report.add_argument("--bootstrap", type=_integer(1), default=1_000)
@@ -509,11 +561,17 @@ def _add_rate(subparsers) -> None:
     sub = rate.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = _command(sub, "serve", "run the rating web app",
                      "  arena rate serve --benchmark sample --models smollm2-greedy smollm2-sampled smollm2-nf4\n"
-                     "  arena rate serve --benchmark vicuna80 --models guanaco-7b gpt-3.5 --per-rater 40 --port 8080",
+                     "  arena rate serve --benchmark vicuna80 --models guanaco-7b gpt-3.5 --per-rater 40 --port 8080\n"
+                     "  # two servers on one PostgreSQL database, behind a proxy that serves them under /rate:\n"
+                     "  arena rate serve --benchmark sample --models a b --db postgresql://arena:pw@db/arena "
+                     "--port 8001 --root-path /rate --forwarded-allow-ips 127.0.0.1\n"
+                     "  arena rate serve --benchmark sample --models a b --db postgresql://arena:pw@db/arena "
+                     "--port 8002 --root-path /rate --forwarded-allow-ips 127.0.0.1",
                      description="Blind pairwise rating of answers already in the results store: each rater sees the "
                                  "question and two anonymised answers in random left/right order and picks left, "
                                  "right, tie or both bad. Votes are committed before the page says saved and appear "
-                                 "to `arena ratings` as judge `human`.")
+                                 "to `arena ratings` as judge `human`. Several servers may share one --db "
+                                 "(PostgreSQL) and one --results folder.")
     serve.add_argument("--benchmark", required=True)
     serve.add_argument("--models", nargs="+", required=True, metavar="MODEL")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
@@ -521,6 +579,15 @@ def _add_rate(subparsers) -> None:
     serve.add_argument("--per-rater", type=_integer(1), default=None, metavar="N", help="items asked of each rater (default: all)")
     serve.add_argument("--votes-per-minute", type=_number(0, low_open=True), default=120.0, help="rate limit per rater link")
     serve.add_argument("--burst", type=_integer(1), default=20, help="votes a link may send at once before the limit applies")
+    serve.add_argument("--root-path", default="", metavar="PATH",
+                       help="sub-path a reverse proxy serves the form under, stripped by the proxy before it "
+                            "forwards (e.g. /rate; default: none)")
+    serve.add_argument("--forwarded-allow-ips", default="", metavar="IPS",
+                       help="proxy addresses or networks whose X-Forwarded-Proto and -Host headers are believed "
+                            "(comma-separated, e.g. 127.0.0.1,10.0.0.0/8; '*' for any; default: none)")
+    serve.add_argument("--mirror-every", type=_number(0, low_open=True), default=10.0, metavar="SECONDS",
+                       help="how often to mirror votes another server committed but was stopped before mirroring "
+                            "(default 10)")
     _add_db(serve)
     add = _command(sub, "add-rater", "create a rater and print their personal link (a 256-bit random token)",
                    "  arena rate add-rater alice\n  arena rate add-rater bob --base-url https://rate.example.org")
@@ -530,8 +597,10 @@ def _add_rate(subparsers) -> None:
     revoke = _command(sub, "revoke", "disable a rater's link", "  arena rate revoke alice")
     revoke.add_argument("name")
     _add_db(revoke)
-    raters = _command(sub, "raters", "list raters and how many votes each has given", "  arena rate raters")
+    raters = _command(sub, "raters", "list raters and how many votes each has given",
+                      "  arena rate raters\n  arena rate raters --format json")
     _add_db(raters)
+    _add_list_format(raters)
     export = _command(sub, "export", "all votes as JSONL or CSV on standard output",
                       "  arena rate export --format csv > votes.csv\n  arena rate export --benchmark sample > votes.jsonl")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -553,7 +622,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(subparsers)
     _add_report(subparsers)
     _add_rate(subparsers)
+    _give_every_option_a_help_line(parser)
     return parser
+
+
+def _give_every_option_a_help_line(parser: argparse.ArgumentParser) -> None:
+    """argparse prints no help line, so no default, for an option without help text: give those with a
+    default a line that says it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in set(action.choices.values()):
+                _give_every_option_a_help_line(command)
+        elif action.help is None and action.option_strings and _has_default(action):
+            action.help = "(default: %(default)s)"
+
+
+def _has_default(action: argparse.Action) -> bool:
+    return not (action.default is None or action.default is False or action.default == []
+                or action.default is argparse.SUPPRESS)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -562,7 +648,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 # Which extra of `pip install -e '.[EXTRA]'` brings each optional package.
 EXTRAS = {**dict.fromkeys(("torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "gguf"), "hf"),
-          **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart"), "web"),
+          **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart", "psycopg"),
+                         "web"),
           "vllm": "gpu", "playwright": "dev"}
 
 
@@ -575,13 +662,37 @@ def _quiet_third_parties() -> None:
     warnings.filterwarnings("ignore", module=r"(?!arena)")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # Libraries' own progress bars (transformers' GGUF conversion uses plain tqdm); arena shows its own
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub", "torch", "numba", "vllm"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that an unknown option is reported by the command it was given to, with the
+    closest option that command has ("--methd": did you mean --method?), not by the top-level usage."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    command = parser
+    while True:  # down to the (sub)command that was chosen
+        chosen = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if chosen is None or getattr(args, chosen.dest, None) not in chosen.choices:
+            break
+        command = chosen.choices[getattr(args, chosen.dest)]
+    known = [o for a in command._actions for o in a.option_strings]
+    hints = []
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6) if extra.startswith("-") else []
+        hints.append(f"{extra} (did you mean {close[0]}?)" if close else extra)
+    command.error(f"unrecognized arguments: {', '.join(hints)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     if not getattr(args, "verbose", False):
         _quiet_third_parties()
     try:

@@ -10,3 +10,15 @@ class ArenaError(Exception):
 
 EXIT_BUDGET_STOPPED = 3  # --max-cost stopped judging before the plan was done; everything judged is saved
 EXIT_CALLS_FAILED = 4  # some judge calls failed in transport; nothing was stored for them; rerun to judge them
+
+
+class BudgetStopped(ArenaError):
+    """The spending cap stopped a stage that cannot store partial work under another name."""
+
+    exit_code = EXIT_BUDGET_STOPPED
+
+
+class CallsFailed(ArenaError):
+    """Calls to an endpoint failed in transport (refused, a circuit breaker); what was done is kept."""
+
+    exit_code = EXIT_CALLS_FAILED

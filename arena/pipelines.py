@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arena.benchmarks import load_prompt_set
 from arena.benchmarks.records import PromptSet
-from arena.console import info, print_records
+from arena.console import info, print_records, warn
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
@@ -23,16 +25,19 @@ from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
-from arena.judging.budget import CostBudget
+from arena.judging.budget import CostBudget, Price, spending
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
-from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
+from arena.panel_pipeline import judges_of, run_panel
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
+
+if TYPE_CHECKING:
+    from arena.judging.schedule import ScheduleResult
 
 
 def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
@@ -49,7 +54,8 @@ def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSp
             continue
         report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
-            info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
+            speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
+            info(f"{spec.name}: {report.generated} answers generated{speed}")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
     return answers, planned_cost
 
@@ -95,7 +101,9 @@ class JudgingSession:
 
     def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, args):
         self.store, self.prompt_set, self.judge, self.judge_spec, self.args = store, prompt_set, judge, judge_spec, args
-        self.budget = CostBudget(args.max_cost)
+        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+        self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
+        self.generation_cost = 0.0
         self.reports: list[JudgingReport] = []
         self.planned_generation_cost = 0.0  # a dry run's estimate for the answers still missing
 
@@ -115,27 +123,52 @@ class JudgingSession:
             info(report.describe() + demo_label(self.judge))
         return report
 
+    def answers(self, specs: list[ModelSpec]) -> dict:
+        """Generate what is missing under the command's cap (a paid answer model spends from it too); a dry
+        run plans it and keeps the estimate."""
+        with spending(self.budget):
+            answers, self.planned_generation_cost = _answers_for(self.store, self.prompt_set, specs, self.args)
+        self.generation_cost = self.budget.spent - self.spent_before
+        if self.budget.refused:
+            info(f"the --max-cost budget stopped answer generation (cost ${self.generation_cost:.4f}); only "
+                 "questions with stored answers are judged")
+        return answers
+
     def finish(self) -> int:
         """Say what the cap and the transport cost, and pick the exit code."""
         if self.budget.describe():
             info(self.budget.describe())
-        if len(self.reports) > 1 and not self.args.dry_run:
+        if (len(self.reports) > 1 or self.generation_cost or self.args.max_cost is not None) and not self.args.dry_run:
             info(f"total cost of this command: ${self.budget.spent:.4f}"
+                 + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
                  + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
         if self.args.dry_run:
             judging = sum(r.estimated_cost for r in self.reports)
             info(f"dry run: no call was made and no model loaded; estimated cost of generation "
                  f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
                  + (" (Batch API prices)" if self.args.batch else ""))
-        if any(r.not_started for r in self.reports):
+        if self.budget.refused or any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
-        if any(r.failed for r in self.reports):
+        if any(r.failed or r.oversized for r in self.reports):
             return EXIT_CALLS_FAILED
         return 0
 
+    def shows_results(self) -> bool:
+        """Results are printed unless this was a dry run or no judgment exists to rate (every call failed)."""
+        return not self.args.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
+
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
+        return {"judge": self.judge.name, "demo_judge": self.judge.demo,
+                "cost": round(self.budget.spent - self.spent_before, 6),
                 "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
+
+
+def _check_prices(judge_spec: ModelSpec, specs: list[ModelSpec], max_cost: float | None) -> None:
+    """Every paid endpoint of the command (the judge, answer models behind an API) has a price, or --max-cost
+    could not hold (see Price.check_known)."""
+    for spec in [judge_spec, *specs]:
+        if spec.backend == "openai":
+            Price.check_known(spec.path or spec.name, spec.options, spec.name, max_cost)
 
 
 def _spec_record(spec: ModelSpec) -> dict:
@@ -143,6 +176,9 @@ def _spec_record(spec: ModelSpec) -> dict:
 
 
 def run_evaluate(args) -> int:
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = _models(args.model, args)
@@ -156,18 +192,18 @@ def run_evaluate(args) -> int:
     for spec in [*candidates, baseline]:
         check_loadable(spec)
     judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    _check_prices(judge_spec, [*candidates, baseline], args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        answers, planned_cost = _answers_for(store, prompt_set, [*candidates, baseline], args)
-        pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-        matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
-        protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
         session = JudgingSession(store, prompt_set, judge, judge_spec, args)
-        session.planned_generation_cost = planned_cost
+        answers = session.answers([*candidates, baseline])
+        pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
+        matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
+        protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
         for protocol in protocols:
             session.judge_all(protocol, matchups)
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args)
     return code
 
@@ -177,9 +213,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
     names = {c.name for c in candidates}
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
-        rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
-                      f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        try:  # unreadable relative replies must not hide the pairwise results judged beside them
+            rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+            print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                          f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        except ArenaError as exc:
+            warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
@@ -197,6 +236,12 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
             rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
             print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
                           f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
+    unreadable = Counter(j.protocol for j in stored if j.verdict == "error" and j.protocol in protocols
+                         and baseline.name in (j.model_a, j.model_b) and {j.model_a, j.model_b} & names)
+    if unreadable:
+        counts = ", ".join(f"{count} {protocol}" for protocol, count in sorted(unreadable.items()))
+        warn(f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
+             "the scores above: rerun with --retry-errors to judge them again")
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
@@ -215,6 +260,9 @@ def run_tournament(args) -> int:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
     if args.until_separated and args.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models
@@ -238,11 +286,11 @@ def run_tournament(args) -> int:
     for spec in specs:
         check_loadable(spec)
     judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    _check_prices(judge_spec, specs, args.max_cost)
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
-        answers, planned_cost = _answers_for(store, prompt_set, specs, args)
-        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         session = JudgingSession(store, prompt_set, judge, judge_spec, args)
-        session.planned_generation_cost = planned_cost
+        answers = session.answers(specs)
+        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         if args.schedule == "adaptive" and not args.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
             outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
@@ -254,7 +302,7 @@ def run_tournament(args) -> int:
             outcome = None
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, args, outcome)
     return code
 
@@ -262,6 +310,8 @@ def run_tournament(args) -> int:
 def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
               judge_round) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
+    from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
+
     keys = set(pool)
 
     def judged():  # through the store's column cache: each round parses only the lines the last one added
@@ -347,8 +397,8 @@ def _print_top_pair(judgments) -> None:
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
-    from arena.store.results import file_safe
+    from arena.store.results import file_safe, log_name
 
-    path = store.root / file_safe(benchmark) / "leaderboards" / f"{file_safe(judge)}.json"
+    path = store.root / file_safe(benchmark) / "leaderboards" / f"{log_name(judge)}.json"
     write_atomically(path, json.dumps(data, indent=2))
     return path

@@ -136,7 +136,7 @@ def user_set_names() -> list[str]:
     folder = prompts_dir() / "user"
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.iterdir() if p.suffix in (".jsonl", ".csv"))
+    return sorted({p.stem for p in folder.iterdir() if p.suffix in (".jsonl", ".csv")})  # one entry per name
 
 
 def _download(url: str, dest: Path) -> None:
@@ -150,9 +150,10 @@ def _download(url: str, dest: Path) -> None:
         ) from None
 
 
-def pull_prompt_set(name: str, from_path: Path | None = None) -> tuple[Path, int]:
+def pull_prompt_set(name: str, from_path: Path | None = None, replace_existing: bool = False) -> tuple[Path, int]:
     """Fetch (or copy) a set into the data directory. Pinned sets must match their checksum; nothing is
-    stored unless the whole file checks out and parses."""
+    stored unless the whole file checks out and parses. One file per name: your own set is replaced only with
+    `replace_existing` (judgments stored under the name would otherwise silently describe other prompts)."""
     if name == SAMPLE:
         raise ArenaError("the 'sample' set ships with arena; there is nothing to pull")
     if name not in PINNED and from_path is None:
@@ -167,6 +168,10 @@ def pull_prompt_set(name: str, from_path: Path | None = None) -> tuple[Path, int
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArenaError(f"cannot create the arena data directory {folder}: {exc.strerror}") from None
+    existing = _user_set_path(name) if name not in PINNED else None
+    if existing is not None and not replace_existing:
+        raise ArenaError(f"prompt set '{name}' already exists ({existing}): pass --replace to replace its prompts "
+                         "(answers and judgments stored under that name stay), or pick another name")
     suffix = ".csv" if from_path is not None and from_path.suffix.lower() == ".csv" else ".jsonl"
     dest = folder / f"{name}{suffix}"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
@@ -188,6 +193,9 @@ def pull_prompt_set(name: str, from_path: Path | None = None) -> tuple[Path, int
             shutil.copyfile(from_path, tmp)
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, dest)
+        for other in (folder / f"{name}{s}" for s in (".jsonl", ".csv")):
+            if other != dest:
+                other.unlink(missing_ok=True)
     finally:
         tmp.unlink(missing_ok=True)
     return dest, len(prompts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arena.console import info, print_table
+from arena.console import info, print_records, print_table
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import available_models, resolve_model
 
@@ -29,9 +29,9 @@ def run_generate(args) -> int:
                                 "already_stored": report.already_done, "empty": report.empty,
                                 "missing": len(report.missing), "tokens": report.tokens},
                         params=report.params, model_facts=report.model_facts, exit_status=0)
+    speed = f", {report.tokens} tokens at {report.tokens_per_second:.1f} tok/s" if report.tokens else ""  # none: read
     info(f"{report.model} on {report.benchmark}: {report.generated} answers generated, "
-         f"{report.already_done} already stored, {report.empty} empty, "
-         f"{report.tokens} tokens at {report.tokens_per_second:.1f} tok/s")
+         f"{report.already_done} already stored, {report.empty} empty{speed}")
     if report.missing:
         info(f"{len(report.missing)} prompts have no published answer: {', '.join(report.missing[:10])}"
              + (" ..." if len(report.missing) > 10 else ""))
@@ -41,8 +41,12 @@ def run_generate(args) -> int:
 
 def run_models(args) -> int:
     if args.action == "list":
-        rows = [[s.name, s.backend, s.path or "-", s.origin, s.description]
-                for s in sorted(available_models(args.models_file).values(), key=lambda s: s.name)]
+        specs = sorted(available_models(args.models_file).values(), key=lambda s: s.name)
+        if args.format == "json":
+            print_records([{"name": s.name, "backend": s.backend, "path": s.path, "from": s.origin,
+                            "description": s.description, "options": s.options} for s in specs], "json")
+            return 0
+        rows = [[s.name, s.backend, s.path or "-", s.origin, s.description] for s in specs]
         print_table("Models", ["name", "backend", "path", "from", "description"], rows)
         return 0
     spec = resolve_model(args.name, args.models_file)

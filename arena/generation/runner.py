@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from arena.benchmarks.records import Message, Prompt, PromptSet
+from arena.console import info
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
 from arena.store import Answer, ResultsStore
@@ -87,10 +88,13 @@ def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, param
             store.save_answers(answers)
             if progress:
                 progress.update(task, advance=len(todo[start:start + chunk_size]),
-                                rate=f"{report.tokens_per_second:.1f} tok/s")
+                                rate=f"{report.tokens_per_second:.1f} tok/s" if report.tokens else "")
     finally:
         if progress:
             progress.stop()
+        report.model_facts = model.describe()  # after the run: a backend may report what it did
+        if "endpoints" in report.model_facts:
+            info(f"{spec.name}: {report.model_facts['endpoints']}")
 
 
 def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: ModelSpec, params: GenerationParams,

@@ -37,6 +37,10 @@ _ALIASES = {"gpt35": "gpt-3.5", "gpt-35": "gpt-3.5", "chatgpt": "gpt-3.5", "gpt3
 _BENCHMARK_WORDS = {"vicuna": "vicuna80", "oa": "oa953"}
 
 
+# The paper's relative (1-10) reviews score every model against ChatGPT's answer: the reference of its "% of ChatGPT".
+PAPER_RELATIVE_BASELINE = "gpt-3.5"
+
+
 def readable_model_name(original: str) -> str:
     """One name per model for review files and answer files alike: `65b-guanaco-vicuna-generations-topp0.9-temp0.7`
     -> `guanaco-65b`, `answer_gpt35` / `answer-gpt35` -> `gpt-3.5`, `13b-hh-rlhf` -> `hh-rlhf-13b`."""
@@ -183,7 +187,9 @@ def read_review_file(path: Path, benchmark: str, judge: str, owner: dict[str, st
             meta={"file": path.name, "original_model_a": names.model_a, "original_model_b": names.model_b,
                   "sides_from": sides_from, "order_corrected": model_a != by_name[0],
                   "reviewer": names.reviewer, "review_id": row.get("review_id"),
-                  "answer1_id": row.get("answer1_id"), "answer2_id": row.get("answer2_id")},
+                  "answer1_id": row.get("answer1_id"), "answer2_id": row.get("answer2_id"),
+                  **({"baseline": PAPER_RELATIVE_BASELINE} if protocol == "relative"
+                     and PAPER_RELATIVE_BASELINE in (model_a, model_b) else {})},
         ))
     return ReviewFile(path, judgments, corrected)
 

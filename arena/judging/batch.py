@@ -330,7 +330,7 @@ class BatchJudge(Judge):
                 meter = self._meter(budget, wanted[key])
                 if not meter.before_attempt():
                     # Already submitted: owed whatever the cap says now, so it is held without asking.
-                    budget.reserved += meter.worst_case
+                    budget.hold(meter.worst_case)
                 submitted.meters[key] = meter
         return submitted
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from arena.console import warn
 from arena.errors import ArenaError
-from arena.judging.budget import CallMeter, CostBudget, Price, RateLimiter
+from arena.judging.budget import CHARS_PER_TOKEN, CallMeter, CostBudget, Price, RateLimiter
 from arena.judging.parsing import explanation_of, parse_pairwise, parse_scores
-from arena.models.http import Endpoint, NotSent, RequestFailed, RetryPolicy, chat_completion, run_sync
+from arena.models.endpoints import EndpointPool
+from arena.models.http import (CircuitOpen, ContextTooLong, NotSent, RequestFailed, RetryPolicy, chat_completion,
+                               open_session, run_sync)
 from arena.models.spec import ModelSpec
 
 
@@ -58,12 +60,16 @@ OnReply = Callable[[JudgeRequest, JudgeReply], None]
 
 @dataclass
 class RunOutcome:
-    """What a judge could not do: calls not started under the spending cap, and calls that failed in
-    transport (no reply to store: they are judged again on the next run)."""
+    """What a judge could not do: calls not started under the spending cap, calls that failed in transport
+    (no reply to store: they are judged again on the next run), prompts too long for the judge's context
+    window (a rerun cannot help them), and why the run stopped early, if a circuit breaker stopped it."""
 
     not_started: int = 0
     failed: int = 0
     last_failure: str = ""
+    oversized: dict[str, int] = field(default_factory=dict)  # request key -> estimated prompt tokens
+    breaker: str = ""
+    endpoints: str = ""  # how many calls each endpoint served, when there are several
 
 
 class Judge(ABC):
@@ -80,19 +86,22 @@ class Judge(ABC):
 
 
 class OpenAIJudge(Judge):
-    """GPT-4 or any OpenAI-compatible endpoint, concurrent, rate-limited, budgeted. The first call goes
-    alone: a wrong key, a missing permission or an unknown model stops the run before anything else is sent."""
+    """GPT-4 or any OpenAI-compatible endpoint (or several serving the same model), concurrent,
+    rate-limited, budgeted. The first call goes alone: a wrong key, a missing permission or an unknown model
+    stops the run before anything else is sent."""
 
     def __init__(self, spec: ModelSpec):
         self.name = spec.name
         self.model_id = spec.path or spec.name
-        self.endpoint = Endpoint.from_options(spec.options)
+        self.endpoints = EndpointPool.from_options(spec.options)
+        self.endpoint = self.endpoints.states[0].endpoint
         self.policy = RetryPolicy(attempts=int(spec.option("retries", 5)) + 1, timeout=float(spec.option("timeout", 120)),
                                   base_delay=float(spec.option("retry_base_delay", 1.0)))
         self.concurrency = int(spec.option("max_concurrency", 16))
         self.requests_per_minute = spec.option("requests_per_minute")
         self.temperature = float(spec.option("judge_temperature", 0.2))
         self.max_tokens = int(spec.option("judge_max_tokens", 1024))
+        self.context_window = spec.option("context_window")
         self.price = Price.for_model(self.model_id, spec.options)
         self.expected_completion_tokens = min(self.max_tokens, 300)
 
@@ -102,30 +111,45 @@ class OpenAIJudge(Judge):
     def estimate_cost(self, requests: list[JudgeRequest]) -> float:
         return sum(self._estimate(r) for r in requests)
 
+    @staticmethod
+    def prompt_tokens(request: JudgeRequest) -> int:
+        """Estimated tokens of the prompt (about four characters a token)."""
+        return (len(request.system) + len(request.user)) // CHARS_PER_TOKEN + 1
+
     def run(self, requests, on_reply, budget) -> RunOutcome:
         return run_sync(self._run(requests, on_reply, budget))
 
     async def _run(self, requests, on_reply, budget) -> RunOutcome:
-        import httpx
-
-        limit = asyncio.Semaphore(self.concurrency)
-        limiter = RateLimiter(self.requests_per_minute, burst=self.concurrency)
         outcome = RunOutcome()
-        async with httpx.AsyncClient() as client:
-            async def one(request: JudgeRequest, first: bool = False) -> None:
-                async with limit:
-                    await self._call(client, limiter, request, on_reply, budget, outcome, first)
+        sendable = []
+        for request in requests:  # what cannot fit the configured context window is named, not sent
+            tokens = self.prompt_tokens(request)
+            if self.context_window and tokens + self.max_tokens > self.context_window:
+                outcome.oversized[request.key] = tokens
+            else:
+                sendable.append(request)
+        limiter = RateLimiter(self.requests_per_minute, burst=self.concurrency)
+        async with open_session(self.concurrency) as session:
+            queue = iter(sendable[1:])
 
-            if requests:
-                await one(requests[0], first=True)
-            await asyncio.gather(*(one(r) for r in requests[1:]))
+            async def worker() -> None:
+                for request in queue:  # workers share one iterator: each request is taken once
+                    if outcome.breaker:
+                        outcome.failed += 1
+                        continue
+                    await self._call(session, limiter, request, on_reply, budget, outcome)
+
+            if sendable:
+                await self._call(session, limiter, sendable[0], on_reply, budget, outcome)
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(0, len(sendable) - 1)))))
+        outcome.endpoints = self.endpoints.summary()
         return outcome
 
     def _warn_no_usage(self) -> None:
-        warn(f"judge '{self.name}' ({self.endpoint.base_url}) reports no token usage; arena charges each reply an "
+        warn(f"judge '{self.name}' ({self.endpoints.base_url}) reports no token usage; arena charges each reply an "
              "estimate from the prompt and reply lengths")
 
-    async def _call(self, client, limiter, request, on_reply, budget, outcome: RunOutcome, first: bool) -> None:
+    async def _call(self, session, limiter, request, on_reply, budget, outcome: RunOutcome) -> None:
         meter = CallMeter(budget, self.price, [request.system, request.user], self.max_tokens,
                           on_first_missing_usage=self._warn_no_usage)
         await limiter.acquire()
@@ -133,16 +157,21 @@ class OpenAIJudge(Judge):
                    "messages": [{"role": "system", "content": request.system},
                                 {"role": "user", "content": request.user}]}
         try:
-            data = await chat_completion(client, self.endpoint, payload, self.policy, meter)
+            data = await chat_completion(session, self.endpoints, payload, self.policy, meter)
         except NotSent:
             outcome.not_started += 1
             return
+        except ContextTooLong:
+            outcome.oversized[request.key] = self.prompt_tokens(request)
+            return
         except RequestFailed as exc:
-            if exc.fatal or (first and exc.unreachable):
-                raise ArenaError(f"judge '{self.name}' ({self.model_id} at {self.endpoint.base_url}): {exc}; the run "
-                                 "stopped and stored nothing for that call: fix the cause and rerun") from None
+            if exc.fatal:
+                raise ArenaError(f"judge '{self.name}' ({self.model_id} at {self.endpoints.base_url}): {exc}; the "
+                                 "run stopped and stored nothing for that call: fix the cause and rerun") from None
             outcome.failed += 1
             outcome.last_failure = str(exc)
+            if isinstance(exc, CircuitOpen):
+                outcome.breaker = str(exc)
             return
         text = data["choices"][0]["message"].get("content") or ""
         on_reply(request, reply_from_text(text, request.protocol, cost=meter.cost, tokens=meter.tokens))

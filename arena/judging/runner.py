@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from arena.benchmarks.records import Prompt, PromptSet
@@ -19,6 +19,7 @@ from arena.judging.budget import CostBudget
 from arena.judging.judges import Judge, JudgeReply, JudgeRequest
 from arena.judging.templates import TemplateSet
 from arena.store import Answer, Judgment, ResultsStore
+from arena.store.group_commit import GroupCommit
 from arena.store.records import stable_id, utc_now
 
 
@@ -29,6 +30,8 @@ class Matchup:
     model_b: str
     answer_a: Answer
     answer_b: Answer
+    baseline: str | None = None  # the reference side when one was chosen (evaluate): reports use it
+
 
 
 @dataclass
@@ -44,6 +47,9 @@ class JudgingReport:
     not_started: int = 0  # stopped by the spending cap
     failed: int = 0  # transport failures: nothing stored, judged again on the next run
     last_failure: str = ""
+    breaker: str = ""  # why a circuit breaker stopped the run early
+    oversized: list[str] = field(default_factory=list)  # prompts too long for the judge: what and how long
+    endpoints: str = ""  # calls served per endpoint, when there are several
     estimated_cost: float = 0.0
     cost: float = 0.0
 
@@ -51,9 +57,18 @@ class JudgingReport:
         text = (f"{self.judge} ({self.protocol}): {self.planned} judgments planned, {self.already_judged} already "
                 f"stored, {self.reused} reused from cache, {self.judged} judged now ({self.errors} unreadable, kept "
                 f"as errors), cost ${self.cost:.4f}")
-        if self.failed:
+        if self.breaker:
+            text += (f"; stopped early: {self.breaker}; {self.failed} calls stored nothing: rerun to judge them once "
+                     "the endpoint works")
+        elif self.failed:
             text += (f"; {self.failed} calls failed and stored nothing (last: {self.last_failure}): rerun to judge "
                      "them")
+        if self.oversized:
+            text += (f"; {len(self.oversized)} prompts do not fit the judge's context window and were not judged "
+                     f"(a rerun cannot help: shorten the answers or use a judge with a longer context): "
+                     + "; ".join(self.oversized[:5]) + ("; ..." if len(self.oversized) > 5 else ""))
+        if self.endpoints:
+            text += f"; {self.endpoints}"
         if self.not_started:
             text += f"; {self.not_started} left to judge: the --max-cost budget stopped the run before them"
         return text
@@ -72,14 +87,14 @@ def pairs_of(models: list[str], both_orders: bool = True) -> list[tuple[str, str
 
 
 def plan_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], pairs: list[tuple[str, str]],
-                  limit: int | None = None) -> list[Matchup]:
+                  limit: int | None = None, baseline: str | None = None) -> list[Matchup]:
     """Every listed ordered pair on every question both models answered."""
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
     matchups = []
     for prompt in prompts:
         for a, b in pairs:
             if prompt.id in answers[a] and prompt.id in answers[b]:
-                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id]))
+                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id], baseline))
     return matchups
 
 
@@ -121,6 +136,7 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
                              template_hash=template.hash, category=m.prompt.category, source="arena",
                              meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
                                    **({"demo_judge": True} if judge.demo else {}),
+                                   **({"baseline": m.baseline} if m.baseline else {}),
                                    "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
             prior = by_id.get(draft.judgment_id)
             if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):
@@ -150,7 +166,7 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
                                created=landed, meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens,
                                      **({"request_id": reply.request_id} if reply.request_id else {})})
                        for d in waiting[request.key]]
-            store.save_judgments(records)
+            commits.add(records)
             report.judged += len(records)
             report.errors += len(records) if reply.verdict == "error" else 0
             report.cost += reply.cost
@@ -160,12 +176,16 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
         if progress:
             progress.start()
         try:
-            outcome = judge.run(list(requests.values()), on_reply, budget)
+            with GroupCommit(store.save_judgments) as commits:
+                outcome = judge.run(list(requests.values()), on_reply, budget)
         finally:
             if progress:
                 progress.stop()
-        report.failed, report.last_failure = outcome.failed, outcome.last_failure
-        unanswered = len(matchups) - report.already_judged - report.reused - report.judged
+        report.failed, report.last_failure, report.breaker = outcome.failed, outcome.last_failure, outcome.breaker
+        report.endpoints = outcome.endpoints
+        report.oversized = [f"question {d.question_id} ({d.model_a} vs {d.model_b}), about {tokens} tokens"
+                            for key, tokens in outcome.oversized.items() for d in waiting[key]]
+        unanswered = len(matchups) - report.already_judged - report.reused - report.judged - len(report.oversized)
         report.not_started = unanswered if outcome.not_started else 0
         if not outcome.not_started and not outcome.failed and unanswered:
             raise ArenaError(f"{unanswered} judgments got no reply from {judge.name}")

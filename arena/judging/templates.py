@@ -49,10 +49,20 @@ def builtin_templates(protocol: str) -> TemplateSet:
     if protocol not in PROTOCOLS:
         raise ArenaError(f"unknown judge protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
     path = shipped_prompts_dir() / "judges" / f"{protocol}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     variants = {name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
                 for name, v in data["variants"].items()}
     return TemplateSet(f"arena-{protocol}", protocol, variants)
+
+
+def _check_placeholders(user: str, where: str) -> None:
+    """A template is filled with str.format, so a brace that is not one of its placeholders (a JSON example
+    such as {"winner": 1}) would fail at the first judgment: refuse it when the file is read."""
+    try:
+        user.format(question="", answer_1="", answer_2="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ArenaError(f"{where} has a brace that is not one of the placeholders {{question}}, {{answer_1}}, "
+                         f"{{answer_2}} ({type(exc).__name__}: {exc}); write a literal brace twice: {{{{ and }}}}") from None
 
 
 def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None) -> TemplateSet:
@@ -65,6 +75,7 @@ def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None
         prompt = (row.get("defaults") or {}).get("prompt", "")
         # Fill {prompt} now and keep the answer placeholders for later.
         user = row["prompt_template"].replace("{prompt}", prompt.replace("{", "{{").replace("}", "}}"))
+        _check_placeholders(user, f"{prompt_file}:{number}: field 'prompt_template'")
         prompts[row["prompt_id"]] = (row, row["system_prompt"], user)
     text = prompt_file.name + " " + " ".join(user for _, _, user in prompts.values())
     protocol = "pairwise" if "threeclass" in prompt_file.name or "choose 3" in text else "relative"

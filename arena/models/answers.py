@@ -1,5 +1,6 @@
-"""Published answers as a model: FastChat model_answer JSONL or the QLoRA generations JSONL
-(`question_id` + `generation`), so baselines such as ChatGPT, Bard or Guanaco play without being run."""
+"""Published answers as a model: the QLoRA generations JSONL (`question_id` + `generation`), FastChat
+model_answer JSONL, review-era answer files (`text`), or arena's own answer files (`turns`), so baselines
+such as ChatGPT, Bard or Guanaco play without being run."""
 
 from __future__ import annotations
 
@@ -32,9 +33,14 @@ class PublishedAnswer:
     line: int
 
 
+# Every shape of answer row read here, as the error for a row of none of them lists them.
+ANSWER_SHAPES = ("'generation' (QLoRA generations)", "'choices': [{'turns': [...]}] (FastChat model_answer)",
+                 "'turns': [...] (arena's own results/<set>/answers/*.jsonl)", "'text' (review-era answer files)")
+
+
 def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
-    """QLoRA generations (`generation`), FastChat model_answer (`choices`) or review-era answer files
-    (`answer_id` + `text`), keyed by question_id or message_id."""
+    """Rows of any of ANSWER_SHAPES, keyed by question_id or message_id; a multi-turn answer plays its last
+    turn."""
     rows: list[PublishedAnswer] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl_objects(path):
@@ -47,10 +53,16 @@ def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
                 text = row["choices"][0]["turns"][-1]
             except (KeyError, IndexError, TypeError):
                 raise ArenaError(f"{where}: field 'choices' must hold [{{'turns': [...]}}]") from None
-        elif "text" in row and "answer_id" in row:
+        elif "turns" in row:
+            turns = row["turns"]
+            if not isinstance(turns, list) or not turns:
+                raise ArenaError(f"{where}: field 'turns' must be a non-empty list of strings")
+            text = turns[-1]
+        elif "text" in row:
             text = row["text"]
         else:
-            raise ArenaError(f"{where}: no answer found: expected field 'generation' (QLoRA) or 'choices' (FastChat)")
+            raise ArenaError(f"{where}: no answer found; an answer row needs one of the fields "
+                             f"{'; '.join(ANSWER_SHAPES)}, beside 'question_id' (or 'message_id')")
         if not isinstance(text, str):
             raise ArenaError(f"{where}: the answer must be a string")
         if qid in seen:

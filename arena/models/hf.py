@@ -43,11 +43,26 @@ def converted_models_dir() -> Path:
     return Path(os.environ.get("ARENA_CONVERTED_DIR") or arena_home() / "converted")
 
 
+def check_gguf_file(source: Path) -> None:
+    """One line, not a library's traceback, when a gguf: path is missing, empty or not a GGUF file."""
+    if not source.is_file():
+        raise ArenaError(f"GGUF file not found: {source}")
+    try:
+        with open(source, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ArenaError(f"{source}: cannot read the GGUF file ({exc.strerror})") from None
+    if not magic:
+        raise ArenaError(f"{source}: the file is empty, not a GGUF model (an interrupted download?)")
+    if magic != b"GGUF":
+        raise ArenaError(f"{source}: not a GGUF file (it does not start with the bytes 'GGUF'); gguf: takes a "
+                         ".gguf model file, answers: a JSONL file of answers")
+
+
 def gguf_cache_folder(model_dir: str, gguf_file: str) -> Path:
     """Converted folder keyed by the GGUF file's identity, so a changed file is converted again."""
     source = Path(model_dir) / gguf_file
-    if not source.is_file():
-        raise ArenaError(f"GGUF file not found: {source}")
+    check_gguf_file(source)
     stat = source.stat()
     key = hashlib.sha256(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     return converted_models_dir() / f"{source.stem}-{key}"
@@ -104,6 +119,8 @@ def _quantization_config(spec: ModelSpec):
 
 def check_can_run(spec: ModelSpec) -> None:
     """Fail in a second, not after minutes of downloading, when the model cannot run here."""
+    if spec.option("gguf_file"):
+        check_gguf_file(Path(resolve_model_dir(spec.path or "")) / spec.option("gguf_file"))
     import torch
 
     if spec.option("requires_gpu") and not torch.cuda.is_available():

@@ -37,7 +37,7 @@ _TEXT, _FLAG, _TABLE = _type(str, "a string"), _type(bool, "true or false"), _ty
 DTYPES = ("float32", "float16", "bfloat16")
 
 # The fields of a [models.NAME] table itself, then the backend options.
-ENTRY_FIELDS = ("backend", "path", "description", "extends")
+ENTRY_FIELDS = ("backend", "path", "description", "extends", "name")
 OPTIONS: dict[str, Check] = {
     # generation (any backend)
     "temperature": _number(float, 0.0, 2.0), "top_p": _number(float, 0.0, 1.0, low_open=True),
@@ -49,8 +49,11 @@ OPTIONS: dict[str, Check] = {
     "requires_gpu": _FLAG, "base_model": _TEXT,
     # vllm
     "vllm_args": _TABLE,
-    # openai (any OpenAI-compatible endpoint)
-    "base_url": _TEXT, "api_key_env": _TEXT, "require_key": _FLAG, "max_concurrency": _number(int, 1),
+    # openai (any OpenAI-compatible endpoint, or a list of endpoints serving the same model)
+    "base_url": lambda v: None if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(u, str) for u in v))
+    else "a URL or a non-empty list of URLs",
+    "api_key_env": _TEXT, "require_key": _FLAG, "max_concurrency": _number(int, 1),
+    "breaker_failures": _number(int, 1), "rest_seconds": _number(float, 0.0), "context_window": _number(int, 1),
     "retries": _number(int, 0), "retry_base_delay": _number(float, 0.0), "timeout": _number(float, 0.0, low_open=True),
     "requests_per_minute": _number(float, 0.0, low_open=True), "price_in": _number(float, 0.0),
     "price_out": _number(float, 0.0),

@@ -3,6 +3,7 @@ fine-tuning stage registered, or inline `BACKEND:TARGET` on the command line."""
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,9 @@ def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:
     if not path and backend != "openai":
         raise ArenaError(f"{where}: [models.{name}] needs field 'path' (for the {backend} backend: "
                          f"{_PATH_MEANING[backend]})")
-    return ModelSpec(name, backend, path, options, table.get("description", ""), where)
+    # `name`: what its answers and judgments are stored under, when that differs from the table's handle
+    # (e.g. [models.chatgpt] with name = "gpt-3.5", the name the QLoRA import gives ChatGPT).
+    return ModelSpec(table.get("name") or name, backend, path, options, table.get("description", ""), where)
 
 
 _PATH_MEANING = {"hf": "a hub id or a model folder", "vllm": "a hub id or a model folder",
@@ -93,11 +96,17 @@ _PATH_MEANING = {"hf": "a hub id or a model folder", "vllm": "a hub id or a mode
 
 def read_models_file(path: Path) -> dict[str, ModelSpec]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is skipped
     except FileNotFoundError:
         raise ArenaError(f"{path}: models file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ArenaError(f"{path}: not valid TOML ({exc})") from None
+    for table in data:
+        if table != "models":  # e.g. [model.my-guanaco]: silently ignored, it would define nothing
+            close = difflib.get_close_matches(table, ["models"], n=1, cutoff=0.5)
+            hint = "did you mean 'models'?" if close else "model definitions go in [models.NAME] tables"
+            raise ArenaError(f"{path}: unknown top-level {'table' if isinstance(data[table], dict) else 'key'} "
+                             f"'{table}'; {hint}")
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ArenaError(f"{path}: 'models' must be a table of [models.NAME] entries")

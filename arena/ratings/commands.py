@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from arena.benchmarks.registry import find_prompt_set
-from arena.console import info, print_records
+from arena.console import info, print_records, to_json, warn
 from arena.errors import ArenaError
-from arena.ratings import leaderboard
-from arena.ratings.matches import matches_from_columns
+from arena.ratings import leaderboard, panel_commands
+from arena.ratings.matches import build_matches, matches_from_columns
 from arena.store import Judgment, ResultsStore
 
 
 def run_ratings(args) -> int:
     store = ResultsStore(args.results)
     method = args.method
-    protocol = args.protocol or ("relative" if method == "relative" else "pairwise")
+    panel_commands.check_options(args)
+    protocol = args.protocol or ("relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise")
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
@@ -24,7 +25,8 @@ def run_ratings(args) -> int:
         from arena.ratings.robustness_command import run_robustness
 
         return run_robustness(store, args, protocol)
-    if method in ("elo", "bt"):  # the scaled path: numpy columns from the store's cache, no object per judgment
+    judge_view = args.panel or args.exclude_self or args.self_model  # arena/ratings/panel_commands.py
+    if method in ("elo", "bt") and not judge_view:  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))
         judges = _judges_with(columns, protocol, args.judge)
@@ -34,16 +36,24 @@ def run_ratings(args) -> int:
             (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
         results = [(", ".join(group), *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · "
                                                f"{protocol}")) for group, m in sections]
-        return _print_sections(results, args)
+        code = _print_sections(results, args)
+        panel_commands.note_self_judging_columns(columns, judges, protocol, args)
+        return code
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
     if method == "agreement":
         return _agreement(stored, args, protocol)
-    judgments = leaderboard.select(stored, protocol, args.judge)
+    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     groups = _judge_groups(judgments, args.pool_judges or method == "bias")
     results = [(judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
                for judge, items in groups.items()]
-    return _print_sections(results, args)
+    code = _print_sections(results, args)
+    if args.format == "table":
+        if method == "bias":
+            panel_commands.print_self_preference(results[0][1])
+        else:
+            panel_commands.note_self_judging(judgments, args)
+    return code
 
 
 def _judge_groups(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgment]]:
@@ -78,16 +88,32 @@ def _titled(rows, args, method, title):
     if method == "elo":
         used = rows[0]["orderings"] if rows else args.orderings
         what = f"mean of {used} orders" + (" (auto)" if args.orderings == "auto" else "")
+        if args.orderings == "auto":
+            _say_if_auto_fell_short(rows, title)
         return rows, f"Elo (paper: K=32, {what}, 95% spread of single orders) · {title}", leaderboard.RATING_COLUMNS
     return rows, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
+
+
+def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
+    """--orderings auto promises every mean's Monte Carlo error below 0.1 point; at its cap it may not get
+    there (K = 32 makes single orders swing by tens of points): say so, with the precision reached."""
+    from arena.ratings.elo import AUTO_MAX_ORDERINGS, AUTO_TARGET_ERROR
+
+    worst = max((r["mean_se"] for r in rows), default=0.0)
+    if worst >= AUTO_TARGET_ERROR:
+        warn(f"--orderings auto stopped at its cap of {AUTO_MAX_ORDERINGS:,} orders before reaching its target "
+             f"({title}): the largest Monte Carlo error of a mean is {worst:.3f} points, not below "
+             f"{AUTO_TARGET_ERROR}; the mean_ci_low/high columns of --format json carry it")
 
 
 def _print_sections(results, args) -> int:
     rows_out, columns_out = [], None
     for judge, rows, title, columns in results:
-        if len(results) > 1:
+        # JSON and CSV rows always name their judge (one shape whatever the number of judges); a table does
+        # when there are several
+        if len(results) > 1 or args.format != "table":
             rows = [{"judge": judge, **row} for row in rows]
-            columns = ("judge", *columns) if columns else None
+            columns = ("judge", *(c for c in columns if c != "judge")) if columns else None
         if args.format == "table":
             print_records(rows, "table", title, columns)
         rows_out += rows
@@ -95,7 +121,8 @@ def _print_sections(results, args) -> int:
     if args.format != "table":
         print_records(rows_out, args.format, "", columns_out)
     elif any(r.get("ci_low", 0) is None for r in rows_out):
-        info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval")
+        unrated = "; a rating of n/a: too few to rate at all" if leaderboard.not_estimable(rows_out) else ""
+        info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval{unrated}")
     return 0
 
 
@@ -106,7 +133,7 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     names = resolve_control(args.control)
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
-    judgments = leaderboard.select(stored, protocol, args.judge)
+    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     output = []
     for judge, items in _judge_groups(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
@@ -119,20 +146,28 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
             print_records(coefficients, "table", f"Style coefficients (log-odds per unit of normalised difference) · "
                           f"judge {judge}", leaderboard.COEFFICIENT_COLUMNS)
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
-    if args.format == "json":  # one judge: {ratings, coefficients}; several: a list of them, each with its judge
-        import json
+    # JSON: {ratings, coefficients}, every row naming its judge, however many judges. CSV: both tables, one
+    # row each, told apart by `table` (the coefficients are part of what the terminal shows).
+    ratings = [{"judge": o["judge"], **r} for o in output for r in o["ratings"]]
+    coefficients = [{"judge": o["judge"], **c} for o in output for c in o["coefficients"]]
+    if args.format == "json":
         import sys
 
-        data = {k: output[0][k] for k in ("ratings", "coefficients")} if len(output) == 1 else output
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients}) + "\n")
     elif args.format == "csv":
-        print_records([{"judge": o["judge"], **r} for o in output for r in o["ratings"]], "csv", "",
-                      ("judge", *leaderboard.CONTROLLED_COLUMNS))
+        columns = ("table", "judge", *leaderboard.CONTROLLED_COLUMNS, "feature", "beta")
+        print_records([{"table": "ratings", **r} for r in ratings] + [{"table": "coefficients", **c}
+                                                                       for c in coefficients], "csv", "", columns)
     return 0
 
 
 def _rate(store: ResultsStore, judgments, args, method: str, title: str):
-    """(rows, title, columns) of a relative-score table, win rates, or the judge diagnostics."""
+    """(rows, title, columns) of an Elo or Bradley-Terry table (object path: panels, --exclude-self), a
+    relative-score table, win rates, or the judge diagnostics."""
+    if method in ("elo", "bt"):
+        rate = leaderboard.elo_rows if method == "elo" else leaderboard.bt_rows
+        extra = (args.orderings, args.seed) if method == "elo" else (args.bootstrap, args.seed, args.baseline)
+        return _titled(rate(build_matches(judgments), *extra), args, method, title)
     if method == "winrate":
         if not args.baseline:
             raise ArenaError("--method winrate needs --baseline MODEL (e.g. gpt-3.5)")
@@ -154,6 +189,10 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
         if args.by_category:
             judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
+            if not any(j.category for j in judgments):
+                raise ArenaError(f"--by-category: the judgments carry no categories and prompt set '{args.benchmark}' "
+                                 f"is not available here to supply them: run `arena prompts pull {args.benchmark}` "
+                                 "(or add --from FILE), then rerun")
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
         columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
         return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns
@@ -162,7 +201,9 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
     rows = [asdict(b) for b in judge_bias(judgments)]
     for row in rows:
         row.update(_length_preference(store, args, [j for j in judgments if j.judge == row["judge"]]))
-    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", None
+    columns = tuple(rows[0]) if rows and args.format == "table" else None  # the table leaves self-preference apart
+    rows = panel_commands.with_self_preference(rows, judgments, args)
+    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", columns
 
 
 def _length_preference(store: ResultsStore, args, judgments) -> dict:
@@ -187,7 +228,9 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
 def _agreement(stored: list[Judgment], args, protocol: str) -> int:
     from arena.ratings.diagnostics import judge_agreement
 
-    judges = args.judge or sorted({j.judge for j in stored})
+    judges = args.judge or sorted({j.judge for j in stored if j.protocol == protocol})
+    if len(judges) > 2 or args.panel:
+        return panel_commands.panel_agreement(stored, args, protocol)
     if len(judges) != 2:
         raise ArenaError(f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}")
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)

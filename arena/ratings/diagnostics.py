@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from arena.store.records import Judgment
 
@@ -106,9 +105,13 @@ def judge_agreement(first: list[Judgment], second: list[Judgment], ratings_1: di
     shared = sorted(one.keys() & two.keys())
     labels_1, labels_2 = [one[k] for k in shared], [two[k] for k in shared]
     decided = [(x, y) for x, y in zip(labels_1, labels_2) if x != "tie" and y != "tie"]
-    models = sorted(ratings_1.keys() & ratings_2.keys())
+    models = sorted(m for m in ratings_1.keys() & ratings_2.keys()
+                    if ratings_1[m] is not None and ratings_2[m] is not None)  # None: too few matches to rate
     tau = rho = float("nan")
     if len(models) >= 2:
+        # scipy.stats costs a second of start-up: imported only when two leaderboards are compared
+        from scipy import stats
+
         r1, r2 = [ratings_1[m] for m in models], [ratings_2[m] for m in models]
         tau = float(stats.kendalltau(r1, r2).statistic)
         rho = float(stats.spearmanr(r1, r2).statistic)

@@ -31,6 +31,8 @@ def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = 
 # Below this many decided matches a model's bootstrap or match-order interval says more about the resampling
 # than about the model (3 votes gave [1045.1, 1045.1]; 4 matches [-721, 2721]): it is reported as null.
 MIN_MATCHES_FOR_INTERVAL = 10
+# Bradley-Terry gives no rating at all below this many decided matches (see bt_rows).
+MIN_MATCHES_FOR_RATING = MIN_MATCHES_FOR_INTERVAL
 
 
 def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dict]:
@@ -40,7 +42,12 @@ def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dic
         rows.append({"model": m, "rating": round(float(summary.rating[i]), 2),
                      "ci_low": round(float(summary.ci_low[i]), 2) if meaningful else None,
                      "ci_high": round(float(summary.ci_high[i]), 2) if meaningful else None, **record[m]})
-    return sorted(rows, key=lambda r: -r["rating"])
+    return _best_first(rows)
+
+
+def _best_first(rows: list[dict]) -> list[dict]:
+    """Highest rating first; rows without a rating (not estimable) last, by name."""
+    return sorted(rows, key=lambda r: (r["rating"] is None, -(r["rating"] or 0.0), r["model"]))
 
 
 def _decided(matches: Matches) -> Matches:
@@ -65,9 +72,43 @@ def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> 
 
 
 def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> list[dict]:
+    """Bradley-Terry rows. A model with fewer than MIN_MATCHES_FOR_RATING decided matches is not estimable (one
+    human vote gave 2606.8 against -606.8: the number only says who won that vote): its row has `rating` null
+    and no interval, like the Elo table's n/a, and the others are fitted without its matches."""
+    import numpy as np
+
     from arena.ratings.bradley_terry import bradley_terry  # scipy: only when Bradley-Terry is asked for
 
-    return _rows(bradley_terry(_decided(matches), bootstrap, seed, anchor), matches.record())
+    decided = _decided(matches)
+    record = matches.record()
+    estimable = np.ones(len(decided.models), dtype=bool)
+    while True:  # matches against a model left out no longer count towards the others' minimum
+        among = estimable[decided.model_a] & estimable[decided.model_b]
+        played = np.bincount(np.concatenate([decided.model_a[among], decided.model_b[among]]),
+                             minlength=len(decided.models))
+        still = estimable & (played >= MIN_MATCHES_FOR_RATING)
+        if (still == estimable).all():
+            break
+        estimable = still
+    if anchor is not None and not estimable[decided.index(anchor)]:
+        raise ArenaError(f"cannot anchor Bradley-Terry on '{anchor}': it has fewer than {MIN_MATCHES_FOR_RATING} "
+                         "decided matches against rated models; judge more or pick another --baseline")
+    keep = estimable[decided.model_a] & estimable[decided.model_b]
+    rows = []
+    if keep.any():
+        position = np.cumsum(estimable) - 1  # index among all models -> index among the estimable ones
+        fitted = Matches(tuple(m for m, e in zip(decided.models, estimable) if e), position[decided.model_a[keep]],
+                         position[decided.model_b[keep]], decided.outcome[keep], {})
+        rows = _rows(bradley_terry(fitted, bootstrap, seed, anchor), record)
+    rated = {r["model"] for r in rows}
+    rows += [{"model": m, "rating": None, "ci_low": None, "ci_high": None, **record[m]}
+             for m in decided.models if m not in rated]
+    return _best_first(rows)
+
+
+def not_estimable(rows: list[dict]) -> list[str]:
+    """Models listed without a rating (Bradley-Terry: too few decided matches)."""
+    return [r["model"] for r in rows if r["rating"] is None]
 
 
 def elo_leaderboard(judgments: list[Judgment], orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
@@ -91,7 +132,7 @@ def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: in
                 "baseline_first": round(data.pop("baseline_first"), 2), "baseline": data.pop("baseline"),
                 **({"category": category} if category else {})}
 
-    rows = [row(s) for s in relative_scores(judgments, baseline, bootstrap, seed)]
+    rows = [row(s, "all" if by_category else None) for s in relative_scores(judgments, baseline, bootstrap, seed)]
     if by_category:
         for category, scores in relative_by_category(judgments, baseline, bootstrap, seed).items():
             rows += [row(s, category) for s in scores]
@@ -127,6 +168,9 @@ def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000
     for rank, row in enumerate(rows):
         old_rank, old_rating = before[row["model"]]
         row["rating_uncontrolled"], row["rank_change"] = old_rating, old_rank - rank  # > 0: moved up
+        if old_rating is None:  # too few decided matches: no rating, controlled or not
+            row.update(rating=None, ci_low=None, ci_high=None, rank_change=None)
+    rows = _best_first(rows)
     coefficients = [{"feature": f, "beta": round(float(b), 4), "ci_low": round(float(lo), 4),
                      "ci_high": round(float(hi), 4)}
                     for f, b, lo, hi in zip(fit.features, fit.beta, fit.beta_low, fit.beta_high)]

@@ -29,16 +29,7 @@ def style_differences(store: ResultsStore, benchmark: str, judgments: list[Judgm
     """(judgments, len(names)) normalised differences, answer shown first minus answer shown second."""
     models = {j.model_a for j in judgments} | {j.model_b for j in judgments}
     styles = answer_styles(store, benchmark, models)
-    missing: dict[str, int] = {}
-    for j in judgments:
-        for model in (j.model_a, j.model_b):
-            if (model, j.question_id) not in styles:
-                missing[model] = missing.get(model, 0) + 1
-    if missing:
-        described = ", ".join(f"{m} ({n} matches)" for m, n in sorted(missing.items()))
-        raise ArenaError(f"style control needs the answers behind the verdicts; no stored answer for: {described}. "
-                         f"Import them (arena import qlora with the generations, arena import fastchat, or arena "
-                         f"generate) into {store.root}")
+    _require_answers(styles, judgments, "style control", store)
     columns = [FEATURES.index(n) for n in names]
     first = np.array([styles[(j.model_a, j.question_id)][columns] for j in judgments]).reshape(len(judgments), len(names))
     second = np.array([styles[(j.model_b, j.question_id)][columns] for j in judgments]).reshape(len(judgments), len(names))
@@ -60,15 +51,20 @@ def length_differences(store: ResultsStore, benchmark: str, judgments: list[Judg
     models = {j.model_a for j in decided} | {j.model_b for j in decided}
     lengths = {(model, qid): sum(len(turn) for turn in answer.turns)
                for model in sorted(models) for qid, answer in store.answers(benchmark, model).items()}
+    _require_answers(lengths, decided, "length control", store)
+    return {j.judgment_id: float(lengths[(j.model_a, j.question_id)] - lengths[(j.model_b, j.question_id)])
+            for j in decided}
+
+
+def _require_answers(stored: dict, judgments: list[Judgment], what: str, store: ResultsStore) -> None:
+    """Every (model, question) behind the judgments has a stored answer, or one error naming what is missing."""
     missing: dict[str, int] = {}
-    for j in decided:
+    for j in judgments:
         for model in (j.model_a, j.model_b):
-            if (model, j.question_id) not in lengths:
+            if (model, j.question_id) not in stored:
                 missing[model] = missing.get(model, 0) + 1
     if missing:
         described = ", ".join(f"{m} ({n} matches)" for m, n in sorted(missing.items()))
-        raise ArenaError(f"length control needs the answers behind the verdicts; no stored answer for: {described}. "
+        raise ArenaError(f"{what} needs the answers behind the verdicts; no stored answer for: {described}. "
                          f"Import them (arena import qlora with the generations, arena import fastchat or "
                          f"alpaca-eval, or arena generate) into {store.root}")
-    return {j.judgment_id: float(lengths[(j.model_a, j.question_id)] - lengths[(j.model_b, j.question_id)])
-            for j in decided}

@@ -18,7 +18,7 @@ import numpy as np
 
 from arena.benchmarks.registry import find_prompt_set
 from arena.errors import ArenaError
-from arena.ratings import leaderboard
+from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
@@ -60,19 +60,29 @@ def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], li
     return models, groups, values
 
 
-def _relative_baseline(judgments: list[Judgment], requested: str | None) -> str | None:
-    if requested:
+def _relative_baseline(judge: str, judgments: list[Judgment], requested: str | None) -> str | None:
+    """The model the relative scores are a percentage of: --baseline, else the reference the judgments name
+    (evaluate's baseline, the QLoRA paper's ChatGPT), else the one model every relative pair holds. Never a
+    guess: with one candidate and no named reference either side could be the baseline, so --baseline it is."""
+    if requested or not judgments:
         return requested
-    common = None
-    for j in judgments:
-        common = {j.model_a, j.model_b} if common is None else common & {j.model_a, j.model_b}
-    return sorted(common)[0] if common else None
+    common = set.intersection(*({j.model_a, j.model_b} for j in judgments))
+    named = {j.meta.get("baseline") for j in judgments} - {None}
+    if len(named) == 1 and named <= common:
+        return named.pop()
+    if len(common) == 1:
+        return common.pop()
+    models = sorted({m for j in judgments for m in (j.model_a, j.model_b)})
+    raise ArenaError(f"the relative judgments of judge '{judge}' do not say which model is the baseline (they "
+                     f"compare {', '.join(models)}): pass --baseline MODEL")
 
 
 def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
     label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
     if any(j.meta.get("demo_judge") for j in judgments):
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
+    self_note = judge_panel.self_judging_label(judge, judgments)
+    label = "; ".join(part for part in (label, self_note) if part)
     section = {"judge": judge, "label": label}
     pairwise = [j for j in judgments if j.protocol == "pairwise"]
     relative = [j for j in judgments if j.protocol == "relative"]
@@ -90,7 +100,8 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
         figures[f"winrate-{slug}.svg"] = charts.heatmap(order, order, observed[np.ix_(index, index)],
                                                         f"Observed win rate (row vs column) · judge {judge}",
                                                         "ties count half; both answer orders pooled; – = never met")
-        predicted = predicted_win_matrix(np.array([r["rating"] for r in section["bt"]]))
+        predicted = predicted_win_matrix(np.array([np.nan if r["rating"] is None else r["rating"]
+                                                   for r in section["bt"]]))
         np.fill_diagonal(predicted, np.nan)
         figures[f"predicted-{slug}.svg"] = charts.heatmap(order, order, predicted,
                                                           f"Predicted win probability (Bradley-Terry) · judge {judge}",
@@ -101,7 +112,7 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
                                                                f"Share of points by category · judge {judge}",
                                                                "share of points in that category's matches")
     _style_section(section, pairwise, args, figures, slug, judge)
-    baseline = _relative_baseline(relative, args.get("baseline"))
+    baseline = _relative_baseline(judge, relative, args.get("baseline"))
     if relative and baseline:
         try:
             section["relative"] = leaderboard.relative_leaderboard(relative, baseline, args["bootstrap"], args["seed"])
@@ -141,7 +152,7 @@ def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures:
     bias = length_bias(judge, matches, features[:, names.index("length")], min(args["bootstrap"], 200), args["seed"])
     section["length_bias"] = asdict(bias)
     figures[f"style-{slug}.svg"] = charts.shift_chart(
-        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows],
+        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows if r["rating"] is not None],
         f"Raw → style-controlled Bradley-Terry · judge {judge}",
         "grey: raw rating; arrow head: controlled for length, headers, lists and bold")
 
@@ -226,6 +237,9 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
     for j in judgments:
         by_judge[j.judge].append(j)
     sections = [_judge_section(judge, items, prompt_set, args, figures) for judge, items in sorted(by_judge.items())]
+    panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
+    if panel:
+        sections.append({**_judge_section(panel[0], panel[1], prompt_set, args, figures), "label": panel[2]})
 
     bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
     if bias:

@@ -16,7 +16,8 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
 
 
 def interval_chart(rows: list[dict], title: str, value_label: str, reference: float | None = None) -> str:
-    """Horizontal points with 95% interval bars, one row per model, best first."""
+    """Horizontal points with 95% interval bars, one row per rated model, best first."""
+    rows = [r for r in rows if r["rating"] is not None]  # too few matches to rate: the table says so
     label_width, plot_width, row_height = 190, 420, 26
     height = 50 + row_height * len(rows)
     # A row without a meaningful interval (too few matches) shows its point only.

@@ -118,6 +118,8 @@ def parse_records(data: bytes, path: Path, first_line: int, vocab: dict[str, lis
     index = {c: {v: i for i, v in enumerate(values)} for c, values in vocab.items()}
     ids, scores_a, scores_b, preferences = [], [], [], []
     codes = {c: [] for c in CODED}
+    if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):  # a byte-order mark from an editor or another tool
+        data = data[3:]
     for number, line in enumerate(data.split(b"\n"), start=first_line):
         if not line.strip():
             continue

@@ -148,6 +148,8 @@ class JsonlLog:
 
     def _parse(self, data: bytes) -> list[dict]:
         records = []
+        if data.startswith(b"\xef\xbb\xbf"):  # a byte-order mark from an editor or another tool
+            data = data[3:]
         for number, line in enumerate(data.split(b"\n"), start=1):
             if not line.strip():
                 continue
