@@ -227,6 +227,74 @@ def test_length_controlled_recovers_the_win_rate_at_equal_length():
     assert np.all(fit.ci_low <= fit.win_rate) and np.all(fit.win_rate <= fit.ci_high)
 
 
+def _pool_with_terse_models(seed, models=16, terse=4, questions=300):
+    """A judge that rewards length alone, each candidate its own β_m ~ N(2, 0.4²); the first `terse` candidates
+    always write far less than the baseline (1500 ± 300 characters), so tanh of their standardised gap is nearly
+    -1 everywhere and their own judgments barely tell α from β; the others' gaps vary around 0."""
+    from arena.ratings.length_controlled import BaselineJudgments, standardised_tanh
+
+    rng = np.random.default_rng(seed)
+    theta, beta, gamma = rng.normal(-1, 1, models), rng.normal(2, 0.4, models), rng.normal(0, 1, questions)
+    model, question = np.repeat(np.arange(models), questions), np.tile(np.arange(questions), models)
+    is_terse = np.arange(models) < terse
+    gap = (np.where(is_terse, -1500.0, rng.normal(0, 300, models))[model]
+           + np.where(is_terse, 300.0, 600.0)[model] * rng.normal(0, 1, len(model)))
+    tanh_gap = standardised_tanh(model, gap, models)
+    score = rng.binomial(1, 1 / (1 + np.exp(-(theta[model] + beta[model] * tanh_gap + gamma[question]))))
+    truth = 100 * (1 / (1 + np.exp(-(theta[:, None] + gamma[None, :])))).mean(axis=1)
+    names = tuple(f"m{i}" for i in range(models))
+    return BaselineJudgments(names, model, question, score.astype(float), gap), truth, beta, is_terse
+
+
+def _unpooled(data):
+    from arena.ratings.length_controlled import (
+        NO_POOLING,
+        fit_difficulty,
+        length_controlled_win_rates,
+        standardised_tanh,
+    )
+
+    n = len(data.models)
+    gamma = fit_difficulty(data.model, data.question, data.score, standardised_tanh(data.model, data.length_gap, n),
+                           n, data.n_questions, pool_length=False).difficulty
+    return length_controlled_win_rates(data, 0, difficulty=gamma, length_prior=NO_POOLING)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_length_slope_its_own_judgments_barely_inform_is_drawn_to_the_pools(seed):
+    from arena.ratings.length_controlled import length_controlled_win_rates
+
+    data, truth, beta, terse = _pool_with_terse_models(seed)
+    pooled, alone = length_controlled_win_rates(data, 0), _unpooled(data)
+    # on their own, the terse candidates' slopes run off (α and β trade against each other) and their LC with them
+    assert np.abs(alone.length_beta - beta)[terse].mean() > 3.0
+    assert np.abs(pooled.length_beta - beta)[terse].mean() < 1.0
+    assert np.abs(pooled.win_rate - truth)[terse].mean() < 0.5 * np.abs(alone.win_rate - truth)[terse].mean()
+    # μ_β and σ_β come from the pool (true 2 and 0.4); the well-informed candidates' slopes are no worse for it
+    assert abs(pooled.length_prior.mean - 2.0) < 0.4 and 0.1 < pooled.length_prior.spread < 0.8
+    assert np.abs(pooled.length_beta - beta)[~terse].mean() <= np.abs(alone.length_beta - beta)[~terse].mean() + 0.05
+    assert np.abs(pooled.win_rate - truth)[~terse].mean() <= np.abs(alone.win_rate - truth)[~terse].mean() + 0.3
+
+
+def test_pooling_the_length_slopes_does_not_hurt_a_pool_whose_gaps_all_inform_them():
+    from arena.ratings.length_controlled import (
+        LengthSlopePrior,
+        length_controlled_win_rates,
+    )
+
+    errors = []  # (pooled, unpooled) mean |LC - truth| per pool: either can win one pool of eight
+    for seed in range(8):
+        data, truth = _synthetic_pool(seed)
+        pooled, alone = length_controlled_win_rates(data, 0), _unpooled(data)
+        errors.append((np.abs(pooled.win_rate - truth).mean(), np.abs(alone.win_rate - truth).mean()))
+        assert np.std(pooled.length_beta) < np.std(alone.length_beta)  # the truth is one β = 2 for all
+    pooled_error, unpooled_error = np.mean(errors, axis=0)
+    assert pooled_error <= 1.05 * unpooled_error
+    # a prior given (fitted on another pool, as in the held-out check) is used as it is, not re-estimated
+    held = length_controlled_win_rates(data, 0, length_prior=LengthSlopePrior(2.5, 1e-3))
+    assert held.length_prior == LengthSlopePrior(2.5, 1e-3) and np.abs(held.length_beta - 2.5).max() < 0.01
+
+
 def _pool_with_baseline_variants(seed, questions=600, variants=("base_verbose", "base_concise")):
     """A judge that rewards length alone with β = 1.5: six ordinary candidates, the baseline's own answers made
     longer and shorter (same quality, so α = 0), and a candidate whose answers are short and longer exactly
