@@ -65,7 +65,7 @@ def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> 
 
 
 def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> list[dict]:
-    from arena.ratings.bradley_terry import bradley_terry  # scipy: only when Bradley-Terry is asked for
+    from arena.ratings.bradley_terry_fit import bradley_terry  # scipy: only when Bradley-Terry is asked for
 
     return _rows(bradley_terry(_decided(matches), bootstrap, seed, anchor), matches.record())
 
