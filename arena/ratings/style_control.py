@@ -60,21 +60,6 @@ def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tup
 
 
 # --- length-controlled win rate ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WinRate:
-    model: str
-    baseline: str
-    win_rate: float  # %, ties half
-    ci_low: float
-    ci_high: float
-    lc_win_rate: float | None  # %, at zero length difference
-    lc_ci_low: float | None
-    lc_ci_high: float | None
-    length_beta: float | None
-    questions: int
-    judgments: int
-
-
 def _logistic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, iterations: int = 50) -> np.ndarray:
     """Weighted logistic regression logit = α + β x for a batch of weight rows (S, M) -> (S, 2), by Newton;
     a whisper of ridge keeps α, β finite when a model wins every match."""
