@@ -476,7 +476,6 @@ def _add_pipelines(subparsers) -> None:
     tournament.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                             help=f"models to play (default demo: {' '.join(DEMO_MODELS)})")
     tournament.add_argument("--benchmark", default="sample", help="prompt set (default: sample)")
-    tournament.add_argument("--pairs", choices=["all"], default="all", help="all pairs, both orders")
     tournament.add_argument("--budget", type=_integer(1), default=None, metavar="N",
                             help="judge calls in all (stored ones count): a random sample of N matchups, or what "
                                  "the adaptive schedule picks")

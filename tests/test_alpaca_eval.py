@@ -389,7 +389,7 @@ def _soft_judgments(rng, count=600):
 
 
 def test_bradley_terry_maximises_the_fractional_likelihood():
-    from arena.ratings.bradley_terry import bradley_terry
+    from arena.ratings.bradley_terry_fit import bradley_terry
 
     matches = build_matches(_soft_judgments(np.random.default_rng(0)))
     assert not np.isin(matches.outcome, (0.0, 0.5, 1.0)).all()
@@ -406,7 +406,7 @@ def test_bradley_terry_maximises_the_fractional_likelihood():
 
 
 def test_a_soft_verdict_counts_as_that_fraction_of_a_win():
-    from arena.ratings.bradley_terry import bradley_terry
+    from arena.ratings.bradley_terry_fit import bradley_terry
 
     def judged(pairs):
         return [Judgment(benchmark="s", question_id=str(i), model_a=a, model_b=b, judge="j", protocol="pairwise",

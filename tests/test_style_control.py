@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.optimize import minimize
 
-from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry
+from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry
 from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
 from arena.ratings.matches import Matches
 from arena.ratings.style_control import controlled_bt, normalised_difference

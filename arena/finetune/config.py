@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from arena.errors import ArenaError
 
@@ -79,5 +80,5 @@ def adjust_for_size(config: FinetuneConfig, parameters: int, overridden: set[str
     """The paper's recipe for 33B and 65B: dropout 0.05 and learning rate 1e-4."""
     if config.preset != "guanaco" or parameters < LARGE_MODEL_PARAMETERS:
         return config
-    changes = {"lora_dropout": 0.05, "learning_rate": 1e-4}
+    changes: dict[str, Any] = {"lora_dropout": 0.05, "learning_rate": 1e-4}
     return replace(config, **{k: v for k, v in changes.items() if k not in overridden})

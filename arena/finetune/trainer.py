@@ -14,6 +14,7 @@ import resource
 import shutil
 import time
 import warnings
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    state = {"step": 0, "losses": [], "eval_losses": [], "tokens": 0, "seconds": 0.0}
+    state: dict[str, Any] = {"step": 0, "losses": [], "eval_losses": [], "tokens": 0, "seconds": 0.0}
     if resume:
         state = _load_checkpoint(model, optimizer, out_dir, torch)
         for _ in range(state["step"]):

@@ -16,10 +16,6 @@ from arena.store.results import ResultsStore
 _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
 
 
-def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> list[Judgment]:
-    return list(iter_fastchat_judgments(path, benchmark, judge))
-
-
 def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
     """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
     imported = utc_now()  # one stamp for the file: the time of import, not of each row

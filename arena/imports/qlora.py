@@ -317,10 +317,3 @@ def store_imports(store: ResultsStore, imports: list[BenchmarkImport]) -> None:
             fresh = [a for a in result.answers.answers if a.model == model and a.question_id not in stored]
             store.save_answers(fresh)
             result.answers_added[model] = len(fresh)
-
-
-def import_qlora_eval(store: ResultsStore, root: Path, judge: str, benchmark: str | None = None,
-                      generations: Path | None = None) -> list[BenchmarkImport]:
-    imports = read_qlora_eval(root, judge, benchmark, generations)
-    store_imports(store, imports)
-    return imports

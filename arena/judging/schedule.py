@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr, ndtri  # the normal CDF and its inverse (scipy.stats costs 2 s to import)
 
-from arena.ratings.bradley_terry import fit_log_strengths
+from arena.ratings.bradley_terry_fit import fit_log_strengths
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from arena.ratings.bradley_terry import in_chunks
+from arena.ratings.bradley_terry_fit import in_chunks
 
 # error_model="numpy": no ZeroDivisionError branch in 1 / (1 + e), which would keep the loops from vectorising.
 _COMPILED = dict(cache=True, fastmath=True, nogil=True, error_model="numpy")

@@ -77,7 +77,7 @@ def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str
     and no interval, like the Elo table's n/a, and the others are fitted without its matches."""
     import numpy as np
 
-    from arena.ratings.bradley_terry import bradley_terry  # scipy: only when Bradley-Terry is asked for
+    from arena.ratings.bradley_terry_fit import bradley_terry  # scipy: only when Bradley-Terry is asked for
 
     decided = _decided(matches)
     record = matches.record()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.ratings.bradley_terry import _RIDGE, ELO_SCALE, fit_log_strengths
+from arena.ratings.bradley_terry_fit import _RIDGE, ELO_SCALE, fit_log_strengths
 from arena.ratings.matches import Matches
 
 FLIP_MARGIN = 0.01  # rating points by which the lower model must end above the higher one

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.errors import ArenaError
-from arena.ratings.bradley_terry import to_elo_scale
+from arena.ratings.bradley_terry_fit import to_elo_scale
 from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates
 from arena.ratings.matches import Matches
 from arena.ratings.summary import RatingSummary, summarize

@@ -19,7 +19,7 @@ import numpy as np
 from arena.benchmarks.registry import find_prompt_set
 from arena.errors import ArenaError
 from arena.ratings import judge_panel, leaderboard
-from arena.ratings.bradley_terry import predicted_win_matrix
+from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
 from arena.report import charts

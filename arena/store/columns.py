@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from arena.store.jsonl import JsonlLog
 
@@ -100,20 +101,11 @@ def _id_hashes(ids: np.ndarray) -> np.ndarray:
         return (words[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (words[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)) ^ words[:, 2]
 
 
-def _loads():
-    try:
-        import orjson
-
-        return orjson.loads
-    except ImportError:  # the standard library is slower but reads the same files
-        return json.loads
-
-
 def parse_records(data: bytes, path: Path, first_line: int, vocab: dict[str, list[str]] | None = None) -> JudgmentColumns:
     """Complete JSONL lines of judgments into columns (extending `vocab`, which may come from a cache)."""
     from arena.errors import ArenaError
 
-    loads = _loads()
+    loads = orjson.loads
     vocab = {c: list(values) for c, values in (vocab or {c: [] for c in CODED}).items()}
     index = {c: {v: i for i, v in enumerate(values)} for c, values in vocab.items()}
     ids, scores_a, scores_b, preferences = [], [], [], []
