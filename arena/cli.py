@@ -122,7 +122,7 @@ def _add_prompts(subparsers) -> None:
     listing = _command(sub, "list", "prompt sets with counts, categories and whether they are available locally",
                        "  arena prompts list\n  arena prompts list --format json")
     _add_list_format(listing)
-    listing.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_list"))
+    listing.set_defaults(handler=_lazy("arena.prompts.commands", "run_list"))
     show = _command(sub, "show", "print the prompts of a set (a name or a .jsonl/.csv path)",
                     "  arena prompts show sample --limit 3\n  arena prompts show sample --format jsonl > sample.jsonl\n"
                     "  arena prompts show oa953 --limit 1 --full")
@@ -133,7 +133,7 @@ def _add_prompts(subparsers) -> None:
                            "cut, saying how much was left out); jsonl is always whole")
     show.add_argument("--format", choices=["table", "jsonl"], default="table",
                       help="table for people, jsonl for the normalized records")
-    show.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_show"))
+    show.set_defaults(handler=_lazy("arena.prompts.commands", "run_show"))
     pull = _command(sub, "pull", "download a pinned set (checksum-verified) or add your own set from a file",
                     "  arena prompts pull vicuna80\n"
                     "  arena prompts pull oa953 --from ../shared/benchmarks/oa953/questions.jsonl\n"
@@ -155,7 +155,7 @@ def _add_prompts(subparsers) -> None:
                            "question_id + reference (a string or one per turn); every id must name a question")
     pull.add_argument("--replace", action="store_true",
                       help="replace your own set of that name (without it, pulling an existing name is refused)")
-    pull.set_defaults(handler=_lazy("arena.benchmarks.commands", "run_pull"))
+    pull.set_defaults(handler=_lazy("arena.prompts.commands", "run_pull"))
 
 
 # --- import / export ---------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def _add_import_export(subparsers) -> None:
                        help="the answers that were judged (<model>.jsonl with question_id or message_id, and "
                             "generation or answer_id + text); default: generations/[vicuna|oa]/ in or beside DIR")
     _add_results(qlora)
-    qlora.set_defaults(handler=_lazy("arena.imports.commands", "run_import_qlora"))
+    qlora.set_defaults(handler=_lazy("arena.interop.commands", "run_import_qlora"))
     fastchat = _command(sub, "fastchat", "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)",
                         "  arena import fastchat FastChat/fastchat/llm_judge/data/mt_bench --benchmark mtbench\n"
                         "  arena export fastchat --benchmark sample --out out/ && arena import fastchat out/ --benchmark sample")
@@ -196,7 +196,7 @@ def _add_import_export(subparsers) -> None:
     fastchat.add_argument("--benchmark", required=True)
     fastchat.add_argument("--judge", default=None, help="judge name for judgments (default: from the files)")
     _add_results(fastchat)
-    fastchat.set_defaults(handler=_lazy("arena.imports.commands", "run_import_fastchat"))
+    fastchat.set_defaults(handler=_lazy("arena.interop.commands", "run_import_fastchat"))
     alpaca = _command(sub, "alpaca-eval", "AlpacaEval annotations: soft judge preferences against its baseline",
                       "  arena import alpaca-eval ../shared/published/alpaca-eval-2-sample/results\n"
                       "  arena import alpaca-eval path/to/alpaca_eval/results/claude-2/weighted_alpaca_eval_gpt4_turbo/"
@@ -215,7 +215,7 @@ def _add_import_export(subparsers) -> None:
     alpaca.add_argument("--benchmark", default="alpaca-eval", help="prompt set to import into (default: alpaca-eval)")
     alpaca.add_argument("--judge", default=None, help="judge name to record (default: each row's annotator)")
     _add_results(alpaca)
-    alpaca.set_defaults(handler=_lazy("arena.imports.commands", "run_import_alpaca_eval"))
+    alpaca.set_defaults(handler=_lazy("arena.interop.commands", "run_import_alpaca_eval"))
 
     exporter = _command(subparsers, "export", "write stored answers (FastChat layout) or judgments (AlpacaEval layout)",
                         "  arena export fastchat --benchmark sample --out fastchat_sample/\n"
@@ -228,7 +228,7 @@ def _add_import_export(subparsers) -> None:
     fastchat_out.add_argument("--out", type=Path, required=True, metavar="DIR")
     fastchat_out.add_argument("--model", action="append", help="only this model (repeatable)")
     _add_results(fastchat_out)
-    fastchat_out.set_defaults(handler=_lazy("arena.store.commands", "run_export_fastchat"))
+    fastchat_out.set_defaults(handler=_lazy("arena.interop.commands", "run_export_fastchat"))
     alpaca_out = _command(sub, "alpaca-eval", "<model>/<judge>/annotations.json, as AlpacaEval writes them",
                           "  arena export alpaca-eval --out alpaca_results/\n"
                           "  arena export alpaca-eval --benchmark vicuna80 --baseline gpt-3.5 --judge gpt-4 --out out/",
@@ -242,7 +242,7 @@ def _add_import_export(subparsers) -> None:
                             help="the model every row compares against (default: the one model shown first)")
     alpaca_out.add_argument("--judge", action="append", help="only this judge (repeatable)")
     _add_results(alpaca_out)
-    alpaca_out.set_defaults(handler=_lazy("arena.imports.commands", "run_export_alpaca_eval"))
+    alpaca_out.set_defaults(handler=_lazy("arena.interop.commands", "run_export_alpaca_eval"))
 
 
 # --- ratings -----------------------------------------------------------------------------------

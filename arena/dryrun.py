@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from arena.benchmarks.records import PromptSet
 from arena.judging.budget import CHARS_PER_TOKEN, Price
 from arena.judging.judges import Judge, JudgeRequest, OnReply, RunOutcome
 from arena.models.base import GenerationParams
 from arena.models.spec import ModelSpec
+from arena.prompts.records import PromptSet
 from arena.store import Answer, ResultsStore
 
 # Backends whose answers are read from files: "generating" them is a file import, done even in a dry run.

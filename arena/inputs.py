@@ -8,7 +8,6 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 
-
 UTF8_BOM = b"\xef\xbb\xbf"
 
 

@@ -55,7 +55,7 @@ def _stored_name(judge: str, args) -> str:
 
 
 def _benchmark_name(args) -> str:
-    from arena.benchmarks import load_prompt_set
+    from arena.prompts import load_prompt_set
 
     try:
         return load_prompt_set(args.benchmark).name

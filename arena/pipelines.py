@@ -15,23 +15,23 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arena.benchmarks import load_prompt_set
-from arena.benchmarks.records import PromptSet
 from arena.console import info, print_records, warn
+from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
 from arena.generation.runner import generate_answers
-from arena.judging.grading import check_templates
-from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
+from arena.judging.budget import CostBudget, Price, spending
+from arena.judging.grading import check_templates
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
-from arena.judging.budget import CostBudget, Price, spending
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
 from arena.panel_pipeline import judges_of, run_panel
+from arena.prompts import load_prompt_set
+from arena.prompts.records import PromptSet
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
@@ -235,7 +235,7 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
                 rows.append({"model": name, **build_matches(judged).record()[name]})
         print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders"
                       f"{demo_label(judge)}", ["model", "wins", "ties", "losses", "errors", "matches"])
-        from arena.ratings.styled import length_differences
+        from arena.ratings.style.data import length_differences
 
         pairwise = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} & names
                     and baseline.name in (j.model_a, j.model_b)]

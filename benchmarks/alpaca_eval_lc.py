@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from arena.imports.alpaca_eval import read_alpaca_eval
+from arena.interop.alpaca_eval import read_alpaca_eval
 from arena.ratings.leaderboard import winrate_rows
 from arena.ratings.length_controlled import (
     NO_POOLING,

@@ -32,8 +32,8 @@ from scipy.stats import kendalltau
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptive import adaptive_run, load_pool, random_run, ranking  # noqa: E402  (benchmarks/ is no package)
 
-from arena.benchmarks import load_prompt_set  # noqa: E402
-from arena.imports.qlora import read_generations, read_qlora_eval  # noqa: E402
+from arena.prompts import load_prompt_set  # noqa: E402
+from arena.interop.qlora import read_generations, read_qlora_eval  # noqa: E402
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_round_size  # noqa: E402
 from arena.judging.budget import CHARS_PER_TOKEN, PRICES, Price  # noqa: E402
 from arena.judging.runner import question_text  # noqa: E402

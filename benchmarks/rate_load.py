@@ -40,7 +40,7 @@ def free_port() -> int:
 
 def prepare(results: Path, models: int = 3) -> list[str]:
     """Answers of `models` synthetic models on the shipped sample set."""
-    from arena.benchmarks import load_prompt_set
+    from arena.prompts import load_prompt_set
     from arena.store import Answer, ResultsStore
 
     names = [f"model-{i}" for i in range(models)]

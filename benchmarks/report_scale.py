@@ -26,7 +26,7 @@ def _text(rng: random.Random, words: int) -> str:
 def build_big_store(results: Path, models: int = 8, prompts: int = 953, seed: int = 0) -> Path:
     import json
 
-    from arena.benchmarks import pull_prompt_set
+    from arena.prompts import pull_prompt_set
     from arena.store import Answer, Judgment, ResultsStore
 
     rng = random.Random(seed)

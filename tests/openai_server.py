@@ -9,7 +9,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from arena.benchmarks.records import Message
+from arena.prompts.records import Message
 from arena.models.base import GenerationParams, GenerationRequest
 
 

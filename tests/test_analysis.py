@@ -1,6 +1,5 @@
 """The notebook API agrees with the command line on the paper's published judgments."""
 
-import json
 
 import pytest
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
 from arena.judging.parsing import parse_pairwise, parse_scores
 from arena.judging.templates import builtin_templates, load_fastchat_templates

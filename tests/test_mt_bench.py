@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_path, write_jsonl
 from openai_server import OpenAICompatibleServer
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.judging.judges import reply_from_text
 from arena.judging.parsing import parse_grade
 from arena.store import ResultsStore

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra (torch, transformers) is not installed")
 
-from arena.benchmarks import load_prompt_set  # noqa: E402
-from arena.benchmarks.records import Message  # noqa: E402
+from arena.prompts import load_prompt_set  # noqa: E402
+from arena.prompts.records import Message  # noqa: E402
 from arena.models.base import GenerationParams, GenerationRequest, backend_factory  # noqa: E402
 from arena.models.spec import PRESETS  # noqa: E402
 from arena.store import ResultsStore  # noqa: E402

@@ -22,7 +22,7 @@ import pytest
 from conftest import write_jsonl
 from openai_server import OpenAICompatibleServer
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.errors import EXIT_BUDGET_STOPPED
 from arena.ratings import panel
 from arena.ratings.judge_panel import own_models, panel_judgments, self_preference_rows

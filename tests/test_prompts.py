@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from arena.benchmarks import load_prompt_set
-from arena.benchmarks.parsing import parse_guanaco_dialogue
+from arena.prompts import load_prompt_set
+from arena.prompts.parsing import parse_guanaco_dialogue
 from arena.errors import ArenaError
 from conftest import shared_path, write_jsonl
 
@@ -47,7 +47,7 @@ def test_pull_vicuna_and_oa_from_local_copies(cli):
 
 def test_oa_dialogues_become_turns_in_order():
     shared = shared_path(*OA)
-    from arena.benchmarks import pull_prompt_set
+    from arena.prompts import pull_prompt_set
 
     pull_prompt_set("oa953", shared)
     oa = load_prompt_set("oa953")
@@ -96,8 +96,8 @@ def test_tampered_copy_does_not_replace_a_good_one(cli, tmp_path, arena_home):
 
 
 def test_pull_offline_without_from_fails_clearly(cli, monkeypatch):
-    monkeypatch.setattr("arena.benchmarks.registry._QLORA_RAW", "http://127.0.0.1:9/none")
-    from arena.benchmarks import registry
+    monkeypatch.setattr("arena.prompts.registry._QLORA_RAW", "http://127.0.0.1:9/none")
+    from arena.prompts import registry
 
     monkeypatch.setitem(registry.PINNED, "vicuna80",
                         registry.PinnedSet("vicuna80", "http://127.0.0.1:9/q.jsonl", "0" * 64, 80, ""))

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.store import Judgment, ResultsStore
 from arena.store.results import file_safe, log_name
 from conftest import shared_path, write_jsonl

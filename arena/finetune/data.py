@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.benchmarks.records import Message
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects
 from arena.paths import shipped_prompts_dir
+from arena.prompts.records import Message
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
 SHIPPED_SAMPLE = "sample"

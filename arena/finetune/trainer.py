@@ -14,9 +14,9 @@ import resource
 import shutil
 import time
 import warnings
-from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from arena.errors import ArenaError
 from arena.finetune.config import FinetuneConfig, adjust_for_size

@@ -8,8 +8,8 @@ from arena.models.spec import available_models, resolve_model
 
 
 def run_generate(args) -> int:
-    from arena.benchmarks import load_prompt_set
     from arena.generation.runner import generate_answers
+    from arena.prompts import load_prompt_set
     from arena.store import ResultsStore
 
     spec = resolve_model(args.model, args.models_file)

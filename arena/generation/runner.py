@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from arena.benchmarks.records import Message, Prompt, PromptSet
 from arena.console import info
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
+from arena.prompts.records import Message, Prompt, PromptSet
 from arena.store import Answer, ResultsStore
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from arena.benchmarks import load_prompt_set
-from arena.benchmarks.records import PromptSet
-from arena.benchmarks.references import needs_reference
 from arena.console import info, warn
 from arena.errors import ArenaError
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
 from arena.judging.runner import Matchup
 from arena.judging.templates import TemplateSet
+from arena.prompts import load_prompt_set
+from arena.prompts.records import PromptSet
+from arena.prompts.references import needs_reference
 from arena.store import Answer, ResultsStore
 from arena.store.records import utc_now
 

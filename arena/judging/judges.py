@@ -14,8 +14,16 @@ from arena.errors import ArenaError
 from arena.judging.budget import CHARS_PER_TOKEN, CallMeter, CostBudget, Price, RateLimiter
 from arena.judging.parsing import explanation_of, parse_bracketed_choice, parse_grade, parse_pairwise, parse_scores
 from arena.models.endpoints import EndpointPool
-from arena.models.http import (CircuitOpen, ContextTooLong, NotSent, RequestFailed, RetryPolicy, chat_completion,
-                               open_session, run_sync)
+from arena.models.http import (
+    CircuitOpen,
+    ContextTooLong,
+    NotSent,
+    RequestFailed,
+    RetryPolicy,
+    chat_completion,
+    open_session,
+    run_sync,
+)
 from arena.models.spec import ModelSpec
 
 

@@ -13,11 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
-from arena.benchmarks.records import Prompt, PromptSet
 from arena.errors import ArenaError
 from arena.judging.budget import CostBudget
 from arena.judging.judges import Judge, JudgeReply, JudgeRequest
 from arena.judging.templates import TemplateSet
+from arena.prompts.records import Prompt, PromptSet
 from arena.store import Answer, Judgment, ResultsStore
 from arena.store.group_commit import GroupCommit
 from arena.store.records import stable_id, utc_now

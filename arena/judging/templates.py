@@ -62,7 +62,7 @@ class TemplateSet:
     per_turn: bool = False  # variants general / reference, each also -multi-turn: see FASTCHAT_JUDGE_PROMPTS
 
     def for_turn(self, category: str | None, turn: int) -> JudgeTemplate:
-        from arena.benchmarks.references import needs_reference
+        from arena.prompts.references import needs_reference
 
         variant = "reference" if needs_reference(category) else "general"
         return self.variants[variant if turn == 1 else f"{variant}-multi-turn"]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from arena.benchmarks.records import Message, Prompt
-from arena.benchmarks.references import needs_reference
 from arena.errors import ArenaError
 from arena.judging.templates import JudgeTemplate, TemplateSet
+from arena.prompts.records import Message, Prompt
+from arena.prompts.references import needs_reference
 from arena.store import Answer
 
 

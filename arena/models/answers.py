@@ -12,7 +12,6 @@ from arena.inputs import read_jsonl_objects
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.spec import ModelSpec
 
-
 # The fields that carry a prompt's id in published files: Vicuna/FastChat rows use question_id, the QLoRA
 # paper's OpenAssistant rows message_id (the same value the oa953 prompt set uses as its id).
 QUESTION_ID_FIELDS = ("question_id", "message_id")
@@ -83,7 +82,7 @@ def read_published_answers(path: Path) -> dict[str, str]:
     return {row.question_id: row.text for row in read_published_answer_rows(path)}
 
 
-class PublishedAnswers(ChatModel):
+class PublishedAnswersModel(ChatModel):
     """Replies turn by turn: a multi-turn file (FastChat `choices[0].turns`) gives its n-th turn as the model's
     n-th reply to a question; a one-answer file replies once. A turn the file does not have is missing."""
 
@@ -106,4 +105,4 @@ class PublishedAnswers(ChatModel):
 
 @register_backend("answers", check=lambda spec: read_published_answer_rows(Path(spec.path or "")))
 def load(spec: ModelSpec) -> ChatModel:
-    return PublishedAnswers(spec)
+    return PublishedAnswersModel(spec)

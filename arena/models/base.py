@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from arena.benchmarks.records import Message
 from arena.errors import ArenaError
+from arena.prompts.records import Message
 
 GUANACO_STOP = "### Human:"
 

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.models.base import (ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer,
-                               register_backend)
+from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.formats import render_prompt, stop_marker
 from arena.models.spec import ModelSpec
 from arena.paths import arena_home

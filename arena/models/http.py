@@ -207,9 +207,9 @@ async def chat_completion(session, endpoints: "Endpoint | EndpointPool", payload
     """POST /chat/completions and return the parsed JSON, retrying what is worth retrying, on another
     endpoint when there are several. `session` comes from `open_session`. Raises one RequestFailed subclass
     per kind of failure, or NotSent when the meter refuses an attempt."""
-    from arena.models.endpoints import EndpointPool
-
     import orjson
+
+    from arena.models.endpoints import EndpointPool
 
     pool = endpoints if isinstance(endpoints, EndpointPool) else EndpointPool([endpoints])
     body = orjson.dumps(payload)

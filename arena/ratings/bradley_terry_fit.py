@@ -7,7 +7,7 @@ by batched Newton steps. The likelihood does not change when every log-strength 
 so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
 convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
 
-`arena.ratings.covariates` fits the same likelihood with per-match covariates (style control).
+`arena.ratings.style.kernels` fits the same likelihood with per-match covariates (style control).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import os
 import numpy as np
 import scipy.sparse as sparse
 
-from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
 from arena.ratings.matches import Matches
+from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
 
 ELO_SCALE = 400.0 / np.log(10.0)  # rating points per unit of log-odds
 # A whisper of L2 on the log-strengths keeps a model that won (or lost) everything finite.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from arena.benchmarks.registry import find_prompt_set
 from arena.console import info, print_records, to_json, warn
 from arena.errors import ArenaError
+from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
 from arena.ratings.matches import build_matches, matches_from_columns
 from arena.store import Judgment, ResultsStore
@@ -131,8 +131,8 @@ def _print_sections(results, args) -> int:
 
 
 def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
-    from arena.ratings.styled import styled_matches
-    from arena.style.features import resolve_control
+    from arena.ratings.style.data import styled_matches
+    from arena.ratings.style.features import resolve_control
 
     names = resolve_control(args.control)
     stored = store.judgments(args.benchmark)
@@ -177,11 +177,11 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             raise ArenaError("--method winrate needs --baseline MODEL (e.g. gpt-3.5)")
         lengths = None
         if args.control:
-            from arena.style.features import resolve_control
+            from arena.ratings.style.features import resolve_control
 
             if resolve_control(args.control) != ("length",):
                 raise ArenaError("--method winrate controls for length only: use --control length")
-            from arena.ratings.styled import length_differences
+            from arena.ratings.style.data import length_differences
 
             lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
@@ -213,8 +213,8 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
 def _length_preference(store: ResultsStore, args, judgments) -> dict:
     """The judge's length coefficient (models held fixed) and how often the longer answer won, when the
     answers behind its verdicts are stored; None otherwise."""
-    from arena.ratings.style_control import length_bias
-    from arena.ratings.styled import styled_matches
+    from arena.ratings.style.data import styled_matches
+    from arena.ratings.style.fit import length_bias
 
     empty = {"longer_wins_share": None, "length_beta": None, "length_beta_low": None, "length_beta_high": None}
     pairwise = [j for j in judgments if j.protocol == "pairwise"]

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 
 from arena.errors import ArenaError
-from arena.ratings.summary import RatingSummary
 from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
+from arena.ratings.summary import RatingSummary
 from arena.store.records import Judgment
-
 
 # The columns every view of a leaderboard shows, in this order (terminal, JSON/CSV, HTML).
 RATING_COLUMNS = ("model", "rating", "ci_low", "ci_high", "matches", "wins", "ties", "losses", "errors")
@@ -159,7 +158,7 @@ def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000
                        anchor: str | None = None) -> tuple[list[dict], list[dict]]:
     """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved)
     and the style coefficients with their intervals."""
-    from arena.ratings.style_control import controlled_bt
+    from arena.ratings.style.fit import controlled_bt
 
     plain = bt_rows(matches, 0, seed, anchor)  # only its point ratings and ranks are shown beside the controlled
     fit = controlled_bt(_decided(matches), features, names, bootstrap, seed, anchor)
@@ -189,7 +188,7 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
 
     from arena.ratings.length_controlled import BaselineJudgments, baseline_variants, length_controlled_win_rates
     from arena.ratings.matches import outcome_of
-    from arena.ratings.style_control import win_rate_against
+    from arena.ratings.style.fit import win_rate_against
 
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})

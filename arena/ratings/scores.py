@@ -99,8 +99,7 @@ def run_scores(store, args) -> int:
     """`arena ratings --method score`."""
     import json
 
-    from arena.benchmarks.registry import find_prompt_set
-
+    from arena.prompts.registry import find_prompt_set
     from arena.ratings import panel_commands
 
     everything = store.judgments(args.benchmark)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.benchmarks.registry import find_prompt_set
 from arena.errors import ArenaError
+from arena.prompts.registry import find_prompt_set
 from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
@@ -137,9 +137,9 @@ def _held_by(rows: list[dict], matches) -> None:
 def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures: dict, slug: str, judge: str) -> None:
     """Style-controlled ratings, the judge's style coefficients and its taste for length, when the answers
     behind its verdicts are stored (else the report simply has no style section for this judge)."""
-    from arena.ratings.style_control import length_bias
-    from arena.ratings.styled import styled_matches
-    from arena.style.features import CONTROLS
+    from arena.ratings.style.data import styled_matches
+    from arena.ratings.style.features import CONTROLS
+    from arena.ratings.style.fit import length_bias
 
     if "bt" not in section:
         return

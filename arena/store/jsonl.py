@@ -15,10 +15,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from arena.errors import ArenaError
-
-
 import orjson  # several times faster than json on the million-record logs of a public leaderboard
+
+from arena.errors import ArenaError
 
 
 def _dumps(record: dict) -> bytes:

@@ -111,7 +111,7 @@ class RatingService:
     """The rating logic without HTTP: assignments, votes, progress."""
 
     def __init__(self, settings: RateSettings):
-        from arena.benchmarks.registry import find_prompt_set
+        from arena.prompts.registry import find_prompt_set
 
         self.settings = settings
         self.store = ResultsStore(settings.results)

@@ -67,7 +67,7 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
 
 def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge: str | None) -> list[str]:
     """Answers from model_answer/ and judgments from model_judgment/, whichever DIR has."""
-    from arena.store.fastchat import import_answers
+    from arena.interop.fastchat_export import import_answers
 
     if not directory.is_dir():
         raise ArenaError(f"{directory}: not a directory")

@@ -12,10 +12,10 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from arena.benchmarks.parsing import read_prompt_file, read_prompt_jsonl
-from arena.benchmarks.records import PromptSet
 from arena.errors import ArenaError
 from arena.paths import arena_home, shipped_prompts_dir
+from arena.prompts.parsing import read_prompt_file, read_prompt_jsonl
+from arena.prompts.records import PromptSet
 from arena.store.atomic import new_file_mode
 
 _QLORA_COMMIT = "05daee4ead5387636f6caf06a7941db789e75900"
@@ -101,7 +101,7 @@ def _references_path(name: str) -> Path:
 
 
 def _attach_references(name: str, prompts: list) -> list:
-    from arena.benchmarks.references import with_references
+    from arena.prompts.references import with_references
 
     path = _references_path(name)
     return with_references(prompts, path) if path.exists() else prompts
@@ -256,7 +256,7 @@ def pull_prompt_set(name: str, from_path: Path | None = None, references: Path |
                           f"{name} references", pinned_references.sha256)
         prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
         if references is not None:
-            from arena.benchmarks.references import read_references
+            from arena.prompts.references import read_references
 
             read_references(references, prompts)  # every id must name a question: checked before storing
         if from_path is not None:

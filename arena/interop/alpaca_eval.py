@@ -218,7 +218,7 @@ def export_alpaca_eval(store: ResultsStore, benchmark: str, out: Path, baseline:
                        judges: list[str] | None) -> dict[tuple[str, str], int]:
     """`out/<model>/<judge>/annotations.json` for every model judged against the baseline: (model, judge) ->
     rows written. The baseline's answer is always `output_1`; a judgment that showed it second is turned round."""
-    from arena.benchmarks.registry import find_prompt_set
+    from arena.prompts.registry import find_prompt_set
 
     judgments = [j for j in store.judgments(benchmark) if j.protocol == "pairwise" and (not judges or j.judge in judges)]
     if not judgments:

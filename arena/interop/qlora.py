@@ -87,15 +87,15 @@ def parse_review_file_name(path: Path) -> ReviewFileName:
 
 # --- answers -------------------------------------------------------------------------------------
 @dataclass
-class PublishedAnswers:
+class QLoRAGenerations:
     """The answers of one benchmark's generation files, and which model gave each published answer id."""
 
     answers: list[Answer] = field(default_factory=list)
     owner: dict[str, str] = field(default_factory=dict)  # answer_id -> readable model name
 
 
-def read_generations(folders: list[Path], benchmark: str) -> PublishedAnswers:
-    published = PublishedAnswers()
+def read_generations(folders: list[Path], benchmark: str) -> QLoRAGenerations:
+    published = QLoRAGenerations()
     where_seen: dict[str, str] = {}
     for folder in folders:
         for path in sorted(folder.glob("*.jsonl")):
@@ -249,7 +249,7 @@ def generation_folders(folder: Path, benchmark: str) -> list[Path]:
 class BenchmarkImport:
     benchmark: str
     files: list[ReviewFile] = field(default_factory=list)
-    answers: PublishedAnswers = field(default_factory=PublishedAnswers)
+    answers: QLoRAGenerations = field(default_factory=QLoRAGenerations)
     added: int = 0
     already_stored: int = 0
     answers_added: Counter = field(default_factory=Counter)
@@ -275,7 +275,7 @@ class BenchmarkImport:
 
 
 def _prompt_ids(benchmark: str) -> set[str] | None:
-    from arena.benchmarks.registry import find_prompt_set
+    from arena.prompts.registry import find_prompt_set
 
     prompt_set = find_prompt_set(benchmark)
     return None if prompt_set is None else set(prompt_set.by_id)

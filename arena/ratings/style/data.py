@@ -9,9 +9,9 @@ import numpy as np
 
 from arena.errors import ArenaError
 from arena.ratings.matches import OUTCOME, Matches, build_matches
-from arena.ratings.style_control import normalised_difference
+from arena.ratings.style.features import FEATURES, answer_features
+from arena.ratings.style.fit import normalised_difference
 from arena.store import Judgment, ResultsStore
-from arena.style.features import FEATURES, answer_features
 
 
 def answer_styles(store: ResultsStore, benchmark: str, models: set[str]) -> dict[tuple[str, str], np.ndarray]:

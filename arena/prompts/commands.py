@@ -6,9 +6,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from arena.benchmarks.registry import list_prompt_sets, load_prompt_set, pull_prompt_set
 from arena.console import info, print_records, print_table
-
+from arena.prompts.registry import list_prompt_sets, load_prompt_set, pull_prompt_set
 
 # A prompt longer than this is cut in the table (one oa953 prompt is 540 KB); --full shows it whole.
 SHOW_CHARACTERS = 1_000

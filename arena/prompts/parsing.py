@@ -7,9 +7,9 @@ import csv
 import re
 from pathlib import Path
 
-from arena.benchmarks.records import Message, Prompt
 from arena.errors import ArenaError
 from arena.inputs import open_text, read_jsonl_objects
+from arena.prompts.records import Message, Prompt
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
 CSV_PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from arena.benchmarks.records import Prompt
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects
+from arena.prompts.records import Prompt
 
 # The categories FastChat grades with a reference (its NEED_REF_CATS): a template set with a reference variant
 # uses it, and needs a reference, exactly for these.

@@ -1,4 +1,4 @@
-"""`arena import qlora`, `arena import fastchat`, `arena import alpaca-eval` and `arena export alpaca-eval`."""
+"""`arena import qlora | fastchat | alpaca-eval` and `arena export fastchat | alpaca-eval`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from arena.store import ResultsStore
 
 
 def run_import_qlora(args) -> int:
-    from arena.imports.qlora import read_qlora_eval, store_imports
+    from arena.interop.qlora import read_qlora_eval, store_imports
 
     store = ResultsStore(args.results)
     imports = read_qlora_eval(args.directory, args.judge, args.benchmark, args.generations)  # all checked first
@@ -27,7 +27,7 @@ def run_import_qlora(args) -> int:
 
 
 def run_import_fastchat(args) -> int:
-    from arena.imports.fastchat import import_fastchat
+    from arena.interop.fastchat_import import import_fastchat
 
     store = ResultsStore(args.results)
     config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark}
@@ -40,8 +40,8 @@ def run_import_fastchat(args) -> int:
 
 
 def run_import_alpaca_eval(args) -> int:
-    from arena.benchmarks.registry import user_set_file
-    from arena.imports.alpaca_eval import read_alpaca_eval, store_alpaca_eval, stored_instructions, write_instructions
+    from arena.interop.alpaca_eval import read_alpaca_eval, store_alpaca_eval, stored_instructions, write_instructions
+    from arena.prompts.registry import user_set_file
 
     prompt_path = user_set_file(args.benchmark)
     known = stored_instructions(prompt_path)
@@ -62,10 +62,21 @@ def run_import_alpaca_eval(args) -> int:
 
 
 def run_export_alpaca_eval(args) -> int:
-    from arena.imports.alpaca_eval import export_alpaca_eval
+    from arena.interop.alpaca_eval import export_alpaca_eval
 
     counts = export_alpaca_eval(ResultsStore(args.results), args.benchmark, args.out, args.baseline, args.judge)
     for (model, judge), count in counts.items():
         info(f"{model} ({judge}): {count} rows")
     info(f"wrote AlpacaEval layout to {args.out}")
+    return 0
+
+
+def run_export_fastchat(args) -> int:
+    from arena.interop.fastchat_export import export_answers
+    from arena.prompts import load_prompt_set
+
+    counts = export_answers(ResultsStore(args.results), load_prompt_set(args.benchmark), args.out, args.model)
+    for model, count in counts.items():
+        info(f"{model}: {count} answers")
+    info(f"wrote FastChat layout to {args.out}")
     return 0

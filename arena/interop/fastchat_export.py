@@ -10,9 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from arena.benchmarks.records import PromptSet
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects, require_fields
+from arena.prompts.records import PromptSet
 from arena.store.records import Answer
 from arena.store.results import ResultsStore, file_safe
 

@@ -2,7 +2,7 @@
 
 Style-controlled Bradley-Terry (Chatbot Arena's style control): logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k,
 where d_k = (a_k − b_k) / (a_k + b_k) is the normalised difference of style feature k between the two answers
-(0 when both are 0). θ and β are fitted jointly (`arena.ratings.covariates`); bootstrap resamples of the
+(0 when both are 0). θ and β are fitted jointly (`arena.ratings.style.kernels`); bootstrap resamples of the
 matches give intervals for both. θ is then what a model is worth once style is accounted for.
 
 The length-controlled win rate against a baseline (AlpacaEval 2.0's) is `arena.ratings.length_controlled`.
@@ -16,8 +16,8 @@ import numpy as np
 
 from arena.errors import ArenaError
 from arena.ratings.bradley_terry_fit import to_elo_scale
-from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates
 from arena.ratings.matches import Matches
+from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates
 from arena.ratings.summary import RatingSummary, summarize
 
 
