@@ -715,7 +715,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from arena.console import log_to_terminal
+
     warnings.showwarning = _show_warning
+    log_to_terminal()
     args = _parse(argv)
     if not getattr(args, "verbose", False):
         _quiet_third_parties()

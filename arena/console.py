@@ -1,10 +1,15 @@
-"""Terminal output: rich tables on stdout, warnings and errors on stderr."""
+"""Terminal output: rich tables on stdout, messages and warnings on stderr.
+
+Command handlers call `info` / `warn` directly. Library code below them logs through `logging` (logger
+`arena.<module>`); the CLI routes that logger here with `log_to_terminal`, so the user sees the same lines
+either way, and a notebook or host application gets ordinary log records it can route where it likes."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import logging
 import math
 import os
 import sys
@@ -106,3 +111,23 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     stderr_console().print(f"arena: warning: {message}", highlight=False, markup=False)
+
+
+class TerminalHandler(logging.Handler):
+    """arena's log records as the terminal lines `info` and `warn` print."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            (warn if record.levelno >= logging.WARNING else info)(message)
+        except Exception:  # a log line must never end a run
+            self.handleError(record)
+
+
+def log_to_terminal() -> None:
+    """Route the `arena` loggers to the terminal (once per process): INFO and above, no prefix but warnings'."""
+    logger = logging.getLogger("arena")
+    if not any(isinstance(h, TerminalHandler) for h in logger.handlers):
+        logger.addHandler(TerminalHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -3,14 +3,16 @@ chunk as it finishes (a killed run loses at most the chunk in flight), and shows
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
-from arena.console import info
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
 from arena.prompts.records import Message, Prompt, PromptSet
 from arena.store import Answer, ResultsStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, param
             progress.stop()
         report.model_facts = model.describe()  # after the run: a backend may report what it did
         if "endpoints" in report.model_facts:
-            info(f"{spec.name}: {report.model_facts['endpoints']}")
+            logger.info(f"{spec.name}: {report.model_facts['endpoints']}")
 
 
 def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: ModelSpec, params: GenerationParams,

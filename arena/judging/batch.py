@@ -27,12 +27,12 @@ has settled (real usage frees the rest of each reservation) the lines left out a
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arena.console import info, warn
 from arena.errors import EXIT_CALLS_FAILED, ArenaError
 from arena.judging.budget import CallMeter, CostBudget, Price
 from arena.judging.judges import (
@@ -46,6 +46,8 @@ from arena.judging.judges import (
 from arena.models.http import RETRYABLE_STATUS, RetryPolicy
 from arena.models.spec import ModelSpec
 from arena.store.atomic import write_atomically
+
+logger = logging.getLogger(__name__)
 
 BATCH_URL = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
@@ -316,14 +318,14 @@ class BatchJudge(Judge):
         if batch_id is None:
             found = api.find(entry["submission"])
             if found is None:  # the process died before the server created it: nothing to pay for
-                info(f"batch submission {entry['submission']} never reached the server; its requests are sent again")
+                logger.info(f"batch submission {entry['submission']} never reached the server; its requests are sent again")
                 self.ledger.remove(entry["submission"])
                 return None
             batch_id = str(found["id"])
             self.ledger.set_batch_id(entry["submission"], batch_id)
-            info(f"found batch {batch_id} (created by a run that stopped before recording it): resuming it")
+            logger.info(f"found batch {batch_id} (created by a run that stopped before recording it): resuming it")
         else:
-            info(f"resuming batch {batch_id} submitted by an earlier run ({len(entry['custom_ids'])} requests)")
+            logger.info(f"resuming batch {batch_id} submitted by an earlier run ({len(entry['custom_ids'])} requests)")
         submitted = _Submitted(entry["submission"], batch_id, frozenset(entry["custom_ids"]))
         for key in entry["custom_ids"]:
             if key in wanted:
@@ -355,7 +357,7 @@ class BatchJudge(Judge):
                                   "submission yet; rerun to check again (nothing is submitted twice)") from None
             created = found
         self.ledger.set_batch_id(submission, str(created["id"]))
-        info(f"batch {created['id']} submitted: {len(requests)} judge calls at {self.options.discount:g}x the price "
+        logger.info(f"batch {created['id']} submitted: {len(requests)} judge calls at {self.options.discount:g}x the price "
              f"(results within {COMPLETION_WINDOW}; a rerun resumes it if this command stops)")
         return _Submitted(submission, str(created["id"]), frozenset(meters), meters)
 
@@ -368,13 +370,13 @@ class BatchJudge(Judge):
                 line = (f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "
                         f"completed, {counts.get('failed', 0)} failed")
                 if line != shown:
-                    info(line)
+                    logger.info(line)
                     shown = line
                 if batch.get("status") in TERMINAL:
                     return batch
                 time.sleep(self.options.poll_seconds)
         except KeyboardInterrupt:
-            info(f"batch {batch_id} keeps running on the server; rerun the same command to collect it (nothing is "
+            logger.info(f"batch {batch_id} keeps running on the server; rerun the same command to collect it (nothing is "
                  "submitted twice)")
             raise
 
@@ -401,7 +403,7 @@ class BatchJudge(Judge):
             raise
         unknown = [line.custom_id for line in lines if line.custom_id not in submitted.custom_ids]
         if unknown:
-            warn(f"batch {submitted.batch_id}: {len(unknown)} output lines carry a custom_id arena did not send "
+            logger.warning(f"batch {submitted.batch_id}: {len(unknown)} output lines carry a custom_id arena did not send "
                  f"(first: {unknown[0]!r}); ignored")
         answered = set()
         for line in lines:
@@ -424,7 +426,7 @@ class BatchJudge(Judge):
             outcome.last_failure = f"batch {submitted.batch_id} {status} with {len(again)} requests unanswered"
         self.ledger.remove(submitted.submission)
         if again:
-            info(f"batch {submitted.batch_id} ({status}): {len(again)} requests errored or went unanswered; they go "
+            logger.info(f"batch {submitted.batch_id} ({status}): {len(again)} requests errored or went unanswered; they go "
                  "into a follow-up batch")
         return again
 

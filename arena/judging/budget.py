@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from arena.console import warn
 from arena.errors import ArenaError
+
+logger = logging.getLogger(__name__)
 
 # USD per million tokens (input, output). Override per model with price_in / price_out options.
 PRICES = {
@@ -49,7 +51,7 @@ class Price:
         if max_cost is not None:
             raise ArenaError(f"'{who}' ({model_id}) has no known price, so --max-cost could not limit its spending: "
                              f"{advice}")
-        warn(f"'{who}' ({model_id}) has no known price: its calls are counted as $0; {advice}")
+        logger.warning(f"'{who}' ({model_id}) has no known price: its calls are counted as $0; {advice}")
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6

@@ -4,12 +4,12 @@ runner can store it at once (a crash loses only the calls in flight)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from arena.console import warn
 from arena.errors import ArenaError
 from arena.judging.budget import CHARS_PER_TOKEN, CallMeter, CostBudget, Price, RateLimiter
 from arena.judging.parsing import explanation_of, parse_bracketed_choice, parse_grade, parse_pairwise, parse_scores
@@ -25,6 +25,8 @@ from arena.models.http import (
     run_sync,
 )
 from arena.models.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ class OpenAIJudge(Judge):
         return outcome
 
     def _warn_no_usage(self) -> None:
-        warn(f"judge '{self.name}' ({self.endpoints.base_url}) reports no token usage; arena charges each reply an "
+        logger.warning(f"judge '{self.name}' ({self.endpoints.base_url}) reports no token usage; arena charges each reply an "
              "estimate from the prompt and reply lengths")
 
     async def _call(self, session, limiter, request, on_reply, budget, outcome: RunOutcome) -> None:

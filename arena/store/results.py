@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import re
@@ -26,6 +27,8 @@ from arena.errors import ArenaError
 from arena.store.atomic import write_atomically
 from arena.store.jsonl import JsonlLog
 from arena.store.records import Answer, Judgment, utc_now
+
+logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 MANIFEST_PACKAGES = ("arena", "numpy", "scipy", "torch", "transformers", "peft", "bitsandbytes", "vllm", "openai")
@@ -181,9 +184,8 @@ class ResultsStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not quiet:
-                    from arena.console import info
 
-                    info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
+                    logger.info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
                 fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
