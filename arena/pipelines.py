@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from arena.console import info, print_records, warn
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
-from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.budget import CostBudget, Price, spending
@@ -225,7 +225,7 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
             rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
             print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
                           f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
-        except ArenaError as exc:
+        except NothingToRate as exc:
             warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
         rows = []

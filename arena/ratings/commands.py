@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from arena.console import info, print_records, to_json, warn
-from arena.errors import ArenaError
+from arena.errors import AnswersMissing, ArenaError
 from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
 from arena.ratings.matches import build_matches, matches_from_columns
@@ -222,7 +222,7 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
         return empty
     try:
         matches, features = styled_matches(store, args.benchmark, pairwise, ("length",))
-    except ArenaError:
+    except AnswersMissing:
         return empty  # answers not stored: position bias alone
     bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(args.bootstrap, 200), args.seed)
     return {"longer_wins_share": round(bias.longer_wins_share, 4), "length_beta": round(bias.length_beta, 4),

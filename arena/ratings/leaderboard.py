@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, NothingToRate
 from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.ratings.summary import RatingSummary
@@ -51,7 +51,7 @@ def _best_first(rows: list[dict]) -> list[dict]:
 
 def _decided(matches: Matches) -> Matches:
     if len(matches) == 0:
-        raise ArenaError("every judgment is an error: nothing to rate")
+        raise NothingToRate("every judgment is an error: nothing to rate")
     return matches
 
 

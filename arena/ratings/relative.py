@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, NothingToRate
 from arena.store.records import Judgment
 
 
@@ -58,7 +58,7 @@ def relative_score(judgments: list[Judgment], model: str, baseline: str, bootstr
     readable = [j for j in pairs if j.verdict != "error" and j.score_a is not None and j.score_b is not None
                 and j.score_a >= 0 and j.score_b >= 0]
     if not readable:
-        raise ArenaError(f"no readable relative judgments of '{model}' against '{baseline}'")
+        raise NothingToRate(f"no readable relative judgments of '{model}' against '{baseline}'")
     questions = sorted({j.question_id for j in readable})
     cand, base, present = _score_table(readable, model, baseline, questions)
     per_order = [_ratio_percent(present[o][None, :].astype(float), cand[o], base[o])[0] for o in (0, 1)]
@@ -101,8 +101,6 @@ def relative_by_category(judgments: list[Judgment], baseline: str, bootstrap: in
         grouped[j.category or "uncategorized"].append(j)
     result = {}
     for category, items in sorted(grouped.items()):
-        try:
+        if any(baseline in (j.model_a, j.model_b) for j in items):  # else the baseline was not judged there
             result[category] = relative_scores(items, baseline, bootstrap, seed)
-        except ArenaError:
-            continue  # the baseline was not judged in this category
     return result

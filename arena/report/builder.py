@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.errors import ArenaError
+from arena.errors import AnswersMissing, ArenaError, NothingToRate
 from arena.prompts.registry import find_prompt_set
 from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry_fit import predicted_win_matrix
@@ -120,8 +120,8 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
             section["baseline"] = baseline
             figures[f"relative-{slug}.svg"] = charts.interval_chart(
                 section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100)
-        except ArenaError:
-            pass
+        except NothingToRate:
+            pass  # every relative verdict unreadable: the report shows the rest
     return section
 
 
@@ -146,7 +146,7 @@ def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures:
     names = CONTROLS["style"]
     try:
         matches, features = styled_matches(args["store"], args["benchmark"], pairwise, names)
-    except ArenaError:
+    except AnswersMissing:
         return
     rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args["bootstrap"], args["seed"])
     section["bt_controlled"], section["coefficients"] = rows, coefficients

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from arena.errors import ArenaError
+from arena.errors import AnswersMissing
 from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.style.features import FEATURES, answer_features
 from arena.ratings.style.fit import normalised_difference
@@ -65,6 +65,6 @@ def _require_answers(stored: dict, judgments: list[Judgment], what: str, store: 
                 missing[model] = missing.get(model, 0) + 1
     if missing:
         described = ", ".join(f"{m} ({n} matches)" for m, n in sorted(missing.items()))
-        raise ArenaError(f"{what} needs the answers behind the verdicts; no stored answer for: {described}. "
+        raise AnswersMissing(f"{what} needs the answers behind the verdicts; no stored answer for: {described}. "
                          f"Import them (arena import qlora with the generations, arena import fastchat or "
                          f"alpaca-eval, or arena generate) into {store.root}")
