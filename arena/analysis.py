@@ -25,12 +25,38 @@ if TYPE_CHECKING:
 
 # The columns of Results.judgments(), in order. answer_chars_a / _b: length of the answer shown first /
 # second (its last turn), None when the answer is not in the store.
-JUDGMENT_COLUMNS = ("judgment_id", "benchmark", "question_id", "category", "model_a", "model_b", "judge",
-                    "protocol", "verdict", "winner", "score_a", "score_b", "answer_chars_a", "answer_chars_b",
-                    "source", "created")
+JUDGMENT_COLUMNS = (
+    "judgment_id",
+    "benchmark",
+    "question_id",
+    "category",
+    "model_a",
+    "model_b",
+    "judge",
+    "protocol",
+    "verdict",
+    "winner",
+    "score_a",
+    "score_b",
+    "answer_chars_a",
+    "answer_chars_b",
+    "source",
+    "created",
+)
 # The columns of Results.answers().
-ANSWER_COLUMNS = ("benchmark", "question_id", "model", "text", "turns", "chars", "tokens", "seconds",
-                  "finish_reason", "answer_id", "created")
+ANSWER_COLUMNS = (
+    "benchmark",
+    "question_id",
+    "model",
+    "text",
+    "turns",
+    "chars",
+    "tokens",
+    "seconds",
+    "finish_reason",
+    "answer_id",
+    "created",
+)
 # How the verdict of the first-shown model reads as a winner, in FastChat's vocabulary.
 WINNER_OF_VERDICT = {"A": "model_a", "B": "model_b", "tie": "tie"}
 # Winners accepted by bradley_terry()/elo(): FastChat's names and arena's verdicts; anything else is an error.
@@ -61,20 +87,30 @@ class Results:
         """The prompt sets with anything stored."""
         return self.store.benchmarks()
 
-    def answers(self, benchmark: str) -> "pd.DataFrame":
+    def answers(self, benchmark: str) -> pd.DataFrame:
         """One row per (model, prompt): the latest stored answer (columns: ANSWER_COLUMNS)."""
         pd = _pandas()
         rows = []
         for model in self.store.answered_models(benchmark):
             for answer in self.store.answers(benchmark, model).values():
-                rows.append({"benchmark": answer.benchmark, "question_id": answer.question_id, "model": answer.model,
-                             "text": answer.text, "turns": len(answer.turns), "chars": len(answer.text),
-                             "tokens": answer.tokens, "seconds": answer.seconds,
-                             "finish_reason": answer.finish_reason, "answer_id": answer.answer_id,
-                             "created": answer.created})
+                rows.append(
+                    {
+                        "benchmark": answer.benchmark,
+                        "question_id": answer.question_id,
+                        "model": answer.model,
+                        "text": answer.text,
+                        "turns": len(answer.turns),
+                        "chars": len(answer.text),
+                        "tokens": answer.tokens,
+                        "seconds": answer.seconds,
+                        "finish_reason": answer.finish_reason,
+                        "answer_id": answer.answer_id,
+                        "created": answer.created,
+                    }
+                )
         return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS))
 
-    def judgments(self, benchmark: str, judge: str | None = None, protocol: str | None = None) -> "pd.DataFrame":
+    def judgments(self, benchmark: str, judge: str | None = None, protocol: str | None = None) -> pd.DataFrame:
         """One row per stored judgment (the latest record of each), with the lengths of both answers it judged
         (columns: JUDGMENT_COLUMNS). `winner` is model_a, model_b, tie or None (an unreadable verdict)."""
         pd = _pandas()
@@ -82,23 +118,48 @@ class Results:
         if protocol:
             judgments = [j for j in judgments if j.protocol == protocol]
         lengths = self._answer_lengths(benchmark, {m for j in judgments for m in (j.model_a, j.model_b)})
-        rows = [{"judgment_id": j.judgment_id, "benchmark": j.benchmark, "question_id": j.question_id,
-                 "category": j.category, "model_a": j.model_a, "model_b": j.model_b, "judge": j.judge,
-                 "protocol": j.protocol, "verdict": j.verdict, "winner": WINNER_OF_VERDICT.get(j.verdict),
-                 "score_a": j.score_a, "score_b": j.score_b,
-                 "answer_chars_a": lengths.get((j.model_a, j.question_id)),
-                 "answer_chars_b": lengths.get((j.model_b, j.question_id)), "source": j.source, "created": j.created}
-                for j in judgments]
+        rows = [
+            {
+                "judgment_id": j.judgment_id,
+                "benchmark": j.benchmark,
+                "question_id": j.question_id,
+                "category": j.category,
+                "model_a": j.model_a,
+                "model_b": j.model_b,
+                "judge": j.judge,
+                "protocol": j.protocol,
+                "verdict": j.verdict,
+                "winner": WINNER_OF_VERDICT.get(j.verdict),
+                "score_a": j.score_a,
+                "score_b": j.score_b,
+                "answer_chars_a": lengths.get((j.model_a, j.question_id)),
+                "answer_chars_b": lengths.get((j.model_b, j.question_id)),
+                "source": j.source,
+                "created": j.created,
+            }
+            for j in judgments
+        ]
         return pd.DataFrame(rows, columns=list(JUDGMENT_COLUMNS))
 
     def _answer_lengths(self, benchmark: str, models: set[str]) -> dict[tuple[str, str], int]:
         stored = set(self.store.answered_models(benchmark))
-        return {(model, qid): len(answer.text) for model in models & stored
-                for qid, answer in self.store.answers(benchmark, model).items()}
+        return {
+            (model, qid): len(answer.text)
+            for model in models & stored
+            for qid, answer in self.store.answers(benchmark, model).items()
+        }
 
-    def leaderboard(self, benchmark: str, method: str = "elo", judge: str | None = None, protocol: str = "pairwise",
-                    orderings: int = 10_000, bootstrap: int = 1_000, seed: int = 0,
-                    baseline: str | None = None) -> "pd.DataFrame":
+    def leaderboard(
+        self,
+        benchmark: str,
+        method: str = "elo",
+        judge: str | None = None,
+        protocol: str = "pairwise",
+        orderings: int = 10_000,
+        bootstrap: int = 1_000,
+        seed: int = 0,
+        baseline: str | None = None,
+    ) -> pd.DataFrame:
         """The leaderboard `arena ratings --benchmark B --method M [--judge J]` prints (its JSON rows), best
         first, with a `judge` column. Without `judge`, each judge is rated on its own, as on the command line."""
         from arena.ratings import leaderboard
@@ -114,13 +175,16 @@ class Results:
         frames = []
         for name in judges:
             matches = matches_from_columns(columns, protocol, [name])
-            rows = (leaderboard.elo_rows(matches, orderings, seed) if method == "elo"
-                    else leaderboard.bt_rows(matches, bootstrap, seed, baseline))
+            rows = (
+                leaderboard.elo_rows(matches, orderings, seed)
+                if method == "elo"
+                else leaderboard.bt_rows(matches, bootstrap, seed, baseline)
+            )
             frames.append(pd.DataFrame(rows).assign(judge=name))
         return pd.concat(frames, ignore_index=True)
 
 
-def matches_from_frame(frame: "pd.DataFrame"):
+def matches_from_frame(frame: pd.DataFrame):
     """A DataFrame with model_a, model_b and winner columns (FastChat's battles shape; winner model_a,
     model_b, tie or 'tie (bothbad)', or arena's verdicts A, B, tie) as the rating engines' Matches. Rows whose
     winner is missing (an unreadable verdict) are counted as errors and left out."""
@@ -136,20 +200,28 @@ def matches_from_frame(frame: "pd.DataFrame"):
     unknown = winners.notna().to_numpy() & np.isnan(outcome)
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
-        raise ArenaError(f"row {frame.index[row]!r}: winner {frame['winner'].iloc[row]!r} is none of model_a, "
-                         "model_b, tie, 'tie (bothbad)'")
+        raise ArenaError(
+            f"row {frame.index[row]!r}: winner {frame['winner'].iloc[row]!r} is none of model_a, "
+            "model_b, tie, 'tie (bothbad)'"
+        )
     model_a = frame["model_a"].astype(str).to_numpy()
     model_b = frame["model_b"].astype(str).to_numpy()
     models, codes = np.unique(np.concatenate([model_a, model_b]), return_inverse=True)
-    a, b = codes[: len(frame)], codes[len(frame):]
+    a, b = codes[: len(frame)], codes[len(frame) :]
     decided = ~np.isnan(outcome)
     errors = np.bincount(a[~decided], minlength=len(models)) + np.bincount(b[~decided], minlength=len(models))
-    return Matches(tuple(str(m) for m in models), a[decided].astype(np.int64), b[decided].astype(np.int64),
-                   outcome[decided], {str(m): int(e) for m, e in zip(models, errors) if e})
+    return Matches(
+        tuple(str(m) for m in models),
+        a[decided].astype(np.int64),
+        b[decided].astype(np.int64),
+        outcome[decided],
+        {str(m): int(e) for m, e in zip(models, errors) if e},
+    )
 
 
-def bradley_terry(frame: "pd.DataFrame", bootstrap: int = 1_000, seed: int = 0,
-                  anchor: str | None = None) -> "pd.DataFrame":
+def bradley_terry(
+    frame: pd.DataFrame, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+) -> pd.DataFrame:
     """Bradley-Terry ratings (Elo scale, bootstrap 95% intervals) of any DataFrame of matches, as the rows
     `arena ratings --method bt` prints."""
     from arena.ratings import leaderboard
@@ -157,7 +229,7 @@ def bradley_terry(frame: "pd.DataFrame", bootstrap: int = 1_000, seed: int = 0,
     return _pandas().DataFrame(leaderboard.bt_rows(matches_from_frame(frame), bootstrap, seed, anchor))
 
 
-def elo(frame: "pd.DataFrame", orderings: int = 10_000, seed: int = 0) -> "pd.DataFrame":
+def elo(frame: pd.DataFrame, orderings: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """The QLoRA paper's Elo (K=32, mean of `orderings` random match orders) of any DataFrame of matches."""
     from arena.ratings import leaderboard
 

@@ -64,8 +64,10 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
     console.print(table)
     left_out = [c for i, c in enumerate(columns) if i not in shown]
     if left_out:
-        info(f"left out to fit {console.width} columns: {', '.join(left_out)} "
-             "(a wider terminal or --format json/csv shows them)")
+        info(
+            f"left out to fit {console.width} columns: {', '.join(left_out)} "
+            "(a wider terminal or --format json/csv shows them)"
+        )
 
 
 def print_records(records: list[dict], fmt: str, title: str = "", columns: Sequence[str] | None = None) -> None:

@@ -36,7 +36,9 @@ class GenerationPlan:
             return text + f" ({self.backend} backend, local: no API cost)"
         if not self.priced:
             return text + f" in {self.calls} calls (price unknown: set price_in / price_out to have it estimated)"
-        return text + f" in {self.calls} calls, estimated cost ${self.cost:.2f} (replies of ~{self.reply_tokens} tokens)"
+        return (
+            text + f" in {self.calls} calls, estimated cost ${self.cost:.2f} (replies of ~{self.reply_tokens} tokens)"
+        )
 
 
 def without_keys(spec: ModelSpec) -> ModelSpec:
@@ -44,8 +46,9 @@ def without_keys(spec: ModelSpec) -> ModelSpec:
     return replace(spec, options={**spec.options, "require_key": False})
 
 
-def plan_generation(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
-                    limit: int | None) -> tuple[GenerationPlan, dict[str, Answer]]:
+def plan_generation(
+    store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams, limit: int | None
+) -> tuple[GenerationPlan, dict[str, Answer]]:
     """The plan for one model, and its answers with placeholders for the missing ones. A placeholder is as
     long as the model's stored answers on average, or `max_new_tokens` when none is stored."""
     params = params.with_overrides(spec.options)
@@ -69,16 +72,23 @@ def plan_generation(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec,
     priced = spec.backend != "openai" or price != Price(0.0, 0.0)
     cost = price.cost(prompt_chars // CHARS_PER_TOKEN + calls, calls * reply_tokens)
     # Distinct per model: identical placeholders would share a judge cache key and hide calls from the count.
-    placeholders = {p.id: Answer(prompt_set.name, p.id, spec.name,  # one reply per turn the model answers
-                                 [_placeholder(spec.name, reply_chars)] * p.model_turns, answer_id=f"planned-{p.id}")
-                    for p in missing}
+    placeholders = {
+        p.id: Answer(
+            prompt_set.name,
+            p.id,
+            spec.name,  # one reply per turn the model answers
+            [_placeholder(spec.name, reply_chars)] * p.model_turns,
+            answer_id=f"planned-{p.id}",
+        )
+        for p in missing
+    }
     plan = GenerationPlan(spec.name, spec.backend, len(missing), calls, reply_tokens, cost, priced)
     return plan, {**stored, **placeholders}
 
 
 def _placeholder(model: str, chars: int) -> str:
     label = f"[{model}: answer not generated yet] "
-    return (label * (chars // len(label) + 1))[:max(chars, len(label))]
+    return (label * (chars // len(label) + 1))[: max(chars, len(label))]
 
 
 class UnloadedJudge(Judge):

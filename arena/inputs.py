@@ -43,13 +43,13 @@ def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
     if path.is_dir():
         raise ArenaError(f"{path}: is a directory, expected a file")
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below; open's own error is named first)
     except PermissionError:
         raise ArenaError(f"{path}: permission denied") from None
     with handle:
         for number, line in enumerate(handle, start=1):
             if number == 1 and line.startswith(UTF8_BOM):  # some JSONL writers start with a byte-order mark
-                line = line[len(UTF8_BOM):]
+                line = line[len(UTF8_BOM) :]
             if not line.strip():
                 continue
             try:

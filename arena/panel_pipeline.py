@@ -43,8 +43,10 @@ def _stored_name(judge: str, args) -> str:
     """The name a member's judgments are stored under; checks the member before anything is judged."""
     if judge == HUMAN:
         if not ResultsStore(args.results).judgments(_benchmark_name(args), HUMAN):
-            raise ArenaError(f"--judge human: no human votes stored for '{args.benchmark}' in {args.results} "
-                             "(collect them with arena rate serve)")
+            raise ArenaError(
+                f"--judge human: no human votes stored for '{args.benchmark}' in {args.results} "
+                "(collect them with arena rate serve)"
+            )
         return HUMAN
     if judge.startswith(REPLAY_PREFIX):
         protocols = ["pairwise", "relative"] if args.protocol == "both" else [args.protocol]
@@ -70,17 +72,23 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
     if repeated:
         raise ArenaError(f"--judge {', '.join(repeated)} given more than once: a panel's members are distinct judges")
     if getattr(args, "schedule", "random") == "adaptive":
-        raise ArenaError("--schedule adaptive picks matchups from one judge's verdicts, so each panel member would "
-                         "judge different ones: give a panel --budget N alone (the same random matchups for every "
-                         "member) or no budget")
+        raise ArenaError(
+            "--schedule adaptive picks matchups from one judge's verdicts, so each panel member would "
+            "judge different ones: give a panel --budget N alone (the same random matchups for every "
+            "member) or no budget"
+        )
     if command == "evaluate" and args.protocol != "single" and any(j.startswith(REPLAY_PREFIX) for j in judges):
-        raise ArenaError("replay: judges answer tournaments (arena tournament --judge replay:...) and single grading; "
-                         "for pairwise or relative verdicts against a baseline, rate the recorded judgments with "
-                         "arena ratings --panel majority")
+        raise ArenaError(
+            "replay: judges answer tournaments (arena tournament --judge replay:...) and single grading; "
+            "for pairwise or relative verdicts against a baseline, rate the recorded judgments with "
+            "arena ratings --panel majority"
+        )
     names = [_stored_name(j, args) for j in judges]
     if len(set(names)) < len(names):
-        raise ArenaError(f"--judge options {', '.join(judges)} store their verdicts under the same name "
-                         f"({', '.join(names)}): a panel needs distinct judges")
+        raise ArenaError(
+            f"--judge options {', '.join(judges)} store their verdicts under the same name "
+            f"({', '.join(names)}): a panel needs distinct judges"
+        )
     json_out = getattr(args, "format", "table") == "json"
     args.cost_budget = CostBudget(args.max_cost)  # one cap for the whole command, shared by every member
     codes, outputs = [], {}
@@ -101,8 +109,13 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
         panel = _print_panel(args, names, command, json_out)
         if json_out:
             sys.stdout.write(to_json({"judges": outputs, "panel": panel}) + "\n")
-    return EXIT_BUDGET_STOPPED if EXIT_BUDGET_STOPPED in codes else EXIT_CALLS_FAILED if EXIT_CALLS_FAILED in codes \
+    return (
+        EXIT_BUDGET_STOPPED
+        if EXIT_BUDGET_STOPPED in codes
+        else EXIT_CALLS_FAILED
+        if EXIT_CALLS_FAILED in codes
         else max(codes, default=0)
+    )
 
 
 def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
@@ -117,8 +130,11 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
     result: dict = {}
     for protocol in protocols:
         if protocol not in PANEL_RULES["majority"]:  # single-answer grades: the panel's mean, rated as scores
-            info(f"the panel's mean grades: arena ratings --benchmark {benchmark} --results {args.results} "
-                 + " ".join(f"--judge {n}" for n in names) + " --panel mean --method score")
+            info(
+                f"the panel's mean grades: arena ratings --benchmark {benchmark} --results {args.results} "
+                + " ".join(f"--judge {n}" for n in names)
+                + " --panel mean --method score"
+            )
             continue
         judged = [j for j in stored if j.protocol == protocol and played(j)]
         majority = panel_judgments(judged, names, "majority")
@@ -133,26 +149,42 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
             path = store.root / file_safe(benchmark) / "leaderboards" / f"{panel_name('majority')}.json"
             write_atomically(path, json.dumps(result, indent=2))
             if not json_out:
-                print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
-                              leaderboard.RATING_COLUMNS)
-                print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
-                              leaderboard.RATING_COLUMNS)
+                print_records(
+                    elo,
+                    "table",
+                    f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
+                    leaderboard.RATING_COLUMNS,
+                )
+                print_records(
+                    bt,
+                    "table",
+                    f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
+                    leaderboard.RATING_COLUMNS,
+                )
         else:
             record = build_matches(majority).record()
             baseline = resolve_model(args.baseline, args.models_file).name
             rows = [{"model": m, **record[m]} for m in sorted(record) if m != baseline]
             result[protocol] = rows
-            print_records(rows, "table", f"vs {baseline} · {label}, both orders",
-                          ["model", "wins", "ties", "losses", "errors", "matches"])
+            print_records(
+                rows,
+                "table",
+                f"vs {baseline} · {label}, both orders",
+                ["model", "wins", "ties", "losses", "errors", "matches"],
+            )
     if any(p in PANEL_RULES["majority"] for p in protocols):
-        info(f"the panel again, with its agreement: arena ratings --benchmark {benchmark} --results {args.results} "
-             + " ".join(f"--judge {n}" for n in names) + " --panel majority  (and --method agreement)")
+        info(
+            f"the panel again, with its agreement: arena ratings --benchmark {benchmark} --results {args.results} "
+            + " ".join(f"--judge {n}" for n in names)
+            + " --panel majority  (and --method agreement)"
+        )
     return result
 
 
 def _played(args, command: str) -> Callable:
     """Which stored judgments are matchups this command plays: among the tournament's models, or a candidate
     against the baseline (names resolved as the command resolves them)."""
+
     def name(model: str) -> str:
         try:
             return resolve_model(model, args.models_file).name

@@ -48,8 +48,9 @@ def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSp
     params, explicit = GenerationParams.from_args(args)
     for spec in specs:
         if args.dry_run and spec.backend not in FILE_BACKENDS:
-            plan, answers[spec.name] = plan_generation(store, prompt_set, spec, params.with_overrides(explicit),
-                                                       args.limit)
+            plan, answers[spec.name] = plan_generation(
+                store, prompt_set, spec, params.with_overrides(explicit), args.limit
+            )
             info(f"dry run (generation): {plan.describe()}")
             planned_cost += plan.cost
             continue
@@ -71,8 +72,10 @@ def _judge_spec(args) -> ModelSpec:
 def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, args):
     """The judge, behind the Batch API with --batch; a dry run loads no local model."""
     if args.batch and spec.backend != "openai":
-        raise ArenaError(f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
-                         f"is a local {spec.backend} model: drop --batch or pick an API judge")
+        raise ArenaError(
+            f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
+            f"is a local {spec.backend} model: drop --batch or pick an API judge"
+        )
     if args.dry_run and spec.backend == "hf":
         return UnloadedJudge(spec)
     judge = load_judge(spec)
@@ -88,7 +91,9 @@ def _templates(args, protocol: str) -> TemplateSet:
     if args.judge_template:
         templates = load_fastchat_templates(args.judge_template, args.judge_reviewers, protocol)
         if templates.protocol != protocol:
-            raise ArenaError(f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}")
+            raise ArenaError(
+                f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}"
+            )
         return templates
     return builtin_templates(protocol)
 
@@ -110,16 +115,25 @@ class JudgingSession:
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
         args = self.args
-        report = judge_matchups(self.store, self.prompt_set.name, self.judge, _templates(args, protocol), matchups,
-                                retry_errors=args.retry_errors, budget=self.budget, dry_run=args.dry_run)
+        report = judge_matchups(
+            self.store,
+            self.prompt_set.name,
+            self.judge,
+            _templates(args, protocol),
+            matchups,
+            retry_errors=args.retry_errors,
+            budget=self.budget,
+            dry_run=args.dry_run,
+        )
         self.reports.append(report)
         if args.dry_run:
             discount = float(self.judge_spec.option("batch_discount", DEFAULT_DISCOUNT))
             direct = report.estimated_cost / discount if args.batch else report.estimated_cost
-            batch = (f" (with --batch: ${direct * discount:.2f})"
-                     if self.judge_spec.backend == "openai" else "")
-            info(f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
-                 f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}")
+            batch = f" (with --batch: ${direct * discount:.2f})" if self.judge_spec.backend == "openai" else ""
+            info(
+                f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
+                f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}"
+            )
         else:
             info(report.describe() + demo_label(self.judge))
         return report
@@ -131,8 +145,10 @@ class JudgingSession:
             answers, self.planned_generation_cost = _answers_for(self.store, self.prompt_set, specs, self.args)
         self.generation_cost = self.budget.spent - self.spent_before
         if self.budget.refused:
-            info(f"the --max-cost budget stopped answer generation (cost ${self.generation_cost:.4f}); only "
-                 "questions with stored answers are judged")
+            info(
+                f"the --max-cost budget stopped answer generation (cost ${self.generation_cost:.4f}); only "
+                "questions with stored answers are judged"
+            )
         return answers
 
     def finish(self) -> int:
@@ -140,14 +156,18 @@ class JudgingSession:
         if self.budget.describe():
             info(self.budget.describe())
         if (len(self.reports) > 1 or self.generation_cost or self.args.max_cost is not None) and not self.args.dry_run:
-            info(f"total cost of this command: ${self.budget.spent:.4f}"
-                 + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
-                 + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
+            info(
+                f"total cost of this command: ${self.budget.spent:.4f}"
+                + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
+                + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else "")
+            )
         if self.args.dry_run:
             judging = sum(r.estimated_cost for r in self.reports)
-            info(f"dry run: no call was made and no model loaded; estimated cost of generation "
-                 f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
-                 + (" (Batch API prices)" if self.args.batch else ""))
+            info(
+                f"dry run: no call was made and no model loaded; estimated cost of generation "
+                f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
+                + (" (Batch API prices)" if self.args.batch else "")
+            )
         if self.budget.refused or any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
         if any(r.failed or r.oversized for r in self.reports):
@@ -159,9 +179,13 @@ class JudgingSession:
         return not self.args.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
 
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo,
-                "cost": round(self.budget.spent - self.spent_before, 6),
-                "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
+        return {
+            "judge": self.judge.name,
+            "demo_judge": self.judge.demo,
+            "cost": round(self.budget.spent - self.spent_before, 6),
+            "max_cost": self.args.max_cost,
+            "judging": [asdict(r) for r in self.reports],
+        }
 
 
 def _check_prices(judge_spec: ModelSpec, specs: list[ModelSpec], max_cost: float | None) -> None:
@@ -173,7 +197,13 @@ def _check_prices(judge_spec: ModelSpec, specs: list[ModelSpec], max_cost: float
 
 
 def _spec_record(spec: ModelSpec) -> dict:
-    return {"name": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options, "origin": spec.origin}
+    return {
+        "name": spec.name,
+        "backend": spec.backend,
+        "path": spec.path,
+        "options": spec.options,
+        "origin": spec.origin,
+    }
 
 
 def run_evaluate(args) -> int:
@@ -191,9 +221,17 @@ def run_evaluate(args) -> int:
     judge_spec = _judge_spec(args)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
-    config = {"models": [_spec_record(s) for s in candidates], "baseline": _spec_record(baseline),
-              "judge": _spec_record(judge_spec), "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256,
-              "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run, "batch": args.batch}
+    config = {
+        "models": [_spec_record(s) for s in candidates],
+        "baseline": _spec_record(baseline),
+        "judge": _spec_record(judge_spec),
+        "benchmark": prompt_set.name,
+        "prompt_set_sha256": prompt_set.sha256,
+        "protocol": args.protocol,
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "batch": args.batch,
+    }
     for spec in [*candidates, baseline]:
         check_loadable(spec)
     protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
@@ -223,8 +261,13 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
         try:  # unreadable relative replies must not hide the pairwise results judged beside them
             rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-            print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
-                          f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+            print_records(
+                rows,
+                "table",
+                f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                f"{demo_label(judge)} (mean of both orders, 95% CI)",
+                leaderboard.RELATIVE_COLUMNS,
+            )
         except NothingToRate as exc:
             warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
@@ -233,30 +276,53 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
             judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
             if judged:
                 rows.append({"model": name, **build_matches(judged).record()[name]})
-        print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders"
-                      f"{demo_label(judge)}", ["model", "wins", "ties", "losses", "errors", "matches"])
+        print_records(
+            rows,
+            "table",
+            f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders{demo_label(judge)}",
+            ["model", "wins", "ties", "losses", "errors", "matches"],
+        )
         from arena.ratings.style.data import length_differences
 
-        pairwise = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} & names
-                    and baseline.name in (j.model_a, j.model_b)]
+        pairwise = [
+            j
+            for j in stored
+            if j.protocol == "pairwise" and {j.model_a, j.model_b} & names and baseline.name in (j.model_a, j.model_b)
+        ]
         if pairwise:
             lengths = length_differences(store, prompt_set.name, pairwise)
             rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
-            print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
-                          f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
-    unreadable = Counter(j.protocol for j in stored if j.verdict == "error" and j.protocol in protocols
-                         and baseline.name in (j.model_a, j.model_b) and {j.model_a, j.model_b} & names)
+            print_records(
+                rows,
+                "table",
+                f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
+                f"over questions){demo_label(judge)}",
+                leaderboard.WINRATE_COLUMNS,
+            )
+    unreadable = Counter(
+        j.protocol
+        for j in stored
+        if j.verdict == "error"
+        and j.protocol in protocols
+        and baseline.name in (j.model_a, j.model_b)
+        and {j.model_a, j.model_b} & names
+    )
     if unreadable:
         counts = ", ".join(f"{count} {protocol}" for protocol, count in sorted(unreadable.items()))
-        warn(f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
-             "the scores above: rerun with --retry-errors to judge them again")
+        warn(
+            f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
+            "the scores above: rerun with --retry-errors to judge them again"
+        )
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
 def demo_models() -> list[str]:
     """The demo's SmolLM2 configurations plus any SmolLM2 fine-tune the QLoRA stage has registered."""
-    tuned = [s.name for s in available_models().values()
-             if str(s.option("base_model", "")).startswith("smollm2") and s.name not in DEMO_MODELS]
+    tuned = [
+        s.name
+        for s in available_models().values()
+        if str(s.option("base_model", "")).startswith("smollm2") and s.name not in DEMO_MODELS
+    ]
     return [*DEMO_MODELS, *sorted(tuned)]
 
 
@@ -283,14 +349,24 @@ def run_tournament(args) -> int:
     prompt_set = load_prompt_set(args.benchmark)
     specs = _models(model_names, args)
     judge_spec = _judge_spec(args)
-    config = {"models": [_spec_record(s) for s in specs], "judge": _spec_record(judge_spec),
-              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": args.protocol,
-              "budget": args.budget, "schedule": args.schedule, "limit": args.limit, "dry_run": args.dry_run,
-              "batch": args.batch}
+    config = {
+        "models": [_spec_record(s) for s in specs],
+        "judge": _spec_record(judge_spec),
+        "benchmark": prompt_set.name,
+        "prompt_set_sha256": prompt_set.sha256,
+        "protocol": args.protocol,
+        "budget": args.budget,
+        "schedule": args.schedule,
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "batch": args.batch,
+    }
     if demo and args.judge == DEMO_JUDGE:
-        info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
-             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
-             "another strong judge for real results.")
+        info(
+            "demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
+            "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
+            "another strong judge for real results."
+        )
     for spec in specs:
         check_loadable(spec)
     check_templates(prompt_set, _templates(args, args.protocol), args.limit)
@@ -302,8 +378,15 @@ def run_tournament(args) -> int:
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         if args.schedule == "adaptive" and not args.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
-            outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
-                                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]))
+            outcome = _adaptive(
+                store,
+                prompt_set.name,
+                judge.name,
+                [s.name for s in specs],
+                list(by_key),
+                args,
+                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]),
+            )
         else:
             if args.budget:
                 matchups = sample_matchups(matchups, args.budget, args.seed)
@@ -316,8 +399,9 @@ def run_tournament(args) -> int:
     return code
 
 
-def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
-              judge_round) -> ScheduleResult:
+def _adaptive(
+    store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args, judge_round
+) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
     from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
 
@@ -328,15 +412,31 @@ def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list
         return {m[:3] for m in stored}, [(a, b, OUTCOME[verdict]) for _, a, b, verdict in stored if verdict in OUTCOME]
 
     round_size = args.round_size or (batch_round_size(args.budget) if getattr(args, "batch", False) else 16)
-    result = adaptive_schedule(sorted(models), units_of(pool), args.budget, round_size, args.seed, judged, judge_round,
-                               args.until_separated, args.confidence)
-    described = {"budget": "the budget is spent", "separated": "every pair of neighbours is separated",
-                 "pool": "every recorded matchup is judged"}[result.stopped]
-    info(f"adaptive schedule: {result.judge_calls} judge calls in {result.rounds} rounds of up to {round_size}; "
-         f"stopped because {described}")
+    result = adaptive_schedule(
+        sorted(models),
+        units_of(pool),
+        args.budget,
+        round_size,
+        args.seed,
+        judged,
+        judge_round,
+        args.until_separated,
+        args.confidence,
+    )
+    described = {
+        "budget": "the budget is spent",
+        "separated": "every pair of neighbours is separated",
+        "pool": "every recorded matchup is judged",
+    }[result.stopped]
+    info(
+        f"adaptive schedule: {result.judge_calls} judge calls in {result.rounds} rounds of up to {round_size}; "
+        f"stopped because {described}"
+    )
     if result.unresolved_pairs:
-        info(f"neighbours not separated at {args.confidence:.0%}: "
-             + "; ".join(" vs ".join(p) for p in result.unresolved_pairs))
+        info(
+            f"neighbours not separated at {args.confidence:.0%}: "
+            + "; ".join(" vs ".join(p) for p in result.unresolved_pairs)
+        )
     return result
 
 
@@ -347,11 +447,19 @@ def _replay_tournament(args) -> int:
     models = list(args.models) if args.models else judge.models()
     pool = judge.pool(models)
     if not pool:
-        raise ArenaError(f"the recorded judgments of '{judge.recorded_judge}' in {judge.source} cover no matchup "
-                         f"among {', '.join(models)}")
-    config = {"models": models, "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
-              "benchmark": args.benchmark, "protocol": args.protocol, "budget": args.budget,
-              "schedule": args.schedule, "pool": len(pool)}
+        raise ArenaError(
+            f"the recorded judgments of '{judge.recorded_judge}' in {judge.source} cover no matchup "
+            f"among {', '.join(models)}"
+        )
+    config = {
+        "models": models,
+        "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+        "benchmark": args.benchmark,
+        "protocol": args.protocol,
+        "budget": args.budget,
+        "schedule": args.schedule,
+        "pool": len(pool),
+    }
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         missing = 0
 
@@ -372,24 +480,44 @@ def _replay_tournament(args) -> int:
     return 0
 
 
-def _rate_tournament(store: ResultsStore, benchmark: str, judge, names: set[str], args,
-                     schedule: ScheduleResult | None = None) -> None:
-    judgments = [j for j in store.judgments(benchmark, judge.name)
-                 if j.protocol == args.protocol and j.model_a in names and j.model_b in names]
+def _rate_tournament(
+    store: ResultsStore, benchmark: str, judge, names: set[str], args, schedule: ScheduleResult | None = None
+) -> None:
+    judgments = [
+        j
+        for j in store.judgments(benchmark, judge.name)
+        if j.protocol == args.protocol and j.model_a in names and j.model_b in names
+    ]
     elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
     bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
     label = f"{benchmark} · judge {judge.name}{demo_label(judge)}"
-    data = {"elo": elo, "bradley_terry": bt, "judge_calls": schedule.judge_calls if schedule else len(judgments),
-            "schedule": args.schedule, "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
-            "models": sorted(names), "judge": judge.name, "demo_judge": judge.demo}
+    data = {
+        "elo": elo,
+        "bradley_terry": bt,
+        "judge_calls": schedule.judge_calls if schedule else len(judgments),
+        "schedule": args.schedule,
+        "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
+        "models": sorted(names),
+        "judge": judge.name,
+        "demo_judge": judge.demo,
+    }
     if args.format == "json":
-        sys.stdout.write(json.dumps({k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule",
-                                                          "unresolved_pairs")}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule", "unresolved_pairs")}, indent=2
+            )
+            + "\n"
+        )
     else:
-        print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
-                      leaderboard.RATING_COLUMNS)
-        print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
-                      leaderboard.RATING_COLUMNS)
+        print_records(
+            elo,
+            "table",
+            f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
+            leaderboard.RATING_COLUMNS,
+        )
+        print_records(
+            bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS
+        )
         _print_top_pair(judgments)
     saved = _save_leaderboard(store, benchmark, judge.name, data)
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")

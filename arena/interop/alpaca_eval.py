@@ -72,10 +72,12 @@ class AlpacaImport:
 
     def describe(self) -> list[str]:
         models = sorted({j.model_b for j in self.judgments})
-        return [f"{self.benchmark}: read {len(self.files)} annotation files ({len(models)} models, "
-                f"{len(self.instructions)} instructions): {self.added} judgments added, {self.already_stored} "
-                f"already stored, {self.without_preference} rows without a preference skipped; "
-                f"{self.answers_added} answers and {self.instructions_added} instructions added"]
+        return [
+            f"{self.benchmark}: read {len(self.files)} annotation files ({len(models)} models, "
+            f"{len(self.instructions)} instructions): {self.added} judgments added, {self.already_stored} "
+            f"already stored, {self.without_preference} rows without a preference skipped; "
+            f"{self.answers_added} answers and {self.instructions_added} instructions added"
+        ]
 
 
 def annotation_files(path: Path) -> list[Path]:
@@ -86,8 +88,10 @@ def annotation_files(path: Path) -> list[Path]:
         raise ArenaError(f"{path}: no such file or directory")
     found = sorted(path.rglob(ANNOTATIONS))
     if not found:
-        raise ArenaError(f"{path}: no {ANNOTATIONS} under this folder (expected AlpacaEval's "
-                         f"results/<model>/<annotator>/{ANNOTATIONS} layout)")
+        raise ArenaError(
+            f"{path}: no {ANNOTATIONS} under this folder (expected AlpacaEval's "
+            f"results/<model>/<annotator>/{ANNOTATIONS} layout)"
+        )
     return found
 
 
@@ -104,8 +108,9 @@ def _read_rows(path: Path) -> list:
     return rows
 
 
-def read_annotations(path: Path, benchmark: str, judge: str | None, known: dict[str, Instruction],
-                     result: AlpacaImport) -> None:
+def read_annotations(
+    path: Path, benchmark: str, judge: str | None, known: dict[str, Instruction], result: AlpacaImport
+) -> None:
     """Add one file's rows to `result`; `known` holds the instructions already stored for the set. Raises on
     the first bad row, naming the file and the row (1-based)."""
     imported = utc_now()
@@ -116,40 +121,68 @@ def read_annotations(path: Path, benchmark: str, judge: str | None, known: dict[
             raise ArenaError(f"{where}: expected a JSON object, got {type(row).__name__}")
         for name in _REQUIRED:
             if not isinstance(row.get(name), str):
-                raise ArenaError(f"{where}: field '{name}' must be a string"
-                                 + ("" if name in row else " (missing)"))
+                raise ArenaError(f"{where}: field '{name}' must be a string" + ("" if name in row else " (missing)"))
         baseline, model, text = row["generator_1"], row["generator_2"], row["instruction"]
         if baseline_seen is None:
             baseline_seen = (baseline, number)
         elif baseline != baseline_seen[0]:
-            raise ArenaError(f"{where}: baseline (generator_1) is '{baseline}', but row {baseline_seen[1]} of this "
-                             f"file names '{baseline_seen[0]}': one file compares one model with one baseline")
+            raise ArenaError(
+                f"{where}: baseline (generator_1) is '{baseline}', but row {baseline_seen[1]} of this "
+                f"file names '{baseline_seen[0]}': one file compares one model with one baseline"
+            )
         qid = str(row.get("instruction_id") or instruction_id(text))
         seen = result.instructions.get(qid) or known.get(qid)
         if seen is not None and seen.text != text:
-            raise ArenaError(f"{where}: instruction id '{qid}' has a different text than elsewhere "
-                             f"({seen.text[:60]!r} vs {text[:60]!r})")
+            raise ArenaError(
+                f"{where}: instruction id '{qid}' has a different text than elsewhere "
+                f"({seen.text[:60]!r} vs {text[:60]!r})"
+            )
         if qid not in result.instructions:
             result.instructions[qid] = Instruction(qid, text, str(row.get("dataset") or "alpaca-eval"))
         preference = row.get("preference")
         if preference is None or (isinstance(preference, float) and math.isnan(preference)):
             result.without_preference += 1
             continue
-        if isinstance(preference, bool) or not isinstance(preference, (int, float)) or \
-                not PREFERENCE_RANGE[0] <= preference <= PREFERENCE_RANGE[1]:
-            raise ArenaError(f"{where}: field 'preference' must be a number in [{PREFERENCE_RANGE[0]:g}, "
-                             f"{PREFERENCE_RANGE[1]:g}], got {preference!r}")
+        if (
+            isinstance(preference, bool)
+            or not isinstance(preference, (int, float))
+            or not PREFERENCE_RANGE[0] <= preference <= PREFERENCE_RANGE[1]
+        ):
+            raise ArenaError(
+                f"{where}: field 'preference' must be a number in [{PREFERENCE_RANGE[0]:g}, "
+                f"{PREFERENCE_RANGE[1]:g}], got {preference!r}"
+            )
         soft = soft_preference(float(preference))
         judge_name = judge or str(row.get("annotator") or "alpaca-eval")
-        result.judgments.append(Judgment(
-            benchmark=benchmark, question_id=qid, model_a=baseline, model_b=model, judge=judge_name,
-            protocol="pairwise", verdict=verdict_of_preference(soft), preference_b=soft,
-            category=result.instructions[qid].category, source=_SOURCE, created=imported,
-            meta={"preference": preference}))
+        result.judgments.append(
+            Judgment(
+                benchmark=benchmark,
+                question_id=qid,
+                model_a=baseline,
+                model_b=model,
+                judge=judge_name,
+                protocol="pairwise",
+                verdict=verdict_of_preference(soft),
+                preference_b=soft,
+                category=result.instructions[qid].category,
+                source=_SOURCE,
+                created=imported,
+                meta={"preference": preference},
+            )
+        )
         for who, output in ((baseline, row["output_1"]), (model, row["output_2"])):
-            result.answers.setdefault((who, qid), Answer(
-                benchmark=benchmark, question_id=qid, model=who, turns=[output],
-                answer_id=stable_id(_SOURCE, who, qid), created=imported, meta={"source": _SOURCE}))
+            result.answers.setdefault(
+                (who, qid),
+                Answer(
+                    benchmark=benchmark,
+                    question_id=qid,
+                    model=who,
+                    turns=[output],
+                    answer_id=stable_id(_SOURCE, who, qid),
+                    created=imported,
+                    meta={"source": _SOURCE},
+                ),
+            )
     result.files.append(path)
 
 
@@ -182,9 +215,13 @@ def stored_instructions(prompt_path: Path) -> dict[str, Instruction]:
 
     if not prompt_path.exists():
         return {}
-    return {str(row["question_id"]): Instruction(str(row["question_id"]), str(row["text"]),
-                                                 str(row.get("category") or "alpaca-eval"))
-            for _, row in iter_jsonl_objects(prompt_path) if "question_id" in row and "text" in row}
+    return {
+        str(row["question_id"]): Instruction(
+            str(row["question_id"]), str(row["text"]), str(row.get("category") or "alpaca-eval")
+        )
+        for _, row in iter_jsonl_objects(prompt_path)
+        if "question_id" in row and "text" in row
+    }
 
 
 def write_instructions(prompt_path: Path, known: dict[str, Instruction], result: AlpacaImport) -> None:
@@ -196,8 +233,13 @@ def write_instructions(prompt_path: Path, known: dict[str, Instruction], result:
     if not fresh:
         return
     rows = [*known.values(), *fresh]
-    write_atomically(prompt_path, "".join(json.dumps({"question_id": i.id, "text": i.text, "category": i.category},
-                                                     ensure_ascii=False) + "\n" for i in rows))
+    write_atomically(
+        prompt_path,
+        "".join(
+            json.dumps({"question_id": i.id, "text": i.text, "category": i.category}, ensure_ascii=False) + "\n"
+            for i in rows
+        ),
+    )
 
 
 # --- export ------------------------------------------------------------------------------------------------
@@ -214,16 +256,21 @@ def _published_preference(judgment: Judgment, flipped: bool) -> float | None:
     return 1.0 + model_share
 
 
-def export_alpaca_eval(store: ResultsStore, benchmark: str, out: Path, baseline: str | None,
-                       judges: list[str] | None) -> dict[tuple[str, str], int]:
+def export_alpaca_eval(
+    store: ResultsStore, benchmark: str, out: Path, baseline: str | None, judges: list[str] | None
+) -> dict[tuple[str, str], int]:
     """`out/<model>/<judge>/annotations.json` for every model judged against the baseline: (model, judge) ->
     rows written. The baseline's answer is always `output_1`; a judgment that showed it second is turned round."""
     from arena.prompts.registry import find_prompt_set
 
-    judgments = [j for j in store.judgments(benchmark) if j.protocol == "pairwise" and (not judges or j.judge in judges)]
+    judgments = [
+        j for j in store.judgments(benchmark) if j.protocol == "pairwise" and (not judges or j.judge in judges)
+    ]
     if not judgments:
-        raise ArenaError(f"no pairwise judgments stored for prompt set '{benchmark}' in {store.root}"
-                         + (f" by {', '.join(judges)}" if judges else ""))
+        raise ArenaError(
+            f"no pairwise judgments stored for prompt set '{benchmark}' in {store.root}"
+            + (f" by {', '.join(judges)}" if judges else "")
+        )
     if baseline is None:
         shown_first = {j.model_a for j in judgments}
         if len(shown_first) != 1:
@@ -246,12 +293,22 @@ def export_alpaca_eval(store: ResultsStore, benchmark: str, out: Path, baseline:
         prompt = prompt_set.by_id.get(j.question_id)
         missing = [who for who in (baseline, model) if j.question_id not in answers[who]]
         if prompt is None or missing:
-            what = f"question '{j.question_id}' in prompt set '{benchmark}'" if prompt is None else \
-                f"the stored answer of {', '.join(missing)} to question '{j.question_id}'"
+            what = (
+                f"question '{j.question_id}' in prompt set '{benchmark}'"
+                if prompt is None
+                else f"the stored answer of {', '.join(missing)} to question '{j.question_id}'"
+            )
             raise ArenaError(f"cannot export {model} vs {baseline}: no {what}")
-        row = {"instruction": prompt.question, "output_1": answers[baseline][j.question_id].text,
-               "generator_1": baseline, "output_2": answers[model][j.question_id].text, "generator_2": model,
-               "annotator": j.judge, "preference": _published_preference(j, flipped), "dataset": prompt.category}
+        row = {
+            "instruction": prompt.question,
+            "output_1": answers[baseline][j.question_id].text,
+            "generator_1": baseline,
+            "output_2": answers[model][j.question_id].text,
+            "generator_2": model,
+            "annotator": j.judge,
+            "preference": _published_preference(j, flipped),
+            "dataset": prompt.category,
+        }
         files.setdefault((model, j.judge), []).append((order.get(j.question_id, len(order)), row))
     if not files:
         raise ArenaError(f"no judgments against '{baseline}' to export")
@@ -260,6 +317,8 @@ def export_alpaca_eval(store: ResultsStore, benchmark: str, out: Path, baseline:
 
     for (model, judge), rows in files.items():
         rows.sort(key=lambda item: item[0])
-        write_atomically(out / file_safe(model) / file_safe(judge) / ANNOTATIONS,
-                         json.dumps([r for _, r in rows], ensure_ascii=False, indent=2) + "\n")
+        write_atomically(
+            out / file_safe(model) / file_safe(judge) / ANNOTATIONS,
+            json.dumps([r for _, r in rows], ensure_ascii=False, indent=2) + "\n",
+        )
     return {key: len(rows) for key, rows in sorted(files.items())}

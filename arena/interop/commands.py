@@ -11,15 +11,28 @@ def run_import_qlora(args) -> int:
 
     store = ResultsStore(args.results)
     imports = read_qlora_eval(args.directory, args.judge, args.benchmark, args.generations)  # all checked first
-    config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark,
-              "generations": str(args.generations) if args.generations else None}
+    config = {
+        "source": str(args.directory),
+        "judge": args.judge,
+        "benchmark": args.benchmark,
+        "generations": str(args.generations) if args.generations else None,
+    }
     with store.run("import-qlora", config) as manifest:
         store_imports(store, imports)
-        manifest.update(counts={r.benchmark: {"files": len(r.files), "added": r.added, "already_stored": r.already_stored,
-                                              "corrected_rows": sum(f.corrected for f in r.files),
-                                              "unparsed": sum(f.unparsed for f in r.files),
-                                              "answers_added": dict(r.answers_added)} for r in imports},
-                        exit_status=0)
+        manifest.update(
+            counts={
+                r.benchmark: {
+                    "files": len(r.files),
+                    "added": r.added,
+                    "already_stored": r.already_stored,
+                    "corrected_rows": sum(f.corrected for f in r.files),
+                    "unparsed": sum(f.unparsed for f in r.files),
+                    "answers_added": dict(r.answers_added),
+                }
+                for r in imports
+            },
+            exit_status=0,
+        )
     for result in imports:
         for line in result.describe():
             info(line)
@@ -51,11 +64,17 @@ def run_import_alpaca_eval(args) -> int:
     with store.run("import-alpaca-eval", config) as manifest:
         store_alpaca_eval(store, result)
         write_instructions(prompt_path, known, result)
-        manifest.update(counts={"files": len(result.files), "added": result.added,
-                                "already_stored": result.already_stored,
-                                "without_preference": result.without_preference,
-                                "answers_added": result.answers_added,
-                                "instructions_added": result.instructions_added}, exit_status=0)
+        manifest.update(
+            counts={
+                "files": len(result.files),
+                "added": result.added,
+                "already_stored": result.already_stored,
+                "without_preference": result.without_preference,
+                "answers_added": result.answers_added,
+                "instructions_added": result.instructions_added,
+            },
+            exit_status=0,
+        )
     for line in result.describe():
         info(line)
     return 0

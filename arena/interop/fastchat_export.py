@@ -1,7 +1,7 @@
 """Answers in FastChat llm_judge's layout, so its tools (and people used to them) can read ours and we theirs:
 
-    DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
-    DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
+DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
+DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
 """
 
 from __future__ import annotations

@@ -81,9 +81,12 @@ class BatchOptions:
     follow_ups: int  # follow-up batches for lines that errored or were never answered
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec) -> "BatchOptions":
-        return cls(float(spec.option("batch_poll_seconds", 30.0)), float(spec.option("batch_discount", DEFAULT_DISCOUNT)),
-                   int(spec.option("retries", 5)))
+    def from_spec(cls, spec: ModelSpec) -> BatchOptions:
+        return cls(
+            float(spec.option("batch_poll_seconds", 30.0)),
+            float(spec.option("batch_discount", DEFAULT_DISCOUNT)),
+            int(spec.option("retries", 5)),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,13 +123,21 @@ def parse_batch_file(data: bytes, what: str) -> list[BatchLine]:
             if not isinstance(custom_id, str) or not isinstance(response, dict):
                 raise TypeError("custom_id must be a string and response an object")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BatchFailed(f"{what}, line {number}, cannot be read ({type(exc).__name__}: {exc}): nothing from "
-                              "it was stored and the batch is kept: rerun to download it again") from None
+            raise BatchFailed(
+                f"{what}, line {number}, cannot be read ({type(exc).__name__}: {exc}): nothing from "
+                "it was stored and the batch is kept: rerun to download it again"
+            ) from None
         body = response.get("body") if isinstance(response.get("body"), dict) else None
         error = row.get("error") or (body or {}).get("error") or ""
-        lines.append(BatchLine(custom_id, response.get("status_code"), body,
-                               str(response.get("request_id") or (body or {}).get("id") or row.get("id") or ""),
-                               json.dumps(error) if isinstance(error, dict) else str(error)))
+        lines.append(
+            BatchLine(
+                custom_id,
+                response.get("status_code"),
+                body,
+                str(response.get("request_id") or (body or {}).get("id") or row.get("id") or ""),
+                json.dumps(error) if isinstance(error, dict) else str(error),
+            )
+        )
     return lines
 
 
@@ -145,8 +156,10 @@ class BatchLedger:
             entries = json.loads(self.path.read_text())["batches"]
             assert isinstance(entries, list) and all(isinstance(e["custom_ids"], list) for e in entries)
         except (ValueError, KeyError, TypeError, AssertionError):
-            raise ArenaError(f"{self.path}: not a batch ledger arena wrote (it records batches in flight; move it "
-                             "away only if no batch of this judge is running on the server)") from None
+            raise ArenaError(
+                f"{self.path}: not a batch ledger arena wrote (it records batches in flight; move it "
+                "away only if no batch of this judge is running on the server)"
+            ) from None
         return entries
 
     def _write(self, entries: list[dict]) -> None:
@@ -214,13 +227,26 @@ class BatchAPI:
         return data
 
     def upload(self, data: bytes) -> str:
-        uploaded = self._json("POST", "/files", data={"purpose": "batch"},
-                              files={"file": ("arena-batch.jsonl", data, "application/jsonl")})
+        uploaded = self._json(
+            "POST",
+            "/files",
+            data={"purpose": "batch"},
+            files={"file": ("arena-batch.jsonl", data, "application/jsonl")},
+        )
         return str(uploaded["id"])
 
     def create(self, file_id: str, metadata: dict) -> dict:
-        return self._json("POST", "/batches", creates=True, json={"input_file_id": file_id, "endpoint": BATCH_URL,
-                                                     "completion_window": COMPLETION_WINDOW, "metadata": metadata})
+        return self._json(
+            "POST",
+            "/batches",
+            creates=True,
+            json={
+                "input_file_id": file_id,
+                "endpoint": BATCH_URL,
+                "completion_window": COMPLETION_WINDOW,
+                "metadata": metadata,
+            },
+        )
 
     def get(self, batch_id: str) -> dict:
         return self._json("GET", f"/batches/{batch_id}")
@@ -259,7 +285,9 @@ class BatchJudge(Judge):
         self.direct, self.options, self.ledger, self.run_name = judge, BatchOptions.from_spec(spec), ledger, run_name
         self.name, self.label, self.demo = judge.name, judge.label, judge.demo
         price = judge.price
-        self.price = Price(price.input_per_million * self.options.discount, price.output_per_million * self.options.discount)
+        self.price = Price(
+            price.input_per_million * self.options.discount, price.output_per_million * self.options.discount
+        )
 
     def estimate_cost(self, requests: list[JudgeRequest]) -> float:
         return self.direct.estimate_cost(requests) * self.options.discount
@@ -268,8 +296,12 @@ class BatchJudge(Judge):
         return CallMeter(budget, self.price, [request.system, request.user], self.direct.max_tokens)
 
     def _line(self, request: JudgeRequest) -> dict:
-        body = {"model": self.direct.model_id, "temperature": self.direct.temperature, "max_tokens": self.direct.max_tokens,
-                "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]}
+        body = {
+            "model": self.direct.model_id,
+            "temperature": self.direct.temperature,
+            "max_tokens": self.direct.max_tokens,
+            "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+        }
         return {"custom_id": request.key, "method": "POST", "url": BATCH_URL, "body": body}
 
     def run(self, requests: list[JudgeRequest], on_reply: OnReply, budget: CostBudget) -> RunOutcome:
@@ -313,12 +345,16 @@ class BatchJudge(Judge):
             todo = [k for k in todo if k not in meters] + sorted(again)
         return outcome
 
-    def _resume(self, api: BatchAPI, entry: dict, wanted: dict[str, JudgeRequest], budget: CostBudget) -> _Submitted | None:
+    def _resume(
+        self, api: BatchAPI, entry: dict, wanted: dict[str, JudgeRequest], budget: CostBudget
+    ) -> _Submitted | None:
         batch_id = entry["batch_id"]
         if batch_id is None:
             found = api.find(entry["submission"])
             if found is None:  # the process died before the server created it: nothing to pay for
-                logger.info(f"batch submission {entry['submission']} never reached the server; its requests are sent again")
+                logger.info(
+                    f"batch submission {entry['submission']} never reached the server; its requests are sent again"
+                )
                 self.ledger.remove(entry["submission"])
                 return None
             batch_id = str(found["id"])
@@ -353,12 +389,16 @@ class BatchJudge(Judge):
             if found is None:  # kept in the ledger: the rerun looks for it again before sending anything
                 for meter in meters.values():
                     meter.unbilled()
-                raise BatchFailed(f"the Batch API did not confirm creating a batch ({exc}) and lists none for this "
-                                  "submission yet; rerun to check again (nothing is submitted twice)") from None
+                raise BatchFailed(
+                    f"the Batch API did not confirm creating a batch ({exc}) and lists none for this "
+                    "submission yet; rerun to check again (nothing is submitted twice)"
+                ) from None
             created = found
         self.ledger.set_batch_id(submission, str(created["id"]))
-        logger.info(f"batch {created['id']} submitted: {len(requests)} judge calls at {self.options.discount:g}x the price "
-             f"(results within {COMPLETION_WINDOW}; a rerun resumes it if this command stops)")
+        logger.info(
+            f"batch {created['id']} submitted: {len(requests)} judge calls at {self.options.discount:g}x the price "
+            f"(results within {COMPLETION_WINDOW}; a rerun resumes it if this command stops)"
+        )
         return _Submitted(submission, str(created["id"]), frozenset(meters), meters)
 
     def _wait(self, api: BatchAPI, batch_id: str) -> dict:
@@ -367,8 +407,10 @@ class BatchJudge(Judge):
             while True:
                 batch = api.get(batch_id)
                 counts = batch.get("request_counts") or {}
-                line = (f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "
-                        f"completed, {counts.get('failed', 0)} failed")
+                line = (
+                    f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "
+                    f"completed, {counts.get('failed', 0)} failed"
+                )
                 if line != shown:
                     logger.info(line)
                     shown = line
@@ -376,12 +418,20 @@ class BatchJudge(Judge):
                     return batch
                 time.sleep(self.options.poll_seconds)
         except KeyboardInterrupt:
-            logger.info(f"batch {batch_id} keeps running on the server; rerun the same command to collect it (nothing is "
-                 "submitted twice)")
+            logger.info(
+                f"batch {batch_id} keeps running on the server; rerun the same command to collect it (nothing is "
+                "submitted twice)"
+            )
             raise
 
-    def _collect(self, api: BatchAPI, submitted: _Submitted, wanted: dict[str, JudgeRequest], on_reply: OnReply,
-                 outcome: RunOutcome) -> set[str]:
+    def _collect(
+        self,
+        api: BatchAPI,
+        submitted: _Submitted,
+        wanted: dict[str, JudgeRequest],
+        on_reply: OnReply,
+        outcome: RunOutcome,
+    ) -> set[str]:
         """Wait for the batch, store its replies, and return the keys to send again."""
         batch = self._wait(api, submitted.batch_id)
         status = batch.get("status")
@@ -389,22 +439,34 @@ class BatchJudge(Judge):
             self.ledger.remove(submitted.submission)
             for meter in submitted.meters.values():
                 meter.unbilled()
-            errors = [f"{e.get('line', '?')}: {e.get('message', e)}" if isinstance(e, dict) else str(e)
-                      for e in ((batch.get("errors") or {}).get("data") or [])]
-            raise BatchFailed(f"batch {submitted.batch_id} failed on the server"
-                              + (": " + "; ".join(errors[:10]) if errors else "") + "; nothing of it was stored or billed")
+            errors = [
+                f"{e.get('line', '?')}: {e.get('message', e)}" if isinstance(e, dict) else str(e)
+                for e in ((batch.get("errors") or {}).get("data") or [])
+            ]
+            raise BatchFailed(
+                f"batch {submitted.batch_id} failed on the server"
+                + (": " + "; ".join(errors[:10]) if errors else "")
+                + "; nothing of it was stored or billed"
+            )
         try:
-            lines = [line for file_key in ("output_file_id", "error_file_id") if batch.get(file_key)
-                     for line in parse_batch_file(api.content(batch[file_key]),
-                                                  f"{file_key.split('_')[0]} file of batch {submitted.batch_id}")]
+            lines = [
+                line
+                for file_key in ("output_file_id", "error_file_id")
+                if batch.get(file_key)
+                for line in parse_batch_file(
+                    api.content(batch[file_key]), f"{file_key.split('_')[0]} file of batch {submitted.batch_id}"
+                )
+            ]
         except BatchFailed:
             for meter in submitted.meters.values():  # released, not spent: the rerun reserves again
                 meter.unbilled()
             raise
         unknown = [line.custom_id for line in lines if line.custom_id not in submitted.custom_ids]
         if unknown:
-            logger.warning(f"batch {submitted.batch_id}: {len(unknown)} output lines carry a custom_id arena did not send "
-                 f"(first: {unknown[0]!r}); ignored")
+            logger.warning(
+                f"batch {submitted.batch_id}: {len(unknown)} output lines carry a custom_id arena did not send "
+                f"(first: {unknown[0]!r}); ignored"
+            )
         answered = set()
         for line in lines:
             line_meter = submitted.meters.get(line.custom_id)
@@ -417,8 +479,16 @@ class BatchJudge(Judge):
                 outcome.last_failure = line.error or f"status {line.status_code}"
                 continue
             line_meter.billed((line.body or {}).get("usage"), len(text))
-            on_reply(wanted[line.custom_id], reply_from_text(text, wanted[line.custom_id].protocol, cost=line_meter.cost,
-                                                             tokens=line_meter.tokens, request_id=line.request_id))
+            on_reply(
+                wanted[line.custom_id],
+                reply_from_text(
+                    text,
+                    wanted[line.custom_id].protocol,
+                    cost=line_meter.cost,
+                    tokens=line_meter.tokens,
+                    request_id=line.request_id,
+                ),
+            )
         again = {key for key in submitted.meters if key not in answered or key in _failed(lines)}
         for key in submitted.meters.keys() - answered:
             submitted.meters[key].unbilled()
@@ -426,9 +496,12 @@ class BatchJudge(Judge):
             outcome.last_failure = f"batch {submitted.batch_id} {status} with {len(again)} requests unanswered"
         self.ledger.remove(submitted.submission)
         if again:
-            logger.info(f"batch {submitted.batch_id} ({status}): {len(again)} requests errored or went unanswered; they go "
-                 "into a follow-up batch")
+            logger.info(
+                f"batch {submitted.batch_id} ({status}): {len(again)} requests errored or went unanswered; they go "
+                "into a follow-up batch"
+            )
         return again
+
 
 def _failed(lines: list[BatchLine]) -> set[str]:
     return {line.custom_id for line in lines if line.text is None}

@@ -36,7 +36,7 @@ class Price:
     output_per_million: float
 
     @classmethod
-    def for_model(cls, model_id: str, options: dict) -> "Price":
+    def for_model(cls, model_id: str, options: dict) -> Price:
         default = PRICES.get(model_id, (0.0, 0.0))
         return cls(float(options.get("price_in", default[0])), float(options.get("price_out", default[1])))
 
@@ -46,11 +46,14 @@ class Price:
         --max-cost that is refused before anything runs (the cap could never apply), else warned about."""
         if model_id in PRICES or ("price_in" in options and "price_out" in options):
             return
-        advice = (f"set price_in and price_out (USD per million tokens) on [models.{who}] in arena.toml, e.g. "
-                  "price_in = 2.5 and price_out = 10.0 (0 for a free self-hosted endpoint)")
+        advice = (
+            f"set price_in and price_out (USD per million tokens) on [models.{who}] in arena.toml, e.g. "
+            "price_in = 2.5 and price_out = 10.0 (0 for a free self-hosted endpoint)"
+        )
         if max_cost is not None:
-            raise ArenaError(f"'{who}' ({model_id}) has no known price, so --max-cost could not limit its spending: "
-                             f"{advice}")
+            raise ArenaError(
+                f"'{who}' ({model_id}) has no known price, so --max-cost could not limit its spending: {advice}"
+            )
         logger.warning(f"'{who}' ({model_id}) has no known price: its calls are counted as $0; {advice}")
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -116,11 +119,15 @@ class CostBudget:
     def describe(self) -> str:
         parts = []
         if self.cut_off:
-            parts.append(f"{self.cut_off} calls were cut off (timeout or dropped connection) after sending; their "
-                         f"reservations (${self.cut_off_cost:.4f}) are counted as spent, since they may have been billed")
+            parts.append(
+                f"{self.cut_off} calls were cut off (timeout or dropped connection) after sending; their "
+                f"reservations (${self.cut_off_cost:.4f}) are counted as spent, since they may have been billed"
+            )
         if self.without_usage:
-            parts.append(f"{self.without_usage} replies came without a usage block; their cost was estimated from "
-                         "the prompt and reply lengths")
+            parts.append(
+                f"{self.without_usage} replies came without a usage block; their cost was estimated from "
+                "the prompt and reply lengths"
+            )
         return "; ".join(parts)
 
 
@@ -131,10 +138,14 @@ class CallMeter:
 
     MESSAGE_OVERHEAD_TOKENS = 8
 
-    def __init__(self, budget: CostBudget, price: Price, messages: list[str], max_tokens: int, on_first_missing_usage=None):
+    def __init__(
+        self, budget: CostBudget, price: Price, messages: list[str], max_tokens: int, on_first_missing_usage=None
+    ):
         self.budget, self.price = budget, price
         self.prompt_estimate = sum(len(m) for m in messages) // CHARS_PER_TOKEN + 1
-        worst_prompt = sum(len(m.encode()) + self.MESSAGE_OVERHEAD_TOKENS for m in messages) + self.MESSAGE_OVERHEAD_TOKENS
+        worst_prompt = (
+            sum(len(m.encode()) + self.MESSAGE_OVERHEAD_TOKENS for m in messages) + self.MESSAGE_OVERHEAD_TOKENS
+        )
         self.worst_case = price.cost(worst_prompt, max_tokens)
         self.on_first_missing_usage = on_first_missing_usage
         self.cost = 0.0

@@ -57,8 +57,13 @@ def reply_from_text(text: str, protocol: str, **extra) -> JudgeReply:
     """Parse a free-text verdict; an unreadable one is an 'error' reply that keeps the raw text."""
     if protocol == "single":
         grade = parse_grade(text)
-        return JudgeReply(text, "error" if grade is None else "graded", score_a=grade,
-                          explanation=explanation_of(text, protocol), **extra)
+        return JudgeReply(
+            text,
+            "error" if grade is None else "graded",
+            score_a=grade,
+            explanation=explanation_of(text, protocol),
+            **extra,
+        )
     if protocol == "pairwise":
         verdict = parse_pairwise(text) or parse_bracketed_choice(text)
         return JudgeReply(text, verdict or "error", explanation=explanation_of(text, protocol), **extra)
@@ -109,8 +114,11 @@ class OpenAIJudge(Judge):
         self.model_id = spec.path or spec.name
         self.endpoints = EndpointPool.from_options(spec.options)
         self.endpoint = self.endpoints.states[0].endpoint
-        self.policy = RetryPolicy(attempts=int(spec.option("retries", 5)) + 1, timeout=float(spec.option("timeout", 120)),
-                                  base_delay=float(spec.option("retry_base_delay", 1.0)))
+        self.policy = RetryPolicy(
+            attempts=int(spec.option("retries", 5)) + 1,
+            timeout=float(spec.option("timeout", 120)),
+            base_delay=float(spec.option("retry_base_delay", 1.0)),
+        )
         self.concurrency = int(spec.option("max_concurrency", 16))
         self.requests_per_minute = spec.option("requests_per_minute")
         self.temperature = float(spec.option("judge_temperature", 0.2))
@@ -160,16 +168,26 @@ class OpenAIJudge(Judge):
         return outcome
 
     def _warn_no_usage(self) -> None:
-        logger.warning(f"judge '{self.name}' ({self.endpoints.base_url}) reports no token usage; arena charges each reply an "
-             "estimate from the prompt and reply lengths")
+        logger.warning(
+            f"judge '{self.name}' ({self.endpoints.base_url}) reports no token usage; arena charges each reply an "
+            "estimate from the prompt and reply lengths"
+        )
 
     async def _call(self, session, limiter, request, on_reply, budget, outcome: RunOutcome) -> None:
-        meter = CallMeter(budget, self.price, [request.system, request.user], self.max_tokens,
-                          on_first_missing_usage=self._warn_no_usage)
+        meter = CallMeter(
+            budget,
+            self.price,
+            [request.system, request.user],
+            self.max_tokens,
+            on_first_missing_usage=self._warn_no_usage,
+        )
         await limiter.acquire()
-        payload = {"model": self.model_id, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                   "messages": [{"role": "system", "content": request.system},
-                                {"role": "user", "content": request.user}]}
+        payload = {
+            "model": self.model_id,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+        }
         try:
             data = await chat_completion(session, self.endpoints, payload, self.policy, meter)
         except NotSent:
@@ -180,8 +198,10 @@ class OpenAIJudge(Judge):
             return
         except RequestFailed as exc:
             if exc.fatal:
-                raise ArenaError(f"judge '{self.name}' ({self.model_id} at {self.endpoints.base_url}): {exc}; the "
-                                 "run stopped and stored nothing for that call: fix the cause and rerun") from None
+                raise ArenaError(
+                    f"judge '{self.name}' ({self.model_id} at {self.endpoints.base_url}): {exc}; the "
+                    "run stopped and stored nothing for that call: fix the cause and rerun"
+                ) from None
             outcome.failed += 1
             outcome.last_failure = str(exc)
             if isinstance(exc, CircuitOpen):
@@ -215,9 +235,10 @@ class LocalProbabilityJudge(Judge):
         return ids[0]
 
     def _prefix(self, system: str, user: str, protocol: str) -> str:
-        instruction = {"pairwise": "\n\nAnswer with a single digit: 1, 2 or 3.",
-                       "single": "\n\nAnswer with the grade only, one digit from 1 to 9."}.get(
-            protocol, "\n\nAnswer with the two scores only, for example: 7 9")
+        instruction = {
+            "pairwise": "\n\nAnswer with a single digit: 1, 2 or 3.",
+            "single": "\n\nAnswer with the grade only, one digit from 1 to 9.",
+        }.get(protocol, "\n\nAnswer with the two scores only, for example: 7 9")
         chat = [{"role": "system", "content": system}, {"role": "user", "content": user + instruction}]
         tokenizer = self.model.tokenizer
         if tokenizer.chat_template:
@@ -226,8 +247,11 @@ class LocalProbabilityJudge(Judge):
 
     def _next_token_probabilities(self, texts: list[str], candidates: dict) -> list[dict]:
         import torch
+
         tokenizer = self.model.tokenizer
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.model.device)
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.model.model.device
+        )
         with torch.inference_mode():
             logits = self.model.model(**encoded, logits_to_keep=1).logits[:, -1, :].cpu()
         ids = torch.tensor(list(candidates.values()))
@@ -243,12 +267,13 @@ class LocalProbabilityJudge(Judge):
 
     def run(self, requests, on_reply, budget) -> int:
         import torch
+
         decoding_threads = torch.get_num_threads()
         # Scoring is prefill only (large matmuls), where every core helps, unlike token-by-token decoding.
         torch.set_num_threads(self.threads)
         try:
             for start in range(0, len(requests), self.model.batch_size):
-                self._run_batch(requests[start:start + self.model.batch_size], on_reply)
+                self._run_batch(requests[start : start + self.model.batch_size], on_reply)
         finally:
             torch.set_num_threads(decoding_threads)
         return RunOutcome()
@@ -267,34 +292,60 @@ class LocalProbabilityJudge(Judge):
             for request, raw in zip(chunk, self._next_token_probabilities(prefixes, self.choice_ids)):
                 probs = self._calibrated(raw, self._content_free_probabilities(request))
                 choice = max(probs, key=probs.get)
-                on_reply(request, JudgeReply(choice, {"1": "A", "2": "B", "3": "tie"}[choice],
-                                             probabilities={"calibrated": probs, "raw": raw},
-                                             explanation="read from next-token probabilities (calibrated)"))
+                on_reply(
+                    request,
+                    JudgeReply(
+                        choice,
+                        {"1": "A", "2": "B", "3": "tie"}[choice],
+                        probabilities={"calibrated": probs, "raw": raw},
+                        explanation="read from next-token probabilities (calibrated)",
+                    ),
+                )
             return
         first = self._next_token_probabilities(prefixes, self.score_ids)
         if chunk[0].protocol == "single":  # one grade: its expected value over the digit tokens
             for request, probs in zip(chunk, first):
                 grade = sum(k * v for k, v in probs.items())
-                on_reply(request, JudgeReply(f"Rating: [[{grade:.2f}]]", "graded", grade,
-                                             explanation="expected grade from next-token probabilities",
-                                             probabilities={"grade": {str(k): v for k, v in probs.items()}}))
+                on_reply(
+                    request,
+                    JudgeReply(
+                        f"Rating: [[{grade:.2f}]]",
+                        "graded",
+                        grade,
+                        explanation="expected grade from next-token probabilities",
+                        probabilities={"grade": {str(k): v for k, v in probs.items()}},
+                    ),
+                )
             return
-        second = self._next_token_probabilities([p + f"{max(f, key=f.get)} " for p, f in zip(prefixes, first)],
-                                                self.score_ids)
+        second = self._next_token_probabilities(
+            [p + f"{max(f, key=f.get)} " for p, f in zip(prefixes, first)], self.score_ids
+        )
         for request, f, s in zip(chunk, first, second):
             score_a = sum(k * v for k, v in f.items())
             score_b = sum(k * v for k, v in s.items())
             verdict = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
-            on_reply(request, JudgeReply(f"{score_a:.2f} {score_b:.2f}", verdict, score_a, score_b,
-                                         "expected scores from next-token probabilities",
-                                         probabilities={"score_a": {str(k): v for k, v in f.items()},
-                                                        "score_b": {str(k): v for k, v in s.items()}}))
+            on_reply(
+                request,
+                JudgeReply(
+                    f"{score_a:.2f} {score_b:.2f}",
+                    verdict,
+                    score_a,
+                    score_b,
+                    "expected scores from next-token probabilities",
+                    probabilities={
+                        "score_a": {str(k): v for k, v in f.items()},
+                        "score_b": {str(k): v for k, v in s.items()},
+                    },
+                ),
+            )
 
 
 def load_judge(spec: ModelSpec) -> Judge:
     if spec.backend not in ("openai", "hf"):
-        raise ArenaError(f"judge '{spec.name}' uses the {spec.backend} backend; judges run on 'openai' "
-                         "(any OpenAI-compatible endpoint) or 'hf' (local model)")
+        raise ArenaError(
+            f"judge '{spec.name}' uses the {spec.backend} backend; judges run on 'openai' "
+            "(any OpenAI-compatible endpoint) or 'hf' (local model)"
+        )
     judge = OpenAIJudge(spec) if spec.backend == "openai" else LocalProbabilityJudge(spec)
     judge.demo = bool(spec.option("demo_judge", False))
     return judge

@@ -18,10 +18,18 @@ PROTOCOLS = ("pairwise", "relative", "single")
 # per-turn template set grades (or compares) each turn: turn 1 with the first pair, later turns with the
 # `-multi-turn` prompt that shows the whole conversation; `reference` variants serve math, reasoning, coding.
 FASTCHAT_JUDGE_PROMPTS = {
-    "single": {"general": "single-v1", "reference": "single-math-v1",
-               "general-multi-turn": "single-v1-multi-turn", "reference-multi-turn": "single-math-v1-multi-turn"},
-    "pairwise": {"general": "pair-v2", "reference": "pair-math-v1",
-                 "general-multi-turn": "pair-v2-multi-turn", "reference-multi-turn": "pair-math-v1-multi-turn"},
+    "single": {
+        "general": "single-v1",
+        "reference": "single-math-v1",
+        "general-multi-turn": "single-v1-multi-turn",
+        "reference-multi-turn": "single-math-v1-multi-turn",
+    },
+    "pairwise": {
+        "general": "pair-v2",
+        "reference": "pair-math-v1",
+        "general-multi-turn": "pair-v2-multi-turn",
+        "reference-multi-turn": "pair-math-v1-multi-turn",
+    },
 }
 _CATEGORY_VARIANT = {"coding": "coding", "math": "math"}
 
@@ -45,11 +53,13 @@ class JudgeTemplate:
         try:
             return self.system, self.user.format_map(fields)
         except KeyError as exc:
-            raise ArenaError(f"{where}: the judge template '{self.name}' needs {{{exc.args[0]}}}, which this "
-                             "question does not have") from None
+            raise ArenaError(
+                f"{where}: the judge template '{self.name}' needs {{{exc.args[0]}}}, which this question does not have"
+            ) from None
         except (ValueError, IndexError) as exc:
-            raise ArenaError(f"judge template '{self.name}': unreadable placeholder ({exc}); write a literal brace "
-                             "as {{ or }}") from None
+            raise ArenaError(
+                f"judge template '{self.name}': unreadable placeholder ({exc}); write a literal brace as {{{{ or }}}}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,10 @@ def builtin_templates(protocol: str) -> TemplateSet:
         raise ArenaError(f"unknown judge protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
     path = shipped_prompts_dir() / "judges" / f"{protocol}.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    variants = {name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
-                for name, v in data["variants"].items()}
+    variants = {
+        name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
+        for name, v in data["variants"].items()
+    }
     return TemplateSet(f"arena-{protocol}", protocol, variants, per_turn=bool(data.get("per_turn", False)))
 
 
@@ -88,8 +100,10 @@ def _check_placeholders(user: str, where: str) -> None:
     try:
         user.format(question="", answer_1="", answer_2="")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ArenaError(f"{where} has a brace that is not one of the placeholders {{question}}, {{answer_1}}, "
-                         f"{{answer_2}} ({type(exc).__name__}: {exc}); write a literal brace twice: {{{{ and }}}}") from None
+        raise ArenaError(
+            f"{where} has a brace that is not one of the placeholders {{question}}, {{answer_1}}, "
+            f"{{answer_2}} ({type(exc).__name__}: {exc}); write a literal brace twice: {{{{ and }}}}"
+        ) from None
 
 
 def load_judge_prompts(prompt_file: Path, protocol: str) -> TemplateSet:
@@ -97,8 +111,10 @@ def load_judge_prompts(prompt_file: Path, protocol: str) -> TemplateSet:
     the four prompts of `protocol` (single-v1, single-math-v1 and their -multi-turn variants; or pair-v2,
     pair-math-v1 and theirs), used per turn. A missing prompt is named, with the file."""
     if protocol not in FASTCHAT_JUDGE_PROMPTS:
-        raise ArenaError(f"{prompt_file}: FastChat's judge prompts grade single answers (--protocol single) or "
-                         f"compare pairs (--protocol pairwise), not --protocol {protocol}")
+        raise ArenaError(
+            f"{prompt_file}: FastChat's judge prompts grade single answers (--protocol single) or "
+            f"compare pairs (--protocol pairwise), not --protocol {protocol}"
+        )
     rows = {}
     for number, row in read_jsonl_objects(prompt_file):
         require_fields(row, ("name", "system_prompt", "prompt_template"), f"{prompt_file}:{number}")
@@ -106,15 +122,18 @@ def load_judge_prompts(prompt_file: Path, protocol: str) -> TemplateSet:
     variants = {}
     for variant, name in FASTCHAT_JUDGE_PROMPTS[protocol].items():
         if name not in rows:
-            raise ArenaError(f"{prompt_file}: no prompt named '{name}' (needed for {protocol} grading of "
-                             f"{'later turns' if 'multi' in variant else 'turn 1'}"
-                             f"{' with a reference' if variant.startswith('reference') else ''})")
+            raise ArenaError(
+                f"{prompt_file}: no prompt named '{name}' (needed for {protocol} grading of "
+                f"{'later turns' if 'multi' in variant else 'turn 1'}"
+                f"{' with a reference' if variant.startswith('reference') else ''})"
+            )
         variants[variant] = JudgeTemplate(name, protocol, rows[name]["system_prompt"], rows[name]["prompt_template"])
     return TemplateSet(prompt_file.stem, protocol, variants, per_turn=True)
 
 
-def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None,
-                            protocol: str | None = None) -> TemplateSet:
+def load_fastchat_templates(
+    prompt_file: Path, reviewer_file: Path | None = None, protocol: str | None = None
+) -> TemplateSet:
     """A FastChat review-prompt file (prompt_id, system_prompt, prompt_template, defaults.prompt), with an
     optional reviewer file mapping categories (general / coding / math) to prompt ids; or llm_judge's
     judge_prompts.jsonl (rows with `name` and `type`), read for `protocol`."""
@@ -138,7 +157,9 @@ def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None
     variants = {}
     for category, prompt_id in mapping.items():
         if prompt_id not in prompts:
-            raise ArenaError(f"{reviewer_file}: category '{category}' names prompt_id {prompt_id}, not in {prompt_file}")
+            raise ArenaError(
+                f"{reviewer_file}: category '{category}' names prompt_id {prompt_id}, not in {prompt_file}"
+            )
         _, system, user = prompts[prompt_id]
         variants[category] = JudgeTemplate(f"{prompt_file.stem}-{category}", protocol, system, user)
     if "general" not in variants:

@@ -36,8 +36,9 @@ def exchanges(prompt: Prompt, answer: Answer) -> list[Exchange]:
     history: list[Message] = []
     replies = iter(answer.turns)
     for index, message in enumerate(prompt.turns):
-        answered_by_model = message.role == "user" and (index + 1 == len(prompt.turns)
-                                                        or prompt.turns[index + 1].role != "assistant")
+        answered_by_model = message.role == "user" and (
+            index + 1 == len(prompt.turns) or prompt.turns[index + 1].role != "assistant"
+        )
         if not answered_by_model:
             history.append(message)
             continue
@@ -58,9 +59,13 @@ def turn_fields(prompt: Prompt, turn: int, answer_a: Answer, answer_b: Answer | 
     mine = exchanges(prompt, answer_a)
     theirs = exchanges(prompt, answer_b) if answer_b is not None else []
     current = mine[turn - 1]
-    given = _dialogue(current.history[:len(current.history) - 2 * (turn - 1)])  # turns the set gave, not replies
-    fields = {"question": f"{given}\n\nUser: {current.question}" if given and turn == 1 else current.question,
-              "answer": current.reply, "answer_a": current.reply, "conversation": _dialogue(current.history)}
+    given = _dialogue(current.history[: len(current.history) - 2 * (turn - 1)])  # turns the set gave, not replies
+    fields = {
+        "question": f"{given}\n\nUser: {current.question}" if given and turn == 1 else current.question,
+        "answer": current.reply,
+        "answer_a": current.reply,
+        "conversation": _dialogue(current.history),
+    }
     for k, exchange in enumerate(mine[:turn], start=1):
         fields[f"question_{k}"] = exchange.question
         fields[f"answer_{k}"] = fields[f"answer_a_{k}"] = exchange.reply
@@ -101,8 +106,10 @@ def render_turn(templates: TemplateSet, matchup) -> tuple[JudgeTemplate, str, st
     where = f"question {matchup.prompt.id} ({matchup.prompt.category}), turn {matchup.turn}"
     fields = turn_fields(matchup.prompt, matchup.turn, matchup.answer_a, matchup.answer_b)
     if needs_reference(matchup.prompt.category) and "reference" not in fields:
-        raise ArenaError(f"{where}: the judge template '{template.name}' needs a reference answer and the prompt set "
-                         "has none for it: pull the set with its references (`arena prompts pull NAME --from FILE "
-                         "--references FILE`)")
+        raise ArenaError(
+            f"{where}: the judge template '{template.name}' needs a reference answer and the prompt set "
+            "has none for it: pull the set with its references (`arena prompts pull NAME --from FILE "
+            "--references FILE`)"
+        )
     system, user = template.render_fields(fields, where)
     return template, system, user

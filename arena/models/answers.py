@@ -34,8 +34,12 @@ class PublishedAnswer:
 
 
 # Every shape of answer row read here, as the error for a row of none of them lists them.
-ANSWER_SHAPES = ("'generation' (QLoRA generations)", "'choices': [{'turns': [...]}] (FastChat model_answer)",
-                 "'turns': [...] (arena's own results/<set>/answers/*.jsonl)", "'text' (review-era answer files)")
+ANSWER_SHAPES = (
+    "'generation' (QLoRA generations)",
+    "'choices': [{'turns': [...]}] (FastChat model_answer)",
+    "'turns': [...] (arena's own results/<set>/answers/*.jsonl)",
+    "'text' (review-era answer files)",
+)
 
 
 def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
@@ -65,16 +69,25 @@ def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
         elif "text" in row:
             text = row["text"]
         else:
-            raise ArenaError(f"{where}: no answer found; an answer row needs one of the fields "
-                             f"{'; '.join(ANSWER_SHAPES)}, beside 'question_id' (or 'message_id')")
+            raise ArenaError(
+                f"{where}: no answer found; an answer row needs one of the fields "
+                f"{'; '.join(ANSWER_SHAPES)}, beside 'question_id' (or 'message_id')"
+            )
         if not isinstance(text, str):
             raise ArenaError(f"{where}: the answer must be a string")
         if qid in seen:
             raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
         seen[qid] = number
         answer_id = row.get("answer_id")
-        rows.append(PublishedAnswer(qid, clean_answer(text)[0], None if answer_id is None else str(answer_id), number,
-                                    tuple(clean_answer(t)[0] for t in turns)))
+        rows.append(
+            PublishedAnswer(
+                qid,
+                clean_answer(text)[0],
+                None if answer_id is None else str(answer_id),
+                number,
+                tuple(clean_answer(t)[0] for t in turns),
+            )
+        )
     return rows
 
 
@@ -98,8 +111,9 @@ class PublishedAnswersModel(ChatModel):
         replies = []
         for request in requests:
             turns = self.answers.get(request.prompt_id, ())
-            replies.append(Generation(turns[request.turn], "stop") if request.turn < len(turns)
-                           else Generation("", "missing"))
+            replies.append(
+                Generation(turns[request.turn], "stop") if request.turn < len(turns) else Generation("", "missing")
+            )
         return replies
 
 

@@ -36,17 +36,23 @@ class EndpointState:
 
 
 class EndpointPool:
-    def __init__(self, endpoints: list[Endpoint], breaker_failures: int = DEFAULT_BREAKER_FAILURES,
-                 rest_seconds: float = DEFAULT_REST_SECONDS):
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        breaker_failures: int = DEFAULT_BREAKER_FAILURES,
+        rest_seconds: float = DEFAULT_REST_SECONDS,
+    ):
         self.states = [EndpointState(e) for e in endpoints]
         self.breaker_failures = breaker_failures
         self.rest_seconds = rest_seconds
 
     @classmethod
-    def from_options(cls, options: dict) -> "EndpointPool":
-        return cls(Endpoint.all_from_options(options),
-                   int(options.get("breaker_failures", DEFAULT_BREAKER_FAILURES)),
-                   float(options.get("rest_seconds", DEFAULT_REST_SECONDS)))
+    def from_options(cls, options: dict) -> EndpointPool:
+        return cls(
+            Endpoint.all_from_options(options),
+            int(options.get("breaker_failures", DEFAULT_BREAKER_FAILURES)),
+            float(options.get("rest_seconds", DEFAULT_REST_SECONDS)),
+        )
 
     @property
     def base_url(self) -> str:
@@ -61,8 +67,11 @@ class EndpointPool:
             worst = max(self.states, key=lambda s: s.streak)
             if all((s.streak_signature or "").startswith("Unreachable") for s in self.states):
                 raise CircuitOpen(f"no endpoint accepts connections ({worst.last_failure})", None)
-            raise CircuitOpen(f"every endpoint failed the same way {worst.streak} times in a row (circuit "
-                              f"breaker; last: {worst.last_failure})", None)
+            raise CircuitOpen(
+                f"every endpoint failed the same way {worst.streak} times in a row (circuit "
+                f"breaker; last: {worst.last_failure})",
+                None,
+            )
         untried = [s for s in healthy if all(s is not t for t in tried)]
         return min(untried or healthy, key=lambda s: s.outstanding)
 
@@ -84,11 +93,10 @@ class EndpointPool:
         state.streak = state.streak + 1 if signature == state.streak_signature else 1
         state.streak_signature = signature
         refused = signature.startswith("Unreachable")
-        if refused or state.streak >= self.breaker_failures:
-            if not state.resting(time.monotonic()):
-                state.rested_until = time.monotonic() + self.rest_seconds * 2 ** state.rests
-                state.rests += 1
-                state.times_rested += 1
+        if (refused or state.streak >= self.breaker_failures) and not state.resting(time.monotonic()):
+            state.rested_until = time.monotonic() + self.rest_seconds * 2**state.rests
+            state.rests += 1
+            state.times_rested += 1
 
     def summary(self) -> str:
         """How many calls each endpoint served (empty with one endpoint: nothing to tell apart)."""
@@ -98,6 +106,8 @@ class EndpointPool:
         for s in self.states:
             text = f"{s.endpoint.base_url} served {s.served}"
             if s.failures:
-                text += f" ({s.failures} failed attempts" + (f", rested {s.times_rested}x" if s.times_rested else "") + ")"
+                text += (
+                    f" ({s.failures} failed attempts" + (f", rested {s.times_rested}x" if s.times_rested else "") + ")"
+                )
             parts.append(text)
         return "endpoints: " + "; ".join(parts)

@@ -8,8 +8,10 @@ from arena.models.base import GUANACO_STOP
 from arena.prompts.records import Message
 
 # The system line the QLoRA paper put before every Guanaco prompt.
-GUANACO_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                  "The assistant gives helpful, detailed, and polite answers to the user's questions.")
+GUANACO_SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
 PROMPT_FORMATS = ("guanaco", "chat_template")
 
 

@@ -35,7 +35,7 @@ class RetryPolicy:
                 return min(float(retry_after), self.max_delay)
             except ValueError:
                 pass
-        return min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def run_sync(coroutine):
@@ -116,13 +116,13 @@ class Endpoint:
     api_key: str | None
 
     @classmethod
-    def from_options(cls, options: dict, default_base: str = "https://api.openai.com/v1") -> "Endpoint":
+    def from_options(cls, options: dict, default_base: str = "https://api.openai.com/v1") -> Endpoint:
         """Key from the named environment variable; a missing key fails before any work starts. With several
         base URLs (a list), the first; `EndpointPool.from_options` takes them all."""
         return cls.all_from_options(options, default_base)[0]
 
     @classmethod
-    def all_from_options(cls, options: dict, default_base: str = "https://api.openai.com/v1") -> list["Endpoint"]:
+    def all_from_options(cls, options: dict, default_base: str = "https://api.openai.com/v1") -> list[Endpoint]:
         configured = options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or default_base
         urls = [configured] if isinstance(configured, str) else list(configured)
         key_env = options.get("api_key_env", "OPENAI_API_KEY")
@@ -136,8 +136,10 @@ def open_session(concurrency: int):
     """An aiohttp session for up to `concurrency` calls at once (one kept-alive connection each)."""
     import aiohttp
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300),
-                                 skip_auto_headers=("User-Agent",))
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300),
+        skip_auto_headers=("User-Agent",),
+    )
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,9 @@ class _Failure:
         return None if self.transient else f"{self.kind.__name__}:{self.status}"
 
 
-async def _attempt(session, endpoint: Endpoint, payload: bytes, headers: dict, policy: RetryPolicy,
-                   meter: AttemptMeter | None) -> dict | _Failure:
+async def _attempt(
+    session, endpoint: Endpoint, payload: bytes, headers: dict, policy: RetryPolicy, meter: AttemptMeter | None
+) -> dict | _Failure:
     """One POST; the parsed reply, or what went wrong. The meter learns whether the attempt may have been
     billed: a reply that came back is billed whatever its body, an error status is not, and one cut off after
     sending may have been."""
@@ -166,8 +169,9 @@ async def _attempt(session, endpoint: Endpoint, payload: bytes, headers: dict, p
 
     url = f"{endpoint.base_url}/chat/completions"
     try:
-        async with session.post(url, data=payload, headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=policy.timeout)) as response:
+        async with session.post(
+            url, data=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=policy.timeout)
+        ) as response:
             body = await response.read()
             status = response.status
             retry_after = response.headers.get("Retry-After")
@@ -198,12 +202,19 @@ async def _attempt(session, endpoint: Endpoint, payload: bytes, headers: dict, p
     text = body[:300].decode(errors="replace")
     if status == 400 and ("context_length_exceeded" in text or "maximum context length" in text):
         return _Failure(ContextTooLong, f"HTTP 400 from {endpoint.base_url}: {text}", status, retryable=False)
-    return _Failure(ErrorStatus, f"HTTP {status} from {endpoint.base_url}: {text}", status, retry_after,
-                    retryable=status in RETRYABLE_STATUS, transient=status == 429)
+    return _Failure(
+        ErrorStatus,
+        f"HTTP {status} from {endpoint.base_url}: {text}",
+        status,
+        retry_after,
+        retryable=status in RETRYABLE_STATUS,
+        transient=status == 429,
+    )
 
 
-async def chat_completion(session, endpoints: "Endpoint | EndpointPool", payload: dict, policy: RetryPolicy,
-                          meter: AttemptMeter | None = None) -> dict:
+async def chat_completion(
+    session, endpoints: Endpoint | EndpointPool, payload: dict, policy: RetryPolicy, meter: AttemptMeter | None = None
+) -> dict:
     """POST /chat/completions and return the parsed JSON, retrying what is worth retrying, on another
     endpoint when there are several. `session` comes from `open_session`. Raises one RequestFailed subclass
     per kind of failure, or NotSent when the meter refuses an attempt."""

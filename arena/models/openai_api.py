@@ -27,8 +27,11 @@ class OpenAIChatModel(ChatModel):
         self.endpoints = EndpointPool.from_options(spec.options)
         self.endpoint = self.endpoints.states[0].endpoint
         self.concurrency = int(spec.option("max_concurrency", 8))
-        self.policy = RetryPolicy(attempts=int(spec.option("retries", 5)) + 1, timeout=float(spec.option("timeout", 120)),
-                                  base_delay=float(spec.option("retry_base_delay", 1.0)))
+        self.policy = RetryPolicy(
+            attempts=int(spec.option("retries", 5)) + 1,
+            timeout=float(spec.option("timeout", 120)),
+            base_delay=float(spec.option("retry_base_delay", 1.0)),
+        )
         self.price = Price.for_model(self.model_id, spec.options)
 
     def describe(self) -> dict:
@@ -44,13 +47,24 @@ class OpenAIChatModel(ChatModel):
         limit = asyncio.Semaphore(self.concurrency)
         budget = current_budget.get()
         async with open_session(self.concurrency) as session:
+
             async def one(request: GenerationRequest) -> Generation:
-                payload = {"model": self.model_id, "max_tokens": params.max_new_tokens, "seed": params.seed,
-                           "messages": [{"role": m.role, "content": m.content} for m in request.messages]}
-                payload.update({"temperature": 0.0} if params.greedy
-                               else {"temperature": params.temperature, "top_p": params.top_p})
-                meter = None if budget is None else CallMeter(budget, self.price, [m.content for m in request.messages],
-                                                               params.max_new_tokens)
+                payload = {
+                    "model": self.model_id,
+                    "max_tokens": params.max_new_tokens,
+                    "seed": params.seed,
+                    "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+                }
+                payload.update(
+                    {"temperature": 0.0}
+                    if params.greedy
+                    else {"temperature": params.temperature, "top_p": params.top_p}
+                )
+                meter = (
+                    None
+                    if budget is None
+                    else CallMeter(budget, self.price, [m.content for m in request.messages], params.max_new_tokens)
+                )
                 async with limit:
                     started = time.perf_counter()
                     try:

@@ -16,11 +16,14 @@ SHOW_CHARACTERS = 1_000
 def run_list(args) -> int:
     sets = list_prompt_sets()
     if args.format == "json":
-        print_records([{**asdict(s), "pull": None if s.available else f"arena prompts pull {s.name}"} for s in sets],
-                      "json")
+        print_records(
+            [{**asdict(s), "pull": None if s.available else f"arena prompts pull {s.name}"} for s in sets], "json"
+        )
         return 0
-    rows = [[s.name, s.count, ", ".join(s.categories) or "-", "yes" if s.available else f"no: arena prompts pull {s.name}"]
-            for s in sets]
+    rows = [
+        [s.name, s.count, ", ".join(s.categories) or "-", "yes" if s.available else f"no: arena prompts pull {s.name}"]
+        for s in sets
+    ]
     print_table("Prompt sets", ["name", "prompts", "categories", "available"], rows)
     return 0
 
@@ -39,18 +42,28 @@ def run_show(args) -> int:
             sys.stdout.write(json.dumps(prompt.to_dict(), ensure_ascii=False) + "\n")
         return 0
     with_references = any(p.references for p in prompt_set.prompts)
-    rows = [[p.id, p.category, p.language or "-", "\n".join(f"[{m.role}] {_shown(m.content, args.full)}" for m in p.turns)]
-            + (["\n".join(f"[turn {i}] {_shown(r, args.full)}" for i, r in enumerate(p.references, 1)) or "-"]
-               if with_references else [])
-            for p in prompts]
-    print_table(f"{prompt_set.name}: {len(prompts)} of {len(prompt_set)} prompts", ["id", "category", "lang", "turns"]
-                + (["reference"] if with_references else []), rows)
+    rows = [
+        [p.id, p.category, p.language or "-", "\n".join(f"[{m.role}] {_shown(m.content, args.full)}" for m in p.turns)]
+        + (
+            ["\n".join(f"[turn {i}] {_shown(r, args.full)}" for i, r in enumerate(p.references, 1)) or "-"]
+            if with_references
+            else []
+        )
+        for p in prompts
+    ]
+    print_table(
+        f"{prompt_set.name}: {len(prompts)} of {len(prompt_set)} prompts",
+        ["id", "category", "lang", "turns"] + (["reference"] if with_references else []),
+        rows,
+    )
     return 0
 
 
 def run_pull(args) -> int:
     path, count = pull_prompt_set(args.name, args.from_path, args.references, args.replace)
     references = sum(bool(p.references) for p in load_prompt_set(args.name).prompts)
-    info(f"stored {count} prompts for '{args.name}' in {path}"
-         + (f", with reference answers for {references} of them" if references else ""))
+    info(
+        f"stored {count} prompts for '{args.name}' in {path}"
+        + (f", with reference answers for {references} of them" if references else "")
+    )
     return 0

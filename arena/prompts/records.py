@@ -38,8 +38,9 @@ class Prompt:
         """How many replies a model writes: one per user turn with no given reply after it (MT-bench: two;
         an OpenAssistant dialogue with its history: one)."""
         turns = self.turns
-        return sum(m.role == "user" and (i + 1 == len(turns) or turns[i + 1].role != "assistant")
-                   for i, m in enumerate(turns))
+        return sum(
+            m.role == "user" and (i + 1 == len(turns) or turns[i + 1].role != "assistant") for i, m in enumerate(turns)
+        )
 
     @property
     def question(self) -> str:
@@ -52,7 +53,7 @@ class Prompt:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Prompt":
+    def from_dict(cls, data: dict) -> Prompt:
         turns = tuple(Message(t["role"], t["content"]) for t in data["turns"])
         return cls(**{**data, "turns": turns, "references": tuple(data.get("references") or ())})
 

@@ -31,8 +31,9 @@ def _turns_of(row: dict, where: str) -> tuple[str, ...]:
     elif "reference" in row:
         turns = row["reference"] if isinstance(row["reference"], list) else [row["reference"]]
     else:
-        raise ArenaError(f"{where}: no reference found: expected field 'choices' (FastChat reference_answer) "
-                         "or 'reference'")
+        raise ArenaError(
+            f"{where}: no reference found: expected field 'choices' (FastChat reference_answer) or 'reference'"
+        )
     if not turns or not all(isinstance(t, str) for t in turns):
         raise ArenaError(f"{where}: the reference must be a non-empty list of strings, one per user turn")
     return tuple(turns)

@@ -70,9 +70,11 @@ PINNED = {
         80,
         "MT-bench: 80 two-turn questions in 8 categories, GPT-4 references for math, reasoning and coding (FastChat)",
         language="en",
-        references=PinnedFile(f"{_MT_BENCH_RAW}/reference_answer/gpt-4.jsonl",
-                              "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
-                              "reference_answer/gpt-4.jsonl"),
+        references=PinnedFile(
+            f"{_MT_BENCH_RAW}/reference_answer/gpt-4.jsonl",
+            "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
+            "reference_answer/gpt-4.jsonl",
+        ),
         file_in_folder="question.jsonl",
     ),
 }
@@ -127,8 +129,13 @@ def load_prompt_set(name_or_path: str) -> PromptSet:
     """A set by name (pinned, sample, or pulled by the user) or straight from a prompt file's path."""
     if name_or_path == SAMPLE:
         path = shipped_prompts_dir() / "sample.jsonl"
-        return PromptSet(SAMPLE, read_prompt_file(path, SAMPLE), str(path), sha256_of(path),
-                         "arena's own offline sample, written for this project")
+        return PromptSet(
+            SAMPLE,
+            read_prompt_file(path, SAMPLE),
+            str(path),
+            sha256_of(path),
+            "arena's own offline sample, written for this project",
+        )
     if name_or_path in PINNED:
         pinned = PINNED[name_or_path]
         path = _stored_path(pinned.name)
@@ -164,8 +171,10 @@ def find_prompt_set(name: str) -> PromptSet | None:
 def user_set_file(name: str) -> Path:
     """Where an import writes a prompt set of its own: a user set, loaded by name like a pulled one."""
     if name == SAMPLE or name in PINNED or not _NAME.match(name):
-        raise ArenaError(f"invalid prompt set name '{name}' for an import: use letters, digits, '.', '_' or '-', "
-                         f"and not {', '.join([SAMPLE, *PINNED])}")
+        raise ArenaError(
+            f"invalid prompt set name '{name}' for an import: use letters, digits, '.', '_' or '-', "
+            f"and not {', '.join([SAMPLE, *PINNED])}"
+        )
     return prompts_dir() / "user" / f"{name}.jsonl"
 
 
@@ -195,8 +204,9 @@ def _source_folder(name: str, folder: Path, references: Path | None) -> tuple[Pa
         raise ArenaError(f"{folder}: is a directory; give the prompt file itself (--from FILE)")
     questions = folder / pinned.file_in_folder
     if not questions.is_file():
-        raise ArenaError(f"{folder}: no {pinned.file_in_folder} in this folder (expected FastChat's data/mt_bench/ "
-                         "layout)")
+        raise ArenaError(
+            f"{folder}: no {pinned.file_in_folder} in this folder (expected FastChat's data/mt_bench/ layout)"
+        )
     if references is None and pinned.references and (folder / pinned.references.path_in_folder).is_file():
         references = folder / pinned.references.path_in_folder
     return questions, references
@@ -205,12 +215,15 @@ def _source_folder(name: str, folder: Path, references: Path | None) -> tuple[Pa
 def _check_pinned(path: Path, where: str, name: str, expected: str) -> None:
     actual = sha256_of(path)
     if actual != expected:
-        raise ArenaError(f"{where}: checksum mismatch for '{name}': expected sha256 {expected}, got {actual}. The file "
-                         "is not the pinned one; nothing was stored")
+        raise ArenaError(
+            f"{where}: checksum mismatch for '{name}': expected sha256 {expected}, got {actual}. The file "
+            "is not the pinned one; nothing was stored"
+        )
 
 
-def pull_prompt_set(name: str, from_path: Path | None = None, references: Path | None = None,
-                    replace_existing: bool = False) -> tuple[Path, int]:
+def pull_prompt_set(
+    name: str, from_path: Path | None = None, references: Path | None = None, replace_existing: bool = False
+) -> tuple[Path, int]:
     """Fetch (or copy) a set into the data directory, with its reference answers when it has some. Pinned
     files must match their checksums; nothing is stored unless every file checks out and parses (a reference
     whose question id matches no question is refused). One file per name: your own set is replaced only with
@@ -218,8 +231,9 @@ def pull_prompt_set(name: str, from_path: Path | None = None, references: Path |
     if name == SAMPLE:
         raise ArenaError("the 'sample' set ships with arena; there is nothing to pull")
     if name not in PINNED and from_path is None:
-        raise ArenaError(f"unknown prompt set '{name}': pinned sets are {', '.join(PINNED)}; "
-                         "to add your own set give --from FILE")
+        raise ArenaError(
+            f"unknown prompt set '{name}': pinned sets are {', '.join(PINNED)}; to add your own set give --from FILE"
+        )
     if name not in PINNED and not _NAME.match(name):
         raise ArenaError(f"invalid set name '{name}': use letters, digits, '.', '_' or '-'")
     if from_path is not None and from_path.is_dir():
@@ -237,8 +251,10 @@ def pull_prompt_set(name: str, from_path: Path | None = None, references: Path |
         raise ArenaError(f"cannot create the arena data directory {folder}: {exc.strerror}") from None
     existing = _user_set_path(name) if name not in PINNED else None
     if existing is not None and not replace_existing:
-        raise ArenaError(f"prompt set '{name}' already exists ({existing}): pass --replace to replace its prompts "
-                         "(answers and judgments stored under that name stay), or pick another name")
+        raise ArenaError(
+            f"prompt set '{name}' already exists ({existing}): pass --replace to replace its prompts "
+            "(answers and judgments stored under that name stay), or pick another name"
+        )
     suffix = ".csv" if from_path is not None and from_path.suffix.lower() == ".csv" else ".jsonl"
     dest = folder / f"{name}{suffix}"
     tmp, tmp_references = (_temporary(folder, name), _temporary(_references_path(name).parent, name))
@@ -252,8 +268,12 @@ def pull_prompt_set(name: str, from_path: Path | None = None, references: Path |
         if name in PINNED:
             _check_pinned(source, str(from_path or PINNED[name].url), name, PINNED[name].sha256)
         if references is not None and pinned_references is not None:
-            _check_pinned(references, str(references if references != tmp_references else pinned_references.url),
-                          f"{name} references", pinned_references.sha256)
+            _check_pinned(
+                references,
+                str(references if references != tmp_references else pinned_references.url),
+                f"{name} references",
+                pinned_references.sha256,
+            )
         prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
         if references is not None:
             from arena.prompts.references import read_references

@@ -65,7 +65,7 @@ def _points_operator(kinds: np.ndarray, n_models: int) -> sparse.csr_matrix:
     a, b, score = kinds[:, 0].astype(np.int64), kinds[:, 1].astype(np.int64), kinds[:, 2] / 2.0
     rows = np.concatenate([np.arange(len(kinds)), np.arange(len(kinds))])
     cols = np.concatenate([a * n_models + b, b * n_models + a])
-    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models ** 2))
+    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models**2))
 
 
 def points_tables(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def fit_log_strengths(points: np.ndarray, start: np.ndarray | None = None) -> np
 
 def to_elo_scale(theta: np.ndarray, anchor: int | None = None) -> np.ndarray:
     """Log-strengths to ratings: the anchor model (or the mean) sits at 1000."""
-    centre = theta[..., anchor:anchor + 1] if anchor is not None else theta.mean(axis=-1, keepdims=True)
+    centre = theta[..., anchor : anchor + 1] if anchor is not None else theta.mean(axis=-1, keepdims=True)
     return INITIAL_RATING + ELO_SCALE * (theta - centre)
 
 

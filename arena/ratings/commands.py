@@ -20,7 +20,9 @@ def run_ratings(args) -> int:
         from arena.ratings.scores import run_scores
 
         return run_scores(store, args)
-    protocol = args.protocol or ("relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise")
+    protocol = args.protocol or (
+        "relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise"
+    )
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
@@ -30,16 +32,26 @@ def run_ratings(args) -> int:
 
         return run_robustness(store, args, protocol)
     judge_view = args.panel or args.exclude_self or args.self_model  # arena/ratings/panel_commands.py
-    if method in ("elo", "bt") and not judge_view:  # the scaled path: numpy columns from the store's cache, no object per judgment
+    if (
+        method in ("elo", "bt") and not judge_view
+    ):  # the scaled path: numpy columns from the store's cache, no object per judgment
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))
         judges = _judges_with(columns, protocol, args.judge)
         groups = [judges] if args.pool_judges else [[j] for j in judges]
         sections = [(group, matches_from_columns(columns, protocol, group)) for group in groups]
-        rate = (lambda m: leaderboard.elo_rows(m, args.orderings, args.seed)) if method == "elo" else \
-            (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
-        results = [(", ".join(group), *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · "
-                                               f"{protocol}")) for group, m in sections]
+        rate = (
+            (lambda m: leaderboard.elo_rows(m, args.orderings, args.seed))
+            if method == "elo"
+            else (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
+        )
+        results = [
+            (
+                ", ".join(group),
+                *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · {protocol}"),
+            )
+            for group, m in sections
+        ]
         code = _print_sections(results, args)
         panel_commands.note_self_judging_columns(columns, judges, protocol, args)
         return code
@@ -49,8 +61,10 @@ def run_ratings(args) -> int:
         return _agreement(stored, args, protocol)
     judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     groups = _judge_groups(judgments, args.pool_judges or method == "bias")
-    results = [(judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
-               for judge, items in groups.items()]
+    results = [
+        (judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
+        for judge, items in groups.items()
+    ]
     code = _print_sections(results, args)
     if args.format == "table":
         if method == "bias":
@@ -71,8 +85,10 @@ def _judge_groups(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgm
 
 def _require_judgments(store: ResultsStore, args, count: int) -> None:
     if not count:
-        raise ArenaError(f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
-                         f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})")
+        raise ArenaError(
+            f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
+            f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})"
+        )
 
 
 def _judges_with(columns, protocol: str, wanted: list[str] | None) -> list[str]:
@@ -83,8 +99,10 @@ def _judges_with(columns, protocol: str, wanted: list[str] | None) -> list[str]:
     missing = [j for j in wanted or [] if j not in present]
     if not present or missing:
         described = ", ".join(present) or "none"
-        raise ArenaError(f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
-                         f"judges with {protocol} judgments: {described}")
+        raise ArenaError(
+            f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
+            f"judges with {protocol} judgments: {described}"
+        )
     return wanted or present
 
 
@@ -105,9 +123,11 @@ def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
 
     worst = max((r["mean_se"] for r in rows), default=0.0)
     if worst >= AUTO_TARGET_ERROR:
-        warn(f"--orderings auto stopped at its cap of {AUTO_MAX_ORDERINGS:,} orders before reaching its target "
-             f"({title}): the largest Monte Carlo error of a mean is {worst:.3f} points, not below "
-             f"{AUTO_TARGET_ERROR}; the mean_ci_low/high columns of --format json carry it")
+        warn(
+            f"--orderings auto stopped at its cap of {AUTO_MAX_ORDERINGS:,} orders before reaching its target "
+            f"({title}): the largest Monte Carlo error of a mean is {worst:.3f} points, not below "
+            f"{AUTO_TARGET_ERROR}; the mean_ci_low/high columns of --format json carry it"
+        )
 
 
 def _print_sections(results, args) -> int:
@@ -141,14 +161,21 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     output = []
     for judge, items in _judge_groups(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
-        rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args.bootstrap, args.seed,
-                                                            args.baseline)
+        rows, coefficients = leaderboard.controlled_bt_rows(
+            matches, features, names, args.bootstrap, args.seed, args.baseline
+        )
         if args.format == "table":
-            title = f"Bradley-Terry controlled for {', '.join(names)} ({args.bootstrap} bootstrap, 95% CI) · " \
-                    f"{args.benchmark} · judge {judge}"
+            title = (
+                f"Bradley-Terry controlled for {', '.join(names)} ({args.bootstrap} bootstrap, 95% CI) · "
+                f"{args.benchmark} · judge {judge}"
+            )
             print_records(rows, "table", title, leaderboard.CONTROLLED_COLUMNS)
-            print_records(coefficients, "table", f"Style coefficients (log-odds per unit of normalised difference) · "
-                          f"judge {judge}", leaderboard.COEFFICIENT_COLUMNS)
+            print_records(
+                coefficients,
+                "table",
+                f"Style coefficients (log-odds per unit of normalised difference) · judge {judge}",
+                leaderboard.COEFFICIENT_COLUMNS,
+            )
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
     # JSON: {ratings, coefficients}, every row naming its judge, however many judges. CSV: both tables, one
     # row each, told apart by `table` (the coefficients are part of what the terminal shows).
@@ -160,8 +187,12 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
         sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients}) + "\n")
     elif args.format == "csv":
         columns = ("table", "judge", *leaderboard.CONTROLLED_COLUMNS, "feature", "beta")
-        print_records([{"table": "ratings", **r} for r in ratings] + [{"table": "coefficients", **c}
-                                                                       for c in coefficients], "csv", "", columns)
+        print_records(
+            [{"table": "ratings", **r} for r in ratings] + [{"table": "coefficients", **c} for c in coefficients],
+            "csv",
+            "",
+            columns,
+        )
     return 0
 
 
@@ -186,17 +217,22 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
-        return rows, f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}", \
-            leaderboard.WINRATE_COLUMNS
+        return (
+            rows,
+            f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}",
+            leaderboard.WINRATE_COLUMNS,
+        )
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
         if args.by_category:
             judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
             if not any(j.category for j in judgments):
-                raise ArenaError(f"--by-category: the judgments carry no categories and prompt set '{args.benchmark}' "
-                                 f"is not available here to supply them: run `arena prompts pull {args.benchmark}` "
-                                 "(or add --from FILE), then rerun")
+                raise ArenaError(
+                    f"--by-category: the judgments carry no categories and prompt set '{args.benchmark}' "
+                    f"is not available here to supply them: run `arena prompts pull {args.benchmark}` "
+                    "(or add --from FILE), then rerun"
+                )
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
         columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
         return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns
@@ -225,8 +261,12 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
     except AnswersMissing:
         return empty  # answers not stored: position bias alone
     bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(args.bootstrap, 200), args.seed)
-    return {"longer_wins_share": round(bias.longer_wins_share, 4), "length_beta": round(bias.length_beta, 4),
-            "length_beta_low": round(bias.length_beta_low, 4), "length_beta_high": round(bias.length_beta_high, 4)}
+    return {
+        "longer_wins_share": round(bias.longer_wins_share, 4),
+        "length_beta": round(bias.length_beta, 4),
+        "length_beta_low": round(bias.length_beta_low, 4),
+        "length_beta_high": round(bias.length_beta_high, 4),
+    }
 
 
 def _agreement(stored: list[Judgment], args, protocol: str) -> int:
@@ -236,10 +276,13 @@ def _agreement(stored: list[Judgment], args, protocol: str) -> int:
     if len(judges) > 2 or args.panel:
         return panel_commands.panel_agreement(stored, args, protocol)
     if len(judges) != 2:
-        raise ArenaError(f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}")
+        raise ArenaError(
+            f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}"
+        )
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
-    ratings = [{r["model"]: r["rating"] for r in leaderboard.bt_leaderboard(items, 0, args.seed)}
-               for items in (first, second)]
+    ratings = [
+        {r["model"]: r["rating"] for r in leaderboard.bt_leaderboard(items, 0, args.seed)} for items in (first, second)
+    ]
     result = judge_agreement(first, second, *ratings)
     print_records([asdict(result)], args.format, f"Agreement {judges[0]} vs {judges[1]} · {args.benchmark}")
     return 0

@@ -32,7 +32,11 @@ def _splitmix_swaps(n_matches: int, seed: int, first: int, orderings: int) -> np
     ordering = np.arange(first, first + orderings, dtype=np.uint64)[:, None]
     step = np.arange(last, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
-        z = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + ordering + (step + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z = (
+            np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
+            + ordering
+            + (step + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        )
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
@@ -96,8 +100,9 @@ def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_
         return _numpy_elo(matches, orderings, seed, float(k), first)
     from arena.ratings.elo_compiled import _elo_kernel_from
 
-    return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings,
-                            seed, float(k), first)
+    return _elo_kernel_from(
+        matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings, seed, float(k), first
+    )
 
 
 def elo_reference(matches: Matches, orders: np.ndarray, k: float = K_FACTOR) -> np.ndarray:
@@ -129,9 +134,15 @@ AUTO_TARGET_ERROR = 0.1  # points: --orderings auto stops once every mean's Mont
 AUTO_MAX_ORDERINGS = 100_000  # ... or at this many orderings, whichever comes first
 
 
-def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k: float = K_FACTOR,
-              target_error: float = AUTO_TARGET_ERROR, batch: int = 500,
-              max_orderings: int = AUTO_MAX_ORDERINGS) -> EloResult:
+def paper_elo(
+    matches: Matches,
+    orderings: int | str = 10_000,
+    seed: int = 0,
+    k: float = K_FACTOR,
+    target_error: float = AUTO_TARGET_ERROR,
+    batch: int = 500,
+    max_orderings: int = AUTO_MAX_ORDERINGS,
+) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
     error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
     rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
@@ -145,9 +156,9 @@ def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k:
         while sum(len(p) for p in parts) < max_orderings:
             part = elo_final_ratings(matches, batch, seed, k, first=batch * len(parts))
             parts.append(part)
-            total, squares = total + part.sum(axis=0), squares + (part ** 2).sum(axis=0)
+            total, squares = total + part.sum(axis=0), squares + (part**2).sum(axis=0)
             played = batch * len(parts)
-            variance = (squares - total ** 2 / played) / (played - 1)
+            variance = (squares - total**2 / played) / (played - 1)
             if (np.sqrt(np.maximum(variance, 0.0) / played)).max() < target_error:
                 break
         finals = np.concatenate(parts)

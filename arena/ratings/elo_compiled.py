@@ -64,5 +64,5 @@ def _elo_kernel_from(model_a, model_b, outcome, n_models, orderings, seed, k, fi
                 delta = k * (outcome[m] - expected_a)
                 ratings[lane, a] += delta
                 ratings[lane, b] -= delta
-        result[low:low + lanes] = ratings
+        result[low : low + lanes] = ratings
     return result

@@ -94,12 +94,16 @@ def check_panel(rule: str, protocol: str, judges: list[str]) -> None:
     """A clear error for a panel that cannot be formed (one judge, a rule that does not fit the protocol)."""
     if protocol not in PANEL_RULES[rule]:
         fitting = [r for r, protocols in PANEL_RULES.items() if protocol in protocols]
-        raise ArenaError(f"--panel {rule} rates {' or '.join(PANEL_RULES[rule])} judgments, not {protocol} ones"
-                         + (f"; for {protocol} judgments use --panel {fitting[0]}" if fitting else ""))
+        raise ArenaError(
+            f"--panel {rule} rates {' or '.join(PANEL_RULES[rule])} judgments, not {protocol} ones"
+            + (f"; for {protocol} judgments use --panel {fitting[0]}" if fitting else "")
+        )
     if len(judges) < 2:
-        raise ArenaError(f"--panel {rule} needs at least two judges with {protocol} judgments; found "
-                         f"{', '.join(judges) or 'none'} (give --judge once per panel member, or store the "
-                         "judgments of more judges)")
+        raise ArenaError(
+            f"--panel {rule} needs at least two judges with {protocol} judgments; found "
+            f"{', '.join(judges) or 'none'} (give --judge once per panel member, or store the "
+            "judgments of more judges)"
+        )
 
 
 def panel_judgments(judgments: list[Judgment], judges: list[str], rule: str) -> list[Judgment]:
@@ -110,21 +114,48 @@ def panel_judgments(judgments: list[Judgment], judges: list[str], rule: str) -> 
     def record(first: Judgment, turn, votes: dict, **verdict) -> Judgment:
         # Nothing of the first member's record but the matchup itself: its scores, soft preference, text and
         # template are that judge's, not the panel's.
-        return replace(first, judge=name, score_b=None, preference_b=None, raw=None, probabilities=None,
-                       template_hash=None, explanation=f"{rule} of {members}", source=_panel_source(members, turn),
-                       judgment_id="", meta={"panel": judges, "turn": turn, "votes": votes}, **verdict)
+        return replace(
+            first,
+            judge=name,
+            score_b=None,
+            preference_b=None,
+            raw=None,
+            probabilities=None,
+            template_hash=None,
+            explanation=f"{rule} of {members}",
+            source=_panel_source(members, turn),
+            judgment_id="",
+            meta={"panel": judges, "turn": turn, "votes": votes},
+            **verdict,
+        )
 
     if rule == "majority":
         items, votes, first = votes_of(judgments, judges)
         verdicts = panel.majority_verdicts(votes)
-        return [record(first[k], k[-1], {judge: _vote_name(code) for judge, code in zip(judges, row)},
-                       verdict=panel.CLASSES[v], score_a=None)
-                for k, v, row in zip(items, verdicts.tolist(), votes.tolist()) if v != panel.NO_VOTE]
+        return [
+            record(
+                first[k],
+                k[-1],
+                {judge: _vote_name(code) for judge, code in zip(judges, row)},
+                verdict=panel.CLASSES[v],
+                score_a=None,
+            )
+            for k, v, row in zip(items, verdicts.tolist(), votes.tolist())
+            if v != panel.NO_VOTE
+        ]
     items, grades, first = grades_of(judgments, judges)
     means = panel.mean_grades(grades)
-    return [record(first[k], k[-1], {judge: (None if np.isnan(x) else float(x)) for judge, x in zip(judges, row)},
-                   verdict="graded", score_a=round(float(g), 4))
-            for k, g, row in zip(items, means.tolist(), grades.tolist()) if not np.isnan(g)]
+    return [
+        record(
+            first[k],
+            k[-1],
+            {judge: (None if np.isnan(x) else float(x)) for judge, x in zip(judges, row)},
+            verdict="graded",
+            score_a=round(float(g), 4),
+        )
+        for k, g, row in zip(items, means.tolist(), grades.tolist())
+        if not np.isnan(g)
+    ]
 
 
 def report_panel(judgments: list[Judgment]) -> tuple[str, list[Judgment], str] | None:
@@ -163,13 +194,23 @@ def agreement_rows(judgments: list[Judgment], judges: list[str]) -> tuple[list[d
     pairs = []
     for a in range(len(judges)):
         for b in range(a + 1, len(judges)):
-            pairs.append({"judge_1": judges[a], "judge_2": judges[b], "items": int(result.pair_items[a, b]),
-                          "agreement": _rounded(result.pair_agreement[a, b]),
-                          "decided_items": int(result.pair_decided[a, b]),
-                          "agreement_without_ties": _rounded(result.pair_agreement_without_ties[a, b])})
-    summary = {"judges": judges, "items": result.items_all, "fleiss_kappa": _rounded(result.fleiss_kappa),
-               "items_without_ties": result.items_all_without_ties,
-               "fleiss_kappa_without_ties": _rounded(result.fleiss_kappa_without_ties)}
+            pairs.append(
+                {
+                    "judge_1": judges[a],
+                    "judge_2": judges[b],
+                    "items": int(result.pair_items[a, b]),
+                    "agreement": _rounded(result.pair_agreement[a, b]),
+                    "decided_items": int(result.pair_decided[a, b]),
+                    "agreement_without_ties": _rounded(result.pair_agreement_without_ties[a, b]),
+                }
+            )
+    summary = {
+        "judges": judges,
+        "items": result.items_all,
+        "fleiss_kappa": _rounded(result.fleiss_kappa),
+        "items_without_ties": result.items_all_without_ties,
+        "fleiss_kappa_without_ties": _rounded(result.fleiss_kappa_without_ties),
+    }
     return pairs, summary
 
 
@@ -185,17 +226,20 @@ def own_models(judges: list[str], contestants: set[str], declared: dict[str, str
     for judge in judges:
         if judge in declared:
             if declared[judge] not in contestants:
-                raise ArenaError(f"--self-model {judge}={declared[judge]}: '{declared[judge]}' is not a contestant "
-                                 f"in these judgments (models: {', '.join(sorted(contestants))})")
+                raise ArenaError(
+                    f"--self-model {judge}={declared[judge]}: '{declared[judge]}' is not a contestant "
+                    f"in these judgments (models: {', '.join(sorted(contestants))})"
+                )
             own[judge] = declared[judge]
         elif judge in contestants:
             own[judge] = judge
-        elif judge.startswith(_REPLAY_PREFIX) and judge[len(_REPLAY_PREFIX):] in contestants:
-            own[judge] = judge[len(_REPLAY_PREFIX):]
+        elif judge.startswith(_REPLAY_PREFIX) and judge[len(_REPLAY_PREFIX) :] in contestants:
+            own[judge] = judge[len(_REPLAY_PREFIX) :]
     unknown = sorted(set(declared) - set(judges))
     if unknown:
-        raise ArenaError(f"--self-model names judges with no judgments here: {', '.join(unknown)} "
-                         f"(judges: {', '.join(judges)})")
+        raise ArenaError(
+            f"--self-model names judges with no judgments here: {', '.join(unknown)} (judges: {', '.join(judges)})"
+        )
     return own
 
 
@@ -251,8 +295,14 @@ def self_preference_rows(judgments: list[Judgment], own: dict[str, str]) -> list
             reference = panel.field_reference(win_rate_matrix(matches), matches.index(model), opponents)
             against = "the field (no other judge: mixes quality with bias)"
         result = panel.paired_preference(points, reference)
-        rows.append({"judge": judge, "own_model": model, "reference": against,
-                     **{k: (_rounded(v) if isinstance(v, float) else v) for k, v in asdict(result).items()}})
+        rows.append(
+            {
+                "judge": judge,
+                "own_model": model,
+                "reference": against,
+                **{k: (_rounded(v) if isinstance(v, float) else v) for k, v in asdict(result).items()},
+            }
+        )
     return rows
 
 

@@ -13,8 +13,19 @@ from arena.store.records import Judgment
 
 # The columns every view of a leaderboard shows, in this order (terminal, JSON/CSV, HTML).
 RATING_COLUMNS = ("model", "rating", "ci_low", "ci_high", "matches", "wins", "ties", "losses", "errors")
-RELATIVE_COLUMNS = ("model", "rating", "ci_low", "ci_high", "candidate_first", "baseline_first", "questions",
-                    "wins", "ties", "losses", "errors")
+RELATIVE_COLUMNS = (
+    "model",
+    "rating",
+    "ci_low",
+    "ci_high",
+    "candidate_first",
+    "baseline_first",
+    "questions",
+    "wins",
+    "ties",
+    "losses",
+    "errors",
+)
 
 
 def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = None) -> list[Judgment]:
@@ -38,9 +49,15 @@ def _rows(summary: RatingSummary, record: dict[str, dict[str, int]]) -> list[dic
     rows = []
     for i, m in enumerate(summary.models):
         meaningful = record[m]["matches"] >= MIN_MATCHES_FOR_INTERVAL
-        rows.append({"model": m, "rating": round(float(summary.rating[i]), 2),
-                     "ci_low": round(float(summary.ci_low[i]), 2) if meaningful else None,
-                     "ci_high": round(float(summary.ci_high[i]), 2) if meaningful else None, **record[m]})
+        rows.append(
+            {
+                "model": m,
+                "rating": round(float(summary.rating[i]), 2),
+                "ci_low": round(float(summary.ci_low[i]), 2) if meaningful else None,
+                "ci_high": round(float(summary.ci_high[i]), 2) if meaningful else None,
+                **record[m],
+            }
+        )
     return _best_first(rows)
 
 
@@ -65,8 +82,12 @@ def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> 
     position = {m: i for i, m in enumerate(matches.models)}
     for row in rows:
         error = float(result.standard_error[position[row["model"]]])
-        row.update(mean_se=round(error, 3), mean_ci_low=round(row["rating"] - 1.96 * error, 2),
-                   mean_ci_high=round(row["rating"] + 1.96 * error, 2), orderings=result.orderings)
+        row.update(
+            mean_se=round(error, 3),
+            mean_ci_low=round(row["rating"] - 1.96 * error, 2),
+            mean_ci_high=round(row["rating"] + 1.96 * error, 2),
+            orderings=result.orderings,
+        )
     return rows
 
 
@@ -83,25 +104,36 @@ def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str
     estimable = np.ones(len(decided.models), dtype=bool)
     while True:  # matches against a model left out no longer count towards the others' minimum
         among = estimable[decided.model_a] & estimable[decided.model_b]
-        played = np.bincount(np.concatenate([decided.model_a[among], decided.model_b[among]]),
-                             minlength=len(decided.models))
+        played = np.bincount(
+            np.concatenate([decided.model_a[among], decided.model_b[among]]), minlength=len(decided.models)
+        )
         still = estimable & (played >= MIN_MATCHES_FOR_RATING)
         if (still == estimable).all():
             break
         estimable = still
     if anchor is not None and not estimable[decided.index(anchor)]:
-        raise ArenaError(f"cannot anchor Bradley-Terry on '{anchor}': it has fewer than {MIN_MATCHES_FOR_RATING} "
-                         "decided matches against rated models; judge more or pick another --baseline")
+        raise ArenaError(
+            f"cannot anchor Bradley-Terry on '{anchor}': it has fewer than {MIN_MATCHES_FOR_RATING} "
+            "decided matches against rated models; judge more or pick another --baseline"
+        )
     keep = estimable[decided.model_a] & estimable[decided.model_b]
     rows = []
     if keep.any():
         position = np.cumsum(estimable) - 1  # index among all models -> index among the estimable ones
-        fitted = Matches(tuple(m for m, e in zip(decided.models, estimable) if e), position[decided.model_a[keep]],
-                         position[decided.model_b[keep]], decided.outcome[keep], {})
+        fitted = Matches(
+            tuple(m for m, e in zip(decided.models, estimable) if e),
+            position[decided.model_a[keep]],
+            position[decided.model_b[keep]],
+            decided.outcome[keep],
+            {},
+        )
         rows = _rows(bradley_terry(fitted, bootstrap, seed, anchor), record)
     rated = {r["model"] for r in rows}
-    rows += [{"model": m, "rating": None, "ci_low": None, "ci_high": None, **record[m]}
-             for m in decided.models if m not in rated]
+    rows += [
+        {"model": m, "rating": None, "ci_low": None, "ci_high": None, **record[m]}
+        for m in decided.models
+        if m not in rated
+    ]
     return _best_first(rows)
 
 
@@ -114,22 +146,32 @@ def elo_leaderboard(judgments: list[Judgment], orderings: int | str = 10_000, se
     return elo_rows(build_matches(judgments), orderings, seed)
 
 
-def bt_leaderboard(judgments: list[Judgment], bootstrap: int = 1_000, seed: int = 0,
-                   anchor: str | None = None) -> list[dict]:
+def bt_leaderboard(
+    judgments: list[Judgment], bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+) -> list[dict]:
     return bt_rows(build_matches(judgments), bootstrap, seed, anchor)
 
 
-def relative_leaderboard(judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0,
-                         by_category: bool = False) -> list[dict]:
+def relative_leaderboard(
+    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0, by_category: bool = False
+) -> list[dict]:
     def row(score, category=None):
         data = asdict(score)
-        return {"model": data.pop("model"), "rating": round(data.pop("percent"), 2),
-                "ci_low": round(data.pop("ci_low"), 2), "ci_high": round(data.pop("ci_high"), 2),
-                "questions": data.pop("questions"), "wins": data.pop("wins"), "losses": data.pop("losses"),
-                "ties": data.pop("ties"), "errors": data.pop("left_out"),
-                "candidate_first": round(data.pop("candidate_first"), 2),
-                "baseline_first": round(data.pop("baseline_first"), 2), "baseline": data.pop("baseline"),
-                **({"category": category} if category else {})}
+        return {
+            "model": data.pop("model"),
+            "rating": round(data.pop("percent"), 2),
+            "ci_low": round(data.pop("ci_low"), 2),
+            "ci_high": round(data.pop("ci_high"), 2),
+            "questions": data.pop("questions"),
+            "wins": data.pop("wins"),
+            "losses": data.pop("losses"),
+            "ties": data.pop("ties"),
+            "errors": data.pop("left_out"),
+            "candidate_first": round(data.pop("candidate_first"), 2),
+            "baseline_first": round(data.pop("baseline_first"), 2),
+            "baseline": data.pop("baseline"),
+            **({"category": category} if category else {}),
+        }
 
     rows = [row(s, "all" if by_category else None) for s in relative_scores(judgments, baseline, bootstrap, seed)]
     if by_category:
@@ -143,19 +185,35 @@ def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
     if prompt_set is None or all(j.category for j in judgments):
         return judgments
     by_id = prompt_set.by_id
-    return [j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
-            for j in judgments]
+    return [
+        j if j.category or j.question_id not in by_id else replace(j, category=by_id[j.question_id].category)
+        for j in judgments
+    ]
 
 
 # --- style control -------------------------------------------------------------------------------------
 COEFFICIENT_COLUMNS = ("feature", "beta", "ci_low", "ci_high")
 CONTROLLED_COLUMNS = (*RATING_COLUMNS[:4], "rating_uncontrolled", "rank_change", *RATING_COLUMNS[4:])
-WINRATE_COLUMNS = ("model", "win_rate", "standard_error", "ci_low", "ci_high", "discrete_win_rate", "lc_win_rate",
-                   "lc_standard_error", "lc_ci_low", "lc_ci_high", "length_beta", "questions", "judgments")
+WINRATE_COLUMNS = (
+    "model",
+    "win_rate",
+    "standard_error",
+    "ci_low",
+    "ci_high",
+    "discrete_win_rate",
+    "lc_win_rate",
+    "lc_standard_error",
+    "lc_ci_low",
+    "lc_ci_high",
+    "length_beta",
+    "questions",
+    "judgments",
+)
 
 
-def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000, seed: int = 0,
-                       anchor: str | None = None) -> tuple[list[dict], list[dict]]:
+def controlled_bt_rows(
+    matches: Matches, features, names, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+) -> tuple[list[dict], list[dict]]:
     """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved)
     and the style coefficients with their intervals."""
     from arena.ratings.style.fit import controlled_bt
@@ -170,14 +228,16 @@ def controlled_bt_rows(matches: Matches, features, names, bootstrap: int = 1_000
         if old_rating is None:  # too few decided matches: no rating, controlled or not
             row.update(rating=None, ci_low=None, ci_high=None, rank_change=None)
     rows = _best_first(rows)
-    coefficients = [{"feature": f, "beta": round(float(b), 4), "ci_low": round(float(lo), 4),
-                     "ci_high": round(float(hi), 4)}
-                    for f, b, lo, hi in zip(fit.features, fit.beta, fit.beta_low, fit.beta_high)]
+    coefficients = [
+        {"feature": f, "beta": round(float(b), 4), "ci_low": round(float(lo), 4), "ci_high": round(float(hi), 4)}
+        for f, b, lo, hi in zip(fit.features, fit.beta, fit.beta_low, fit.beta_high)
+    ]
     return rows, coefficients
 
 
-def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: dict | None, bootstrap: int = 1_000,
-                 seed: int = 0) -> list[dict]:
+def winrate_rows(
+    judgments: list[Judgment], baseline: str, length_difference: dict | None, bootstrap: int = 1_000, seed: int = 0
+) -> list[dict]:
     """Win rate of every model against `baseline`: soft verdicts as fractional wins, ties half (AlpacaEval's
     `win_rate`, with its standard error), and from the hard verdicts alone (its `discrete_win_rate`). With
     `length_difference` (judgment id -> characters of the answer shown first minus the one shown second) also
@@ -193,8 +253,9 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
         raise ArenaError(f"unknown baseline '{baseline}': the judgments cover {', '.join(present)}")
-    candidates = sorted({m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)}
-                        - {baseline})
+    candidates = sorted(
+        {m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)} - {baseline}
+    )
     rows, pool = [], []
     for model in candidates:
         decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in OUTCOME]
@@ -210,25 +271,46 @@ def winrate_rows(judgments: list[Judgment], baseline: str, length_difference: di
         if length_difference is not None:
             gap = np.array([length_difference[j.judgment_id] for j in decided])
             pool.append((question, score, np.where(first, gap, -gap)))
-        rows.append({"model": model, "win_rate": round(raw[0], 2),
-                     "standard_error": round(float(100 * score.std(ddof=1) / np.sqrt(len(score))), 2)
-                     if len(score) > 1 else None,
-                     "ci_low": round(raw[1], 2), "ci_high": round(raw[2], 2),
-                     "discrete_win_rate": round(float(100 * hard.mean()), 2),
-                     "lc_win_rate": None, "lc_standard_error": None, "lc_ci_low": None, "lc_ci_high": None,
-                     "length_beta": None, "questions": len(set(question.tolist())), "judgments": len(decided),
-                     "baseline": baseline})
+        rows.append(
+            {
+                "model": model,
+                "win_rate": round(raw[0], 2),
+                "standard_error": round(float(100 * score.std(ddof=1) / np.sqrt(len(score))), 2)
+                if len(score) > 1
+                else None,
+                "ci_low": round(raw[1], 2),
+                "ci_high": round(raw[2], 2),
+                "discrete_win_rate": round(float(100 * hard.mean()), 2),
+                "lc_win_rate": None,
+                "lc_standard_error": None,
+                "lc_ci_low": None,
+                "lc_ci_high": None,
+                "length_beta": None,
+                "questions": len(set(question.tolist())),
+                "judgments": len(decided),
+                "baseline": baseline,
+            }
+        )
     if pool:
         _, index = np.unique(np.concatenate([q for q, _, _ in pool]), return_inverse=True)
         models = tuple(r["model"] for r in rows)
-        data = BaselineJudgments(models, np.repeat(np.arange(len(pool)), [len(q) for q, _, _ in pool]),
-                                 index, np.concatenate([s for _, s, _ in pool]), np.concatenate([g for _, _, g in pool]),
-                                 baseline_variants(models, baseline))
+        data = BaselineJudgments(
+            models,
+            np.repeat(np.arange(len(pool)), [len(q) for q, _, _ in pool]),
+            index,
+            np.concatenate([s for _, s, _ in pool]),
+            np.concatenate([g for _, _, g in pool]),
+            baseline_variants(models, baseline),
+        )
         fit = length_controlled_win_rates(data, bootstrap, seed)
         for i, row in enumerate(rows):
-            row.update(lc_win_rate=_rounded(fit.win_rate[i]), lc_standard_error=_rounded(fit.standard_error[i]),
-                       lc_ci_low=_rounded(fit.ci_low[i]), lc_ci_high=_rounded(fit.ci_high[i]),
-                       length_beta=_rounded(fit.length_beta[i], 4))
+            row.update(
+                lc_win_rate=_rounded(fit.win_rate[i]),
+                lc_standard_error=_rounded(fit.standard_error[i]),
+                lc_ci_low=_rounded(fit.ci_low[i]),
+                lc_ci_high=_rounded(fit.ci_high[i]),
+                length_beta=_rounded(fit.length_beta[i], 4),
+            )
     return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))
 
 

@@ -103,8 +103,11 @@ class LengthControlled:
 def baseline_variants(models: tuple[str, ...], baseline: str) -> tuple[int, ...]:
     """The candidates that are the baseline's own answers regenerated to be longer or shorter, by AlpacaEval's
     naming: the baseline's name and "verbose" or "concise" in the candidate's (`gpt4_1106_preview_verbose`)."""
-    return tuple(i for i, name in enumerate(models)
-                 if name != baseline and baseline in name and any(k in name for k in LENGTH_VARIANT_MARKERS))
+    return tuple(
+        i
+        for i, name in enumerate(models)
+        if name != baseline and baseline in name and any(k in name for k in LENGTH_VARIANT_MARKERS)
+    )
 
 
 def standardised_tanh(model: np.ndarray, length_gap: np.ndarray, n_models: int) -> np.ndarray:
@@ -129,7 +132,7 @@ class LengthSlopePrior:
 
     @property
     def precision(self) -> float:
-        return 0.0 if not np.isfinite(self.spread) else 1.0 / max(self.spread ** 2, _MIN_SLOPE_VARIANCE)
+        return 0.0 if not np.isfinite(self.spread) else 1.0 / max(self.spread**2, _MIN_SLOPE_VARIANCE)
 
 
 NO_POOLING = LengthSlopePrior(0.0, float("inf"))
@@ -147,9 +150,16 @@ class DifficultyFit:
     length_prior: LengthSlopePrior
 
 
-def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, tanh_gap: np.ndarray,
-                   n_models: int, n_questions: int, spread: float | None = None,
-                   pool_length: bool = True) -> DifficultyFit:
+def fit_difficulty(
+    model: np.ndarray,
+    question: np.ndarray,
+    score: np.ndarray,
+    tanh_gap: np.ndarray,
+    n_models: int,
+    n_questions: int,
+    spread: float | None = None,
+    pool_length: bool = True,
+) -> DifficultyFit:
     """Stage 1: logit = θ_m + β_m tanh(z) + γ_x, γ_x ~ N(0, τ²), τ² by EM (or τ = `spread`, held fixed:
     a large one is the unshrunk fit, for comparison); with `pool_length`, β_m ~ N(μ_β, σ_β²) too, μ_β and σ_β²
     by the same EM (each β's posterior variance from the inverse of the Schur complement).
@@ -161,7 +171,7 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
     fixed_design = np.stack([np.ones_like(tanh_gap), tanh_gap])  # (2, N)
     fixed = np.zeros(m2)
     gamma = np.zeros(n_questions)
-    tau2 = 1.0 if spread is None else spread ** 2
+    tau2 = 1.0 if spread is None else spread**2
     prior, previous_beta = NO_POOLING, np.full(n_models, np.inf)
     pool_length = pool_length and n_models > 1
     for _ in range(_EM_ITERATIONS if spread is None or pool_length else 1):
@@ -172,16 +182,21 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
         for _ in range(_NEWTON_ITERATIONS):
             p = _sigmoid(fixed[2 * model] + fixed[2 * model + 1] * tanh_gap + gamma[question])
             residual, weight = score - p, p * (1.0 - p)
-            grad_fixed = (np.bincount(fixed_row.ravel(), (fixed_design * residual).ravel(), minlength=m2)
-                          - penalty * (fixed - centre))
+            grad_fixed = np.bincount(fixed_row.ravel(), (fixed_design * residual).ravel(), minlength=m2) - penalty * (
+                fixed - centre
+            )
             grad_gamma = np.bincount(question, residual, minlength=n_questions) - gamma / tau2
             a = np.diag(penalty)
             for r in range(2):
                 for c in range(2):
                     a[r::2, c::2][np.diag_indices(n_models)] += np.bincount(
-                        model, weight * fixed_design[r] * fixed_design[c], minlength=n_models)
-            b = np.bincount((fixed_row * n_questions + question).ravel(), (fixed_design * weight).ravel(),
-                            minlength=m2 * n_questions).reshape(m2, n_questions)
+                        model, weight * fixed_design[r] * fixed_design[c], minlength=n_models
+                    )
+            b = np.bincount(
+                (fixed_row * n_questions + question).ravel(),
+                (fixed_design * weight).ravel(),
+                minlength=m2 * n_questions,
+            ).reshape(m2, n_questions)
             d = np.bincount(question, weight, minlength=n_questions) + 1.0 / tau2
             schur = a - (b / d) @ b.T
             step_fixed = np.linalg.solve(schur, grad_fixed - b @ (grad_gamma / d))
@@ -194,7 +209,7 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
         if spread is None:
             scaled = b / d
             posterior_variance = 1.0 / d + np.einsum("ij,ij->j", scaled, np.linalg.solve(schur, scaled))
-            updated = float(np.mean(gamma ** 2 + posterior_variance))
+            updated = float(np.mean(gamma**2 + posterior_variance))
             converged = abs(updated - tau2) <= _EM_TOLERANCE * tau2
             tau2 = updated
         if pool_length:
@@ -206,8 +221,7 @@ def fit_difficulty(model: np.ndarray, question: np.ndarray, score: np.ndarray, t
             prior, previous_beta = LengthSlopePrior(mean, float(np.sqrt(spread2))), beta.copy()
         if converged:
             break
-    return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2],
-                         prior)
+    return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2], prior)
 
 
 @dataclass(frozen=True)
@@ -227,16 +241,25 @@ class CandidateFit:
     beta_variance: np.ndarray
 
 
-def fit_candidate(own: FitRows, weights: np.ndarray, variants: FitRows, variant_weight: float,
-                  prior: LengthSlopePrior = NO_POOLING, start: np.ndarray | None = None) -> CandidateFit:
+def fit_candidate(
+    own: FitRows,
+    weights: np.ndarray,
+    variants: FitRows,
+    variant_weight: float,
+    prior: LengthSlopePrior = NO_POOLING,
+    start: np.ndarray | None = None,
+) -> CandidateFit:
     """Stage 2 for one candidate over a batch of weightings of its N judgments, (S, N) -> (S, 3) of (α, β, ψ),
     by batched Newton from `start` (resamples start from the full-data fit: a few steps): the posterior mode
     under the pool's prior on β. The baseline variants' judgments (possibly none) enter every weighting with
     `variant_weight` each and without α. β's posterior variance (Laplace: the inverse of the penalised
     information, α and ψ integrated out) is what the pool's EM needs."""
-    design = np.concatenate([np.stack([np.ones_like(own.tanh_gap), own.tanh_gap, own.difficulty], axis=1),
-                             np.stack([np.zeros_like(variants.tanh_gap), variants.tanh_gap, variants.difficulty],
-                                      axis=1)])  # (N + V, 3)
+    design = np.concatenate(
+        [
+            np.stack([np.ones_like(own.tanh_gap), own.tanh_gap, own.difficulty], axis=1),
+            np.stack([np.zeros_like(variants.tanh_gap), variants.tanh_gap, variants.difficulty], axis=1),
+        ]
+    )  # (N + V, 3)
     target = np.concatenate([own.score, variants.score])
     all_weights = np.concatenate([weights, np.full((weights.shape[0], len(variants.score)), variant_weight)], axis=1)
     outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), 9)  # each row's x xᵀ, flattened
@@ -262,8 +285,9 @@ def _slopes_settled(beta: np.ndarray, previous: np.ndarray) -> bool:
     return bool(np.all(np.abs(beta - previous) <= _SLOPE_TOLERANCE))
 
 
-def fit_length_prior(candidates: list[tuple[FitRows, np.ndarray]], variants: FitRows,
-                     variant_weight: float) -> tuple[LengthSlopePrior, np.ndarray]:
+def fit_length_prior(
+    candidates: list[tuple[FitRows, np.ndarray]], variants: FitRows, variant_weight: float
+) -> tuple[LengthSlopePrior, np.ndarray]:
     """μ_β and σ_β of the pool, β_m ~ N(μ_β, σ_β²), by EM on the Laplace approximation, exactly as τ in stage 1:
     each candidate's β at its posterior mode under the current prior, then μ_β ← mean of the modes and
     σ_β² ← mean of (mode − μ_β)² + posterior variance. A candidate whose own judgments pin β down (many
@@ -274,11 +298,12 @@ def fit_length_prior(candidates: list[tuple[FitRows, np.ndarray]], variants: Fit
     if len(fits) < 2:  # a pool of one says nothing about the spread of β
         return NO_POOLING, np.vstack([f.params for f in fits]) if fits else np.zeros((0, 3))
     previous_beta = np.array([f.params[0, 1] for f in fits])
-    prior = LengthSlopePrior(float(previous_beta.mean()),
-                             float(max(previous_beta.std(), np.sqrt(_MIN_SLOPE_VARIANCE))))
+    prior = LengthSlopePrior(float(previous_beta.mean()), float(max(previous_beta.std(), np.sqrt(_MIN_SLOPE_VARIANCE))))
     for _ in range(_EM_ITERATIONS):
-        fits = [fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0])
-                for (own, w), f in zip(candidates, fits)]
+        fits = [
+            fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0])
+            for (own, w), f in zip(candidates, fits)
+        ]
         beta = np.array([f.params[0, 1] for f in fits])
         variance = np.array([f.beta_variance[0] for f in fits])
         mean = float(beta.mean())
@@ -287,14 +312,22 @@ def fit_length_prior(candidates: list[tuple[FitRows, np.ndarray]], variants: Fit
         if _slopes_settled(beta, previous_beta):
             break
         previous_beta = beta
-    return prior, np.vstack([fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0]).params
-                             for (own, w), f in zip(candidates, fits)])
+    return prior, np.vstack(
+        [
+            fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0]).params
+            for (own, w), f in zip(candidates, fits)
+        ]
+    )
 
 
-def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000, seed: int = 0,
-                                difficulty: np.ndarray | None = None,
-                                variant_weight: float = BASELINE_VARIANT_WEIGHT,
-                                length_prior: LengthSlopePrior | None = None) -> LengthControlled:
+def length_controlled_win_rates(
+    data: BaselineJudgments,
+    bootstrap: int = 1_000,
+    seed: int = 0,
+    difficulty: np.ndarray | None = None,
+    variant_weight: float = BASELINE_VARIANT_WEIGHT,
+    length_prior: LengthSlopePrior | None = None,
+) -> LengthControlled:
     """The LC win rate of every candidate in the pool. `difficulty`: γ per question fitted elsewhere (a larger
     pool, a held-out check) instead of stage 1 on this pool; `variant_weight`: the weight per instruction of the
     baseline variants' judgments in each candidate's fit (0: unregularised; see the module's docstring);
@@ -319,8 +352,9 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
     if length_prior is None:
         length_prior, points = fit_length_prior(candidates, variants, per_variant_row)
     else:
-        points = np.vstack([fit_candidate(own, w, variants, per_variant_row, length_prior).params
-                            for own, w in candidates])
+        points = np.vstack(
+            [fit_candidate(own, w, variants, per_variant_row, length_prior).params for own, w in candidates]
+        )
     rng = np.random.default_rng(seed)
     out = {k: np.full(n_models, np.nan) for k in ("rate", "se", "low", "high", "beta")}
     for m, point in zip(present, points):
@@ -329,14 +363,24 @@ def length_controlled_win_rates(data: BaselineJudgments, bootstrap: int = 1_000,
         q = len(questions)
         resampled = rng.multinomial(q, np.full(q, 1.0 / q), size=max(bootstrap, 0)).astype(np.float64)
         question_weights = np.vstack([np.ones(q), resampled])  # row 0: the data itself
-        params = point[None, :] if bootstrap <= 0 else np.vstack(
-            [point, fit_candidate(own, question_weights[1:, column], variants, per_variant_row, length_prior,
-                                  start=point).params])
+        params = (
+            point[None, :]
+            if bootstrap <= 0
+            else np.vstack(
+                [
+                    point,
+                    fit_candidate(
+                        own, question_weights[1:, column], variants, per_variant_row, length_prior, start=point
+                    ).params,
+                ]
+            )
+        )
         predicted = _sigmoid(params[:, :1] + params[:, 2:] * difficulty[questions][None, :])  # (S, Q), zero gap
         rates = 100 * (question_weights * predicted).sum(axis=1) / question_weights.sum(axis=1)
         out["rate"][m], out["beta"][m] = rates[0], params[0, 1]
         out["se"][m] = 100 * predicted[0].std(ddof=1) / np.sqrt(q) if q > 1 else np.nan
         if bootstrap > 0:
             out["low"][m], out["high"][m] = np.percentile(rates[1:], [2.5, 97.5])
-    return LengthControlled(data.models, out["rate"], out["se"], out["low"], out["high"], out["beta"], tau,
-                            length_prior)
+    return LengthControlled(
+        data.models, out["rate"], out["se"], out["low"], out["high"], out["beta"], tau, length_prior
+    )

@@ -51,8 +51,13 @@ class Matches:
         losses = np.bincount(self.model_b[win_a], minlength=n) + np.bincount(self.model_a[win_b], minlength=n)
         ties = np.bincount(self.model_a[tie], minlength=n) + np.bincount(self.model_b[tie], minlength=n)
         return {
-            m: {"matches": int(wins[i] + losses[i] + ties[i]), "wins": int(wins[i]), "losses": int(losses[i]),
-                "ties": int(ties[i]), "errors": self.errors.get(m, 0)}
+            m: {
+                "matches": int(wins[i] + losses[i] + ties[i]),
+                "wins": int(wins[i]),
+                "losses": int(losses[i]),
+                "ties": int(ties[i]),
+                "errors": self.errors.get(m, 0),
+            }
             for i, m in enumerate(self.models)
         }
 
@@ -117,5 +122,10 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
     decided = ~np.isnan(outcome)
     error = verdicts == columns.code("verdict", "error")
     errors = np.bincount(a[error], minlength=len(models)) + np.bincount(b[error], minlength=len(models))
-    return Matches(tuple(str(m) for m in models), a[decided].astype(np.int64), b[decided].astype(np.int64),
-                   outcome[decided], {str(m): int(e) for m, e in zip(models, errors) if e})
+    return Matches(
+        tuple(str(m) for m in models),
+        a[decided].astype(np.int64),
+        b[decided].astype(np.int64),
+        outcome[decided],
+        {str(m): int(e) for m, e in zip(models, errors) if e},
+    )

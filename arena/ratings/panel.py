@@ -104,8 +104,16 @@ def panel_agreement(votes: np.ndarray) -> PanelAgreement:
     complete = voted.all(axis=1)
     counts = vote_counts(votes[complete])
     no_tie = counts[:, TIE] == 0
-    return PanelAgreement(pair_items, agreement, pair_decided, without_ties, int(complete.sum()),
-                          fleiss_kappa(counts), int(no_tie.sum()), fleiss_kappa(counts[no_tie][:, :TIE]))
+    return PanelAgreement(
+        pair_items,
+        agreement,
+        pair_decided,
+        without_ties,
+        int(complete.sum()),
+        fleiss_kappa(counts),
+        int(no_tie.sum()),
+        fleiss_kappa(counts[no_tie][:, :TIE]),
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,7 @@ def field_reference(win_rates: np.ndarray, own: int, opponents: np.ndarray) -> n
     field[own, :] = np.nan
     played = ~np.isnan(field)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_opponent = np.where(played.any(axis=0), np.where(played, field, 0.0).sum(axis=0) / played.sum(axis=0),
-                                np.nan)
+        per_opponent = np.where(
+            played.any(axis=0), np.where(played, field, 0.0).sum(axis=0) / played.sum(axis=0), np.nan
+        )
     return per_opponent[opponents]

@@ -9,8 +9,16 @@ from arena.errors import ArenaError
 from arena.ratings import judge_panel, leaderboard
 from arena.store import Judgment
 
-SELF_FIELDS = ("own_model", "self_matches", "own_win_rate", "reference_win_rate", "self_preference", "self_ci_low",
-               "self_ci_high", "self_reference")
+SELF_FIELDS = (
+    "own_model",
+    "self_matches",
+    "own_win_rate",
+    "reference_win_rate",
+    "self_preference",
+    "self_ci_low",
+    "self_ci_high",
+    "self_reference",
+)
 PAIR_COLUMNS = ("judge_1", "judge_2", "items", "agreement", "decided_items", "agreement_without_ties")
 
 
@@ -38,16 +46,21 @@ def own_models_of(judgments: list[Judgment], args) -> dict[str, str]:
 def check_options(args) -> None:
     """Combinations that cannot mean what they say: one message and exit 2 before anything is read."""
     if args.method == "robustness" and (args.panel or args.exclude_self):
-        raise ArenaError("--panel and --exclude-self do not apply to --method robustness (it tests one judge's "
-                         "leaderboard)")
+        raise ArenaError(
+            "--panel and --exclude-self do not apply to --method robustness (it tests one judge's leaderboard)"
+        )
     if args.exclude_self and args.method == "bias":
-        raise ArenaError("--exclude-self goes with the rating methods; --method bias measures the self-preference "
-                         "that --exclude-self would leave out")
+        raise ArenaError(
+            "--exclude-self goes with the rating methods; --method bias measures the self-preference "
+            "that --exclude-self would leave out"
+        )
     if args.panel and args.pool_judges:
         raise ArenaError("--panel rates the panel beside each judge; --pool-judges would count every vote twice")
     if args.panel == "majority" and args.method == "relative":
-        raise ArenaError("--panel majority gives verdicts, not the two 1-10 scores --method relative sums: rate the "
-                         "panel of relative judgments with --method winrate, elo or bt (--protocol relative)")
+        raise ArenaError(
+            "--panel majority gives verdicts, not the two 1-10 scores --method relative sums: rate the "
+            "panel of relative judgments with --method winrate, elo or bt (--protocol relative)"
+        )
     if args.panel == "mean" and args.method != "score":
         raise ArenaError("--panel mean averages single-answer grades (1-10): rate them with --method score")
 
@@ -65,9 +78,16 @@ def judge_view(stored: list[Judgment], args, protocol: str) -> list[Judgment] | 
     if args.exclude_self:
         left_out = judge_panel.self_judged_counts(chosen, own)
         chosen = judge_panel.without_self(chosen, own)
-        info("--exclude-self: " + ("; ".join(f"left out {n} judgments of {judge} on its own model {own[judge]}"
-                                             for judge, n in sorted(left_out.items()))
-                                   or "no judge here judged its own model; nothing left out"))
+        info(
+            "--exclude-self: "
+            + (
+                "; ".join(
+                    f"left out {n} judgments of {judge} on its own model {own[judge]}"
+                    for judge, n in sorted(left_out.items())
+                )
+                or "no judge here judged its own model; nothing left out"
+            )
+        )
     if args.panel:
         chosen = chosen + judge_panel.panel_judgments(chosen, judges, args.panel)
     return chosen
@@ -91,15 +111,24 @@ def note_self_judging_columns(columns, judges: list[str], protocol: str, args) -
     rows = columns.codes["protocol"] == columns.code("protocol", protocol)
     for judge, model in sorted(own.items()):
         mine = rows & (columns.codes["judge"] == columns.code("judge", judge))
-        count = int((mine & ((columns.codes["model_a"] == columns.code("model_a", model))
-                             | (columns.codes["model_b"] == columns.code("model_b", model)))).sum())
+        count = int(
+            (
+                mine
+                & (
+                    (columns.codes["model_a"] == columns.code("model_a", model))
+                    | (columns.codes["model_b"] == columns.code("model_b", model))
+                )
+            ).sum()
+        )
         if count:
             _say_self_judged(judge, model, count)
 
 
 def _say_self_judged(judge: str, model: str, count: int) -> None:
-    info(f"note: judge {judge} is also a contestant (model {model}): {count} of its judgments are on its own "
-         f"model's answers; --method bias measures its self-preference, --exclude-self rates without them")
+    info(
+        f"note: judge {judge} is also a contestant (model {model}): {count} of its judgments are on its own "
+        f"model's answers; --method bias measures its self-preference, --exclude-self rates without them"
+    )
 
 
 def with_self_preference(rows: list[dict], judgments: list[Judgment], args) -> list[dict]:
@@ -108,10 +137,19 @@ def with_self_preference(rows: list[dict], judgments: list[Judgment], args) -> l
     out = []
     for row in rows:
         found = preference.get(row["judge"], {})
-        out.append({**row, "own_model": found.get("own_model"), "self_matches": found.get("matches"),
-                    "own_win_rate": found.get("own_win_rate"), "reference_win_rate": found.get("reference_win_rate"),
-                    "self_preference": found.get("difference"), "self_ci_low": found.get("ci_low"),
-                    "self_ci_high": found.get("ci_high"), "self_reference": found.get("reference")})
+        out.append(
+            {
+                **row,
+                "own_model": found.get("own_model"),
+                "self_matches": found.get("matches"),
+                "own_win_rate": found.get("own_win_rate"),
+                "reference_win_rate": found.get("reference_win_rate"),
+                "self_preference": found.get("difference"),
+                "self_ci_low": found.get("ci_low"),
+                "self_ci_high": found.get("ci_high"),
+                "self_reference": found.get("reference"),
+            }
+        )
     return out
 
 
@@ -119,8 +157,13 @@ def print_self_preference(rows: list[dict]) -> None:
     """The self-preference part of the bias rows as its own table (the position-bias table is wide already)."""
     flagged = [r for r in rows if r.get("own_model")]
     if flagged:
-        print_records(flagged, "table", "Self-preference: the judge's win rate for its own model (ties half) against "
-                      "a reference view of the same matches (95% CI of the difference)", ("judge", *SELF_FIELDS))
+        print_records(
+            flagged,
+            "table",
+            "Self-preference: the judge's win rate for its own model (ties half) against "
+            "a reference view of the same matches (95% CI of the difference)",
+            ("judge", *SELF_FIELDS),
+        )
 
 
 def panel_agreement(stored: list[Judgment], args, protocol: str) -> int:
@@ -129,8 +172,10 @@ def panel_agreement(stored: list[Judgment], args, protocol: str) -> int:
     chosen = leaderboard.select(stored, protocol, args.judge)
     judges = _members(chosen, args)
     if len(judges) < 2:
-        raise ArenaError(f"--method agreement needs at least two judges with {protocol} judgments; found "
-                         f"{', '.join(judges) or 'none'}")
+        raise ArenaError(
+            f"--method agreement needs at least two judges with {protocol} judgments; found "
+            f"{', '.join(judges) or 'none'}"
+        )
     pairs, summary = judge_panel.agreement_rows(chosen, judges)
     if args.format == "json":
         import sys
@@ -140,8 +185,15 @@ def panel_agreement(stored: list[Judgment], args, protocol: str) -> int:
     if args.format == "csv":
         print_records(pairs, "csv", "", PAIR_COLUMNS)
         return 0
-    print_records(pairs, "table", f"Agreement per pair of judges, with and without ties · {args.benchmark} · "
-                  f"{protocol}", PAIR_COLUMNS)
-    print_records([{**summary, "judges": ", ".join(judges)}], "table",
-                  "Fleiss' kappa of the panel (items every judge judged; without ties: items no judge called a tie)")
+    print_records(
+        pairs,
+        "table",
+        f"Agreement per pair of judges, with and without ties · {args.benchmark} · {protocol}",
+        PAIR_COLUMNS,
+    )
+    print_records(
+        [{**summary, "judges": ", ".join(judges)}],
+        "table",
+        "Fleiss' kappa of the panel (items every judge judged; without ties: items no judge called a tie)",
+    )
     return 0

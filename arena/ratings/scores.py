@@ -37,8 +37,9 @@ def grades_of(judgments: list[Judgment], categories: dict[str, str]) -> list[Gra
             continue
         turn = j.turn or int(j.meta.get("turn", 1))
         category = j.category or categories.get(j.question_id, "uncategorized")
-        latest[(j.question_id, j.model_a, turn)] = Grade(j.question_id, j.model_a, turn, category,
-                                                         j.score_a if j.verdict == "graded" else None)
+        latest[(j.question_id, j.model_a, turn)] = Grade(
+            j.question_id, j.model_a, turn, category, j.score_a if j.verdict == "graded" else None
+        )
     return list(latest.values())
 
 
@@ -67,12 +68,25 @@ def score_rows(grades: list[Grade], resamples: int = 1000, seed: int = 0) -> lis
         mine = [g for g in grades if g.model == model]
         read = [g for g in mine if g.score is not None]
         categories = {c: _mean([g.score for g in read if g.category == c]) for c in sorted({g.category for g in read})}
-        interval = bootstrap_interval(np.array([g.question_id for g in read]), np.array([g.score for g in read]),
-                                      resamples, seed) if read else None
-        rows.append({"model": model, "score": _mean([g.score for g in read]),
-                     "turn1": _mean([g.score for g in read if g.turn == 1]),
-                     "turn2": _mean([g.score for g in read if g.turn == 2]),
-                     "categories": categories, "ci": interval, "graded": len(read), "errors": len(mine) - len(read)})
+        interval = (
+            bootstrap_interval(
+                np.array([g.question_id for g in read]), np.array([g.score for g in read]), resamples, seed
+            )
+            if read
+            else None
+        )
+        rows.append(
+            {
+                "model": model,
+                "score": _mean([g.score for g in read]),
+                "turn1": _mean([g.score for g in read if g.turn == 1]),
+                "turn2": _mean([g.score for g in read if g.turn == 2]),
+                "categories": categories,
+                "ci": interval,
+                "graded": len(read),
+                "errors": len(mine) - len(read),
+            }
+        )
     return sorted(rows, key=lambda r: -(r["score"] if r["score"] is not None else -1))
 
 
@@ -84,12 +98,21 @@ def print_scores(rows: list[dict], fmt: str, title: str, judge: str | None = Non
     if fmt == "json":
         return
     categories = sorted({c for r in rows for c in r["categories"]})
-    flat = [{**r, "ci": "n/a" if r["ci"] is None else f"{r['ci'][0]:.2f}–{r['ci'][1]:.2f}",
-             **{c: r["categories"].get(c) for c in categories}} for r in rows]
+    flat = [
+        {
+            **r,
+            "ci": "n/a" if r["ci"] is None else f"{r['ci'][0]:.2f}–{r['ci'][1]:.2f}",
+            **{c: r["categories"].get(c) for c in categories},
+        }
+        for r in rows
+    ]
     if fmt == "csv":
-        print_records([{**f, "ci_low": r["ci"] and r["ci"][0], "ci_high": r["ci"] and r["ci"][1]}
-                       for f, r in zip(flat, rows)], "csv", "",
-                      ["model", "score", "ci_low", "ci_high", "turn1", "turn2", "graded", "errors", *categories])
+        print_records(
+            [{**f, "ci_low": r["ci"] and r["ci"][0], "ci_high": r["ci"] and r["ci"][1]} for f, r in zip(flat, rows)],
+            "csv",
+            "",
+            ["model", "score", "ci_low", "ci_high", "turn1", "turn2", "graded", "errors", *categories],
+        )
         return
     print_records(flat, "table", title, SCORE_COLUMNS)
     print_records(flat, "table", f"Mean grade per category · {title.split(' · ', 1)[-1]}", ["model", *categories])
@@ -104,12 +127,17 @@ def run_scores(store, args) -> int:
 
     everything = store.judgments(args.benchmark)
     view = panel_commands.judge_view(everything, args, "single")  # --panel mean, --exclude-self: beside each judge
-    stored = [j for j in (everything if view is None else view)
-              if j.protocol == "single" and (view is not None or not args.judge or j.judge in args.judge)]
+    stored = [
+        j
+        for j in (everything if view is None else view)
+        if j.protocol == "single" and (view is not None or not args.judge or j.judge in args.judge)
+    ]
     if not stored:
-        raise ArenaError(f"no single-answer grades stored for prompt set '{args.benchmark}' in {args.results}"
-                         + (f" by {', '.join(args.judge)}" if args.judge else "")
-                         + ": grade with `arena evaluate --protocol single` or import FastChat's *_single.jsonl")
+        raise ArenaError(
+            f"no single-answer grades stored for prompt set '{args.benchmark}' in {args.results}"
+            + (f" by {', '.join(args.judge)}" if args.judge else "")
+            + ": grade with `arena evaluate --protocol single` or import FastChat's *_single.jsonl"
+        )
     prompt_set = find_prompt_set(args.benchmark)
     categories = {p.id: p.category for p in prompt_set.prompts} if prompt_set else {}
     judges = sorted({j.judge for j in stored})
@@ -117,8 +145,12 @@ def run_scores(store, args) -> int:
     for judge in judges:  # each judge on its own: grades of different judges are not one scale
         mine = [j for j in stored if j.judge == judge]
         rows = score_rows(grades_of(mine, categories), args.bootstrap, args.seed)
-        print_scores(rows, args.format, f"MT-bench score (mean grade over graded turns, 95% CI over questions, "
-                     f"{args.bootstrap} bootstrap) · {args.benchmark} · judge {judge}")
+        print_scores(
+            rows,
+            args.format,
+            f"MT-bench score (mean grade over graded turns, 95% CI over questions, "
+            f"{args.bootstrap} bootstrap) · {args.benchmark} · judge {judge}",
+        )
         keep = [{k: r[k] for k in JSON_FIELDS} for r in rows]
         output += [{"judge": judge, **r} for r in keep] if len(judges) > 1 else keep
     if args.format == "json":

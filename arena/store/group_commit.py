@@ -51,7 +51,7 @@ class GroupCommit:
             records, self.pending = self.pending, []
             self.save(records)
 
-    def __enter__(self) -> "GroupCommit":
+    def __enter__(self) -> GroupCommit:
         return self
 
     def __exit__(self, *exc) -> None:

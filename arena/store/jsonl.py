@@ -101,7 +101,7 @@ class JsonlLog:
                 for block in blocks:
                     view = memoryview(block)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
 
@@ -132,7 +132,9 @@ class JsonlLog:
         try:
             fd = os.open(self.path, os.O_RDWR)
         except OSError:
-            warnings.warn(f"{self.path}: ignoring a cut-off last record (file is read-only)", TornLineWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: ignoring a cut-off last record (file is read-only)", TornLineWarning, stacklevel=3
+            )
             return
         try:
             with _locked(fd, fcntl.LOCK_EX):

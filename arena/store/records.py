@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from arena.errors import ArenaError
@@ -16,7 +16,7 @@ PROTOCOLS = ("pairwise", "relative", "single")
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 _ID_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)  # what json.dumps(...) used
@@ -51,7 +51,7 @@ class Answer:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict, where: str) -> "Answer":
+    def from_dict(cls, data: dict, where: str) -> Answer:
         answer = _build(cls, data, where)
         if not isinstance(answer.turns, list) or not all(isinstance(t, str) for t in answer.turns):
             raise ArenaError(f"{where}: field 'turns' must be a list of strings")
@@ -97,8 +97,17 @@ class Judgment:
         self.question_id = str(self.question_id)
         if not self.judgment_id:  # the turn joins the id only when set, so ids made before it existed stand
             turn = () if self.turn is None else (self.turn,)
-            self.judgment_id = stable_id(self.benchmark, self.question_id, self.model_a, self.model_b, self.judge,
-                                         self.protocol, self.template_hash, self.source, *turn)
+            self.judgment_id = stable_id(
+                self.benchmark,
+                self.question_id,
+                self.model_a,
+                self.model_b,
+                self.judge,
+                self.protocol,
+                self.template_hash,
+                self.source,
+                *turn,
+            )
 
     def to_dict(self) -> dict:
         # A shallow copy of the fields, not dataclasses.asdict (which deep-copies): a million-record import
@@ -111,12 +120,14 @@ class Judgment:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict, where: str) -> "Judgment":
+    def from_dict(cls, data: dict, where: str) -> Judgment:
         judgment = _build(cls, data, where)
         if judgment.verdict not in VERDICTS:
             raise ArenaError(f"{where}: field 'verdict' must be one of {', '.join(VERDICTS)}, got {judgment.verdict!r}")
         if judgment.protocol not in PROTOCOLS:
-            raise ArenaError(f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {judgment.protocol!r}")
+            raise ArenaError(
+                f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {judgment.protocol!r}"
+            )
         soft = judgment.preference_b
         if soft is not None and (isinstance(soft, bool) or not isinstance(soft, (int, float)) or not 0 <= soft <= 1):
             raise ArenaError(f"{where}: field 'preference_b' must be a number in [0, 1], got {soft!r}")

@@ -78,8 +78,10 @@ class ResultsStore:
         """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
         log = self._answers_log(benchmark, model)
         latest: dict[str, Answer] = {}
-        records = [*_legacy_records(log.path.parent, model, "model"),
-                   *((f"{log.path}:{record['_line']}", record) for record in log.read())]
+        records = [
+            *_legacy_records(log.path.parent, model, "model"),
+            *((f"{log.path}:{record['_line']}", record) for record in log.read()),
+        ]
         for where, record in records:
             answer = Answer.from_dict(record, where)
             latest[answer.question_id] = answer
@@ -177,15 +179,17 @@ class ResultsStore:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise ArenaError(f"{path}: cannot create the lock file ({exc.strerror}); is the results directory "
-                             "writable?") from None
+            raise ArenaError(
+                f"{path}: cannot create the lock file ({exc.strerror}); is the results directory writable?"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not quiet:
-
-                    logger.info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
+                    logger.info(
+                        f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish"
+                    )
                 fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:

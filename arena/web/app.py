@@ -66,16 +66,26 @@ class TokenBuckets:
 def vote_judgment(vote: dict, benchmark: str) -> Judgment:
     """A vote as a judgment by `human`: the left answer counts as shown first; 'both bad' is a tie."""
     return Judgment(
-        benchmark=benchmark, question_id=vote["question_id"], model_a=vote["left_model"], model_b=vote["right_model"],
-        judge=HUMAN_JUDGE, protocol="pairwise", verdict=_VERDICT[vote["choice"]], explanation=vote["comment"] or "",
-        source="arena-rate", judgment_id=stable_id("human-vote", benchmark, vote["question_id"], vote["left_model"],
-                                                    vote["right_model"], vote["name"]),
-        created=str(vote["created"]), meta={"rater": vote["name"], "vote_id": vote["id"], "choice": vote["choice"]},
+        benchmark=benchmark,
+        question_id=vote["question_id"],
+        model_a=vote["left_model"],
+        model_b=vote["right_model"],
+        judge=HUMAN_JUDGE,
+        protocol="pairwise",
+        verdict=_VERDICT[vote["choice"]],
+        explanation=vote["comment"] or "",
+        source="arena-rate",
+        judgment_id=stable_id(
+            "human-vote", benchmark, vote["question_id"], vote["left_model"], vote["right_model"], vote["name"]
+        ),
+        created=str(vote["created"]),
+        meta={"rater": vote["name"], "vote_id": vote["id"], "choice": vote["choice"]},
     )
 
 
-def mirror_votes(engine, store: ResultsStore, benchmark: str, vote_id: int | None = None,
-                 settled_for: float = 0.0) -> int:
+def mirror_votes(
+    engine, store: ResultsStore, benchmark: str, vote_id: int | None = None, settled_for: float = 0.0
+) -> int:
     """Copy votes not yet mirrored into the results store and mark them synced; returns how many.
 
     Every server on a results folder does this under the store's lock of judge `human`, and looks at the
@@ -124,9 +134,15 @@ class RatingService:
         self.answers = {m: self.store.answers(settings.benchmark, m) for m in settings.models}
         for model, answers in self.answers.items():
             if not answers:
-                raise ArenaError(f"no answers stored for model '{model}' on '{settings.benchmark}' in {settings.results}")
-        pairs = [(p.id, a, b) for p in self.prompt_set.prompts for a, b in combinations(sorted(settings.models), 2)
-                 if p.id in self.answers[a] and p.id in self.answers[b]]
+                raise ArenaError(
+                    f"no answers stored for model '{model}' on '{settings.benchmark}' in {settings.results}"
+                )
+        pairs = [
+            (p.id, a, b)
+            for p in self.prompt_set.prompts
+            for a, b in combinations(sorted(settings.models), 2)
+            if p.id in self.answers[a] and p.id in self.answers[b]
+        ]
         if not pairs:
             raise ArenaError("no question has answers from two of these models")
         self.engine = db.connect(settings.db_url)
@@ -151,27 +167,36 @@ class RatingService:
     def _progress(self, conn, rater_id: int) -> int:
         """Votes of the rater on served items, on a connection the caller holds: a request never waits for a
         second connection while holding one (with more requests than pooled connections, that deadlocks)."""
-        query = (select(func.count(db.votes.c.id)).join(db.assignments, db.votes.c.assignment_id == db.assignments.c.id)
-                 .join(db.items, db.assignments.c.item_id == db.items.c.id)
-                 .where(db.assignments.c.rater_id == rater_id, self._served_items()))
+        query = (
+            select(func.count(db.votes.c.id))
+            .join(db.assignments, db.votes.c.assignment_id == db.assignments.c.id)
+            .join(db.items, db.assignments.c.item_id == db.items.c.id)
+            .where(db.assignments.c.rater_id == rater_id, self._served_items())
+        )
         return conn.execute(query).scalar_one()
 
     def _served_items(self):
         """Items of this set between two of the models this server shows (the database may hold others:
         it is shared by every server on the results directory)."""
         models = list(self.settings.models)
-        return and_(db.items.c.benchmark == self.settings.benchmark, db.items.c.model_1.in_(models),
-                    db.items.c.model_2.in_(models))
+        return and_(
+            db.items.c.benchmark == self.settings.benchmark,
+            db.items.c.model_1.in_(models),
+            db.items.c.model_2.in_(models),
+        )
 
     def current_assignment(self, rater_id: int) -> dict | None:
         """The rater's open assignment on a served item, or a new one on the least-rated item they have not
         seen. Open assignments on items this server does not show (another set, or a model no longer served)
         wait for a server that shows them."""
-        base = (select(db.assignments, db.items.c.question_id)
-                .join(db.items, db.assignments.c.item_id == db.items.c.id)
-                .outerjoin(db.votes, db.votes.c.assignment_id == db.assignments.c.id)
-                .where(db.assignments.c.rater_id == rater_id, self._served_items(),
-                       db.votes.c.id.is_(None)).order_by(db.assignments.c.id).limit(1))
+        base = (
+            select(db.assignments, db.items.c.question_id)
+            .join(db.items, db.assignments.c.item_id == db.items.c.id)
+            .outerjoin(db.votes, db.votes.c.assignment_id == db.assignments.c.id)
+            .where(db.assignments.c.rater_id == rater_id, self._served_items(), db.votes.c.id.is_(None))
+            .order_by(db.assignments.c.id)
+            .limit(1)
+        )
         for _ in range(5):
             with self.engine.connect() as conn:
                 open_row = conn.execute(base).first()
@@ -180,18 +205,33 @@ class RatingService:
                 if self._progress(conn, rater_id) >= self.quota:
                     return None
                 seen = select(db.assignments.c.item_id).where(db.assignments.c.rater_id == rater_id)
-                load = (select(func.count(db.assignments.c.id)).where(db.assignments.c.item_id == db.items.c.id)
-                        .correlate(db.items).scalar_subquery())
-                item = conn.execute(select(db.items).where(and_(self._served_items(), db.items.c.id.not_in(seen)))
-                                    .order_by(load, func.random()).limit(1)).first()
+                load = (
+                    select(func.count(db.assignments.c.id))
+                    .where(db.assignments.c.item_id == db.items.c.id)
+                    .correlate(db.items)
+                    .scalar_subquery()
+                )
+                item = conn.execute(
+                    select(db.items)
+                    .where(and_(self._served_items(), db.items.c.id.not_in(seen)))
+                    .order_by(load, func.random())
+                    .limit(1)
+                ).first()
             if item is None:
                 return None
             left, right = random.sample([item.model_1, item.model_2], 2)
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(db.assignments.insert().values(rater_id=rater_id, item_id=item.id, left_model=left,
-                                                                right_model=right, csrf=secrets.token_urlsafe(24),
-                                                                created=db.now()))
+                    conn.execute(
+                        db.assignments.insert().values(
+                            rater_id=rater_id,
+                            item_id=item.id,
+                            left_model=left,
+                            right_model=right,
+                            csrf=secrets.token_urlsafe(24),
+                            created=db.now(),
+                        )
+                    )
             except IntegrityError:
                 continue  # a parallel request of the same rater took it; look again
         return None
@@ -210,29 +250,39 @@ class RatingService:
             raise VoteRejected(403, "the form's CSRF token does not match; reload the page")
         try:
             with self.engine.begin() as conn:
-                assignment = conn.execute(select(db.assignments, db.items.c.benchmark, db.items.c.model_1,
-                                                 db.items.c.model_2)
-                                          .join(db.items, db.assignments.c.item_id == db.items.c.id)
-                                          .where(db.assignments.c.id == assignment_id)).first()
+                assignment = conn.execute(
+                    select(db.assignments, db.items.c.benchmark, db.items.c.model_1, db.items.c.model_2)
+                    .join(db.items, db.assignments.c.item_id == db.items.c.id)
+                    .where(db.assignments.c.id == assignment_id)
+                ).first()
                 if assignment is None or assignment.rater_id != rater["id"]:
                     raise VoteRejected(403, "this item is not assigned to you")
                 # Bytes: compare_digest refuses non-ASCII str.
                 if not secrets.compare_digest(assignment.csrf.encode(), csrf.encode("utf-8", "surrogatepass")):
                     raise VoteRejected(403, "the form's CSRF token does not match; reload the page")
                 served = set(self.settings.models)
-                if assignment.benchmark != self.settings.benchmark or not {assignment.model_1, assignment.model_2} <= served:
-                    raise VoteRejected(409, "this item belongs to another rating session (another prompt set or "
-                                            "models this server does not show); reload the page")
-                vote_id = conn.execute(db.votes.insert().values(assignment_id=assignment_id, choice=choice,
-                                                                comment=comment, created=db.now(), synced=False)
-                                       .returning(db.votes.c.id)).scalar_one()
+                if (
+                    assignment.benchmark != self.settings.benchmark
+                    or not {assignment.model_1, assignment.model_2} <= served
+                ):
+                    raise VoteRejected(
+                        409,
+                        "this item belongs to another rating session (another prompt set or "
+                        "models this server does not show); reload the page",
+                    )
+                vote_id = conn.execute(
+                    db.votes.insert()
+                    .values(assignment_id=assignment_id, choice=choice, comment=comment, created=db.now(), synced=False)
+                    .returning(db.votes.c.id)
+                ).scalar_one()
         except IntegrityError:
             raise VoteRejected(409, "you already rated this item") from None
         try:
             mirror_votes(self.engine, self.store, self.settings.benchmark, vote_id=vote_id)
         except Exception:  # the vote is committed: a sweep mirrors it later, and the rater is told it is saved
-            logger.exception("vote %s is saved in the database but not yet mirrored into %s", vote_id,
-                             self.settings.results)
+            logger.exception(
+                "vote %s is saved in the database but not yet mirrored into %s", vote_id, self.settings.results
+            )
         return vote_id
 
 

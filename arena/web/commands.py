@@ -22,8 +22,11 @@ def run_rate(args) -> int:
         if args.action in ("serve", "add-rater", "revoke"):  # the commands that change something leave a manifest
             from arena.store import ResultsStore
 
-            config = {"action": args.action, "db": db.shown_url(args.db or db.default_db_url(args.results)),
-                      **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)}}
+            config = {
+                "action": args.action,
+                "db": db.shown_url(args.db or db.default_db_url(args.results)),
+                **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)},
+            }
             with ResultsStore(args.results).run(f"rate-{args.action}", config) as manifest:
                 _rate(args)
                 manifest.update(exit_status=0)
@@ -31,8 +34,9 @@ def run_rate(args) -> int:
             _rate(args)
     except SQLAlchemyError as exc:
         shown = db.shown_url(args.db or db.default_db_url(args.results))
-        raise ArenaError(f"the ratings database ({shown}) refused the change: "
-                         f"{getattr(exc, 'orig', None) or exc}") from None
+        raise ArenaError(
+            f"the ratings database ({shown}) refused the change: {getattr(exc, 'orig', None) or exc}"
+        ) from None
     return 0
 
 
@@ -48,8 +52,15 @@ def _rate(args) -> None:
         info(f"rater '{args.name}' revoked: their link now answers 403")
     elif args.action == "raters":
         progress = db.rater_progress(_engine(args))
-        records = [{"rater": r["rater"], "votes": r["votes"], "status": "revoked" if r["revoked"] else "active",
-                    "created": str(r["created"])} for r in progress]
+        records = [
+            {
+                "rater": r["rater"],
+                "votes": r["votes"],
+                "status": "revoked" if r["revoked"] else "active",
+                "created": str(r["created"]),
+            }
+            for r in progress
+        ]
         print_records(records, args.format, "Raters", ["rater", "votes", "status", "created"])
     else:
         _export(db.all_votes(_engine(args), args.benchmark), args.format)
@@ -67,22 +78,42 @@ def _serve(args) -> None:
         trusted = TrustedProxies.parse(args.forwarded_allow_ips)
     except ValueError as exc:
         raise ArenaError(f"--forwarded-allow-ips: {exc}") from None
-    settings = RateSettings(args.benchmark, tuple(args.models), args.results,
-                            args.db or db.default_db_url(args.results), args.per_rater, args.votes_per_minute,
-                            args.burst, args.mirror_every)
+    settings = RateSettings(
+        args.benchmark,
+        tuple(args.models),
+        args.results,
+        args.db or db.default_db_url(args.results),
+        args.per_rater,
+        args.votes_per_minute,
+        args.burst,
+        args.mirror_every,
+    )
     app = create_app(settings, trusted)
     sock = listen(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         info(f"warning: serving on {args.host}, reachable from other machines")
-    info(f"rating form on http://{args.host}:{args.port}{root_path}/ — give each rater the link from "
-         "`arena rate add-rater`")
+    info(
+        f"rating form on http://{args.host}:{args.port}{root_path}/ — give each rater the link from "
+        "`arena rate add-rater`"
+    )
     run(app, sock, root_path)
 
 
 def _export(votes: list[dict], fmt: str) -> None:
-    rows = [{"vote_id": v["id"], "benchmark": v["benchmark"], "question_id": v["question_id"], "rater": v["name"],
-             "left_model": v["left_model"], "right_model": v["right_model"], "choice": v["choice"],
-             "comment": v["comment"], "created": str(v["created"])} for v in votes]
+    rows = [
+        {
+            "vote_id": v["id"],
+            "benchmark": v["benchmark"],
+            "question_id": v["question_id"],
+            "rater": v["name"],
+            "left_model": v["left_model"],
+            "right_model": v["right_model"],
+            "choice": v["choice"],
+            "comment": v["comment"],
+            "created": str(v["created"]),
+        }
+        for v in votes
+    ]
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -37,7 +37,8 @@ metadata = MetaData()
 Id = BigInteger().with_variant(Integer, "sqlite")
 
 raters = Table(
-    "raters", metadata,
+    "raters",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("token_hash", String(64), nullable=False, unique=True),
@@ -45,7 +46,8 @@ raters = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 items = Table(
-    "items", metadata,
+    "items",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("benchmark", String(200), nullable=False),
     Column("question_id", String(200), nullable=False),
@@ -54,7 +56,8 @@ items = Table(
     UniqueConstraint("benchmark", "question_id", "model_1", "model_2"),
 )
 assignments = Table(
-    "assignments", metadata,
+    "assignments",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("rater_id", ForeignKey("raters.id"), nullable=False),
     Column("item_id", ForeignKey("items.id"), nullable=False),
@@ -65,7 +68,8 @@ assignments = Table(
     UniqueConstraint("rater_id", "item_id"),
 )
 votes = Table(
-    "votes", metadata,
+    "votes",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("assignment_id", ForeignKey("assignments.id"), nullable=False, unique=True),
     Column("choice", String(20), nullable=False),
@@ -81,7 +85,7 @@ CSRF_LENGTH = 32  # characters of secrets.token_urlsafe(24)
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def hash_token(token: str) -> str:
@@ -98,8 +102,10 @@ def engine_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ArenaError(f"--db {url!r} is not a database URL (e.g. postgresql://user:password@host/arena, "
-                         "sqlite:///path/to/votes.sqlite)") from None
+        raise ArenaError(
+            f"--db {url!r} is not a database URL (e.g. postgresql://user:password@host/arena, "
+            "sqlite:///path/to/votes.sqlite)"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -121,8 +127,9 @@ def connect(url: str) -> Engine:
             path = parsed.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
-                                   max_overflow=40)
+            engine = create_engine(
+                parsed, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=40
+            )
 
             @event.listens_for(engine, "connect")
             def _sqlite_pragmas(connection, _record):
@@ -137,11 +144,14 @@ def connect(url: str) -> Engine:
         metadata.create_all(engine)
     except ImportError as exc:  # the URL's driver (psycopg for postgresql://) is not installed
         driver = (exc.name or parsed.get_driver_name()).split(".")[0]
-        remedy = ("install arena with its 'web' extra, which brings it: pip install -e '.[web]'" if driver == "psycopg"
-                  else "install it, or write the URL as postgresql://... to use psycopg, which arena's 'web' extra "
-                       "installs")
-        raise ArenaError(f"the ratings database {shown} needs the Python driver '{driver}', which is not "
-                         f"installed: {remedy}") from None
+        remedy = (
+            "install arena with its 'web' extra, which brings it: pip install -e '.[web]'"
+            if driver == "psycopg"
+            else "install it, or write the URL as postgresql://... to use psycopg, which arena's 'web' extra installs"
+        )
+        raise ArenaError(
+            f"the ratings database {shown} needs the Python driver '{driver}', which is not installed: {remedy}"
+        ) from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         reason = str(getattr(exc, "orig", None) or exc).strip()
         raise ArenaError(f"cannot open the ratings database {shown}: {reason}") from None
@@ -166,22 +176,38 @@ def revoke_rater(engine: Engine, name: str) -> None:
 
 
 def rater_progress(engine: Engine, benchmark: str | None = None) -> list[dict]:
-    voted = (select(assignments.c.rater_id, func.count(votes.c.id).label("done"))
-             .join(votes, votes.c.assignment_id == assignments.c.id).group_by(assignments.c.rater_id).subquery())
-    query = (select(raters.c.name, raters.c.revoked, raters.c.created, func.coalesce(voted.c.done, 0))
-             .outerjoin(voted, voted.c.rater_id == raters.c.id).order_by(raters.c.name))
+    voted = (
+        select(assignments.c.rater_id, func.count(votes.c.id).label("done"))
+        .join(votes, votes.c.assignment_id == assignments.c.id)
+        .group_by(assignments.c.rater_id)
+        .subquery()
+    )
+    query = (
+        select(raters.c.name, raters.c.revoked, raters.c.created, func.coalesce(voted.c.done, 0))
+        .outerjoin(voted, voted.c.rater_id == raters.c.id)
+        .order_by(raters.c.name)
+    )
     with engine.connect() as db:
-        return [{"rater": name, "votes": done, "revoked": bool(revoked), "created": str(created)}
-                for name, revoked, created, done in db.execute(query)]
+        return [
+            {"rater": name, "votes": done, "revoked": bool(revoked), "created": str(created)}
+            for name, revoked, created, done in db.execute(query)
+        ]
 
 
 def ensure_items(engine: Engine, benchmark: str, pairs: list[tuple[str, str, str]]) -> int:
     """Insert (question, model_1, model_2) items not there yet; returns how many exist for the set."""
     with engine.begin() as db:
-        existing = {tuple(row) for row in db.execute(
-            select(items.c.question_id, items.c.model_1, items.c.model_2).where(items.c.benchmark == benchmark))}
-        new = [{"benchmark": benchmark, "question_id": q, "model_1": a, "model_2": b}
-               for q, a, b in pairs if (q, a, b) not in existing]
+        existing = {
+            tuple(row)
+            for row in db.execute(
+                select(items.c.question_id, items.c.model_1, items.c.model_2).where(items.c.benchmark == benchmark)
+            )
+        }
+        new = [
+            {"benchmark": benchmark, "question_id": q, "model_1": a, "model_2": b}
+            for q, a, b in pairs
+            if (q, a, b) not in existing
+        ]
         if new:
             db.execute(items.insert(), new)
         return len(existing) + len(new)
@@ -190,11 +216,25 @@ def ensure_items(engine: Engine, benchmark: str, pairs: list[tuple[str, str, str
 def all_votes(engine: Engine, benchmark: str | None = None, vote_id: int | None = None, unsynced: bool = False):
     """Votes with their rater and item, oldest first; `unsynced`: only those not yet mirrored into the
     results store."""
-    query = (select(votes.c.id, votes.c.assignment_id, votes.c.choice, votes.c.comment, votes.c.created, votes.c.synced, raters.c.name,
-                    items.c.benchmark, items.c.question_id, assignments.c.left_model, assignments.c.right_model)
-             .join(assignments, votes.c.assignment_id == assignments.c.id)
-             .join(raters, assignments.c.rater_id == raters.c.id)
-             .join(items, assignments.c.item_id == items.c.id).order_by(votes.c.id))
+    query = (
+        select(
+            votes.c.id,
+            votes.c.assignment_id,
+            votes.c.choice,
+            votes.c.comment,
+            votes.c.created,
+            votes.c.synced,
+            raters.c.name,
+            items.c.benchmark,
+            items.c.question_id,
+            assignments.c.left_model,
+            assignments.c.right_model,
+        )
+        .join(assignments, votes.c.assignment_id == assignments.c.id)
+        .join(raters, assignments.c.rater_id == raters.c.id)
+        .join(items, assignments.c.item_id == items.c.id)
+        .order_by(votes.c.id)
+    )
     if benchmark:
         query = query.where(items.c.benchmark == benchmark)
     if vote_id is not None:

@@ -51,8 +51,9 @@ class TrustedProxies:
             try:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
-                raise ValueError(f"'{entry}' is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, or '*')") \
-                    from None
+                raise ValueError(
+                    f"'{entry}' is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, or '*')"
+                ) from None
         return cls(tuple(networks))
 
     def trusts(self, address: str | None) -> bool:
@@ -84,7 +85,8 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
         response = HTMLResponse(env.get_template(name).render(nonce=nonce, **context), status_code=status)
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
         return response
 
     def refuse(status: int, message: str) -> HTMLResponse:
@@ -97,18 +99,39 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
         assignment = service.current_assignment(rater["id"])
         done = service.progress(rater["id"])
         if assignment is None:
-            return page("message.html", title="All done", message=f"Thank you, {rater['name']}: you rated {done} items.",
-                        done=done, total=service.quota, saved=saved)
+            return page(
+                "message.html",
+                title="All done",
+                message=f"Thank you, {rater['name']}: you rated {done} items.",
+                done=done,
+                total=service.quota,
+                saved=saved,
+            )
         prompt = service.prompt_set.by_id[assignment["question_id"]]
-        answers = {side: Markup(render_markdown(service.answers[assignment[f"{side}_model"]][prompt.id].text,
-                                                MAX_RENDERED_CHARS))
-                   for side in ("left", "right")}
-        return page("rate.html", rater=rater["name"], turns=prompt.turns, left=answers["left"], right=answers["right"],
-                    assignment=assignment, token=token, done=done, total=service.quota, saved=saved, root=root)
+        answers = {
+            side: Markup(
+                render_markdown(service.answers[assignment[f"{side}_model"]][prompt.id].text, MAX_RENDERED_CHARS)
+            )
+            for side in ("left", "right")
+        }
+        return page(
+            "rate.html",
+            rater=rater["name"],
+            turns=prompt.turns,
+            left=answers["left"],
+            right=answers["right"],
+            assignment=assignment,
+            token=token,
+            done=done,
+            total=service.quota,
+            saved=saved,
+            root=root,
+        )
 
     async def show(request: Request):
-        return await run_in_threadpool(rate_page, request.path_params["token"], "saved" in request.query_params,
-                                       request.scope.get("root_path", ""))
+        return await run_in_threadpool(
+            rate_page, request.path_params["token"], "saved" in request.query_params, request.scope.get("root_path", "")
+        )
 
     async def vote(request: Request):
         token = request.path_params["token"]
@@ -143,7 +166,9 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
         return RedirectResponse(f"{request.scope.get('root_path', '')}/r/{token}?saved=1", status_code=303)
 
     async def home(request: Request):
-        return page("message.html", title="arena rating", message="Open the personal link you were given to start rating.")
+        return page(
+            "message.html", title="arena rating", message="Open the personal link you were given to start rating."
+        )
 
     async def health(request: Request):
         return PlainTextResponse("ok")
@@ -163,16 +188,24 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
                 try:
                     await run_in_threadpool(service.mirror_orphans)
                 except Exception:  # the database or the results folder briefly unavailable: next time
-                    logger.exception("mirroring votes into %s failed; retrying in %s s", settings.results,
-                                     settings.mirror_every)
+                    logger.exception(
+                        "mirroring votes into %s failed; retrying in %s s", settings.results, settings.mirror_every
+                    )
 
         task = asyncio.create_task(sweep())
         yield
         task.cancel()
 
-    app = Starlette(routes=[Route("/", home), Route("/healthz", health), Route("/r/{token}", show),
-                            Route("/r/{token}/vote", vote, methods=["POST"])], lifespan=lifespan,
-                    exception_handlers={SQLAlchemyError: database_unavailable})
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/healthz", health),
+            Route("/r/{token}", show),
+            Route("/r/{token}/vote", vote, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+        exception_handlers={SQLAlchemyError: database_unavailable},
+    )
     return SecurityHeaders(ForwardedHeaders(app, trusted_proxies))
 
 
@@ -182,8 +215,11 @@ def same_origin(origin: str, scheme: str, host: str) -> bool:
     try:
         theirs, ours = urlsplit(origin), urlsplit(f"{scheme}://{host}")
         default = {"http": 80, "https": 443}
-        return ((theirs.scheme, theirs.hostname, theirs.port or default.get(theirs.scheme))
-                == (ours.scheme, ours.hostname, ours.port or default.get(ours.scheme)))
+        return (theirs.scheme, theirs.hostname, theirs.port or default.get(theirs.scheme)) == (
+            ours.scheme,
+            ours.hostname,
+            ours.port or default.get(ours.scheme),
+        )
     except ValueError:  # a malformed port in either
         return False
 
@@ -235,8 +271,10 @@ class SecurityHeaders:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *((k, v) for k, v in SECURITY_HEADERS.items() if k not in present)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in SECURITY_HEADERS.items() if k not in present),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -256,8 +294,9 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ArenaError(f"port {port} on {host} is already in use (another server?): stop it or choose "
-                             "another with --port") from None
+            raise ArenaError(
+                f"port {port} on {host} is already in use (another server?): stop it or choose another with --port"
+            ) from None
         raise ArenaError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 

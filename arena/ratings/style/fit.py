@@ -37,8 +37,14 @@ class ControlledFit:
     beta_high: np.ndarray
 
 
-def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tuple[str, ...], bootstrap: int = 1_000,
-                  seed: int = 0, anchor: str | None = None) -> ControlledFit:
+def controlled_bt(
+    matches: Matches,
+    features: np.ndarray,
+    names: list[str] | tuple[str, ...],
+    bootstrap: int = 1_000,
+    seed: int = 0,
+    anchor: str | None = None,
+) -> ControlledFit:
     """`features`: (matches, k) normalised differences, row i for match i (A minus B)."""
     n, count = len(matches.models), len(matches)
     if features.shape != (count, len(names)):
@@ -48,17 +54,24 @@ def controlled_bt(matches: Matches, features: np.ndarray, names: list[str] | tup
     point = fit_with_covariates(data)
     rating = to_elo_scale(point[:n], anchor_index)
     if bootstrap <= 0:
-        return ControlledFit(summarize(matches.models, rating[None, :], rating), tuple(names), point[n:],
-                             point[n:], point[n:])
+        return ControlledFit(
+            summarize(matches.models, rating[None, :], rating), tuple(names), point[n:], point[n:], point[n:]
+        )
     samples = bootstrap_fits(data, point, np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap))
     low, high = np.percentile(samples[:, n:], [2.5, 97.5], axis=0)
-    return ControlledFit(summarize(matches.models, to_elo_scale(samples[:, :n], anchor_index), rating),
-                         tuple(names), point[n:], low, high)
+    return ControlledFit(
+        summarize(matches.models, to_elo_scale(samples[:, :n], anchor_index), rating),
+        tuple(names),
+        point[n:],
+        low,
+        high,
+    )
 
 
 # --- win rate against a baseline -------------------------------------------------------------------------
-def win_rate_against(question: np.ndarray, candidate_score: np.ndarray, bootstrap: int,
-                     seed: int) -> tuple[float, float, float]:
+def win_rate_against(
+    question: np.ndarray, candidate_score: np.ndarray, bootstrap: int, seed: int
+) -> tuple[float, float, float]:
     """Win rate (%) with a 95% interval from resampling questions. `candidate_score`: 1 win, 0.5 tie, 0 loss
     for the candidate in each judged match (a soft verdict in between). The length-controlled win rate is
     `arena.ratings.length_controlled`."""
@@ -80,11 +93,17 @@ class LengthBias:
     length_beta_high: float
 
 
-def length_bias(judge: str, matches: Matches, length_difference: np.ndarray, bootstrap: int = 200,
-                seed: int = 0) -> LengthBias:
+def length_bias(
+    judge: str, matches: Matches, length_difference: np.ndarray, bootstrap: int = 200, seed: int = 0
+) -> LengthBias:
     """`length_difference`: (matches,) normalised length difference, A minus B."""
     decided = (matches.outcome != 0.5) & (length_difference != 0)
     longer_won = (matches.outcome[decided] > 0.5) == (length_difference[decided] > 0)
     fit = controlled_bt(matches, length_difference[:, None], ("length",), bootstrap, seed)
-    return LengthBias(judge, float(longer_won.mean()) if decided.any() else float("nan"), float(fit.beta[0]),
-                      float(fit.beta_low[0]), float(fit.beta_high[0]))
+    return LengthBias(
+        judge,
+        float(longer_won.mean()) if decided.any() else float("nan"),
+        float(fit.beta[0]),
+        float(fit.beta_low[0]),
+        float(fit.beta_high[0]),
+    )
