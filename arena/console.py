@@ -1,10 +1,17 @@
-"""Terminal output: rich tables on stdout, warnings and errors on stderr."""
+"""Terminal output: rich tables on stdout, messages and warnings on stderr.
+
+Command handlers call `info` / `warn` directly. Library code below them logs through `logging` (logger
+`arena.<module>`); the CLI routes that logger here with `log_to_terminal`, so the user sees the same lines
+either way, and a notebook or host application gets ordinary log records it can route where it likes."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,8 +19,9 @@ from collections.abc import Sequence
 def stdout_console():
     from rich.console import Console
 
-    # Piped output (logs, CI) gets room for a full leaderboard row instead of rich's 80-column default.
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    # Piped output (logs, CI) gets room for a full leaderboard row instead of rich's 80-column default, unless
+    # COLUMNS says how wide it is.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
 
 def stderr_console():
@@ -22,23 +30,51 @@ def stderr_console():
     return Console(stderr=True, soft_wrap=True)  # messages naming long file paths stay on one line
 
 
+# Columns that say what a row is about: kept when a narrow terminal makes others go.
+_IDENTITY_COLUMNS = {"model", "judge", "category", "feature", "id", "name", "rater", "field"}
+_TEXT_MIN_WIDTH = 12  # a column of prose (prompts, descriptions) may wrap down to this
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A table that fits the terminal without folding a number or a name across lines: prose columns wrap,
+    and when the rest is still too wide the rightmost other columns are left out, with a note saying which
+    (--format json/csv, or a wider terminal, shows them)."""
     from rich.markup import escape
     from rich.table import Table
 
+    console = stdout_console()
+    cells = [[str(cell) for cell in row] for row in rows]
+    prose = {i for i in range(1, len(columns)) if any(" " in row[i] or "\n" in row[i] for row in cells)}
+
+    def width(i: int) -> int:  # rich draws each column with one space of padding each side and a border
+        natural = max([len(columns[i]), *(len(row[i]) for row in cells)])
+        return (min(natural, _TEXT_MIN_WIDTH) if i in prose else natural) + 3
+
+    shown = list(range(len(columns)))
+    while sum(width(i) for i in shown) + 1 > console.width:
+        droppable = [i for i in shown[1:] if i not in prose and columns[i] not in _IDENTITY_COLUMNS]
+        if not droppable:
+            break
+        shown.remove(droppable[-1])
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(escape(str(cell)) for cell in row))
-    stdout_console().print(table)
+    for i in shown:
+        table.add_column(columns[i], overflow="fold", no_wrap=i not in prose)
+    for row in cells:
+        table.add_row(*(escape(row[i]) for i in shown))
+    console.print(table)
+    left_out = [c for i, c in enumerate(columns) if i not in shown]
+    if left_out:
+        info(
+            f"left out to fit {console.width} columns: {', '.join(left_out)} "
+            "(a wider terminal or --format json/csv shows them)"
+        )
 
 
 def print_records(records: list[dict], fmt: str, title: str = "", columns: Sequence[str] | None = None) -> None:
     """One list of dicts as a table, JSON or CSV: the same rows whatever the format."""
     columns = list(columns or (records[0].keys() if records else []))
     if fmt == "json":
-        sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(to_json(records) + "\n")
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -47,6 +83,22 @@ def print_records(records: list[dict], fmt: str, title: str = "", columns: Seque
         sys.stdout.write(buffer.getvalue())
     else:
         print_table(title, columns, [[_cell(r.get(c)) for c in columns] for r in records])
+
+
+def to_json(data: object) -> str:
+    """Strict JSON: a NaN or infinity (an undefined kappa, an unplayed pair) becomes null, which every parser
+    reads, instead of Python's bare NaN, which most reject."""
+    return json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _cell(value: object) -> str:
@@ -61,3 +113,23 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     stderr_console().print(f"arena: warning: {message}", highlight=False, markup=False)
+
+
+class TerminalHandler(logging.Handler):
+    """arena's log records as the terminal lines `info` and `warn` print."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            (warn if record.levelno >= logging.WARNING else info)(message)
+        except Exception:  # a log line must never end a run
+            self.handleError(record)
+
+
+def log_to_terminal() -> None:
+    """Route the `arena` loggers to the terminal (once per process): INFO and above, no prefix but warnings'."""
+    logger = logging.getLogger("arena")
+    if not any(isinstance(h, TerminalHandler) for h in logger.handlers):
+        logger.addHandler(TerminalHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -10,3 +10,24 @@ class ArenaError(Exception):
 
 EXIT_BUDGET_STOPPED = 3  # --max-cost stopped judging before the plan was done; everything judged is saved
 EXIT_CALLS_FAILED = 4  # some judge calls failed in transport; nothing was stored for them; rerun to judge them
+
+
+class NothingToRate(ArenaError):
+    """The judgments asked for hold no readable verdict (every one an error): a report leaves that table out."""
+
+
+class AnswersMissing(ArenaError):
+    """Style or length control needs the answers behind the verdicts, and the store does not have them: a
+    report or a bias table goes on without that part."""
+
+
+class BudgetStopped(ArenaError):
+    """The spending cap stopped a stage that cannot store partial work under another name."""
+
+    exit_code = EXIT_BUDGET_STOPPED
+
+
+class CallsFailed(ArenaError):
+    """Calls to an endpoint failed in transport (refused, a circuit breaker); what was done is kept."""
+
+    exit_code = EXIT_CALLS_FAILED

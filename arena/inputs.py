@@ -8,11 +8,14 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
 
 def open_text(path: Path, newline: str | None = None):
-    """Open for reading with a clear message instead of a traceback when the file is not there or not text."""
+    """Open for reading with a clear message instead of a traceback when the file is not there or not text.
+    A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped."""
     try:
-        return open(path, encoding="utf-8", newline=newline)
+        return open(path, encoding="utf-8-sig", newline=newline)
     except FileNotFoundError:
         raise ArenaError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -40,11 +43,13 @@ def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
     if path.is_dir():
         raise ArenaError(f"{path}: is a directory, expected a file")
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below; open's own error is named first)
     except PermissionError:
         raise ArenaError(f"{path}: permission denied") from None
     with handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(UTF8_BOM):  # some JSONL writers start with a byte-order mark
+                line = line[len(UTF8_BOM) :]
             if not line.strip():
                 continue
             try:

@@ -10,55 +10,90 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from arena.benchmarks import load_prompt_set
-from arena.benchmarks.records import PromptSet
-from arena.console import info, print_records
-from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError
+from arena.console import info, print_records, warn
+from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
 from arena.generation.runner import generate_answers
+from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
+from arena.judging.budget import CostBudget, Price, spending
+from arena.judging.grading import check_templates
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
-from arena.judging.budget import CostBudget
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
-from arena.judging.schedule import ScheduleResult, adaptive_schedule, units_of
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
+from arena.panel_pipeline import judges_of, run_panel
+from arena.prompts import load_prompt_set
+from arena.prompts.records import PromptSet
 from arena.ratings import leaderboard
 from arena.ratings.matches import OUTCOME, build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 
+if TYPE_CHECKING:
+    from arena.judging.schedule import ScheduleResult
 
-def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> dict:
-    """Generate what is missing, then read every model's answers."""
-    answers = {}
+
+def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
+    """Generate what is missing, then read every model's answers. A dry run plans the missing ones instead:
+    answers with placeholders, and the estimated cost of generating them."""
+    answers, planned_cost = {}, 0.0
     params, explicit = GenerationParams.from_args(args)
     for spec in specs:
+        if args.dry_run and spec.backend not in FILE_BACKENDS:
+            plan, answers[spec.name] = plan_generation(
+                store, prompt_set, spec, params.with_overrides(explicit), args.limit
+            )
+            info(f"dry run (generation): {plan.describe()}")
+            planned_cost += plan.cost
+            continue
         report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
         if report.generated:
-            info(f"{spec.name}: {report.generated} answers generated ({report.tokens_per_second:.1f} tok/s)")
+            speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
+            info(f"{spec.name}: {report.generated} answers generated{speed}")
         answers[spec.name] = store.answers(prompt_set.name, spec.name)
-    return answers
+    return answers, planned_cost
 
 
 def _judge_spec(args) -> ModelSpec:
     spec = resolve_model(args.judge, args.models_file)
     if args.judge_base_url:
         spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
-    if args.dry_run:  # a dry run sends nothing, so it needs no key
-        spec = replace(spec, options={**spec.options, "require_key": False})
-    return spec
+    return without_keys(spec) if args.dry_run else spec
+
+
+def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, args):
+    """The judge, behind the Batch API with --batch; a dry run loads no local model."""
+    if args.batch and spec.backend != "openai":
+        raise ArenaError(
+            f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
+            f"is a local {spec.backend} model: drop --batch or pick an API judge"
+        )
+    if args.dry_run and spec.backend == "hf":
+        return UnloadedJudge(spec)
+    judge = load_judge(spec)
+    return batch_judge(judge, spec, store.root, benchmark) if args.batch else judge
+
+
+def _models(names: list[str], args) -> list[ModelSpec]:
+    specs = [resolve_model(m, args.models_file) for m in names]
+    return [without_keys(s) for s in specs] if args.dry_run else specs
 
 
 def _templates(args, protocol: str) -> TemplateSet:
     if args.judge_template:
-        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers)
+        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers, protocol)
         if templates.protocol != protocol:
-            raise ArenaError(f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}")
+            raise ArenaError(
+                f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}"
+            )
         return templates
     return builtin_templates(protocol)
 
@@ -70,70 +105,151 @@ def demo_label(judge) -> str:
 class JudgingSession:
     """Everything one command judges, under one spending cap; knows the exit code the command ends with."""
 
-    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, args):
-        self.store, self.prompt_set, self.judge, self.args = store, prompt_set, judge, args
-        self.budget = CostBudget(args.max_cost)
+    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, args):
+        self.store, self.prompt_set, self.judge, self.judge_spec, self.args = store, prompt_set, judge, judge_spec, args
+        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+        self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
+        self.generation_cost = 0.0
         self.reports: list[JudgingReport] = []
+        self.planned_generation_cost = 0.0  # a dry run's estimate for the answers still missing
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
         args = self.args
-        report = judge_matchups(self.store, self.prompt_set.name, self.judge, _templates(args, protocol), matchups,
-                                retry_errors=args.retry_errors, budget=self.budget, dry_run=args.dry_run)
+        report = judge_matchups(
+            self.store,
+            self.prompt_set.name,
+            self.judge,
+            _templates(args, protocol),
+            matchups,
+            retry_errors=args.retry_errors,
+            budget=self.budget,
+            dry_run=args.dry_run,
+        )
         self.reports.append(report)
         if args.dry_run:
-            info(f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
-                 f"{report.reused} reusable), estimated cost ${report.estimated_cost:.2f}")
+            discount = float(self.judge_spec.option("batch_discount", DEFAULT_DISCOUNT))
+            direct = report.estimated_cost / discount if args.batch else report.estimated_cost
+            batch = f" (with --batch: ${direct * discount:.2f})" if self.judge_spec.backend == "openai" else ""
+            info(
+                f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
+                f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}"
+            )
         else:
             info(report.describe() + demo_label(self.judge))
         return report
+
+    def answers(self, specs: list[ModelSpec]) -> dict:
+        """Generate what is missing under the command's cap (a paid answer model spends from it too); a dry
+        run plans it and keeps the estimate."""
+        with spending(self.budget):
+            answers, self.planned_generation_cost = _answers_for(self.store, self.prompt_set, specs, self.args)
+        self.generation_cost = self.budget.spent - self.spent_before
+        if self.budget.refused:
+            info(
+                f"the --max-cost budget stopped answer generation (cost ${self.generation_cost:.4f}); only "
+                "questions with stored answers are judged"
+            )
+        return answers
 
     def finish(self) -> int:
         """Say what the cap and the transport cost, and pick the exit code."""
         if self.budget.describe():
             info(self.budget.describe())
-        if len(self.reports) > 1 and not self.args.dry_run:
-            info(f"total cost of this command: ${self.budget.spent:.4f}"
-                 + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else ""))
-        if any(r.not_started for r in self.reports):
+        if (len(self.reports) > 1 or self.generation_cost or self.args.max_cost is not None) and not self.args.dry_run:
+            info(
+                f"total cost of this command: ${self.budget.spent:.4f}"
+                + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
+                + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else "")
+            )
+        if self.args.dry_run:
+            judging = sum(r.estimated_cost for r in self.reports)
+            info(
+                f"dry run: no call was made and no model loaded; estimated cost of generation "
+                f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
+                + (" (Batch API prices)" if self.args.batch else "")
+            )
+        if self.budget.refused or any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
-        if any(r.failed for r in self.reports):
+        if any(r.failed or r.oversized for r in self.reports):
             return EXIT_CALLS_FAILED
         return 0
 
+    def shows_results(self) -> bool:
+        """Results are printed unless this was a dry run or no judgment exists to rate (every call failed)."""
+        return not self.args.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
+
     def record(self) -> dict:
-        return {"judge": self.judge.name, "demo_judge": self.judge.demo, "cost": round(self.budget.spent, 6),
-                "max_cost": self.args.max_cost, "judging": [asdict(r) for r in self.reports]}
+        return {
+            "judge": self.judge.name,
+            "demo_judge": self.judge.demo,
+            "cost": round(self.budget.spent - self.spent_before, 6),
+            "max_cost": self.args.max_cost,
+            "judging": [asdict(r) for r in self.reports],
+        }
+
+
+def _check_prices(judge_spec: ModelSpec, specs: list[ModelSpec], max_cost: float | None) -> None:
+    """Every paid endpoint of the command (the judge, answer models behind an API) has a price, or --max-cost
+    could not hold (see Price.check_known)."""
+    for spec in [judge_spec, *specs]:
+        if spec.backend == "openai":
+            Price.check_known(spec.path or spec.name, spec.options, spec.name, max_cost)
 
 
 def _spec_record(spec: ModelSpec) -> dict:
-    return {"name": spec.name, "backend": spec.backend, "path": spec.path, "options": spec.options, "origin": spec.origin}
+    return {
+        "name": spec.name,
+        "backend": spec.backend,
+        "path": spec.path,
+        "options": spec.options,
+        "origin": spec.origin,
+    }
 
 
 def run_evaluate(args) -> int:
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
+    if args.protocol == "single":  # grades, not comparisons: no baseline
+        from arena.judging.grading import run_single_grading
+
+        return run_single_grading(args)
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
-    candidates = [resolve_model(m, args.models_file) for m in args.model]
-    baseline = resolve_model(args.baseline, args.models_file)
+    candidates = _models(args.model, args)
+    baseline = _models([args.baseline], args)[0]
     judge_spec = _judge_spec(args)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
-    config = {"models": [_spec_record(s) for s in candidates], "baseline": _spec_record(baseline),
-              "judge": _spec_record(judge_spec), "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256,
-              "protocol": args.protocol, "limit": args.limit, "dry_run": args.dry_run}
+    config = {
+        "models": [_spec_record(s) for s in candidates],
+        "baseline": _spec_record(baseline),
+        "judge": _spec_record(judge_spec),
+        "benchmark": prompt_set.name,
+        "prompt_set_sha256": prompt_set.sha256,
+        "protocol": args.protocol,
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "batch": args.batch,
+    }
     for spec in [*candidates, baseline]:
         check_loadable(spec)
-    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+    for protocol in protocols:
+        check_templates(prompt_set, _templates(args, protocol), args.limit)
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    _check_prices(judge_spec, [*candidates, baseline], args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, [*candidates, baseline], args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-        matchups = plan_matchups(prompt_set, answers, pairs, args.limit)
+        matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
         protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
-        session = JudgingSession(store, prompt_set, judge, args)
         for protocol in protocols:
             session.judge_all(protocol, matchups)
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args)
     return code
 
@@ -143,33 +259,70 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
     names = {c.name for c in candidates}
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
-        rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
-        print_records(rows, "table", f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
-                      f"{demo_label(judge)} (mean of both orders, 95% CI)", leaderboard.RELATIVE_COLUMNS)
+        try:  # unreadable relative replies must not hide the pairwise results judged beside them
+            rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+            print_records(
+                rows,
+                "table",
+                f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                f"{demo_label(judge)} (mean of both orders, 95% CI)",
+                leaderboard.RELATIVE_COLUMNS,
+            )
+        except NothingToRate as exc:
+            warn(f"no relative scores: {exc}")
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
             judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
             if judged:
                 rows.append({"model": name, **build_matches(judged).record()[name]})
-        print_records(rows, "table", f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders"
-                      f"{demo_label(judge)}", ["model", "wins", "ties", "losses", "errors", "matches"])
-        from arena.ratings.styled import length_differences
+        print_records(
+            rows,
+            "table",
+            f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders{demo_label(judge)}",
+            ["model", "wins", "ties", "losses", "errors", "matches"],
+        )
+        from arena.ratings.style.data import length_differences
 
-        pairwise = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} & names
-                    and baseline.name in (j.model_a, j.model_b)]
+        pairwise = [
+            j
+            for j in stored
+            if j.protocol == "pairwise" and {j.model_a, j.model_b} & names and baseline.name in (j.model_a, j.model_b)
+        ]
         if pairwise:
             lengths = length_differences(store, prompt_set.name, pairwise)
             rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
-            print_records(rows, "table", f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
-                          f"over questions){demo_label(judge)}", leaderboard.WINRATE_COLUMNS)
+            print_records(
+                rows,
+                "table",
+                f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
+                f"over questions){demo_label(judge)}",
+                leaderboard.WINRATE_COLUMNS,
+            )
+    unreadable = Counter(
+        j.protocol
+        for j in stored
+        if j.verdict == "error"
+        and j.protocol in protocols
+        and baseline.name in (j.model_a, j.model_b)
+        and {j.model_a, j.model_b} & names
+    )
+    if unreadable:
+        counts = ", ".join(f"{count} {protocol}" for protocol, count in sorted(unreadable.items()))
+        warn(
+            f"{counts} judgments are stored as errors (the judge's reply could not be read) and left out of "
+            "the scores above: rerun with --retry-errors to judge them again"
+        )
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
 def demo_models() -> list[str]:
     """The demo's SmolLM2 configurations plus any SmolLM2 fine-tune the QLoRA stage has registered."""
-    tuned = [s.name for s in available_models().values()
-             if str(s.option("base_model", "")).startswith("smollm2") and s.name not in DEMO_MODELS]
+    tuned = [
+        s.name
+        for s in available_models().values()
+        if str(s.option("base_model", "")).startswith("smollm2") and s.name not in DEMO_MODELS
+    ]
     return [*DEMO_MODELS, *sorted(tuned)]
 
 
@@ -181,6 +334,9 @@ def run_tournament(args) -> int:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
     if args.until_separated and args.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
+    if len(judges_of(args)) > 1:
+        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
+    args.judge = judges_of(args)[0]
     if args.judge.startswith(REPLAY_PREFIX):
         return _replay_tournament(args)
     demo = not args.models
@@ -191,26 +347,46 @@ def run_tournament(args) -> int:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
-    specs = [resolve_model(m, args.models_file) for m in model_names]
+    specs = _models(model_names, args)
     judge_spec = _judge_spec(args)
-    config = {"models": [_spec_record(s) for s in specs], "judge": _spec_record(judge_spec),
-              "benchmark": prompt_set.name, "prompt_set_sha256": prompt_set.sha256, "protocol": args.protocol,
-              "budget": args.budget, "schedule": args.schedule, "limit": args.limit, "dry_run": args.dry_run}
+    config = {
+        "models": [_spec_record(s) for s in specs],
+        "judge": _spec_record(judge_spec),
+        "benchmark": prompt_set.name,
+        "prompt_set_sha256": prompt_set.sha256,
+        "protocol": args.protocol,
+        "budget": args.budget,
+        "schedule": args.schedule,
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "batch": args.batch,
+    }
     if demo and args.judge == DEMO_JUDGE:
-        info("demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
-             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
-             "another strong judge for real results.")
+        info(
+            "demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
+            "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
+            "another strong judge for real results."
+        )
     for spec in specs:
         check_loadable(spec)
-    judge = load_judge(judge_spec)  # a missing key or model fails here, before anything is written
+    check_templates(prompt_set, _templates(args, args.protocol), args.limit)
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    _check_prices(judge_spec, specs, args.max_cost)
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
-        answers = _answers_for(store, prompt_set, specs, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        answers = session.answers(specs)
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
-        session = JudgingSession(store, prompt_set, judge, args)
         if args.schedule == "adaptive" and not args.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
-            outcome = _adaptive(store, prompt_set.name, judge.name, [s.name for s in specs], list(by_key), args,
-                                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]))
+            outcome = _adaptive(
+                store,
+                prompt_set.name,
+                judge.name,
+                [s.name for s in specs],
+                list(by_key),
+                args,
+                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]),
+            )
         else:
             if args.budget:
                 matchups = sample_matchups(matchups, args.budget, args.seed)
@@ -218,30 +394,49 @@ def run_tournament(args) -> int:
             outcome = None
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
+        if session.shows_results():
             _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, args, outcome)
     return code
 
 
-def _adaptive(store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args,
-              judge_round) -> ScheduleResult:
+def _adaptive(
+    store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args, judge_round
+) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
+    from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
+
     keys = set(pool)
 
     def judged():  # through the store's column cache: each round parses only the lines the last one added
         stored = [m for m in store.judgment_columns(benchmark, judge_name).matchups(args.protocol) if m[:3] in keys]
         return {m[:3] for m in stored}, [(a, b, OUTCOME[verdict]) for _, a, b, verdict in stored if verdict in OUTCOME]
 
-    round_size = args.round_size or 16
-    result = adaptive_schedule(sorted(models), units_of(pool), args.budget, round_size, args.seed, judged, judge_round,
-                               args.until_separated, args.confidence)
-    described = {"budget": "the budget is spent", "separated": "every pair of neighbours is separated",
-                 "pool": "every recorded matchup is judged"}[result.stopped]
-    info(f"adaptive schedule: {result.judge_calls} judge calls in {result.rounds} rounds of up to {round_size}; "
-         f"stopped because {described}")
+    round_size = args.round_size or (batch_round_size(args.budget) if getattr(args, "batch", False) else 16)
+    result = adaptive_schedule(
+        sorted(models),
+        units_of(pool),
+        args.budget,
+        round_size,
+        args.seed,
+        judged,
+        judge_round,
+        args.until_separated,
+        args.confidence,
+    )
+    described = {
+        "budget": "the budget is spent",
+        "separated": "every pair of neighbours is separated",
+        "pool": "every recorded matchup is judged",
+    }[result.stopped]
+    info(
+        f"adaptive schedule: {result.judge_calls} judge calls in {result.rounds} rounds of up to {round_size}; "
+        f"stopped because {described}"
+    )
     if result.unresolved_pairs:
-        info(f"neighbours not separated at {args.confidence:.0%}: "
-             + "; ".join(" vs ".join(p) for p in result.unresolved_pairs))
+        info(
+            f"neighbours not separated at {args.confidence:.0%}: "
+            + "; ".join(" vs ".join(p) for p in result.unresolved_pairs)
+        )
     return result
 
 
@@ -252,11 +447,19 @@ def _replay_tournament(args) -> int:
     models = list(args.models) if args.models else judge.models()
     pool = judge.pool(models)
     if not pool:
-        raise ArenaError(f"the recorded judgments of '{judge.recorded_judge}' in {judge.source} cover no matchup "
-                         f"among {', '.join(models)}")
-    config = {"models": models, "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
-              "benchmark": args.benchmark, "protocol": args.protocol, "budget": args.budget,
-              "schedule": args.schedule, "pool": len(pool)}
+        raise ArenaError(
+            f"the recorded judgments of '{judge.recorded_judge}' in {judge.source} cover no matchup "
+            f"among {', '.join(models)}"
+        )
+    config = {
+        "models": models,
+        "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+        "benchmark": args.benchmark,
+        "protocol": args.protocol,
+        "budget": args.budget,
+        "schedule": args.schedule,
+        "pool": len(pool),
+    }
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         missing = 0
 
@@ -277,24 +480,44 @@ def _replay_tournament(args) -> int:
     return 0
 
 
-def _rate_tournament(store: ResultsStore, benchmark: str, judge, names: set[str], args,
-                     schedule: ScheduleResult | None = None) -> None:
-    judgments = [j for j in store.judgments(benchmark, judge.name)
-                 if j.protocol == args.protocol and j.model_a in names and j.model_b in names]
+def _rate_tournament(
+    store: ResultsStore, benchmark: str, judge, names: set[str], args, schedule: ScheduleResult | None = None
+) -> None:
+    judgments = [
+        j
+        for j in store.judgments(benchmark, judge.name)
+        if j.protocol == args.protocol and j.model_a in names and j.model_b in names
+    ]
     elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
     bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
     label = f"{benchmark} · judge {judge.name}{demo_label(judge)}"
-    data = {"elo": elo, "bradley_terry": bt, "judge_calls": schedule.judge_calls if schedule else len(judgments),
-            "schedule": args.schedule, "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
-            "models": sorted(names), "judge": judge.name, "demo_judge": judge.demo}
+    data = {
+        "elo": elo,
+        "bradley_terry": bt,
+        "judge_calls": schedule.judge_calls if schedule else len(judgments),
+        "schedule": args.schedule,
+        "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
+        "models": sorted(names),
+        "judge": judge.name,
+        "demo_judge": judge.demo,
+    }
     if args.format == "json":
-        sys.stdout.write(json.dumps({k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule",
-                                                          "unresolved_pairs")}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule", "unresolved_pairs")}, indent=2
+            )
+            + "\n"
+        )
     else:
-        print_records(elo, "table", f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
-                      leaderboard.RATING_COLUMNS)
-        print_records(bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
-                      leaderboard.RATING_COLUMNS)
+        print_records(
+            elo,
+            "table",
+            f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
+            leaderboard.RATING_COLUMNS,
+        )
+        print_records(
+            bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS
+        )
         _print_top_pair(judgments)
     saved = _save_leaderboard(store, benchmark, judge.name, data)
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")
@@ -311,8 +534,8 @@ def _print_top_pair(judgments) -> None:
 
 
 def _save_leaderboard(store: ResultsStore, benchmark: str, judge: str, data: dict) -> Path:
-    from arena.store.results import file_safe
+    from arena.store.results import file_safe, log_name
 
-    path = store.root / file_safe(benchmark) / "leaderboards" / f"{file_safe(judge)}.json"
+    path = store.root / file_safe(benchmark) / "leaderboards" / f"{log_name(judge)}.json"
     write_atomically(path, json.dumps(data, indent=2))
     return path

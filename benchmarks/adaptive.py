@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from arena.imports.qlora import read_qlora_eval
+from arena.interop.qlora import read_qlora_eval
 from arena.judging.schedule import adaptive_schedule, units_of
-from arena.ratings.bradley_terry import bradley_terry
+from arena.ratings.bradley_terry_fit import bradley_terry
 from arena.ratings.matches import OUTCOME, build_matches
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.generation.runner import next_request
 from arena.models.base import GenerationParams, backend_factory
 from arena.models.spec import PRESETS, ModelSpec

@@ -164,7 +164,7 @@ def finetune(check: Check, folder: Path, work: Path, name: str, quantization: st
 
 
 def generate(check: Check, folder: Path, work: Path, adapters: dict) -> dict:
-    from arena.benchmarks import load_prompt_set
+    from arena.prompts import load_prompt_set
     from arena.generation.runner import generate_answers
     from arena.models.base import GenerationParams
     from arena.models.spec import ModelSpec

@@ -61,8 +61,8 @@ def harness_ratings(first, second, outcome2, n_models, rounds, cores):
 def check_harness_on_the_paper() -> None:
     """The harness and arena must give the same maximum-likelihood ratings on the paper's published Vicuna
     judgments (FastChat's compute_bt is an MLE fit like arena's)."""
-    from arena.imports.qlora import read_qlora_eval
-    from arena.ratings.bradley_terry import bradley_terry
+    from arena.interop.qlora import read_qlora_eval
+    from arena.ratings.bradley_terry_fit import bradley_terry
     from arena.ratings.matches import build_matches
 
     folder = SHARED / "published" / "qlora-vicuna-pairwise-full"
@@ -205,8 +205,8 @@ def _identity(x):
 
 
 def run_style(bootstrap: int) -> int:
-    from arena.ratings.style_control import controlled_bt
-    from arena.ratings.bradley_terry import bradley_terry
+    from arena.ratings.style.fit import controlled_bt
+    from arena.ratings.bradley_terry_fit import bradley_terry
     from arena.ratings.matches import Matches
 
     rng = np.random.default_rng(0)

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 
 from arena.cli import main
+from arena.console import log_to_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 # The GGUF -> safetensors conversion takes tens of seconds: do it once and keep it across tests and runs.
 os.environ.setdefault("ARENA_CONVERTED_DIR", str(REPO / ".pytest_cache" / "arena-converted"))
+# Library code logs; the CLI shows those records on the terminal. Tests that call the library directly see
+# the same lines.
+log_to_terminal()
 
 
 # Markers (registered in pyproject.toml) are given here, from what a test uses, so that every test file, today's

@@ -9,21 +9,28 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from arena.benchmarks.records import Message
+from arena.prompts.records import Message
 from arena.models.base import GenerationParams, GenerationRequest
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops connections that arrive together (a 1 s SYN retry)
 
 
 class OpenAICompatibleServer:
     def __init__(self, model=None, reply=None, faults=None, delay=0.0, completion_tokens=None, usage=True,
                  status=None):
         """`model`: a ChatModel answering for real; `reply`: fn(messages) -> str otherwise.
-        `faults`: list consumed one per request: '429', '500', '401', 'slow', 'late' (replies after 1.5 s),
-        'garbage', 'empty', 'no_usage', 'no_choices', or None. `completion_tokens`: report replies of this many
+        `faults`: list consumed one per request: '429', '401', any other HTTP status ('500', '502'...), 'slow',
+        'late' (replies after 1.5 s), 'lag' (0.3 s), 'reset' (connection closed before a reply), 'cut' (billed,
+        body cut short), 'context' (400 context_length_exceeded), 'garbage', 'empty', 'no_usage', 'no_choices',
+        or None. `completion_tokens`: report replies of this many
         tokens; `usage=False`: never send a usage block; `status`: answer every request with this error."""
         self.model, self.reply, self.faults, self.delay = model, reply, list(faults or []), delay
         self.completion_tokens, self.send_usage, self.status = completion_tokens, usage, status
         self.requests: list[dict] = []
         self.billed: list[dict] = []  # every usage block sent
+        self.answered_at: list[float] = []  # time.monotonic() of every complete 200 reply
         self.lock = threading.Lock()
         server = self
 
@@ -42,12 +49,21 @@ class OpenAICompatibleServer:
                     return self._send(401, b'{"error": {"message": "Incorrect API key provided"}}')
                 if fault == "429":
                     return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.2"})
-                if fault == "500":
-                    return self._send(500, b'{"error": "boom"}')
+                if fault == "context":
+                    return self._send(400, b'{"error": {"message": "This model\'s maximum context length is 8192 '
+                                      b'tokens", "code": "context_length_exceeded"}}')
+                if fault and fault.isdigit():
+                    return self._send(int(fault), b'{"error": "boom"}')
+                if fault == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
                 if fault == "garbage":
                     return self._send(200, b"<html>not json")
                 if fault == "slow":
                     time.sleep(3)
+                if fault == "lag":
+                    time.sleep(0.3)
                 time.sleep(server.delay)
                 content = "" if fault == "empty" else server.answer(body)
                 payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
@@ -61,21 +77,29 @@ class OpenAICompatibleServer:
                         server.billed.append(payload["usage"])
                 if fault == "late":
                     time.sleep(1.5)
-                self._send(200, json.dumps(payload).encode())
+                data = json.dumps(payload).encode()
+                if fault == "cut":  # the whole length announced, half of it sent
+                    self._send(200, data[:len(data) // 2], {"Content-Length": str(len(data))})
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                self._send(200, data)
+                with server.lock:
+                    server.answered_at.append(time.monotonic())
 
             def _send(self, status, data, headers=None):
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for key, value in (headers or {}).items():
+                    headers = {"Content-Length": str(len(data)), **(headers or {})}
+                    for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

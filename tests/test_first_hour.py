@@ -158,7 +158,7 @@ def test_ratings_rate_each_judge_on_its_own_unless_pooled(cli, tmp_path):
     assert table.out.count("Elo (paper") == 2  # one table per judge
     pooled = cli("ratings", "--results", tmp_path / "r", "--benchmark", "sample", "--format", "json", "--orderings", "50",
                  "--pool-judges").json()
-    assert "judge" not in pooled[0] and sum(r["matches"] for r in pooled) == 2 * 61
+    assert pooled[0]["judge"] == "gpt-4, human" and sum(r["matches"] for r in pooled) == 2 * 61
 
 
 def test_intervals_from_a_handful_of_matches_are_not_shown(cli, tmp_path):

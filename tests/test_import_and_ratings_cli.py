@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from arena.imports.qlora import parse_review_file_name, readable_model_name
+from arena.interop.qlora import parse_review_file_name, readable_model_name
 from arena.store import ResultsStore
 from conftest import shared_path, write_jsonl
 
@@ -83,7 +83,8 @@ def test_bt_json_shape(cli, imported):
     rows = result.json()
     assert [r["model"] for r in rows] == ["guanaco-33b", "guanaco-13b", "guanaco-7b"]
     for row in rows:
-        assert set(row) == {"model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties", "errors"}
+        assert set(row) == {"judge", "model", "rating", "ci_low", "ci_high", "matches", "wins", "losses", "ties",
+                            "errors"}
         assert row["matches"] == row["wins"] + row["losses"] + row["ties"]
     assert sum(r["rating"] for r in rows) == pytest.approx(3000, abs=0.05)
     anchored = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--bootstrap", "10",

@@ -112,7 +112,7 @@ def test_an_unreachable_judge_stores_nothing(cli, tmp_path, answers_files):  # n
         url = server.base_url
     models = models_file(tmp_path, answers_files, url, retries=1)  # the server is gone: connection refused
     result = tournament(cli, models, tmp_path / "r", "--limit", "2")
-    assert result.code == 2 and "cannot connect" in result.err
+    assert result.code == 4 and "cannot connect" in result.err
     assert not ResultsStore(tmp_path / "r").judgments("sample", "judge")
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
 from arena.judging.parsing import parse_pairwise, parse_scores
 from arena.judging.templates import builtin_templates, load_fastchat_templates
@@ -89,7 +89,7 @@ def models_file(tmp_path, answers_files, judge_url, **judge_options):
     lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answers_files.items()]
     options = {"retries": 4, "retry_base_delay": 0.01, "timeout": 1.0, "max_concurrency": 4, **judge_options}
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
-    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
+    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = {json.dumps(judge_url)}\n'
                  f'api_key_env = "JUDGE_KEY"\n{extra}')
     path = tmp_path / "models.toml"
     path.write_text("\n".join(lines))

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra (torch, transformers) is not installed")
 
-from arena.benchmarks import load_prompt_set  # noqa: E402
-from arena.benchmarks.records import Message, Prompt  # noqa: E402
+from arena.prompts import load_prompt_set  # noqa: E402
+from arena.prompts.records import Message, Prompt  # noqa: E402
 from arena.errors import ArenaError  # noqa: E402
 from arena.generation.runner import next_request  # noqa: E402
 from arena.models.base import GenerationParams, GenerationRequest, backend_factory, clean_answer  # noqa: E402
@@ -111,7 +111,7 @@ def test_generate_cli_stores_and_resumes(cli, tmp_path):
 
 
 def test_multi_turn_answers_are_stored_per_unanswered_turn(tmp_path, smol):
-    from arena.benchmarks.records import PromptSet
+    from arena.prompts.records import PromptSet
     from arena.generation.runner import generate_answers
 
     prompt_set = PromptSet("two", [Prompt("f", "x", (Message("user", "Name a fruit."), Message("user", "And a colour?")))], "t")

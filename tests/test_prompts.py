@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from arena.benchmarks import load_prompt_set
-from arena.benchmarks.parsing import parse_guanaco_dialogue
+from arena.prompts import load_prompt_set
+from arena.prompts.parsing import parse_guanaco_dialogue
 from arena.errors import ArenaError
 from conftest import shared_path, write_jsonl
 
@@ -29,7 +29,8 @@ def test_list_shows_sample_and_pinned_sets_as_not_downloaded(cli):
     assert "sample" in result.out and "12" in result.out
     assert "vicuna80" in result.out and "80" in result.out
     assert "oa953" in result.out and "953" in result.out
-    assert result.out.count("no: arena prompts pull") == 2
+    assert "mt-bench" in result.out
+    assert result.out.count("no: arena prompts pull") == 3
 
 
 def test_pull_vicuna_and_oa_from_local_copies(cli):
@@ -38,7 +39,7 @@ def test_pull_vicuna_and_oa_from_local_copies(cli):
         assert result.code == 0, result.err
         assert f"stored {count} prompts" in result.err
     listing = cli("prompts", "list").out
-    assert "no: arena prompts pull" not in listing
+    assert "no: arena prompts pull vicuna80" not in listing and "no: arena prompts pull oa953" not in listing
     vicuna = load_prompt_set("vicuna80")
     assert len(vicuna) == 80 and len(vicuna.categories) == 9
     assert vicuna.prompts[0].language == "en"
@@ -46,7 +47,7 @@ def test_pull_vicuna_and_oa_from_local_copies(cli):
 
 def test_oa_dialogues_become_turns_in_order():
     shared = shared_path(*OA)
-    from arena.benchmarks import pull_prompt_set
+    from arena.prompts import pull_prompt_set
 
     pull_prompt_set("oa953", shared)
     oa = load_prompt_set("oa953")
@@ -95,8 +96,8 @@ def test_tampered_copy_does_not_replace_a_good_one(cli, tmp_path, arena_home):
 
 
 def test_pull_offline_without_from_fails_clearly(cli, monkeypatch):
-    monkeypatch.setattr("arena.benchmarks.registry._QLORA_RAW", "http://127.0.0.1:9/none")
-    from arena.benchmarks import registry
+    monkeypatch.setattr("arena.prompts.registry._QLORA_RAW", "http://127.0.0.1:9/none")
+    from arena.prompts import registry
 
     monkeypatch.setitem(registry.PINNED, "vicuna80",
                         registry.PinnedSet("vicuna80", "http://127.0.0.1:9/q.jsonl", "0" * 64, 80, ""))

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from arena.imports.qlora import readable_model_name
+from arena.interop.qlora import readable_model_name
 from arena.store import ResultsStore
 from conftest import shared_path, write_jsonl
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry, predicted_win_matrix
+from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry, predicted_win_matrix
 from arena.ratings.diagnostics import cohen_kappa, judge_agreement, judge_bias, wilson_interval
 from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders, paper_elo
 from arena.ratings.matches import Matches, build_matches, win_rate_matrix
@@ -245,7 +245,7 @@ def test_bt_on_200_models_runs_in_bounded_memory():
 def test_bt_converges_to_the_maximum_likelihood_in_few_steps():
     from scipy.optimize import minimize
 
-    import arena.ratings.bradley_terry as bt
+    import arena.ratings.bradley_terry_fit as bt
 
     matches = _synthetic(12, 3_000, seed=3)
     kinds, counts = bt.match_kinds(matches)

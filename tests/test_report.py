@@ -101,7 +101,8 @@ def test_relative_section_with_both_orders(cli, tmp_path):
                           for q, (a, b, sa, sb) in enumerate([("x", "base", 8, 7), ("base", "x", 9, 6), ("x", "base", 7, 8),
                                                               ("base", "x", 5, 8)])])
     out = tmp_path / "rep"
-    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", out, "--bootstrap", "50").code == 0
+    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", out, "--bootstrap", "50",
+               "--baseline", "base").code == 0
     html = (out / "index.html").read_text()
     assert "Score as % of base" in html and "candidate_first" in html and "baseline_first" in html
     assert (out / "relative-gpt-4.svg").exists()

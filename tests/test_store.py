@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from arena.benchmarks import load_prompt_set
+from arena.prompts import load_prompt_set
 from arena.errors import ArenaError
 from arena.store import Answer, Judgment, ResultsStore
-from arena.store.fastchat import import_answers
+from arena.interop.fastchat_export import import_answers
 from arena.store.jsonl import JsonlLog, TornLineWarning
 
 WRITER = """

@@ -3,11 +3,11 @@
 import numpy as np
 from scipy.optimize import minimize
 
-from arena.ratings.bradley_terry import ELO_SCALE, bradley_terry
-from arena.ratings.covariates import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
+from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry
+from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
 from arena.ratings.matches import Matches
-from arena.ratings.style_control import controlled_bt, normalised_difference
-from arena.style.features import answer_features, text_features
+from arena.ratings.style.fit import controlled_bt, normalised_difference
+from arena.ratings.style.features import answer_features, text_features
 from conftest import shared_path
 
 
@@ -55,7 +55,7 @@ def test_joint_fit_matches_a_reference_optimiser_on_random_data():
 
 
 def test_joint_fit_matches_a_reference_on_the_published_judgments(tmp_path, cli):
-    from arena.ratings.styled import styled_matches
+    from arena.ratings.style.data import styled_matches
     from arena.store import ResultsStore
 
     results = tmp_path / "r"
@@ -70,7 +70,7 @@ def test_joint_fit_matches_a_reference_on_the_published_judgments(tmp_path, cli)
 
 
 def test_the_compiled_sigmoid_is_as_exact_as_numpys():
-    from arena.ratings.covariates import _sigmoid
+    from arena.ratings.style.kernels import _sigmoid
 
     z = np.linspace(-60, 60, 24_001)
     ours, exact = np.array([_sigmoid(value) for value in z]), 1 / (1 + np.exp(-z))
@@ -104,7 +104,7 @@ def test_every_bootstrap_resample_ends_at_its_own_maximum_likelihood_fit():
 def test_resamples_on_the_published_judgments_end_at_their_own_fits(tmp_path, cli):
     """Sparse features (headers appear in a handful of matches) make some resamples' chord steps stall: those
     go on with full Newton steps and must still land on the resample's own fit."""
-    from arena.ratings.styled import styled_matches
+    from arena.ratings.style.data import styled_matches
     from arena.store import ResultsStore
 
     results = tmp_path / "r"

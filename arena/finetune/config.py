@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from arena.errors import ArenaError
 
@@ -55,9 +56,22 @@ class FinetuneConfig:
 PRESETS = {
     "guanaco": FinetuneConfig("guanaco"),
     "cpu-smoke": FinetuneConfig(
-        "cpu-smoke", compute_dtype="float32", lora_r=8, lora_alpha=16, lora_dropout=0.05, learning_rate=1e-3,
-        warmup_ratio=0.03, max_grad_norm=0.3, batch_size=4, micro_batch_size=4, source_max_len=96,
-        target_max_len=96, gradient_checkpointing=False, max_steps=16, eval_fraction=0.15, eval_every=8,
+        "cpu-smoke",
+        compute_dtype="float32",
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        learning_rate=1e-3,
+        warmup_ratio=0.03,
+        max_grad_norm=0.3,
+        batch_size=4,
+        micro_batch_size=4,
+        source_max_len=96,
+        target_max_len=96,
+        gradient_checkpointing=False,
+        max_steps=16,
+        eval_fraction=0.15,
+        eval_every=8,
         save_every=8,
     ),
 }
@@ -71,7 +85,9 @@ def build_config(preset: str, **overrides) -> FinetuneConfig:
     if overrides.get("epochs") is not None:
         config = replace(config, max_steps=None)
     if config.batch_size % config.micro_batch_size:
-        raise ArenaError(f"batch size {config.batch_size} is not a multiple of micro-batch size {config.micro_batch_size}")
+        raise ArenaError(
+            f"batch size {config.batch_size} is not a multiple of micro-batch size {config.micro_batch_size}"
+        )
     return config
 
 
@@ -79,5 +95,5 @@ def adjust_for_size(config: FinetuneConfig, parameters: int, overridden: set[str
     """The paper's recipe for 33B and 65B: dropout 0.05 and learning rate 1e-4."""
     if config.preset != "guanaco" or parameters < LARGE_MODEL_PARAMETERS:
         return config
-    changes = {"lora_dropout": 0.05, "learning_rate": 1e-4}
+    changes: dict[str, Any] = {"lora_dropout": 0.05, "learning_rate": 1e-4}
     return replace(config, **{k: v for k, v in changes.items() if k not in overridden})

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.benchmarks.records import Message
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects
 from arena.paths import shipped_prompts_dir
+from arena.prompts.records import Message
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
 SHIPPED_SAMPLE = "sample"
@@ -19,15 +19,21 @@ IGNORE = -100
 
 def _conversation_from_text(text: str, where: str) -> tuple[Message, ...]:
     pieces = _SPEAKER.split(text)
-    turns = [Message("user" if speaker == "Human" else "assistant", content.strip())
-             for speaker, content in zip(pieces[1::2], pieces[2::2]) if content.strip()]
+    turns = [
+        Message("user" if speaker == "Human" else "assistant", content.strip())
+        for speaker, content in zip(pieces[1::2], pieces[2::2])
+        if content.strip()
+    ]
     return tuple(turns)
 
 
 def _conversation_from_row(row, where: str) -> tuple[Message, ...]:
     if isinstance(row.get("messages"), list):
-        turns = tuple(Message(m["role"], str(m["content"])) for m in row["messages"]
-                      if isinstance(m, dict) and m.get("role") in ("user", "assistant") and m.get("content"))
+        turns = tuple(
+            Message(m["role"], str(m["content"]))
+            for m in row["messages"]
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant") and m.get("content")
+        )
     elif isinstance(row.get("text"), str):
         turns = _conversation_from_text(row["text"], where)
     else:
@@ -56,12 +62,16 @@ def _hub_dataset(name: str) -> list[tuple[Message, ...]]:
     try:
         import datasets
     except ImportError:
-        raise ArenaError(f"'{name}' is not a local file; loading a Hugging Face dataset needs `pip install datasets`") from None
+        raise ArenaError(
+            f"'{name}' is not a local file; loading a Hugging Face dataset needs `pip install datasets`"
+        ) from None
     try:
         rows = datasets.load_dataset(name, split="train")
     except Exception as exc:  # the datasets library raises many kinds when offline
-        raise ArenaError(f"cannot load the dataset '{name}' from the hub ({type(exc).__name__}); "
-                         "offline machines need a local .jsonl file") from None
+        raise ArenaError(
+            f"cannot load the dataset '{name}' from the hub ({type(exc).__name__}); "
+            "offline machines need a local .jsonl file"
+        ) from None
     return [_conversation_from_row(dict(row), f"{name}[{i}]") for i, row in enumerate(rows)]
 
 
@@ -71,7 +81,9 @@ class TokenizedExample:
     labels: list[int]  # IGNORE on the user side: the loss sees assistant tokens only
 
 
-def tokenize_conversation(tokenizer, conversation: tuple[Message, ...], source_max: int, target_max: int) -> TokenizedExample | None:
+def tokenize_conversation(
+    tokenizer, conversation: tuple[Message, ...], source_max: int, target_max: int
+) -> TokenizedExample | None:
     """Guanaco format, each assistant reply followed by EOS; prompt tokens capped at source_max and reply
     tokens at target_max across the conversation."""
     ids: list[int] = []

@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from arena.errors import ArenaError
 from arena.finetune.config import FinetuneConfig, adjust_for_size
@@ -48,7 +49,9 @@ def _check_out_dir(out_dir: Path, name: str, resume: bool, overwrite: bool) -> N
             (registered_models_dir() / f"{name}.toml").unlink(missing_ok=True)
             shutil.rmtree(out_dir)
         elif not resume:
-            raise ArenaError(f"output folder {out_dir} exists; pass --resume to continue it or --overwrite to replace it")
+            raise ArenaError(
+                f"output folder {out_dir} exists; pass --resume to continue it or --overwrite to replace it"
+            )
     elif resume:
         raise ArenaError(f"--resume: no checkpoint in {out_dir}")
 
@@ -60,12 +63,15 @@ def _batches(examples, config: FinetuneConfig, rng: random.Random):
         rng.shuffle(order)
         if config.group_by_length:
             window = config.micro_batch_size * 16
-            order = [i for start in range(0, len(order), window)
-                     for i in sorted(order[start:start + window], key=lambda i: len(examples[i].input_ids))]
-            batches = [order[i:i + config.micro_batch_size] for i in range(0, len(order), config.micro_batch_size)]
+            order = [
+                i
+                for start in range(0, len(order), window)
+                for i in sorted(order[start : start + window], key=lambda i: len(examples[i].input_ids))
+            ]
+            batches = [order[i : i + config.micro_batch_size] for i in range(0, len(order), config.micro_batch_size)]
             rng.shuffle(batches)
         else:
-            batches = [order[i:i + config.micro_batch_size] for i in range(0, len(order), config.micro_batch_size)]
+            batches = [order[i : i + config.micro_batch_size] for i in range(0, len(order), config.micro_batch_size)]
         yield from batches
 
 
@@ -80,8 +86,10 @@ def _collate(torch, examples, pad_id: int, device=None):
         ids[row, :n] = torch.tensor(example.input_ids)
         labels[row, :n] = torch.tensor(example.labels)
         mask[row, :n] = 1
-    return {name: tensor.to(device) if device is not None else tensor
-            for name, tensor in (("input_ids", ids), ("attention_mask", mask), ("labels", labels))}
+    return {
+        name: tensor.to(device) if device is not None else tensor
+        for name, tensor in (("input_ids", ids), ("attention_mask", mask), ("labels", labels))
+    }
 
 
 def _optimizer(torch, parameters, config: FinetuneConfig, fallbacks: list):
@@ -101,9 +109,16 @@ def _prepare_model(spec: ModelSpec, config: FinetuneConfig, fallbacks: list):
 
     from arena.models.hf import load_base
 
-    quantized = replace(spec, options={**spec.options, "quantization": config.quantization,
-                                       "quant_type": config.quant_type, "double_quant": config.double_quant,
-                                       "compute_dtype": config.compute_dtype})
+    quantized = replace(
+        spec,
+        options={
+            **spec.options,
+            "quantization": config.quantization,
+            "quant_type": config.quant_type,
+            "double_quant": config.double_quant,
+            "compute_dtype": config.compute_dtype,
+        },
+    )
     tokenizer, model = load_base(quantized)
     import torch
 
@@ -113,15 +128,24 @@ def _prepare_model(spec: ModelSpec, config: FinetuneConfig, fallbacks: list):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    targets = config.target_modules if config.target_modules == "all-linear" else \
-        [m.strip() for m in config.target_modules.split(",") if m.strip()]
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+    targets = (
+        config.target_modules
+        if config.target_modules == "all-linear"
+        else [m.strip() for m in config.target_modules.split(",") if m.strip()]
+    )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     try:
         model = get_peft_model(model, lora)
     except ValueError as exc:
-        raise ArenaError(f"LoRA target modules {config.target_modules!r} do not fit {spec.name}: "
-                         f"{str(exc).splitlines()[0][:300]}") from None
+        raise ArenaError(
+            f"LoRA target modules {config.target_modules!r} do not fit {spec.name}: {str(exc).splitlines()[0][:300]}"
+        ) from None
     return tokenizer, model
 
 
@@ -161,7 +185,7 @@ def _evaluate(model, examples, config, torch, pad_id) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(examples), config.micro_batch_size):
-            chunk = examples[start:start + config.micro_batch_size]
+            chunk = examples[start : start + config.micro_batch_size]
             batch = _collate(torch, chunk, pad_id, model.device)
             targets = int((batch["labels"] != IGNORE).sum())
             total += float(model(**batch).loss) * targets
@@ -170,9 +194,18 @@ def _evaluate(model, examples, config, torch, pad_id) -> float:
     return total / max(count, 1)
 
 
-def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_dir: Path, resume: bool = False,
-             overwrite: bool = False, merge: bool = False, overridden: set[str] | None = None,
-             show_progress: bool = True) -> FinetuneResult:
+def finetune(
+    base: ModelSpec,
+    data: str,
+    name: str,
+    config: FinetuneConfig,
+    out_dir: Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    merge: bool = False,
+    overridden: set[str] | None = None,
+    show_progress: bool = True,
+) -> FinetuneResult:
     if name in MODEL_PRESETS:
         raise ArenaError(f"'{name}' is a preset model name; choose another --name")
     from arena.models.hf import check_can_run
@@ -187,8 +220,11 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
     tokenizer, model = _prepare_model(base, config, fallbacks)
     config = adjust_for_size(config, sum(p.numel() for p in model.parameters()), overridden or set())
     torch.set_num_threads(config.torch_threads())
-    examples = [e for c in conversations
-                if (e := tokenize_conversation(tokenizer, c, config.source_max_len, config.target_max_len))]
+    examples = [
+        e
+        for c in conversations
+        if (e := tokenize_conversation(tokenizer, c, config.source_max_len, config.target_max_len))
+    ]
     rng = random.Random(config.seed)
     rng.shuffle(examples)
     held_out = max(1, round(len(examples) * config.eval_fraction)) if len(examples) > 4 else 0
@@ -200,7 +236,7 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    state = {"step": 0, "losses": [], "eval_losses": [], "tokens": 0, "seconds": 0.0}
+    state: dict[str, Any] = {"step": 0, "losses": [], "eval_losses": [], "tokens": 0, "seconds": 0.0}
     if resume:
         state = _load_checkpoint(model, optimizer, out_dir, torch)
         for _ in range(state["step"]):
@@ -233,16 +269,23 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
             state["tokens"] += step_tokens
             state["seconds"] += time.perf_counter() - started
             if eval_examples and (state["step"] % config.eval_every == 0 or state["step"] == steps):
-                state["eval_losses"].append([state["step"], round(_evaluate(model, eval_examples, config, torch, pad_id), 5)])
+                state["eval_losses"].append(
+                    [state["step"], round(_evaluate(model, eval_examples, config, torch, pad_id), 5)]
+                )
             if state["step"] % config.save_every == 0 and state["step"] < steps:
                 _save_checkpoint(model, optimizer, state, out_dir, torch)
             if progress:
-                progress.update(progress.task_ids[0], advance=1, loss=f"loss {step_loss:.3f}",
-                                rate=f"{state['tokens'] / state['seconds']:.0f} tok/s")
+                progress.update(
+                    progress.task_ids[0],
+                    advance=1,
+                    loss=f"loss {step_loss:.3f}",
+                    rate=f"{state['tokens'] / state['seconds']:.0f} tok/s",
+                )
     except KeyboardInterrupt:
         _save_checkpoint(model, optimizer, state, out_dir, torch)
-        raise ArenaError(f"interrupted at step {state['step']}; checkpoint saved in {out_dir}/checkpoint, "
-                         f"continue with --resume") from None
+        raise ArenaError(
+            f"interrupted at step {state['step']}; checkpoint saved in {out_dir}/checkpoint, continue with --resume"
+        ) from None
     finally:
         if progress:
             progress.stop()
@@ -251,12 +294,19 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     report = {
-        "name": name, "base": {"name": base.name, "path": base.path, "options": base.options},
-        "data": data_source, "examples": {"train": len(train_examples), "eval": len(eval_examples)},
-        "config": config.to_dict(), "steps": state["step"], "train_loss": state["losses"],
-        "eval_loss": state["eval_losses"], "tokens": state["tokens"], "seconds": round(state["seconds"], 2),
+        "name": name,
+        "base": {"name": base.name, "path": base.path, "options": base.options},
+        "data": data_source,
+        "examples": {"train": len(train_examples), "eval": len(eval_examples)},
+        "config": config.to_dict(),
+        "steps": state["step"],
+        "train_loss": state["losses"],
+        "eval_loss": state["eval_losses"],
+        "tokens": state["tokens"],
+        "seconds": round(state["seconds"], 2),
         "tokens_per_second": round(state["tokens"] / max(state["seconds"], 1e-9), 1),
-        "peak_memory_bytes": _peak_memory_bytes(torch), "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "peak_memory_bytes": _peak_memory_bytes(torch),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "fallbacks": fallbacks,
     }
@@ -268,8 +318,17 @@ def finetune(base: ModelSpec, data: str, name: str, config: FinetuneConfig, out_
     if merge:
         _merge(base, adapter_dir, out_dir / "merged")
     register_model(name, base, adapter_dir, report)
-    return FinetuneResult(name, out_dir, adapter_dir, report_path, state["step"], state["losses"][0],
-                          state["losses"][-1], state["eval_losses"], fallbacks)
+    return FinetuneResult(
+        name,
+        out_dir,
+        adapter_dir,
+        report_path,
+        state["step"],
+        state["losses"][0],
+        state["losses"][-1],
+        state["eval_losses"],
+        fallbacks,
+    )
 
 
 def _progress(total: int, name: str):
@@ -277,9 +336,16 @@ def _progress(total: int, name: str):
 
     from arena.console import stderr_console
 
-    progress = Progress(TextColumn(f"fine-tuning {name}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                        TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                        console=stderr_console())
+    progress = Progress(
+        TextColumn(f"fine-tuning {name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+    )
     progress.add_task(name, total=total, loss="", rate="")
     return progress
 
@@ -325,12 +391,21 @@ def _toml_value(value) -> str:
 
 def register_model(name: str, base: ModelSpec, adapter_dir: Path, report: dict) -> Path:
     """The model file the registry reads; written last, so a failed run registers nothing."""
-    options = {k: v for k, v in base.options.items() if k not in ("adapter", "prompt_format", "requires_gpu")
-               and isinstance(v, (str, int, float, bool))}
+    options = {
+        k: v
+        for k, v in base.options.items()
+        if k not in ("adapter", "prompt_format", "requires_gpu") and isinstance(v, (str, int, float, bool))
+    }
     description = f"QLoRA fine-tune of {base.name}, {report['steps']} steps on {report['data']}"
-    lines = [f"[models.{json.dumps(name)}]", 'backend = "hf"', f"path = {_toml_value(base.path)}",
-             f"adapter = {_toml_value(adapter_dir.resolve())}", 'prompt_format = "guanaco"',
-             f"description = {_toml_value(description)}", f"base_model = {_toml_value(base.name)}"]
+    lines = [
+        f"[models.{json.dumps(name)}]",
+        'backend = "hf"',
+        f"path = {_toml_value(base.path)}",
+        f"adapter = {_toml_value(adapter_dir.resolve())}",
+        'prompt_format = "guanaco"',
+        f"description = {_toml_value(description)}",
+        f"base_model = {_toml_value(base.name)}",
+    ]
     lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(options.items())]
     path = registered_models_dir() / f"{name}.toml"
     write_atomically(path, "\n".join(lines) + "\n")

@@ -3,13 +3,16 @@ chunk as it finishes (a killed run loses at most the chunk in flight), and shows
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
-from arena.benchmarks.records import Message, Prompt, PromptSet
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
+from arena.prompts.records import Message, Prompt, PromptSet
 from arena.store import Answer, ResultsStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,10 +40,12 @@ def next_request(prompt: Prompt, replies: list[str]) -> GenerationRequest | None
     used = 0
     for index, message in enumerate(prompt.turns):
         messages.append(message)
-        unanswered = message.role == "user" and (index + 1 == len(prompt.turns) or prompt.turns[index + 1].role != "assistant")
+        unanswered = message.role == "user" and (
+            index + 1 == len(prompt.turns) or prompt.turns[index + 1].role != "assistant"
+        )
         if unanswered:
             if used == len(replies):
-                return GenerationRequest(prompt.id, tuple(messages))
+                return GenerationRequest(prompt.id, tuple(messages), turn=used)
             messages.append(Message("assistant", replies[used]))
             used += 1
     return None
@@ -51,14 +56,29 @@ def _progress():
 
     from arena.console import stderr_console
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("answers"),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=stderr_console())
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("answers"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+    )
 
 
-def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
-                     limit: int | None = None, overwrite: bool = False, chunk_size: int = 16,
-                     model: ChatModel | None = None, show_progress: bool = True,
-                     explicit: dict | None = None) -> GenerationReport:
+def generate_answers(
+    store: ResultsStore,
+    prompt_set: PromptSet,
+    spec: ModelSpec,
+    params: GenerationParams,
+    limit: int | None = None,
+    overwrite: bool = False,
+    chunk_size: int = 16,
+    model: ChatModel | None = None,
+    show_progress: bool = True,
+    explicit: dict | None = None,
+) -> GenerationReport:
     """`params` are the caller's defaults; the model's own settings override them, and `explicit` (flags the
     user typed) override both."""
     params = params.with_overrides(spec.options).with_overrides(explicit or {})
@@ -72,9 +92,17 @@ def generate_answers(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec
     return report
 
 
-def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, params: GenerationParams,
-              todo: list[Prompt], report: GenerationReport, chunk_size: int,
-              model: ChatModel | None, show_progress: bool) -> None:
+def _generate(
+    store: ResultsStore,
+    prompt_set: PromptSet,
+    spec: ModelSpec,
+    params: GenerationParams,
+    todo: list[Prompt],
+    report: GenerationReport,
+    chunk_size: int,
+    model: ChatModel | None,
+    show_progress: bool,
+) -> None:
     model = model or backend_factory(spec.backend)(spec)
     report.params, report.model_facts = params.as_record(), model.describe()
     progress = _progress() if show_progress else None
@@ -83,18 +111,30 @@ def _generate(store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, param
         progress.start()
     try:
         for start in range(0, len(todo), chunk_size):
-            answers = _answer_chunk(model, todo[start:start + chunk_size], prompt_set.name, spec, params, report)
+            answers = _answer_chunk(model, todo[start : start + chunk_size], prompt_set.name, spec, params, report)
             store.save_answers(answers)
             if progress:
-                progress.update(task, advance=len(todo[start:start + chunk_size]),
-                                rate=f"{report.tokens_per_second:.1f} tok/s")
+                progress.update(
+                    task,
+                    advance=len(todo[start : start + chunk_size]),
+                    rate=f"{report.tokens_per_second:.1f} tok/s" if report.tokens else "",
+                )
     finally:
         if progress:
             progress.stop()
+        report.model_facts = model.describe()  # after the run: a backend may report what it did
+        if "endpoints" in report.model_facts:
+            logger.info(f"{spec.name}: {report.model_facts['endpoints']}")
 
 
-def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: ModelSpec, params: GenerationParams,
-                  report: GenerationReport) -> list[Answer]:
+def _answer_chunk(
+    model: ChatModel,
+    chunk: list[Prompt],
+    benchmark: str,
+    spec: ModelSpec,
+    params: GenerationParams,
+    report: GenerationReport,
+) -> list[Answer]:
     replies: dict[str, list[str]] = {p.id: [] for p in chunk}
     stats = {p.id: {"tokens": 0, "seconds": 0.0, "finish_reason": None} for p in chunk}
     missing: set[str] = set()
@@ -122,8 +162,17 @@ def _answer_chunk(model: ChatModel, chunk: list[Prompt], benchmark: str, spec: M
         report.generated += 1
         report.tokens += item["tokens"]
         report.empty += item["finish_reason"] == "empty"
-        answers.append(Answer(benchmark=benchmark, question_id=prompt.id, model=spec.name, turns=replies[prompt.id],
-                              tokens=item["tokens"], seconds=round(item["seconds"], 3),
-                              finish_reason=item["finish_reason"], params=params.as_record(),
-                              meta={"backend": spec.backend}))
+        answers.append(
+            Answer(
+                benchmark=benchmark,
+                question_id=prompt.id,
+                model=spec.name,
+                turns=replies[prompt.id],
+                tokens=item["tokens"],
+                seconds=round(item["seconds"], 3),
+                finish_reason=item["finish_reason"],
+                params=params.as_record(),
+                meta={"backend": spec.backend},
+            )
+        )
     return answers

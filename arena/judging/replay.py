@@ -30,9 +30,9 @@ class ReplayJudge:
         return f"replay-{self.recorded_judge}"
 
     @classmethod
-    def parse(cls, text: str, benchmark: str, protocol: str) -> "ReplayJudge":
+    def parse(cls, text: str, benchmark: str, protocol: str) -> ReplayJudge:
         """`replay:DIR` or `replay:DIR:JUDGE`; the judge may be left out when DIR holds one judge's verdicts."""
-        target = text[len(PREFIX):]
+        target = text[len(PREFIX) :]
         folder, judge = (target, "") if Path(target).is_dir() or ":" not in target else target.rsplit(":", 1)
         source = Path(folder)
         if not source.is_dir():
@@ -43,13 +43,19 @@ class ReplayJudge:
             raise ArenaError(f"--judge {text}: {source} holds no {protocol} judgments on '{benchmark}'")
         if not judge:
             if len(available) > 1:
-                raise ArenaError(f"--judge {text}: {source} holds verdicts of several judges ({', '.join(available)}); "
-                                 f"name one: replay:{source}:JUDGE")
+                raise ArenaError(
+                    f"--judge {text}: {source} holds verdicts of several judges ({', '.join(available)}); "
+                    f"name one: replay:{source}:JUDGE"
+                )
             judge = available[0]
         if judge not in available:
-            raise ArenaError(f"--judge {text}: no {protocol} judgments by '{judge}' in {source} "
-                             f"(judges there: {', '.join(available)})")
-        records = {(j.question_id, j.model_a, j.model_b): j for j in stored if j.judge == judge and j.protocol == protocol}
+            raise ArenaError(
+                f"--judge {text}: no {protocol} judgments by '{judge}' in {source} "
+                f"(judges there: {', '.join(available)})"
+            )
+        records = {
+            (j.question_id, j.model_a, j.model_b): j for j in stored if j.judge == judge and j.protocol == protocol
+        }
         return cls(source, judge, protocol, records)
 
     def pool(self, models: list[str] | None) -> list[tuple[str, str, str]]:
@@ -65,8 +71,17 @@ class ReplayJudge:
         existing = {m[:3] for m in store.judgment_columns(benchmark, self.name).matchups(self.protocol)}
         found = [self.records[m] for m in matchups if m in self.records and m not in existing]
         missing = sum(m not in self.records for m in matchups)
-        store.save_judgments([
-            replace(j, judge=self.name, source=f"{PREFIX}{self.source}:{self.recorded_judge}", judgment_id="",
-                    created=utc_now(), meta={**j.meta, "replayed_from": j.judgment_id})
-            for j in found])
+        store.save_judgments(
+            [
+                replace(
+                    j,
+                    judge=self.name,
+                    source=f"{PREFIX}{self.source}:{self.recorded_judge}",
+                    judgment_id="",
+                    created=utc_now(),
+                    meta={**j.meta, "replayed_from": j.judgment_id},
+                )
+                for j in found
+            ]
+        )
         return len(found), missing

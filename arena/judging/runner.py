@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
-from arena.benchmarks.records import Prompt, PromptSet
 from arena.errors import ArenaError
 from arena.judging.budget import CostBudget
 from arena.judging.judges import Judge, JudgeReply, JudgeRequest
 from arena.judging.templates import TemplateSet
+from arena.prompts.records import Prompt, PromptSet
 from arena.store import Answer, Judgment, ResultsStore
+from arena.store.group_commit import GroupCommit
 from arena.store.records import stable_id, utc_now
 
 
 @dataclass(frozen=True)
 class Matchup:
     prompt: Prompt
-    model_a: str  # shown first
-    model_b: str
+    model_a: str  # shown first; the model graded under the single protocol
+    model_b: str  # "" under the single protocol
     answer_a: Answer
-    answer_b: Answer
+    answer_b: Answer | None
+    turn: int | None = None  # per-turn templates judge each turn (1-based); None: the last answer, whole dialogue
+    baseline: str | None = None  # the reference side when one was chosen (evaluate): reports use it
 
 
 @dataclass
@@ -44,16 +47,34 @@ class JudgingReport:
     not_started: int = 0  # stopped by the spending cap
     failed: int = 0  # transport failures: nothing stored, judged again on the next run
     last_failure: str = ""
+    breaker: str = ""  # why a circuit breaker stopped the run early
+    oversized: list[str] = field(default_factory=list)  # prompts too long for the judge: what and how long
+    endpoints: str = ""  # calls served per endpoint, when there are several
     estimated_cost: float = 0.0
     cost: float = 0.0
 
     def describe(self) -> str:
-        text = (f"{self.judge} ({self.protocol}): {self.planned} judgments planned, {self.already_judged} already "
-                f"stored, {self.reused} reused from cache, {self.judged} judged now ({self.errors} unreadable, kept "
-                f"as errors), cost ${self.cost:.4f}")
-        if self.failed:
-            text += (f"; {self.failed} calls failed and stored nothing (last: {self.last_failure}): rerun to judge "
-                     "them")
+        text = (
+            f"{self.judge} ({self.protocol}): {self.planned} judgments planned, {self.already_judged} already "
+            f"stored, {self.reused} reused from cache, {self.judged} judged now ({self.errors} unreadable, kept "
+            f"as errors), cost ${self.cost:.4f}"
+        )
+        if self.breaker:
+            text += (
+                f"; stopped early: {self.breaker}; {self.failed} calls stored nothing: rerun to judge them once "
+                "the endpoint works"
+            )
+        elif self.failed:
+            text += f"; {self.failed} calls failed and stored nothing (last: {self.last_failure}): rerun to judge them"
+        if self.oversized:
+            text += (
+                f"; {len(self.oversized)} prompts do not fit the judge's context window and were not judged "
+                f"(a rerun cannot help: shorten the answers or use a judge with a longer context): "
+                + "; ".join(self.oversized[:5])
+                + ("; ..." if len(self.oversized) > 5 else "")
+            )
+        if self.endpoints:
+            text += f"; {self.endpoints}"
         if self.not_started:
             text += f"; {self.not_started} left to judge: the --max-cost budget stopped the run before them"
         return text
@@ -71,15 +92,20 @@ def pairs_of(models: list[str], both_orders: bool = True) -> list[tuple[str, str
     return pairs + [(b, a) for a, b in pairs] if both_orders else pairs
 
 
-def plan_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], pairs: list[tuple[str, str]],
-                  limit: int | None = None) -> list[Matchup]:
+def plan_matchups(
+    prompt_set: PromptSet,
+    answers: dict[str, dict[str, Answer]],
+    pairs: list[tuple[str, str]],
+    limit: int | None = None,
+    baseline: str | None = None,
+) -> list[Matchup]:
     """Every listed ordered pair on every question both models answered."""
     prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
     matchups = []
     for prompt in prompts:
         for a, b in pairs:
             if prompt.id in answers[a] and prompt.id in answers[b]:
-                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id]))
+                matchups.append(Matchup(prompt, a, b, answers[a][prompt.id], answers[b][prompt.id], baseline=baseline))
     return matchups
 
 
@@ -95,15 +121,42 @@ def _progress(total: int, label: str):
 
     from arena.console import stderr_console
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cost]}"),
-                        TimeElapsedColumn(), console=stderr_console())
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[cost]}"),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+    )
     return progress, progress.add_task(label, total=total, cost="")
 
 
-def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates: TemplateSet,
-                   matchups: list[Matchup], retry_errors: bool = False, budget: CostBudget | None = None,
-                   dry_run: bool = False, show_progress: bool = True) -> JudgingReport:
+def _render(templates: TemplateSet, m: Matchup):
+    if m.turn is not None:
+        from arena.judging.turns import render_turn
+
+        return render_turn(templates, m)
+    template = templates.for_category(m.prompt.category)
+    return (template, *template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text if m.answer_b else ""))
+
+
+def judge_matchups(
+    store: ResultsStore,
+    benchmark: str,
+    judge: Judge,
+    templates: TemplateSet,
+    matchups: list[Matchup],
+    retry_errors: bool = False,
+    budget: CostBudget | None = None,
+    dry_run: bool = False,
+    show_progress: bool = True,
+) -> JudgingReport:
     """`budget`: the command's one spending cap, shared by every protocol and judge it runs."""
+    if templates.per_turn:
+        from arena.judging.turns import expand_turns
+
+        matchups = expand_turns(matchups, templates)
     report = JudgingReport(judge.name, templates.protocol, planned=len(matchups))
     budget = budget or CostBudget(None)
     with store.exclusive(benchmark, "judgments", judge.name):
@@ -114,26 +167,62 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
         requests: dict[str, JudgeRequest] = {}
         reused = []
         for m in matchups:
-            template = templates.for_category(m.prompt.category)
-            system, user = template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text)
+            template, system, user = _render(templates, m)
             key = stable_id(judge.name, template.hash, system, user)
-            draft = Judgment(benchmark, m.prompt.id, m.model_a, m.model_b, judge.name, templates.protocol, "error",
-                             template_hash=template.hash, category=m.prompt.category, source="arena",
-                             meta={"cache_key": key, "template": template.name, "judge_label": judge.label,
-                                   **({"demo_judge": True} if judge.demo else {}),
-                                   "answer_ids": [m.answer_a.answer_id, m.answer_b.answer_id]})
+            draft = Judgment(
+                benchmark,
+                m.prompt.id,
+                m.model_a,
+                m.model_b,
+                judge.name,
+                templates.protocol,
+                "error",
+                template_hash=template.hash,
+                category=m.prompt.category,
+                source="arena",
+                turn=m.turn,
+                meta={
+                    "cache_key": key,
+                    "template": template.name,
+                    "judge_label": judge.label,
+                    **({"demo_judge": True} if judge.demo else {}),
+                    **({"baseline": m.baseline} if m.baseline else {}),
+                    "answer_ids": [a.answer_id for a in (m.answer_a, m.answer_b) if a is not None],
+                },
+            )
             prior = by_id.get(draft.judgment_id)
-            if prior is not None and prior.meta.get("cache_key") == key and not (retry_errors and prior.verdict == "error"):
+            if (
+                prior is not None
+                and prior.meta.get("cache_key") == key
+                and not (retry_errors and prior.verdict == "error")
+            ):
                 report.already_judged += 1
             elif key in by_key:
                 source = by_key[key]
-                reused.append(replace(draft, verdict=source.verdict, score_a=source.score_a, score_b=source.score_b,
-                                      explanation=source.explanation, raw=source.raw, probabilities=source.probabilities,
-                                      meta={**draft.meta, "reused_from": source.judgment_id}))
+                reused.append(
+                    replace(
+                        draft,
+                        verdict=source.verdict,
+                        score_a=source.score_a,
+                        score_b=source.score_b,
+                        explanation=source.explanation,
+                        raw=source.raw,
+                        probabilities=source.probabilities,
+                        meta={**draft.meta, "reused_from": source.judgment_id},
+                    )
+                )
             else:
                 waiting[key].append(draft)
-                requests.setdefault(key, JudgeRequest(key, templates.protocol, system, user,
-                                                      content_free=template.render("N/A", "N/A", "N/A")))
+                requests.setdefault(
+                    key,
+                    JudgeRequest(
+                        key,
+                        templates.protocol,
+                        system,
+                        user,
+                        content_free=(None if m.turn is not None else template.render("N/A", "N/A", "N/A")),
+                    ),
+                )
         store.save_judgments(reused)
         report.reused = len(reused)
         report.requested = len(requests)
@@ -145,11 +234,26 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
 
         def on_reply(request: JudgeRequest, reply: JudgeReply) -> None:
             landed = utc_now()
-            records = [replace(d, verdict=reply.verdict, score_a=reply.score_a, score_b=reply.score_b,
-                               explanation=reply.explanation, raw=reply.raw, probabilities=reply.probabilities,
-                               created=landed, meta={**d.meta, "cost": reply.cost, "tokens": reply.tokens})
-                       for d in waiting[request.key]]
-            store.save_judgments(records)
+            records = [
+                replace(
+                    d,
+                    verdict=reply.verdict,
+                    score_a=reply.score_a,
+                    score_b=reply.score_b,
+                    explanation=reply.explanation,
+                    raw=reply.raw,
+                    probabilities=reply.probabilities,
+                    created=landed,
+                    meta={
+                        **d.meta,
+                        "cost": reply.cost,
+                        "tokens": reply.tokens,
+                        **({"request_id": reply.request_id} if reply.request_id else {}),
+                    },
+                )
+                for d in waiting[request.key]
+            ]
+            commits.add(records)
             report.judged += len(records)
             report.errors += len(records) if reply.verdict == "error" else 0
             report.cost += reply.cost
@@ -159,12 +263,19 @@ def judge_matchups(store: ResultsStore, benchmark: str, judge: Judge, templates:
         if progress:
             progress.start()
         try:
-            outcome = judge.run(list(requests.values()), on_reply, budget)
+            with GroupCommit(store.save_judgments) as commits:
+                outcome = judge.run(list(requests.values()), on_reply, budget)
         finally:
             if progress:
                 progress.stop()
-        report.failed, report.last_failure = outcome.failed, outcome.last_failure
-        unanswered = len(matchups) - report.already_judged - report.reused - report.judged
+        report.failed, report.last_failure, report.breaker = outcome.failed, outcome.last_failure, outcome.breaker
+        report.endpoints = outcome.endpoints
+        report.oversized = [
+            f"question {d.question_id} ({d.model_a} vs {d.model_b}), about {tokens} tokens"
+            for key, tokens in outcome.oversized.items()
+            for d in waiting[key]
+        ]
+        unanswered = len(matchups) - report.already_judged - report.reused - report.judged - len(report.oversized)
         report.not_started = unanswered if outcome.not_started else 0
         if not outcome.not_started and not outcome.failed and unanswered:
             raise ArenaError(f"{unanswered} judgments got no reply from {judge.name}")

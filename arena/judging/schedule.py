@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr, ndtri  # the normal CDF and its inverse (scipy.stats costs 2 s to import)
 
-from arena.ratings.bradley_terry import fit_log_strengths
+from arena.ratings.bradley_terry_fit import fit_log_strengths
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ def pair_values(theta: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     return value
 
 
-def unresolved_neighbours(models: list[str], theta: np.ndarray, covariance: np.ndarray, confidence: float) -> list[list[str]]:
+def unresolved_neighbours(
+    models: list[str], theta: np.ndarray, covariance: np.ndarray, confidence: float
+) -> list[list[str]]:
     """Neighbouring models (by rating) whose difference is within z · s at this confidence."""
     z = ndtri(0.5 + confidence / 2)
     order = np.argsort(-theta)
@@ -109,10 +111,17 @@ def unresolved_neighbours(models: list[str], theta: np.ndarray, covariance: np.n
     return unresolved
 
 
-def adaptive_schedule(models: list[str], pool: list[Unit], budget: int, round_size: int, seed: int,
-                      judged: Callable[[], tuple[set[tuple[str, str, str]], list[tuple[str, str, float]]]],
-                      judge_round: Callable[[list[tuple[str, str, str]]], None],
-                      until_separated: bool = False, confidence: float = 0.95) -> ScheduleResult:
+def adaptive_schedule(
+    models: list[str],
+    pool: list[Unit],
+    budget: int,
+    round_size: int,
+    seed: int,
+    judged: Callable[[], tuple[set[tuple[str, str, str]], list[tuple[str, str, float]]]],
+    judge_round: Callable[[list[tuple[str, str, str]]], None],
+    until_separated: bool = False,
+    confidence: float = 0.95,
+) -> ScheduleResult:
     """`judged()` -> (matchups already judged, decided outcomes among `models`); `judge_round(matchups)`
     judges and stores them. Stops at `budget` judge calls in all (stored ones count)."""
     rng = random.Random(seed)
@@ -134,10 +143,14 @@ def adaptive_schedule(models: list[str], pool: list[Unit], budget: int, round_si
         if spent >= budget:
             break
         theta, covariance, played = _fit(models, outcomes) if outcomes else (None, None, None)
-        if until_separated and theta is not None and played.sum() > 0:
-            if not unresolved_neighbours(models, theta, covariance, confidence):
-                result.stopped = "separated"
-                break
+        if (
+            until_separated
+            and theta is not None
+            and played.sum() > 0
+            and not unresolved_neighbours(models, theta, covariance, confidence)
+        ):
+            result.stopped = "separated"
+            break
         chosen = _pick(models, index, open_units, theta, covariance, played, min(round_size, budget - spent), rng)
         if not chosen:
             break

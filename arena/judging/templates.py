@@ -13,7 +13,24 @@ from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects, require_fields
 from arena.paths import shipped_prompts_dir
 
-PROTOCOLS = ("pairwise", "relative")
+PROTOCOLS = ("pairwise", "relative", "single")
+# FastChat llm_judge's judge_prompts.jsonl: for each protocol, the prompt names arena needs by variant. A
+# per-turn template set grades (or compares) each turn: turn 1 with the first pair, later turns with the
+# `-multi-turn` prompt that shows the whole conversation; `reference` variants serve math, reasoning, coding.
+FASTCHAT_JUDGE_PROMPTS = {
+    "single": {
+        "general": "single-v1",
+        "reference": "single-math-v1",
+        "general-multi-turn": "single-v1-multi-turn",
+        "reference-multi-turn": "single-math-v1-multi-turn",
+    },
+    "pairwise": {
+        "general": "pair-v2",
+        "reference": "pair-math-v1",
+        "general-multi-turn": "pair-v2-multi-turn",
+        "reference-multi-turn": "pair-math-v1-multi-turn",
+    },
+}
 _CATEGORY_VARIANT = {"coding": "coding", "math": "math"}
 
 
@@ -31,6 +48,19 @@ class JudgeTemplate:
     def render(self, question: str, answer_1: str, answer_2: str) -> tuple[str, str]:
         return self.system, self.user.format(question=question, answer_1=answer_1, answer_2=answer_2)
 
+    def render_fields(self, fields: dict[str, str], where: str) -> tuple[str, str]:
+        """Fill the placeholders this template uses from `fields` (a per-turn template's vocabulary)."""
+        try:
+            return self.system, self.user.format_map(fields)
+        except KeyError as exc:
+            raise ArenaError(
+                f"{where}: the judge template '{self.name}' needs {{{exc.args[0]}}}, which this question does not have"
+            ) from None
+        except (ValueError, IndexError) as exc:
+            raise ArenaError(
+                f"judge template '{self.name}': unreadable placeholder ({exc}); write a literal brace as {{{{ or }}}}"
+            ) from None
+
 
 @dataclass(frozen=True)
 class TemplateSet:
@@ -39,6 +69,13 @@ class TemplateSet:
     name: str
     protocol: str
     variants: dict[str, JudgeTemplate]
+    per_turn: bool = False  # variants general / reference, each also -multi-turn: see FASTCHAT_JUDGE_PROMPTS
+
+    def for_turn(self, category: str | None, turn: int) -> JudgeTemplate:
+        from arena.prompts.references import needs_reference
+
+        variant = "reference" if needs_reference(category) else "general"
+        return self.variants[variant if turn == 1 else f"{variant}-multi-turn"]
 
     def for_category(self, category: str | None) -> JudgeTemplate:
         variant = _CATEGORY_VARIANT.get((category or "").lower(), "general")
@@ -49,22 +86,67 @@ def builtin_templates(protocol: str) -> TemplateSet:
     if protocol not in PROTOCOLS:
         raise ArenaError(f"unknown judge protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
     path = shipped_prompts_dir() / "judges" / f"{protocol}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    variants = {name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
-                for name, v in data["variants"].items()}
-    return TemplateSet(f"arena-{protocol}", protocol, variants)
+    data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    variants = {
+        name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
+        for name, v in data["variants"].items()
+    }
+    return TemplateSet(f"arena-{protocol}", protocol, variants, per_turn=bool(data.get("per_turn", False)))
 
 
-def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None) -> TemplateSet:
+def _check_placeholders(user: str, where: str) -> None:
+    """A template is filled with str.format, so a brace that is not one of its placeholders (a JSON example
+    such as {"winner": 1}) would fail at the first judgment: refuse it when the file is read."""
+    try:
+        user.format(question="", answer_1="", answer_2="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ArenaError(
+            f"{where} has a brace that is not one of the placeholders {{question}}, {{answer_1}}, "
+            f"{{answer_2}} ({type(exc).__name__}: {exc}); write a literal brace twice: {{{{ and }}}}"
+        ) from None
+
+
+def load_judge_prompts(prompt_file: Path, protocol: str) -> TemplateSet:
+    """FastChat llm_judge's judge_prompts.jsonl (name, type, system_prompt, prompt_template, output_format):
+    the four prompts of `protocol` (single-v1, single-math-v1 and their -multi-turn variants; or pair-v2,
+    pair-math-v1 and theirs), used per turn. A missing prompt is named, with the file."""
+    if protocol not in FASTCHAT_JUDGE_PROMPTS:
+        raise ArenaError(
+            f"{prompt_file}: FastChat's judge prompts grade single answers (--protocol single) or "
+            f"compare pairs (--protocol pairwise), not --protocol {protocol}"
+        )
+    rows = {}
+    for number, row in read_jsonl_objects(prompt_file):
+        require_fields(row, ("name", "system_prompt", "prompt_template"), f"{prompt_file}:{number}")
+        rows[row["name"]] = row
+    variants = {}
+    for variant, name in FASTCHAT_JUDGE_PROMPTS[protocol].items():
+        if name not in rows:
+            raise ArenaError(
+                f"{prompt_file}: no prompt named '{name}' (needed for {protocol} grading of "
+                f"{'later turns' if 'multi' in variant else 'turn 1'}"
+                f"{' with a reference' if variant.startswith('reference') else ''})"
+            )
+        variants[variant] = JudgeTemplate(name, protocol, rows[name]["system_prompt"], rows[name]["prompt_template"])
+    return TemplateSet(prompt_file.stem, protocol, variants, per_turn=True)
+
+
+def load_fastchat_templates(
+    prompt_file: Path, reviewer_file: Path | None = None, protocol: str | None = None
+) -> TemplateSet:
     """A FastChat review-prompt file (prompt_id, system_prompt, prompt_template, defaults.prompt), with an
-    optional reviewer file mapping categories (general / coding / math) to prompt ids."""
+    optional reviewer file mapping categories (general / coding / math) to prompt ids; or llm_judge's
+    judge_prompts.jsonl (rows with `name` and `type`), read for `protocol`."""
     rows = read_jsonl_objects(prompt_file)
+    if rows and "name" in rows[0][1] and "prompt_id" not in rows[0][1]:
+        return load_judge_prompts(prompt_file, protocol or "pairwise")
     prompts = {}
     for number, row in rows:
         require_fields(row, ("prompt_id", "system_prompt", "prompt_template"), f"{prompt_file}:{number}")
         prompt = (row.get("defaults") or {}).get("prompt", "")
         # Fill {prompt} now and keep the answer placeholders for later.
         user = row["prompt_template"].replace("{prompt}", prompt.replace("{", "{{").replace("}", "}}"))
+        _check_placeholders(user, f"{prompt_file}:{number}: field 'prompt_template'")
         prompts[row["prompt_id"]] = (row, row["system_prompt"], user)
     text = prompt_file.name + " " + " ".join(user for _, _, user in prompts.values())
     protocol = "pairwise" if "threeclass" in prompt_file.name or "choose 3" in text else "relative"
@@ -75,7 +157,9 @@ def load_fastchat_templates(prompt_file: Path, reviewer_file: Path | None = None
     variants = {}
     for category, prompt_id in mapping.items():
         if prompt_id not in prompts:
-            raise ArenaError(f"{reviewer_file}: category '{category}' names prompt_id {prompt_id}, not in {prompt_file}")
+            raise ArenaError(
+                f"{reviewer_file}: category '{category}' names prompt_id {prompt_id}, not in {prompt_file}"
+            )
         _, system, user = prompts[prompt_id]
         variants[category] = JudgeTemplate(f"{prompt_file.stem}-{category}", protocol, system, user)
     if "general" not in variants:

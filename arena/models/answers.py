@@ -1,5 +1,6 @@
-"""Published answers as a model: FastChat model_answer JSONL or the QLoRA generations JSONL
-(`question_id` + `generation`), so baselines such as ChatGPT, Bard or Guanaco play without being run."""
+"""Published answers as a model: the QLoRA generations JSONL (`question_id` + `generation`), FastChat
+model_answer JSONL, review-era answer files (`text`), or arena's own answer files (`turns`), so baselines
+such as ChatGPT, Bard or Guanaco play without being run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.spec import ModelSpec
-
 
 # The fields that carry a prompt's id in published files: Vicuna/FastChat rows use question_id, the QLoRA
 # paper's OpenAssistant rows message_id (the same value the oa953 prompt set uses as its id).
@@ -27,37 +27,67 @@ def question_id_of(row: dict, where: str) -> str:
 @dataclass(frozen=True)
 class PublishedAnswer:
     question_id: str
-    text: str
+    text: str  # the answer to the last user turn
     answer_id: str | None  # the id reviews name in answer1_id / answer2_id, when the file has one
     line: int
+    turns: tuple[str, ...] = ()  # every turn's answer, in order (FastChat files of multi-turn sets)
+
+
+# Every shape of answer row read here, as the error for a row of none of them lists them.
+ANSWER_SHAPES = (
+    "'generation' (QLoRA generations)",
+    "'choices': [{'turns': [...]}] (FastChat model_answer)",
+    "'turns': [...] (arena's own results/<set>/answers/*.jsonl)",
+    "'text' (review-era answer files)",
+)
 
 
 def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
-    """QLoRA generations (`generation`), FastChat model_answer (`choices`) or review-era answer files
-    (`answer_id` + `text`), keyed by question_id or message_id."""
+    """Rows of any of ANSWER_SHAPES, keyed by question_id or message_id; a multi-turn answer plays its last
+    turn."""
     rows: list[PublishedAnswer] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
         qid = question_id_of(row, where)
+        turns: list[str] = []
         if "generation" in row:
             text = row["generation"]
         elif "choices" in row:
             try:
-                text = row["choices"][0]["turns"][-1]
+                turns = row["choices"][0]["turns"]
+                text = turns[-1]
             except (KeyError, IndexError, TypeError):
                 raise ArenaError(f"{where}: field 'choices' must hold [{{'turns': [...]}}]") from None
-        elif "text" in row and "answer_id" in row:
+            if not all(isinstance(t, str) for t in turns):
+                raise ArenaError(f"{where}: field 'choices[0].turns' must be a list of strings")
+        elif "turns" in row:
+            turns = row["turns"]
+            if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+                raise ArenaError(f"{where}: field 'turns' must be a non-empty list of strings")
+            text = turns[-1]
+        elif "text" in row:
             text = row["text"]
         else:
-            raise ArenaError(f"{where}: no answer found: expected field 'generation' (QLoRA) or 'choices' (FastChat)")
+            raise ArenaError(
+                f"{where}: no answer found; an answer row needs one of the fields "
+                f"{'; '.join(ANSWER_SHAPES)}, beside 'question_id' (or 'message_id')"
+            )
         if not isinstance(text, str):
             raise ArenaError(f"{where}: the answer must be a string")
         if qid in seen:
             raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
         seen[qid] = number
         answer_id = row.get("answer_id")
-        rows.append(PublishedAnswer(qid, clean_answer(text)[0], None if answer_id is None else str(answer_id), number))
+        rows.append(
+            PublishedAnswer(
+                qid,
+                clean_answer(text)[0],
+                None if answer_id is None else str(answer_id),
+                number,
+                tuple(clean_answer(t)[0] for t in turns),
+            )
+        )
     return rows
 
 
@@ -65,20 +95,28 @@ def read_published_answers(path: Path) -> dict[str, str]:
     return {row.question_id: row.text for row in read_published_answer_rows(path)}
 
 
-class PublishedAnswers(ChatModel):
+class PublishedAnswersModel(ChatModel):
+    """Replies turn by turn: a multi-turn file (FastChat `choices[0].turns`) gives its n-th turn as the model's
+    n-th reply to a question; a one-answer file replies once. A turn the file does not have is missing."""
+
     def __init__(self, spec: ModelSpec):
         self.name = spec.name
         self.path = Path(spec.path or "")
-        self.answers = read_published_answers(self.path)
+        self.answers = {row.question_id: row.turns or (row.text,) for row in read_published_answer_rows(self.path)}
 
     def describe(self) -> dict:
         return {"backend": "answers", "path": str(self.path)}
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
-        return [Generation(self.answers[r.prompt_id], "stop") if r.prompt_id in self.answers
-                else Generation("", "missing") for r in requests]
+        replies = []
+        for request in requests:
+            turns = self.answers.get(request.prompt_id, ())
+            replies.append(
+                Generation(turns[request.turn], "stop") if request.turn < len(turns) else Generation("", "missing")
+            )
+        return replies
 
 
 @register_backend("answers", check=lambda spec: read_published_answer_rows(Path(spec.path or "")))
 def load(spec: ModelSpec) -> ChatModel:
-    return PublishedAnswers(spec)
+    return PublishedAnswersModel(spec)

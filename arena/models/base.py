@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from arena.benchmarks.records import Message
 from arena.errors import ArenaError
+from arena.prompts.records import Message
 
 GUANACO_STOP = "### Human:"
 
@@ -26,20 +26,25 @@ class GenerationParams:
     greedy: bool = False
     seed: int = 0
 
-    def with_overrides(self, options: dict) -> "GenerationParams":
+    def with_overrides(self, options: dict) -> GenerationParams:
         """These params with any generation settings found in `options` (None means not given)."""
         names = ("temperature", "top_p", "max_new_tokens", "greedy", "seed")
         return replace(self, **{name: options[name] for name in names if options.get(name) is not None})
 
     @classmethod
-    def from_args(cls, args) -> tuple["GenerationParams", dict]:
+    def from_args(cls, args) -> tuple[GenerationParams, dict]:
         """Defaults, and the generation flags the user gave explicitly (they beat a model's own settings)."""
         given = {name: getattr(args, name, None) for name in ("temperature", "top_p", "max_new_tokens", "greedy")}
         return cls(seed=args.seed), {k: v for k, v in given.items() if v is not None}
 
     def as_record(self) -> dict:
-        return {"temperature": None if self.greedy else self.temperature, "top_p": None if self.greedy else self.top_p,
-                "max_new_tokens": self.max_new_tokens, "greedy": self.greedy, "seed": self.seed}
+        return {
+            "temperature": None if self.greedy else self.temperature,
+            "top_p": None if self.greedy else self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "greedy": self.greedy,
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class GenerationRequest:
 
     prompt_id: str
     messages: tuple[Message, ...]
+    turn: int = 0  # which of the model's own replies to this prompt this is (0: the first)
 
 
 @dataclass
@@ -87,6 +93,7 @@ _CHECKS: dict[str, Callable] = {}
 def register_backend(name: str, check: Callable | None = None):
     """`check(spec)`, if given, raises ArenaError in a second when the model cannot load here (a missing key,
     GPU or adapter), so a command stops before it writes anything."""
+
     def decorate(factory: Callable) -> Callable:
         _FACTORIES[name] = factory
         if check is not None:
@@ -120,5 +127,5 @@ def clean_answer(text: str, stop: str | None = GUANACO_STOP) -> tuple[str, bool]
         text, stopped = text.split(stop, 1)[0], True
     text = text.strip()
     if text.startswith("### Assistant:"):
-        text = text[len("### Assistant:"):].strip()
+        text = text[len("### Assistant:") :].strip()
     return text, stopped

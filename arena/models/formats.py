@@ -3,13 +3,15 @@ tokenizer's own chat template."""
 
 from __future__ import annotations
 
-from arena.benchmarks.records import Message
 from arena.errors import ArenaError
 from arena.models.base import GUANACO_STOP
+from arena.prompts.records import Message
 
 # The system line the QLoRA paper put before every Guanaco prompt.
-GUANACO_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                  "The assistant gives helpful, detailed, and polite answers to the user's questions.")
+GUANACO_SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
 PROMPT_FORMATS = ("guanaco", "chat_template")
 
 

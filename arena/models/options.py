@@ -37,26 +37,56 @@ _TEXT, _FLAG, _TABLE = _type(str, "a string"), _type(bool, "true or false"), _ty
 DTYPES = ("float32", "float16", "bfloat16")
 
 # The fields of a [models.NAME] table itself, then the backend options.
-ENTRY_FIELDS = ("backend", "path", "description", "extends")
+ENTRY_FIELDS = ("backend", "path", "description", "extends", "name")
 OPTIONS: dict[str, Check] = {
     # generation (any backend)
-    "temperature": _number(float, 0.0, 2.0), "top_p": _number(float, 0.0, 1.0, low_open=True),
-    "max_new_tokens": _number(int, 1), "greedy": _FLAG, "seed": _number(int, 0), "batch_size": _number(int, 1),
+    "temperature": _number(float, 0.0, 2.0),
+    "top_p": _number(float, 0.0, 1.0, low_open=True),
+    "max_new_tokens": _number(int, 1),
+    "greedy": _FLAG,
+    "seed": _number(int, 0),
+    "batch_size": _number(int, 1),
     # hf (transformers)
-    "adapter": _TEXT, "quantization": _choice("none", "8bit", "4bit"), "quant_type": _choice("nf4", "fp4"),
-    "double_quant": _FLAG, "compute_dtype": _choice(*DTYPES), "dtype": _choice(*DTYPES),
-    "prompt_format": _choice("guanaco", "chat_template"), "gguf_file": _TEXT, "threads": _number(int, 1),
-    "requires_gpu": _FLAG, "base_model": _TEXT,
+    "adapter": _TEXT,
+    "quantization": _choice("none", "8bit", "4bit"),
+    "quant_type": _choice("nf4", "fp4"),
+    "double_quant": _FLAG,
+    "compute_dtype": _choice(*DTYPES),
+    "dtype": _choice(*DTYPES),
+    "prompt_format": _choice("guanaco", "chat_template"),
+    "gguf_file": _TEXT,
+    "threads": _number(int, 1),
+    "requires_gpu": _FLAG,
+    "base_model": _TEXT,
     # vllm
     "vllm_args": _TABLE,
-    # openai (any OpenAI-compatible endpoint)
-    "base_url": _TEXT, "api_key_env": _TEXT, "require_key": _FLAG, "max_concurrency": _number(int, 1),
-    "retries": _number(int, 0), "retry_base_delay": _number(float, 0.0), "timeout": _number(float, 0.0, low_open=True),
-    "requests_per_minute": _number(float, 0.0, low_open=True), "price_in": _number(float, 0.0),
+    # openai (any OpenAI-compatible endpoint, or a list of endpoints serving the same model)
+    "base_url": lambda v: (
+        None
+        if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(u, str) for u in v))
+        else "a URL or a non-empty list of URLs"
+    ),
+    "api_key_env": _TEXT,
+    "require_key": _FLAG,
+    "max_concurrency": _number(int, 1),
+    "breaker_failures": _number(int, 1),
+    "rest_seconds": _number(float, 0.0),
+    "context_window": _number(int, 1),
+    "retries": _number(int, 0),
+    "retry_base_delay": _number(float, 0.0),
+    "timeout": _number(float, 0.0, low_open=True),
+    "requests_per_minute": _number(float, 0.0, low_open=True),
+    "price_in": _number(float, 0.0),
     "price_out": _number(float, 0.0),
     # as a judge
-    "judge_temperature": _number(float, 0.0, 2.0), "judge_max_tokens": _number(int, 1), "judge_threads": _number(int, 1),
-    "judge_label": _TEXT, "demo_judge": _FLAG,
+    "judge_temperature": _number(float, 0.0, 2.0),
+    "judge_max_tokens": _number(int, 1),
+    "judge_threads": _number(int, 1),
+    "judge_label": _TEXT,
+    "demo_judge": _FLAG,
+    # as a judge through the Batch API (--batch)
+    "batch_poll_seconds": _number(float, 0.0, low_open=True),
+    "batch_discount": _number(float, 0.0, 1.0),
 }
 
 
@@ -70,7 +100,11 @@ def check_entry(name: str, table: dict, where: str) -> None:
         check = OPTIONS.get(key)
         if check is None:
             close = difflib.get_close_matches(key, [*ENTRY_FIELDS, *OPTIONS], n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted([*ENTRY_FIELDS, *OPTIONS]))}"
+            hint = (
+                f"; did you mean '{close[0]}'?"
+                if close
+                else f"; known keys: {', '.join(sorted([*ENTRY_FIELDS, *OPTIONS]))}"
+            )
             raise ArenaError(f"{where}: [models.{name}] unknown key '{key}'{hint}")
         problem = check(value)
         if problem:

@@ -14,8 +14,10 @@ from arena.models.spec import ModelSpec
 class VLLMChatModel(ChatModel):
     def __init__(self, spec: ModelSpec):
         if importlib.util.find_spec("vllm") is None:
-            raise ArenaError(f"model '{spec.name}' uses the vllm backend, which is not installed: "
-                             "pip install -e '.[gpu]' on a machine with a GPU")
+            raise ArenaError(
+                f"model '{spec.name}' uses the vllm backend, which is not installed: "
+                "pip install -e '.[gpu]' on a machine with a GPU"
+            )
         from vllm import LLM
 
         self.spec, self.name = spec, spec.name
@@ -24,20 +26,30 @@ class VLLMChatModel(ChatModel):
             kwargs["quantization"] = "bitsandbytes"
         self.llm = LLM(**kwargs, **spec.option("vllm_args", {}))
         self.tokenizer = self.llm.get_tokenizer()
-        self.prompt_format = spec.option("prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco")
+        self.prompt_format = spec.option(
+            "prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco"
+        )
 
     def describe(self) -> dict:
-        return {"backend": "vllm", "path": self.spec.path, "adapter": self.spec.option("adapter"),
-                "quantization": self.spec.option("quantization", "none")}
+        return {
+            "backend": "vllm",
+            "path": self.spec.path,
+            "adapter": self.spec.option("adapter"),
+            "quantization": self.spec.option("quantization", "none"),
+        }
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
         stop = stop_marker(self.prompt_format)
-        sampling = SamplingParams(temperature=0.0 if params.greedy else params.temperature,
-                                  top_p=1.0 if params.greedy else params.top_p, max_tokens=params.max_new_tokens,
-                                  seed=params.seed, stop=[stop] if stop else None)
+        sampling = SamplingParams(
+            temperature=0.0 if params.greedy else params.temperature,
+            top_p=1.0 if params.greedy else params.top_p,
+            max_tokens=params.max_new_tokens,
+            seed=params.seed,
+            stop=[stop] if stop else None,
+        )
         adapter = self.spec.option("adapter")
         lora = LoRARequest(self.name, 1, adapter) if adapter else None
         prompts = [render_prompt(self.prompt_format, r.messages, self.tokenizer) for r in requests]

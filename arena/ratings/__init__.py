@@ -1,2 +1,19 @@
 """Ratings: the paper's Elo, Bradley-Terry, relative-to-baseline scores and judge diagnostics, as pure
-functions of arrays built once from judgments."""
+functions of arrays built once from judgments.
+
+For notebooks, `bradley_terry(df)` and `elo(df)` rate any pandas DataFrame with model_a, model_b and winner
+columns (arena.analysis); pandas is imported only when they are called."""
+
+
+def bradley_terry(frame, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None):
+    """Bradley-Terry ratings of a DataFrame of matches, as `arena ratings --method bt` rows."""
+    from arena.analysis import bradley_terry as rate
+
+    return rate(frame, bootstrap, seed, anchor)
+
+
+def elo(frame, orderings: int = 10_000, seed: int = 0):
+    """The QLoRA paper's Elo of a DataFrame of matches, as `arena ratings --method elo` rows."""
+    from arena.analysis import elo as rate
+
+    return rate(frame, orderings, seed)

@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from arena.store.records import Judgment
 
@@ -59,13 +58,21 @@ def judge_bias(judgments: list[Judgment]) -> list[JudgeBias]:
                 orders[(j.question_id, frozenset((j.model_a, j.model_b)))][j.model_a] = _winner(j)
         both = [o for o in orders.values() if len(o) == 2]
         consistent = sum(len(set(o.values())) == 1 for o in both)
-        rows.append(JudgeBias(
-            judge=judge, decided=len(decided), first_wins=first,
-            first_win_share=first / len(decided) if decided else float("nan"), ci_low=low, ci_high=high,
-            ties=sum(j.verdict == "tie" for j in items), errors=sum(j.verdict == "error" for j in items),
-            order_pairs=len(both), consistent_pairs=consistent,
-            consistency=consistent / len(both) if both else float("nan"),
-        ))
+        rows.append(
+            JudgeBias(
+                judge=judge,
+                decided=len(decided),
+                first_wins=first,
+                first_win_share=first / len(decided) if decided else float("nan"),
+                ci_low=low,
+                ci_high=high,
+                ties=sum(j.verdict == "tie" for j in items),
+                errors=sum(j.verdict == "error" for j in items),
+                order_pairs=len(both),
+                consistent_pairs=consistent,
+                consistency=consistent / len(both) if both else float("nan"),
+            )
+        )
     return rows
 
 
@@ -96,9 +103,11 @@ def cohen_kappa(labels_1: list[str], labels_2: list[str]) -> float:
     return float((observed - expected) / (1 - expected)) if expected < 1 else float("nan")
 
 
-def judge_agreement(first: list[Judgment], second: list[Judgment], ratings_1: dict[str, float],
-                    ratings_2: dict[str, float]) -> Agreement:
+def judge_agreement(
+    first: list[Judgment], second: list[Judgment], ratings_1: dict[str, float], ratings_2: dict[str, float]
+) -> Agreement:
     """Agreement on shared items, plus rank correlation of the two judges' leaderboards."""
+
     def keyed(items):
         return {(j.question_id, j.model_a, j.model_b): j.verdict for j in items if j.verdict in _CLASSES}
 
@@ -106,17 +115,26 @@ def judge_agreement(first: list[Judgment], second: list[Judgment], ratings_1: di
     shared = sorted(one.keys() & two.keys())
     labels_1, labels_2 = [one[k] for k in shared], [two[k] for k in shared]
     decided = [(x, y) for x, y in zip(labels_1, labels_2) if x != "tie" and y != "tie"]
-    models = sorted(ratings_1.keys() & ratings_2.keys())
+    models = sorted(
+        m for m in ratings_1.keys() & ratings_2.keys() if ratings_1[m] is not None and ratings_2[m] is not None
+    )  # None: too few matches to rate
     tau = rho = float("nan")
     if len(models) >= 2:
+        # scipy.stats costs a second of start-up: imported only when two leaderboards are compared
+        from scipy import stats
+
         r1, r2 = [ratings_1[m] for m in models], [ratings_2[m] for m in models]
         tau = float(stats.kendalltau(r1, r2).statistic)
         rho = float(stats.spearmanr(r1, r2).statistic)
     return Agreement(
-        judge_1=first[0].judge if first else "", judge_2=second[0].judge if second else "",
+        judge_1=first[0].judge if first else "",
+        judge_2=second[0].judge if second else "",
         items=len(shared),
         agreement=float(np.mean([x == y for x, y in zip(labels_1, labels_2)])) if shared else float("nan"),
         decided_items=len(decided),
         agreement_without_ties=float(np.mean([x == y for x, y in decided])) if decided else float("nan"),
-        cohen_kappa=cohen_kappa(labels_1, labels_2), kendall_tau=tau, spearman=rho, ranked_models=len(models),
+        cohen_kappa=cohen_kappa(labels_1, labels_2),
+        kendall_tau=tau,
+        spearman=rho,
+        ranked_models=len(models),
     )

@@ -1,7 +1,8 @@
 """The QLoRA paper's Elo: every model starts at 1000, K = 32; all matches are played in a random order and
 the final ratings kept; this is repeated over many orders and the mean reported with a 95% interval.
 
-Elo is sequential within an ordering, so the kernel is compiled (numba) and runs orderings in parallel.
+Elo is sequential within an ordering: small inputs play one vectorised step per match across all orderings
+(numpy), large ones use compiled kernels that run orderings in parallel (numba, arena.ratings.elo_compiled).
 Each ordering draws its own permutation from a counter-based generator seeded by (seed, ordering index):
 results do not depend on the number of threads, and the plain-Python reference sees the very same orders."""
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from arena.ratings.matches import Matches
@@ -19,67 +19,73 @@ K_FACTOR = 32.0
 _LN10_OVER_400 = np.log(10.0) / 400.0
 
 
-_LANES = 4  # orderings played side by side in one thread, so the CPU overlaps their chains of updates
+# Up to this many matches the numpy path (one vectorised step per match, across orderings) finishes before
+# numba would have loaded its kernels; above it the compiled kernels win.
+_NUMPY_MAX_MATCHES = 300
+_NUMPY_ROWS = 16_384  # orderings per numpy chunk (bounded memory for --orderings auto)
 
 
-@numba.njit(inline="always")
-def _shuffle(order, seed, ordering, swaps):
-    """Fisher-Yates shuffle of `order` in place, driven by SplitMix64 seeded for this (seed, ordering). The
-    generator's state is a counter, so every draw is computed first, in a loop the compiler vectorises; only
-    the swaps go one at a time. `swaps`: scratch for the n − 1 draws."""
-    start = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + np.uint64(ordering)
-    last = order.shape[0] - 1
-    for step in range(last):
-        z = start + np.uint64(step + 1) * np.uint64(0x9E3779B97F4A7C15)
+def _splitmix_swaps(n_matches: int, seed: int, first: int, orderings: int) -> np.ndarray:
+    """The Fisher-Yates draws of orderings first .. first + orderings - 1: (orderings, n_matches - 1), the
+    same SplitMix64 counter and Lemire scaling as the compiled `_shuffle` (uint64 arithmetic wraps)."""
+    last = n_matches - 1
+    ordering = np.arange(first, first + orderings, dtype=np.uint64)[:, None]
+    step = np.arange(last, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        z = (
+            np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
+            + ordering
+            + (step + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        )
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
-        # Lemire's multiply-shift: 32 random bits scaled to [0, i] without a division, i = last − step.
-        swaps[step] = np.int64(((z >> np.uint64(32)) * np.uint64(last - step + 1)) >> np.uint64(32))
-    for step in range(last):
-        i, j = last - step, swaps[step]
-        order[i], order[j] = order[j], order[i]
+        return (((z >> np.uint64(32)) * (np.uint64(last + 1) - step)) >> np.uint64(32)).astype(np.int64)
 
 
-@numba.njit(parallel=True, cache=True)
-def _orders_kernel(n_matches, orderings, seed):
-    orders = np.empty((orderings, n_matches), dtype=np.int32)
-    for r in numba.prange(orderings):
-        for i in range(n_matches):
-            orders[r, i] = i
-        _shuffle(orders[r], seed, r, np.empty(max(n_matches - 1, 0), dtype=np.int64))
-    return orders
+def _numpy_orders(n_matches: int, orderings: int, seed: int, first: int = 0) -> np.ndarray:
+    """Fisher-Yates over every ordering at once, worked on the transpose (one contiguous row per position)."""
+    orders = np.tile(np.arange(n_matches, dtype=np.int32)[:, None], (1, orderings))
+    if n_matches >= 2:
+        swaps = np.ascontiguousarray(_splitmix_swaps(n_matches, seed, first, orderings).T)
+        flat, column = orders.reshape(-1), np.arange(orderings)
+        last = n_matches - 1
+        for step in range(last):
+            i, source = last - step, swaps[step] * orderings + column
+            held = orders[i].copy()
+            orders[i] = flat[source]
+            flat[source] = held
+    return np.ascontiguousarray(orders.T)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def _elo_kernel_from(model_a, model_b, outcome, n_models, orderings, seed, k, first):
-    """Orderings first .. first + orderings - 1 of the seeded sequence, `_LANES` at a time per thread."""
-    n_matches = model_a.shape[0]
-    result = np.empty((orderings, n_models))
-    for group in numba.prange((orderings + _LANES - 1) // _LANES):
-        low = group * _LANES
-        lanes = min(_LANES, orderings - low)
-        orders = np.empty((lanes, n_matches), dtype=np.int32)
-        swaps = np.empty(max(n_matches - 1, 0), dtype=np.int64)
-        for lane in range(lanes):
-            for i in range(n_matches):
-                orders[lane, i] = i
-            _shuffle(orders[lane], seed, first + low + lane, swaps)
-        ratings = np.full((lanes, n_models), 1000.0)
-        for t in range(n_matches):
-            for lane in range(lanes):
-                m = orders[lane, t]
-                a, b = model_a[m], model_b[m]
-                expected_a = 1.0 / (1.0 + np.exp((ratings[lane, b] - ratings[lane, a]) * _LN10_OVER_400))
-                delta = k * (outcome[m] - expected_a)
-                ratings[lane, a] += delta
-                ratings[lane, b] -= delta
-        result[low:low + lanes] = ratings
-    return result
+def _numpy_elo(matches: Matches, orderings: int, seed: int, k: float, first: int) -> np.ndarray:
+    """Elo over orderings with numpy: one step per match position, every ordering of a chunk at once (ratings
+    kept model-major, so each step gathers and scatters in flat arrays)."""
+    n_models, parts = len(matches.models), []
+    for low in range(0, orderings, _NUMPY_ROWS):
+        rows = min(_NUMPY_ROWS, orderings - low)
+        orders = _numpy_orders(len(matches), rows, seed, first + low).T  # (matches, rows)
+        ratings = np.full(n_models * rows, INITIAL_RATING)  # ratings[model * rows + ordering]
+        column = np.arange(rows)
+        a_all = matches.model_a[orders] * rows + column
+        b_all = matches.model_b[orders] * rows + column
+        outcome_all = matches.outcome[orders]
+        for t in range(len(matches)):
+            a, b = a_all[t], b_all[t]
+            expected_a = 1.0 / (1.0 + np.exp((ratings[b] - ratings[a]) * _LN10_OVER_400))
+            delta = k * (outcome_all[t] - expected_a)
+            ratings[a] += delta
+            ratings[b] -= delta
+        parts.append(ratings.reshape(n_models, rows).T)
+    return np.concatenate(parts) if parts else np.empty((0, n_models))
 
 
 def match_orders(n_matches: int, orderings: int, seed: int) -> np.ndarray:
     """The (orderings, n_matches) permutations that `elo_final_ratings` plays, for reference and tests."""
+    if n_matches <= _NUMPY_MAX_MATCHES:
+        return _numpy_orders(n_matches, orderings, seed)
+    from arena.ratings.elo_compiled import _orders_kernel
+
     return _orders_kernel(n_matches, orderings, seed)
 
 
@@ -90,8 +96,13 @@ def expected_score(rating_a: float, rating_b: float) -> float:
 
 def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_FACTOR, first: int = 0) -> np.ndarray:
     """Final ratings after orderings first .. first + orderings - 1 of the seeded sequence: (orderings, models)."""
-    return _elo_kernel_from(matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings,
-                            seed, float(k), first)
+    if len(matches) <= _NUMPY_MAX_MATCHES:
+        return _numpy_elo(matches, orderings, seed, float(k), first)
+    from arena.ratings.elo_compiled import _elo_kernel_from
+
+    return _elo_kernel_from(
+        matches.model_a, matches.model_b, matches.outcome, len(matches.models), orderings, seed, float(k), first
+    )
 
 
 def elo_reference(matches: Matches, orders: np.ndarray, k: float = K_FACTOR) -> np.ndarray:
@@ -119,8 +130,19 @@ class EloResult:
     orderings: int
 
 
-def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k: float = K_FACTOR,
-              target_error: float = 0.1, batch: int = 500, max_orderings: int = 100_000) -> EloResult:
+AUTO_TARGET_ERROR = 0.1  # points: --orderings auto stops once every mean's Monte Carlo error is below this
+AUTO_MAX_ORDERINGS = 100_000  # ... or at this many orderings, whichever comes first
+
+
+def paper_elo(
+    matches: Matches,
+    orderings: int | str = 10_000,
+    seed: int = 0,
+    k: float = K_FACTOR,
+    target_error: float = AUTO_TARGET_ERROR,
+    batch: int = 500,
+    max_orderings: int = AUTO_MAX_ORDERINGS,
+) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
     error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
     rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
@@ -134,9 +156,9 @@ def paper_elo(matches: Matches, orderings: int | str = 10_000, seed: int = 0, k:
         while sum(len(p) for p in parts) < max_orderings:
             part = elo_final_ratings(matches, batch, seed, k, first=batch * len(parts))
             parts.append(part)
-            total, squares = total + part.sum(axis=0), squares + (part ** 2).sum(axis=0)
+            total, squares = total + part.sum(axis=0), squares + (part**2).sum(axis=0)
             played = batch * len(parts)
-            variance = (squares - total ** 2 / played) / (played - 1)
+            variance = (squares - total**2 / played) / (played - 1)
             if (np.sqrt(np.maximum(variance, 0.0) / played)).max() < target_error:
                 break
         finals = np.concatenate(parts)

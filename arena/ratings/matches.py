@@ -14,6 +14,14 @@ from arena.store.records import Judgment
 OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5}
 
 
+def outcome_of(judgment: Judgment) -> float:
+    """A's score in a decided judgment: 1 − the soft preference for B when the judge gave one (a fractional
+    win), else the verdict's score."""
+    if judgment.preference_b is not None:
+        return 1.0 - judgment.preference_b
+    return OUTCOME[judgment.verdict]
+
+
 @dataclass(frozen=True)
 class Matches:
     """Decided matches: model_a[i] (shown first) against model_b[i], scoring outcome[i] for A.
@@ -22,7 +30,7 @@ class Matches:
     models: tuple[str, ...]
     model_a: np.ndarray  # int indices into models
     model_b: np.ndarray
-    outcome: np.ndarray  # float: 1 A won, 0.5 tie, 0 B won
+    outcome: np.ndarray  # float: 1 A won, 0.5 tie, 0 B won; in between for a soft verdict (A's share of the win)
     errors: dict[str, int]
 
     def __len__(self) -> int:
@@ -35,15 +43,21 @@ class Matches:
             raise ArenaError(f"unknown model '{model}': the judgments cover {', '.join(self.models)}") from None
 
     def record(self) -> dict[str, dict[str, int]]:
-        """Wins, losses, ties and matches per model (each judged order counts as its own match)."""
+        """Wins, losses, ties and matches per model (each judged order counts as its own match); a soft
+        verdict counts for the side it favours."""
         n = len(self.models)
-        win_a, win_b, tie = self.outcome == 1.0, self.outcome == 0.0, self.outcome == 0.5
+        win_a, win_b, tie = self.outcome > 0.5, self.outcome < 0.5, self.outcome == 0.5
         wins = np.bincount(self.model_a[win_a], minlength=n) + np.bincount(self.model_b[win_b], minlength=n)
         losses = np.bincount(self.model_b[win_a], minlength=n) + np.bincount(self.model_a[win_b], minlength=n)
         ties = np.bincount(self.model_a[tie], minlength=n) + np.bincount(self.model_b[tie], minlength=n)
         return {
-            m: {"matches": int(wins[i] + losses[i] + ties[i]), "wins": int(wins[i]), "losses": int(losses[i]),
-                "ties": int(ties[i]), "errors": self.errors.get(m, 0)}
+            m: {
+                "matches": int(wins[i] + losses[i] + ties[i]),
+                "wins": int(wins[i]),
+                "losses": int(losses[i]),
+                "ties": int(ties[i]),
+                "errors": self.errors.get(m, 0),
+            }
             for i, m in enumerate(self.models)
         }
 
@@ -64,7 +78,7 @@ def build_matches(judgments: list[Judgment]) -> Matches:
         models=models,
         model_a=np.array([position[j.model_a] for j in decided], dtype=np.int64),
         model_b=np.array([position[j.model_b] for j in decided], dtype=np.int64),
-        outcome=np.array([OUTCOME[j.verdict] for j in decided], dtype=np.float64),
+        outcome=np.array([outcome_of(j) for j in decided], dtype=np.float64),
         errors=dict(errors),
     )
 
@@ -103,8 +117,15 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
         if code >= 0:
             score_of[code] = score
     outcome = score_of[verdicts]
+    soft = columns.preference_b[keep]
+    outcome = np.where(np.isnan(soft) | np.isnan(outcome), outcome, 1.0 - soft)
     decided = ~np.isnan(outcome)
     error = verdicts == columns.code("verdict", "error")
     errors = np.bincount(a[error], minlength=len(models)) + np.bincount(b[error], minlength=len(models))
-    return Matches(tuple(str(m) for m in models), a[decided].astype(np.int64), b[decided].astype(np.int64),
-                   outcome[decided], {str(m): int(e) for m, e in zip(models, errors) if e})
+    return Matches(
+        tuple(str(m) for m in models),
+        a[decided].astype(np.int64),
+        b[decided].astype(np.int64),
+        outcome[decided],
+        {str(m): int(e) for m, e in zip(models, errors) if e},
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, NothingToRate
 from arena.store.records import Judgment
 
 
@@ -51,21 +51,33 @@ def _ratio_percent(weights: np.ndarray, cand: np.ndarray, base: np.ndarray) -> n
         return 100.0 * (weights @ cand) / (weights @ base)
 
 
-def relative_score(judgments: list[Judgment], model: str, baseline: str, bootstrap: int = 1_000,
-                   seed: int = 0) -> RelativeScore:
+def relative_score(
+    judgments: list[Judgment], model: str, baseline: str, bootstrap: int = 1_000, seed: int = 0
+) -> RelativeScore:
     """`judgments`: relative-protocol judgments of `model` against `baseline`, in either order."""
     pairs = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline}]
-    readable = [j for j in pairs if j.verdict != "error" and j.score_a is not None and j.score_b is not None
-                and j.score_a >= 0 and j.score_b >= 0]
+    readable = [
+        j
+        for j in pairs
+        if j.verdict != "error"
+        and j.score_a is not None
+        and j.score_b is not None
+        and j.score_a >= 0
+        and j.score_b >= 0
+    ]
     if not readable:
-        raise ArenaError(f"no readable relative judgments of '{model}' against '{baseline}'")
+        raise NothingToRate(f"no readable relative judgments of '{model}' against '{baseline}'")
     questions = sorted({j.question_id for j in readable})
     cand, base, present = _score_table(readable, model, baseline, questions)
     per_order = [_ratio_percent(present[o][None, :].astype(float), cand[o], base[o])[0] for o in (0, 1)]
-    weights = np.random.default_rng(seed).multinomial(len(questions), np.full(len(questions), 1 / len(questions)),
-                                                      size=max(bootstrap, 1)).astype(float)
-    boot = np.nanmean([_ratio_percent(weights * present[o], cand[o], base[o]) for o in (0, 1)
-                       if present[o].any()], axis=0)
+    weights = (
+        np.random.default_rng(seed)
+        .multinomial(len(questions), np.full(len(questions), 1 / len(questions)), size=max(bootstrap, 1))
+        .astype(float)
+    )
+    boot = np.nanmean(
+        [_ratio_percent(weights * present[o], cand[o], base[o]) for o in (0, 1) if present[o].any()], axis=0
+    )
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     diff = np.array([(j.score_a - j.score_b) * (1 if j.model_a == model else -1) for j in readable])
     return RelativeScore(
@@ -84,25 +96,29 @@ def relative_score(judgments: list[Judgment], model: str, baseline: str, bootstr
     )
 
 
-def relative_scores(judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0) -> list[RelativeScore]:
+def relative_scores(
+    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0
+) -> list[RelativeScore]:
     models = sorted(({j.model_a for j in judgments} | {j.model_b for j in judgments}) - {baseline})
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
         raise ArenaError(f"unknown baseline '{baseline}': the relative judgments cover {', '.join(present)}")
-    scores = [relative_score(judgments, m, baseline, bootstrap, seed) for m in models
-              if any({j.model_a, j.model_b} == {m, baseline} for j in judgments)]
+    scores = [
+        relative_score(judgments, m, baseline, bootstrap, seed)
+        for m in models
+        if any({j.model_a, j.model_b} == {m, baseline} for j in judgments)
+    ]
     return sorted(scores, key=lambda s: -s.percent)
 
 
-def relative_by_category(judgments: list[Judgment], baseline: str, bootstrap: int = 1_000,
-                         seed: int = 0) -> dict[str, list[RelativeScore]]:
+def relative_by_category(
+    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0
+) -> dict[str, list[RelativeScore]]:
     grouped: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         grouped[j.category or "uncategorized"].append(j)
     result = {}
     for category, items in sorted(grouped.items()):
-        try:
+        if any(baseline in (j.model_a, j.model_b) for j in items):  # else the baseline was not judged there
             result[category] = relative_scores(items, baseline, bootstrap, seed)
-        except ArenaError:
-            continue  # the baseline was not judged in this category
     return result

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.ratings.bradley_terry import _RIDGE, ELO_SCALE, fit_log_strengths
+from arena.ratings.bradley_terry_fit import _RIDGE, ELO_SCALE, fit_log_strengths
 from arena.ratings.matches import Matches
 
 FLIP_MARGIN = 0.01  # rating points by which the lower model must end above the higher one
@@ -71,8 +71,9 @@ def points_table(matches: Matches, keep: np.ndarray | None = None) -> np.ndarray
     a, b, s = matches.model_a, matches.model_b, matches.outcome
     if keep is not None:
         a, b, s = a[keep], b[keep], s[keep]
-    points = np.bincount(a * n + b, weights=s, minlength=n * n) + np.bincount(b * n + a, weights=1.0 - s,
-                                                                                minlength=n * n)
+    points = np.bincount(a * n + b, weights=s, minlength=n * n) + np.bincount(
+        b * n + a, weights=1.0 - s, minlength=n * n
+    )
     return points.reshape(n, n)
 
 
@@ -123,22 +124,25 @@ def _prefix_tables(matches: Matches, ranked: np.ndarray, first: int, last: int) 
     steps = ranked[first:last]  # table t (prefix first + t) also lacks steps[:t]
     a, b, s = matches.model_a[steps], matches.model_b[steps], matches.outcome[steps]
     at = np.arange(1, count) * n * n
-    delta = np.bincount(np.concatenate([at + a * n + b, at + b * n + a]), weights=np.concatenate([s, 1.0 - s]),
-                        minlength=count * n * n).reshape(count, n, n)
+    delta = np.bincount(
+        np.concatenate([at + a * n + b, at + b * n + a]), weights=np.concatenate([s, 1.0 - s]), minlength=count * n * n
+    ).reshape(count, n, n)
     keep = np.ones(len(matches), dtype=bool)
     keep[ranked[:first]] = False
     return points_table(matches, keep)[None] - np.cumsum(delta, axis=0)
 
 
-def _bt_flips(matches: Matches, ranked: np.ndarray, theta: np.ndarray, higher: int, lower: int, first: int,
-              last: int) -> np.ndarray:
+def _bt_flips(
+    matches: Matches, ranked: np.ndarray, theta: np.ndarray, higher: int, lower: int, first: int, last: int
+) -> np.ndarray:
     """For each prefix size first .. last: does the Bradley-Terry refit without it flip the pair?"""
     fitted = fit_log_strengths(_prefix_tables(matches, ranked, first, last), theta)
     return ELO_SCALE * (fitted[:, lower] - fitted[:, higher]) > FLIP_MARGIN
 
 
-def bt_pair_fragility(matches: Matches, theta: np.ndarray, higher: int, lower: int, influence: np.ndarray,
-                      bound: int) -> PairFragility:
+def bt_pair_fragility(
+    matches: Matches, theta: np.ndarray, higher: int, lower: int, influence: np.ndarray, bound: int
+) -> PairFragility:
     """The smallest prefix of the influence-ranked matches whose Bradley-Terry refit puts `lower` above
     `higher`, every smaller prefix refit and shown not to (module docstring, steps 2-3)."""
     gap = float(theta[higher] - theta[lower])
@@ -177,12 +181,15 @@ def bt_neighbours(matches: Matches, max_share: float = 0.1, places: int | None =
         return []
     influence = gap_influence(matches, theta, pairs)
     bound = bound_for(matches, max_share)
-    return [bt_pair_fragility(matches, theta, int(hi), int(lo), influence[:, column], bound)
-            for column, (hi, lo) in enumerate(pairs)]
+    return [
+        bt_pair_fragility(matches, theta, int(hi), int(lo), influence[:, column], bound)
+        for column, (hi, lo) in enumerate(pairs)
+    ]
 
 
-def fewest_to_change_top(matches: Matches, theta: np.ndarray, order: np.ndarray, search, known: dict,
-                         slack: float = 2.0) -> PairFragility | None:
+def fewest_to_change_top(
+    matches: Matches, theta: np.ndarray, order: np.ndarray, search, known: dict, slack: float = 2.0
+) -> PairFragility | None:
     """The fewest judgments that put another model above the top one: challengers are searched in the order
     of their first-order estimates, stopping once an estimate exceeds `slack` × the best verified count.
     `search(hi, lo, influence)` runs one pair's search; `known`: (hi, lo) -> results already found."""
@@ -211,9 +218,9 @@ def bt_top_model(matches: Matches, max_share: float = 0.1, known: dict | None = 
     theta = bt_fit(matches)
     bound = bound_for(matches, max_share)
     order = np.argsort(-theta, kind="stable")
-    return fewest_to_change_top(matches, theta, order,
-                                lambda hi, lo, infl: bt_pair_fragility(matches, theta, hi, lo, infl, bound),
-                                known or {})
+    return fewest_to_change_top(
+        matches, theta, order, lambda hi, lo, infl: bt_pair_fragility(matches, theta, hi, lo, infl, bound), known or {}
+    )
 
 
 # --- the paper's Elo -------------------------------------------------------------------------------------
@@ -221,12 +228,12 @@ def without(matches: Matches, rows: np.ndarray) -> Matches:
     """The matches minus `rows`, the rest in store order (as a rerun on a store without them reads them)."""
     keep = np.ones(len(matches), dtype=bool)
     keep[rows] = False
-    return Matches(matches.models, matches.model_a[keep], matches.model_b[keep], matches.outcome[keep],
-                   matches.errors)
+    return Matches(matches.models, matches.model_a[keep], matches.model_b[keep], matches.outcome[keep], matches.errors)
 
 
-def elo_pair_fragility(matches: Matches, ratings: np.ndarray, higher: int, lower: int, influence: np.ndarray,
-                       bound: int, elo) -> PairFragility:
+def elo_pair_fragility(
+    matches: Matches, ratings: np.ndarray, higher: int, lower: int, influence: np.ndarray, bound: int, elo
+) -> PairFragility:
     """As bt_pair_fragility, verified by `elo(matches) -> mean ratings` (the paper's Elo, same orderings
     and seed): the bound first, then every prefix from the smallest up, one Elo replay each, until one flips."""
     ranked = ranked_removals(influence)
@@ -244,8 +251,9 @@ def elo_pair_fragility(matches: Matches, ratings: np.ndarray, higher: int, lower
     return PairFragility(higher, lower, gap, ranked[:size], True, estimate, bound, size + (size < limit))
 
 
-def elo_neighbours(matches: Matches, elo, max_share: float = 0.1, places: int | None = None,
-                   top_model: bool = False) -> tuple[list[PairFragility], PairFragility | None]:
+def elo_neighbours(
+    matches: Matches, elo, max_share: float = 0.1, places: int | None = None, top_model: bool = False
+) -> tuple[list[PairFragility], PairFragility | None]:
     """Adjacent pairs of the paper's Elo leaderboard (`elo(matches)` -> mean ratings), and with `top_model`
     the fewest judgments that change its leader."""
     ratings = elo(matches)

@@ -41,11 +41,19 @@ def rated_columns(columns, protocol: str, judges: list[str]) -> RatedColumns:
 
 def pair_row(result: robustness.PairFragility, matches: Matches, place: int | None, kind: str) -> dict:
     count = result.flip_count
-    return {"pair": kind, "place": place, "higher": matches.models[result.higher],
-            "lower": matches.models[result.lower], "rating_gap": round(result.gap, 2), "flip_count": count,
-            "flip_share": round(count / len(matches), 6) if count is not None else None,
-            "verified": result.verified, "estimate": result.estimate, "bound": result.bound,
-            "matches": len(matches)}
+    return {
+        "pair": kind,
+        "place": place,
+        "higher": matches.models[result.higher],
+        "lower": matches.models[result.lower],
+        "rating_gap": round(result.gap, 2),
+        "flip_count": count,
+        "flip_share": round(count / len(matches), 6) if count is not None else None,
+        "verified": result.verified,
+        "estimate": result.estimate,
+        "bound": result.bound,
+        "matches": len(matches),
+    }
 
 
 def removed_judgments(store: ResultsStore, benchmark: str, columns, rows: np.ndarray) -> list[dict]:
@@ -98,18 +106,30 @@ def run_robustness(store: ResultsStore, args, protocol: str) -> int:
         neighbours, top = _search(rated.matches, args)
         rows = []
         for place, result in enumerate(neighbours, start=1):
-            rows.append({**pair_row(result, rated.matches, place, "neighbours"),
-                         "removed": removed_judgments(store, args.benchmark, columns, rated.rows[result.removed])})
+            rows.append(
+                {
+                    **pair_row(result, rated.matches, place, "neighbours"),
+                    "removed": removed_judgments(store, args.benchmark, columns, rated.rows[result.removed]),
+                }
+            )
         if top is not None:
-            rows.append({**pair_row(top, rated.matches, 1, "top model"),
-                         "removed": removed_judgments(store, args.benchmark, columns, rated.rows[top.removed])})
+            rows.append(
+                {
+                    **pair_row(top, rated.matches, 1, "top model"),
+                    "removed": removed_judgments(store, args.benchmark, columns, rated.rows[top.removed]),
+                }
+            )
         output.append((", ".join(group), rows))
     if args.format == "json":
         data = [row if len(output) == 1 else {"judge": judge, **row} for judge, rows in output for row in rows]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.format == "csv":
-        print_records([{"judge": judge, **row} for judge, rows in output for row in rows], "csv", "",
-                      ("judge", "pair", *TABLE_COLUMNS, "estimate", "bound", "matches"))
+        print_records(
+            [{"judge": judge, **row} for judge, rows in output for row in rows],
+            "csv",
+            "",
+            ("judge", "pair", *TABLE_COLUMNS, "estimate", "bound", "matches"),
+        )
     else:
         for judge, rows in output:
             _print_table(rows, args, protocol, judge)
@@ -131,27 +151,44 @@ def _search(matches: Matches, args):
 
 
 def _print_table(rows: list[dict], args, protocol: str, judge: str) -> None:
-    shown = [{**row, "flip_count": row["flip_count"] if row["verified"] else f"> {row['bound']}",
-              "flip_share": f"{100 * row['flip_share']:.2f}%" if row["verified"] else "n/a"}
-             for row in rows if row["pair"] == "neighbours"]
+    shown = [
+        {
+            **row,
+            "flip_count": row["flip_count"] if row["verified"] else f"> {row['bound']}",
+            "flip_share": f"{100 * row['flip_share']:.2f}%" if row["verified"] else "n/a",
+        }
+        for row in rows
+        if row["pair"] == "neighbours"
+    ]
     rating = "Elo (paper)" if args.rating == "elo" else "Bradley-Terry"
     matches = rows[0]["matches"] if rows else 0
-    print_records(shown, "table", f"Judgments holding each place ({rating}, bound {args.max_share:g} of {matches} "
-                                  f"decided) · {args.benchmark} · judge {judge} · {protocol}", TABLE_COLUMNS)
+    print_records(
+        shown,
+        "table",
+        f"Judgments holding each place ({rating}, bound {args.max_share:g} of {matches} "
+        f"decided) · {args.benchmark} · judge {judge} · {protocol}",
+        TABLE_COLUMNS,
+    )
     top = next((row for row in rows if row["pair"] == "top model"), None)
     if top is not None:
         print(top_model_line(top))
-    info("flip_count: the fewest judgments (a prefix of the list ranked by first-order influence) whose removal puts "
-         "the lower model above the higher when the ratings are refit without them; verified: False when removing "
-         f"{args.max_share:.0%} of the judgments does not. --format json lists them.")
+    info(
+        "flip_count: the fewest judgments (a prefix of the list ranked by first-order influence) whose removal puts "
+        "the lower model above the higher when the ratings are refit without them; verified: False when removing "
+        f"{args.max_share:.0%} of the judgments does not. --format json lists them."
+    )
 
 
 def top_model_line(row: dict) -> str:
     if not row["verified"]:
-        return (f"Fewest judgments that change the top model ({row['higher']}): none found within {row['bound']} "
-                f"({row['bound'] / row['matches']:.0%} of the judgments)")
-    return (f"Fewest judgments that change the top model: {row['flip_count']} of {row['matches']} "
-            f"({100 * row['flip_share']:.2f}%): without them {row['lower']} overtakes {row['higher']}")
+        return (
+            f"Fewest judgments that change the top model ({row['higher']}): none found within {row['bound']} "
+            f"({row['bound'] / row['matches']:.0%} of the judgments)"
+        )
+    return (
+        f"Fewest judgments that change the top model: {row['flip_count']} of {row['matches']} "
+        f"({100 * row['flip_share']:.2f}%): without them {row['lower']} overtakes {row['higher']}"
+    )
 
 
 def held_by(matches: Matches, max_share: float = 0.1) -> dict[str, str]:
@@ -159,8 +196,11 @@ def held_by(matches: Matches, max_share: float = 0.1) -> dict[str, str]:
     report's column): how many judgments keep it above the model below."""
     texts = {}
     for result in robustness.bt_neighbours(matches, max_share):
-        texts[matches.models[result.higher]] = (f"held by {result.flip_count} judgments" if result.verified else
-                                                f"held by more than {result.bound} judgments")
+        texts[matches.models[result.higher]] = (
+            f"held by {result.flip_count} judgments"
+            if result.verified
+            else f"held by more than {result.bound} judgments"
+        )
     return texts
 
 
@@ -171,7 +211,11 @@ def top_pair_line(matches: Matches, max_share: float = 0.1) -> str | None:
     result = robustness.bt_neighbours(matches, max_share, places=1)[0]
     higher, lower = matches.models[result.higher], matches.models[result.lower]
     if not result.verified:
-        return (f"Top place: {higher} over {lower} is held by more than {result.bound} of {len(matches)} judgments "
-                f"(no flip within {max_share:.0%}; arena ratings --method robustness)")
-    return (f"Top place: {higher} over {lower} is held by {result.flip_count} of {len(matches)} judgments "
-            f"(removing them reverses the order; arena ratings --method robustness lists them)")
+        return (
+            f"Top place: {higher} over {lower} is held by more than {result.bound} of {len(matches)} judgments "
+            f"(no flip within {max_share:.0%}; arena ratings --method robustness)"
+        )
+    return (
+        f"Top place: {higher} over {lower} is held by {result.flip_count} of {len(matches)} judgments "
+        f"(removing them reverses the order; arena ratings --method robustness lists them)"
+    )

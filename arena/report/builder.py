@@ -16,15 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.benchmarks.registry import find_prompt_set
-from arena.errors import ArenaError
-from arena.ratings import leaderboard
-from arena.ratings.bradley_terry import predicted_win_matrix
+from arena.errors import AnswersMissing, ArenaError, NothingToRate
+from arena.prompts.registry import find_prompt_set
+from arena.ratings import judge_panel, leaderboard
+from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
 from arena.report import charts
 from arena.report.page import render_page
 from arena.report.safe_markdown import render_markdown
+from arena.report.scores import mt_bench_sections
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 from arena.store.records import Judgment, utc_now
@@ -60,19 +61,31 @@ def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], li
     return models, groups, values
 
 
-def _relative_baseline(judgments: list[Judgment], requested: str | None) -> str | None:
-    if requested:
+def _relative_baseline(judge: str, judgments: list[Judgment], requested: str | None) -> str | None:
+    """The model the relative scores are a percentage of: --baseline, else the reference the judgments name
+    (evaluate's baseline, the QLoRA paper's ChatGPT), else the one model every relative pair holds. Never a
+    guess: with one candidate and no named reference either side could be the baseline, so --baseline it is."""
+    if requested or not judgments:
         return requested
-    common = None
-    for j in judgments:
-        common = {j.model_a, j.model_b} if common is None else common & {j.model_a, j.model_b}
-    return sorted(common)[0] if common else None
+    common = set.intersection(*({j.model_a, j.model_b} for j in judgments))
+    named = {j.meta.get("baseline") for j in judgments} - {None}
+    if len(named) == 1 and named <= common:
+        return named.pop()
+    if len(common) == 1:
+        return common.pop()
+    models = sorted({m for j in judgments for m in (j.model_a, j.model_b)})
+    raise ArenaError(
+        f"the relative judgments of judge '{judge}' do not say which model is the baseline (they "
+        f"compare {', '.join(models)}): pass --baseline MODEL"
+    )
 
 
 def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
     label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
     if any(j.meta.get("demo_judge") for j in judgments):
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
+    self_note = judge_panel.self_judging_label(judge, judgments)
+    label = "; ".join(part for part in (label, self_note) if part)
     section = {"judge": judge, "label": label}
     pairwise = [j for j in judgments if j.protocol == "pairwise"]
     relative = [j for j in judgments if j.protocol == "relative"]
@@ -80,36 +93,55 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
     if pairwise and any(j.verdict != "error" for j in pairwise):
         section["elo"] = leaderboard.elo_leaderboard(pairwise, args["orderings"], args["seed"])
         section["bt"] = leaderboard.bt_leaderboard(pairwise, args["bootstrap"], args["seed"])
-        figures[f"elo-{slug}.svg"] = charts.interval_chart(section["elo"], f"Elo (paper method) · judge {judge}", "Elo", 1000)
-        figures[f"bt-{slug}.svg"] = charts.interval_chart(section["bt"], f"Bradley-Terry · judge {judge}", "rating", 1000)
+        figures[f"elo-{slug}.svg"] = charts.interval_chart(
+            section["elo"], f"Elo (paper method) · judge {judge}", "Elo", 1000
+        )
+        figures[f"bt-{slug}.svg"] = charts.interval_chart(
+            section["bt"], f"Bradley-Terry · judge {judge}", "rating", 1000
+        )
         matches = build_matches(pairwise)
         _held_by(section["bt"], matches)
         order = [r["model"] for r in section["bt"]]
         observed = win_rate_matrix(matches)
         index = [matches.models.index(m) for m in order]
-        figures[f"winrate-{slug}.svg"] = charts.heatmap(order, order, observed[np.ix_(index, index)],
-                                                        f"Observed win rate (row vs column) · judge {judge}",
-                                                        "ties count half; both answer orders pooled; – = never met")
-        predicted = predicted_win_matrix(np.array([r["rating"] for r in section["bt"]]))
+        figures[f"winrate-{slug}.svg"] = charts.heatmap(
+            order,
+            order,
+            observed[np.ix_(index, index)],
+            f"Observed win rate (row vs column) · judge {judge}",
+            "ties count half; both answer orders pooled; – = never met",
+        )
+        predicted = predicted_win_matrix(
+            np.array([np.nan if r["rating"] is None else r["rating"] for r in section["bt"]])
+        )
         np.fill_diagonal(predicted, np.nan)
-        figures[f"predicted-{slug}.svg"] = charts.heatmap(order, order, predicted,
-                                                          f"Predicted win probability (Bradley-Terry) · judge {judge}",
-                                                          "P(row beats column) from the Bradley-Terry ratings")
+        figures[f"predicted-{slug}.svg"] = charts.heatmap(
+            order,
+            order,
+            predicted,
+            f"Predicted win probability (Bradley-Terry) · judge {judge}",
+            "P(row beats column) from the Bradley-Terry ratings",
+        )
         models, groups, values = _breakdown(pairwise, _category_key(prompt_set))
         if len(groups) > 1:
-            figures[f"categories-{slug}.svg"] = charts.heatmap(models, groups, values,
-                                                               f"Share of points by category · judge {judge}",
-                                                               "share of points in that category's matches")
+            figures[f"categories-{slug}.svg"] = charts.heatmap(
+                models,
+                groups,
+                values,
+                f"Share of points by category · judge {judge}",
+                "share of points in that category's matches",
+            )
     _style_section(section, pairwise, args, figures, slug, judge)
-    baseline = _relative_baseline(relative, args.get("baseline"))
+    baseline = _relative_baseline(judge, relative, args.get("baseline"))
     if relative and baseline:
         try:
             section["relative"] = leaderboard.relative_leaderboard(relative, baseline, args["bootstrap"], args["seed"])
             section["baseline"] = baseline
             figures[f"relative-{slug}.svg"] = charts.interval_chart(
-                section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100)
-        except ArenaError:
-            pass
+                section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100
+            )
+        except NothingToRate:
+            pass  # every relative verdict unreadable: the report shows the rest
     return section
 
 
@@ -125,25 +157,26 @@ def _held_by(rows: list[dict], matches) -> None:
 def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures: dict, slug: str, judge: str) -> None:
     """Style-controlled ratings, the judge's style coefficients and its taste for length, when the answers
     behind its verdicts are stored (else the report simply has no style section for this judge)."""
-    from arena.ratings.style_control import length_bias
-    from arena.ratings.styled import styled_matches
-    from arena.style.features import CONTROLS
+    from arena.ratings.style.data import styled_matches
+    from arena.ratings.style.features import CONTROLS
+    from arena.ratings.style.fit import length_bias
 
     if "bt" not in section:
         return
     names = CONTROLS["style"]
     try:
         matches, features = styled_matches(args["store"], args["benchmark"], pairwise, names)
-    except ArenaError:
+    except AnswersMissing:
         return
     rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args["bootstrap"], args["seed"])
     section["bt_controlled"], section["coefficients"] = rows, coefficients
     bias = length_bias(judge, matches, features[:, names.index("length")], min(args["bootstrap"], 200), args["seed"])
     section["length_bias"] = asdict(bias)
     figures[f"style-{slug}.svg"] = charts.shift_chart(
-        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows],
+        [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows if r["rating"] is not None],
         f"Raw → style-controlled Bradley-Terry · judge {judge}",
-        "grey: raw rating; arrow head: controlled for length, headers, lists and bold")
+        "grey: raw rating; arrow head: controlled for length, headers, lists and bold",
+    )
 
 
 def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: list[Judgment]) -> dict:
@@ -159,18 +192,28 @@ def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: li
             facts = manifest.get("model_facts") or config.get("model_facts", {})
             model = config.get("model")
             name = model.get("name") if isinstance(model, dict) else model
-            models[name] = {k: facts.get(k) for k in ("backend", "path", "quantization", "adapter", "gguf_file",
-                                                      "prompt_format") if facts.get(k)}
+            models[name] = {
+                k: facts.get(k)
+                for k in ("backend", "path", "quantization", "adapter", "gguf_file", "prompt_format")
+                if facts.get(k)
+            }
             dates.append(manifest.get("started"))
         packages.update(manifest.get("packages", {}))
     templates = sorted({(j.judge, j.meta.get("template") or j.source or "", j.template_hash or "") for j in judgments})
-    return {"models": models, "templates": templates, "packages": packages,
-            "prompt_set": {"name": benchmark, "prompts": len(prompt_set) if prompt_set else None,
-                           "sha256": prompt_set.sha256 if prompt_set else None,
-                           "source": prompt_set.source if prompt_set else "not available locally"},
-            "generated_from": min(d for d in dates if d) if any(dates) else None,
-            "judgments_dated": [min(j.created for j in judgments), max(j.created for j in judgments)],
-            "report_written": utc_now()}
+    return {
+        "models": models,
+        "templates": templates,
+        "packages": packages,
+        "prompt_set": {
+            "name": benchmark,
+            "prompts": len(prompt_set) if prompt_set else None,
+            "sha256": prompt_set.sha256 if prompt_set else None,
+            "source": prompt_set.source if prompt_set else "not available locally",
+        },
+        "generated_from": min(d for d in dates if d) if any(dates) else None,
+        "judgments_dated": [min(j.created for j in judgments), max(j.created for j in judgments)],
+        "report_written": utc_now(),
+    }
 
 
 def _battles_payload(store: ResultsStore, benchmark: str, judgments: list[Judgment], prompt_set) -> str:
@@ -193,46 +236,73 @@ def _battles_payload(store: ResultsStore, benchmark: str, judgments: list[Judgme
     grouped: dict[tuple[str, str, str], list] = defaultdict(list)
     for j in judgments:
         grouped[(j.question_id, j.model_a, j.model_b)].append(
-            [judges.index(j.judge), j.protocol[0], j.verdict, j.explanation or j.raw or "", j.score_a, j.score_b])
+            [judges.index(j.judge), j.protocol[0], j.verdict, j.explanation or j.raw or "", j.score_a, j.score_b]
+        )
     battles = []
     for (qid, a, b), verdicts in sorted(grouped.items()):
         if qid not in questions:
             prompt = prompt_set.by_id.get(qid) if prompt_set else None
-            questions[qid] = {"c": key(qid), "t": [[m.role, m.content] for m in prompt.turns] if prompt else
-                              [["user", f"(question {qid}: prompt set not available locally)"]]}
+            questions[qid] = {
+                "c": key(qid),
+                "t": [[m.role, m.content] for m in prompt.turns]
+                if prompt
+                else [["user", f"(question {qid}: prompt set not available locally)"]],
+            }
         battles.append([qid, models.index(a), models.index(b), answer_ref(a, qid), answer_ref(b, qid), verdicts])
     data = {"models": models, "judges": judges, "questions": questions, "answers": answer_html, "battles": battles}
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return base64.b64encode(gzip.compress(raw, compresslevel=6)).decode()
 
 
-def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, out_dir: Path,
-                 baseline: str | None = None, orderings: int = 10_000, bootstrap: int = 1_000, seed: int = 0) -> Path:
+def build_report(
+    store: ResultsStore,
+    benchmark: str,
+    judges: list[str] | None,
+    out_dir: Path,
+    baseline: str | None = None,
+    orderings: int = 10_000,
+    bootstrap: int = 1_000,
+    seed: int = 0,
+) -> Path:
     judgments = store.judgments(benchmark)
     if judges:
         judgments = [j for j in judgments if j.judge in judges]
+    single = [j for j in judgments if j.protocol == "single"]
     judgments = [j for j in judgments if j.protocol in ("pairwise", "relative")]
-    if not judgments:
-        raise ArenaError(f"no pairwise or relative judgments for prompt set '{benchmark}'"
-                         f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}")
+    if not judgments and not single:
+        raise ArenaError(
+            f"no pairwise or relative judgments (nor single-answer grades) for prompt set '{benchmark}'"
+            f"{' by ' + ', '.join(judges) if judges else ''} in {store.root}"
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
     prompt_set = find_prompt_set(benchmark)
     judgments = leaderboard.with_categories(judgments, prompt_set)
-    args = {"orderings": orderings, "bootstrap": bootstrap, "seed": seed, "baseline": baseline, "store": store,
-            "benchmark": benchmark}
+    args = {
+        "orderings": orderings,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "baseline": baseline,
+        "store": store,
+        "benchmark": benchmark,
+    }
     figures: dict[str, str] = {}
+    mt_bench = mt_bench_sections(single, prompt_set, bootstrap, seed, figures)
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         by_judge[j.judge].append(j)
     sections = [_judge_section(judge, items, prompt_set, args, figures) for judge, items in sorted(by_judge.items())]
+    panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
+    if panel:
+        sections.append({**_judge_section(panel[0], panel[1], prompt_set, args, figures), "label": panel[2]})
 
     bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
     if bias:
         figures["position-bias.svg"] = charts.share_bars(
             [(b.judge, b.first_win_share, b.ci_low, b.ci_high) for b in bias],
             "Judge position bias: share of decided matches won by the answer shown first",
-            "0.5 = no position bias; bars are 95% Wilson intervals")
+            "0.5 = no position bias; bars are 95% Wilson intervals",
+        )
     agreements = []
     if HUMAN in by_judge:
         human = [j for j in by_judge[HUMAN] if j.protocol == "pairwise"]
@@ -244,15 +314,23 @@ def build_report(store: ResultsStore, benchmark: str, judges: list[str] | None, 
                 ratings = [{r["model"]: r["rating"] for r in s.get("bt", [])} for s in (section, human_section)]
                 agreements.append(asdict(judge_agreement(machine, human, *ratings)))
 
-    metadata = _run_metadata(store, benchmark, prompt_set, judgments)
+    metadata = _run_metadata(store, benchmark, prompt_set, judgments + single)
     nonce = secrets.token_urlsafe(16)
-    html = render_page(benchmark=benchmark, sections=sections, bias=[asdict(b) for b in bias], agreements=agreements,
-                       figures=figures, metadata=metadata, battles=_battles_payload(store, benchmark, judgments, prompt_set),
-                       nonce=nonce, counts={"judgments": len(judgments), "judges": len(by_judge)})
+    html = render_page(
+        benchmark=benchmark,
+        sections=sections,
+        bias=[asdict(b) for b in bias],
+        agreements=agreements,
+        figures=figures,
+        metadata=metadata,
+        battles=_battles_payload(store, benchmark, judgments, prompt_set),
+        nonce=nonce,
+        counts={"judgments": len(judgments), "judges": len(by_judge)},
+        mt_bench=mt_bench,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, svg in figures.items():
         (out_dir / name).write_text(svg, encoding="utf-8")
     path = out_dir / "index.html"
     write_atomically(path, html)
     return path
-

@@ -11,9 +11,11 @@ from arena.ratings.leaderboard import COEFFICIENT_COLUMNS, CONTROLLED_COLUMNS, R
 
 # The Bradley-Terry table adds how many judgments hold each place (arena.ratings.robustness).
 BT_COLUMNS = (*RATING_COLUMNS, "held_by")
-HELD_BY_NOTE = ('<p class="note">held by N judgments: the fewest judgments whose removal puts the model below '
-                "above this one when Bradley-Terry is refit without them (searched up to 10% of the judgments; "
-                "<code>arena ratings --method robustness</code> lists them).</p>")
+HELD_BY_NOTE = (
+    '<p class="note">held by N judgments: the fewest judgments whose removal puts the model below '
+    "above this one when Bradley-Terry is refit without them (searched up to 10% of the judgments; "
+    "<code>arena ratings --method robustness</code> lists them).</p>"
+)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 18px 60px;color:#222}
@@ -115,14 +117,37 @@ def _figures(figures: dict, names: list[str]) -> str:
     return f'<div class="figures">{"".join(shown)}</div>' if shown else ""
 
 
-def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreements: list[dict], figures: dict,
-                metadata: dict, battles: str, nonce: str, counts: dict) -> str:
+def render_page(
+    benchmark: str,
+    sections: list[dict],
+    bias: list[dict],
+    agreements: list[dict],
+    figures: dict,
+    metadata: dict,
+    battles: str,
+    nonce: str,
+    counts: dict,
+    mt_bench: list[dict] | None = None,
+) -> str:
     from arena.store.results import file_safe
 
-    parts = [f"<h1>arena report · {escape(benchmark)}</h1>",
-             f'<p class="note">{counts["judgments"]} judgments by {counts["judges"]} judge(s). Each judged answer '
-             "order is its own match (QLoRA paper). Elo: start 1000, K=32, mean over random match orders with a 95% "
-             "interval. Bradley-Terry: maximum likelihood on the Elo scale, 95% bootstrap interval.</p>"]
+    parts = [
+        f"<h1>arena report · {escape(benchmark)}</h1>",
+        f'<p class="note">{counts["judgments"]} judgments by {counts["judges"]} judge(s). Each judged answer '
+        "order is its own match (QLoRA paper). Elo: start 1000, K=32, mean over random match orders with a 95% "
+        "interval. Bradley-Terry: maximum likelihood on the Elo scale, 95% bootstrap interval.</p>",
+    ]
+    for section in mt_bench or []:  # single-answer grades (MT-bench)
+        slug = file_safe(section["judge"])
+        parts.append(
+            f'<h2 id="mt-bench-{escape(slug)}">MT-bench score · judge {escape(section["judge"])}</h2>'
+            + _table(
+                section["table"], ("model", "score", "ci", "turn1", "turn2", "graded", "errors"), f"mt-bench-{slug}"
+            )
+            + '<p class="note">score: mean grade (1-10) over every graded turn; turn1 and turn2 apart; ci: '
+            "95% bootstrap interval over questions; unreadable grades are left out and counted as errors.</p>"
+            + _figures(figures, [section["figure"]])
+        )
     for section in sections:
         judge, slug = section["judge"], file_safe(section["judge"])
         label = f' <span class="note">({escape(section["label"])})</span>' if section.get("label") else ""
@@ -139,42 +164,100 @@ def render_page(benchmark: str, sections: list[dict], bias: list[dict], agreemen
                     '<p class="note">Controlled for answer length, markdown headers, list items and bold spans: '
                     "logit P(A beats B) = θ_A − θ_B + Σ β·d, d the normalised difference (a−b)/(a+b). rank_change &gt; 0: "
                     "moved up once style is accounted for.</p>"
-                    + _table(section["coefficients"], COEFFICIENT_COLUMNS, f"coefficients-{slug}") + "</div>")
+                    + _table(section["coefficients"], COEFFICIENT_COLUMNS, f"coefficients-{slug}")
+                    + "</div>"
+                )
             else:
                 parts.append("<h3>Bradley-Terry</h3>" + _table(section["bt"], BT_COLUMNS, f"bt-{slug}") + HELD_BY_NOTE)
         if "relative" in section:
-            parts.append(f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
-                         + _table(section["relative"], RELATIVE_COLUMNS, f"relative-{slug}"))
-        parts.append(_figures(figures, [f"elo-{slug}.svg", f"bt-{slug}.svg", f"relative-{slug}.svg",
-                                        f"style-{slug}.svg", f"winrate-{slug}.svg", f"predicted-{slug}.svg",
-                                        f"categories-{slug}.svg"]))
+            parts.append(
+                f"<h3>Score as % of {escape(section['baseline'])} (mean of both orders)</h3>"
+                + _table(section["relative"], RELATIVE_COLUMNS, f"relative-{slug}")
+            )
+        parts.append(
+            _figures(
+                figures,
+                [
+                    f"elo-{slug}.svg",
+                    f"bt-{slug}.svg",
+                    f"relative-{slug}.svg",
+                    f"style-{slug}.svg",
+                    f"winrate-{slug}.svg",
+                    f"predicted-{slug}.svg",
+                    f"categories-{slug}.svg",
+                ],
+            )
+        )
     if bias:
-        parts.append("<h2>Judge diagnostics</h2>" + _table(
-            bias, ("judge", "decided", "first_wins", "first_win_share", "ci_low", "ci_high", "ties", "errors",
-                   "order_pairs", "consistent_pairs", "consistency"), "bias"))
+        parts.append(
+            "<h2>Judge diagnostics</h2>"
+            + _table(
+                bias,
+                (
+                    "judge",
+                    "decided",
+                    "first_wins",
+                    "first_win_share",
+                    "ci_low",
+                    "ci_high",
+                    "ties",
+                    "errors",
+                    "order_pairs",
+                    "consistent_pairs",
+                    "consistency",
+                ),
+                "bias",
+            )
+        )
         parts.append(_figures(figures, ["position-bias.svg"]))
         lengths = [s["length_bias"] for s in sections if "length_bias" in s]
         if lengths:
-            parts.append("<h3>Length preference</h3>" + _table(
-                lengths, ("judge", "longer_wins_share", "length_beta", "length_beta_low", "length_beta_high"),
-                "length-bias") + '<p class="note">longer_wins_share: decided matches won by the longer answer; '
+            parts.append(
+                "<h3>Length preference</h3>"
+                + _table(
+                    lengths,
+                    ("judge", "longer_wins_share", "length_beta", "length_beta_low", "length_beta_high"),
+                    "length-bias",
+                )
+                + '<p class="note">longer_wins_share: decided matches won by the longer answer; '
                 "length_beta: log-odds per unit of normalised length difference with the models held fixed "
-                "(0 = no preference), 95% bootstrap interval.</p>")
+                "(0 = no preference), 95% bootstrap interval.</p>"
+            )
     if agreements:
-        parts.append("<h2>Judge vs human agreement</h2>" + _table(
-            agreements, ("judge_1", "judge_2", "items", "agreement", "agreement_without_ties", "cohen_kappa",
-                         "kendall_tau", "spearman"), "agreement"))
-    parts.append('<h2>Battles</h2><div class="controls"><select id="f-model"><option value="">all models</option></select>'
-                 '<select id="f-category"><option value="">all categories</option></select>'
-                 '<select id="f-verdict"><option value="">any verdict</option></select>'
-                 '<button id="prev" type="button">previous</button><button id="next" type="button">next</button>'
-                 '<span id="page-info" class="note">loading…</span></div><div id="battles"></div>')
+        parts.append(
+            "<h2>Judge vs human agreement</h2>"
+            + _table(
+                agreements,
+                (
+                    "judge_1",
+                    "judge_2",
+                    "items",
+                    "agreement",
+                    "agreement_without_ties",
+                    "cohen_kappa",
+                    "kendall_tau",
+                    "spearman",
+                ),
+                "agreement",
+            )
+        )
+    parts.append(
+        '<h2>Battles</h2><div class="controls"><select id="f-model"><option value="">all models</option></select>'
+        '<select id="f-category"><option value="">all categories</option></select>'
+        '<select id="f-verdict"><option value="">any verdict</option></select>'
+        '<button id="prev" type="button">previous</button><button id="next" type="button">next</button>'
+        '<span id="page-info" class="note">loading…</span></div><div id="battles"></div>'
+    )
     parts.append("<h2>Run metadata</h2><pre>" + escape(json.dumps(metadata, indent=2, default=str)) + "</pre>")
-    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
-           "connect-src 'none'; base-uri 'none'; form-action 'none'")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-            f"<title>arena report · {escape(benchmark)}</title><style>{CSS}</style></head><body>"
-            + "".join(parts)
-            + f'<script type="application/octet-stream" id="battle-data">{battles}</script>'
-            + f'<script nonce="{nonce}">{SCRIPT}</script></body></html>')
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
+        "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        f"<title>arena report · {escape(benchmark)}</title><style>{CSS}</style></head><body>"
+        + "".join(parts)
+        + f'<script type="application/octet-stream" id="battle-data">{battles}</script>'
+        + f'<script nonce="{nonce}">{SCRIPT}</script></body></html>'
+    )

@@ -9,28 +9,22 @@ complete is ever rewritten.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson  # several times faster than json on the million-record logs of a public leaderboard
+
 from arena.errors import ArenaError
 
 
-try:  # several times faster on the million-record logs of a public leaderboard
-    import orjson
+def _dumps(record: dict) -> bytes:
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    def _dumps(record: dict) -> bytes:
-        return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    _loads = orjson.loads
-except ImportError:
-    def _dumps(record: dict) -> bytes:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-
-    _loads = json.loads
+_loads = orjson.loads
 
 
 class TornLineWarning(UserWarning):
@@ -107,7 +101,7 @@ class JsonlLog:
                 for block in blocks:
                     view = memoryview(block)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
 
@@ -138,7 +132,9 @@ class JsonlLog:
         try:
             fd = os.open(self.path, os.O_RDWR)
         except OSError:
-            warnings.warn(f"{self.path}: ignoring a cut-off last record (file is read-only)", TornLineWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: ignoring a cut-off last record (file is read-only)", TornLineWarning, stacklevel=3
+            )
             return
         try:
             with _locked(fd, fcntl.LOCK_EX):
@@ -148,6 +144,8 @@ class JsonlLog:
 
     def _parse(self, data: bytes) -> list[dict]:
         records = []
+        if data.startswith(b"\xef\xbb\xbf"):  # a byte-order mark from an editor or another tool
+            data = data[3:]
         for number, line in enumerate(data.split(b"\n"), start=1):
             if not line.strip():
                 continue

@@ -9,8 +9,10 @@ judge) for judgments, plus a manifest per run.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import re
@@ -26,6 +28,8 @@ from arena.store.atomic import write_atomically
 from arena.store.jsonl import JsonlLog
 from arena.store.records import Answer, Judgment, utc_now
 
+logger = logging.getLogger(__name__)
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 MANIFEST_PACKAGES = ("arena", "numpy", "scipy", "torch", "transformers", "peft", "bitsandbytes", "vllm", "openai")
 
@@ -38,6 +42,26 @@ def file_safe(name: str) -> str:
     return safe
 
 
+def log_name(name: str) -> str:
+    """The file stem of a model's or judge's log: the name itself when it is plain lower-case ASCII, else a
+    readable slug plus a short hash of the exact name. Injective, so two names that differ only in non-ASCII
+    letters, case (case-insensitive file systems) or punctuation never share a log; '~' never occurs in a
+    plain name, so a hashed stem cannot equal one."""
+    slug = file_safe(name)
+    if slug == name and name == name.lower():
+        return slug
+    return f"{slug}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def _legacy_records(folder: Path, name: str, field: str) -> list[tuple[str, dict]]:
+    """(where, record) of `name` in the file an older arena named `file_safe(name)`, where several names may
+    have been merged: only the records whose `field` is exactly `name` (stores written before injective names)."""
+    legacy = folder / f"{file_safe(name)}.jsonl"
+    if legacy.name == f"{log_name(name)}.jsonl" or not legacy.exists():
+        return []
+    return [(f"{legacy}:{record['_line']}", record) for record in JsonlLog(legacy).read() if record.get(field) == name]
+
+
 class ResultsStore:
     def __init__(self, root: Path | str):
         self.root = Path(root)
@@ -48,14 +72,18 @@ class ResultsStore:
 
     # --- answers -------------------------------------------------------------------------------
     def _answers_log(self, benchmark: str, model: str) -> JsonlLog:
-        return JsonlLog(self.root / file_safe(benchmark) / "answers" / f"{file_safe(model)}.jsonl")
+        return JsonlLog(self.root / file_safe(benchmark) / "answers" / f"{log_name(model)}.jsonl")
 
     def answers(self, benchmark: str, model: str) -> dict[str, Answer]:
         """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
         log = self._answers_log(benchmark, model)
         latest: dict[str, Answer] = {}
-        for record in log.read():
-            answer = Answer.from_dict(record, f"{log.path}:{record['_line']}")
+        records = [
+            *_legacy_records(log.path.parent, model, "model"),
+            *((f"{log.path}:{record['_line']}", record) for record in log.read()),
+        ]
+        for where, record in records:
+            answer = Answer.from_dict(record, where)
             latest[answer.question_id] = answer
         return latest
 
@@ -75,13 +103,17 @@ class ResultsStore:
 
     # --- judgments -----------------------------------------------------------------------------
     def _judgments_log(self, benchmark: str, judge: str) -> JsonlLog:
-        return JsonlLog(self.root / file_safe(benchmark) / "judgments" / f"{file_safe(judge)}.jsonl")
+        return JsonlLog(self.root / file_safe(benchmark) / "judgments" / f"{log_name(judge)}.jsonl")
 
     def judgments(self, benchmark: str, judge: str | None = None) -> list[Judgment]:
         """Latest judgment per judgment_id (re-judged errors supersede the earlier record)."""
         folder = self.root / file_safe(benchmark) / "judgments"
         paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
         latest: dict[str, Judgment] = {}
+        if judge:
+            for where, record in _legacy_records(folder, judge, "judge"):
+                judgment = Judgment.from_dict(record, where)
+                latest[judgment.judgment_id] = judgment
         for path in paths:
             log = JsonlLog(path)
             for record in log.read():
@@ -92,11 +124,17 @@ class ResultsStore:
     def judgment_columns(self, benchmark: str, judge: str | None = None):
         """The latest record of every stored judgment as numpy columns (through the derived cache): what the
         rating engines read, without building a Judgment object per record."""
+        import numpy as np
+
         from arena.store.columns import JudgmentColumns, parse_records, read_columns
 
         folder = self.root / file_safe(benchmark) / "judgments"
         paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
         parts = [read_columns(JsonlLog(path)) for path in paths]
+        legacy = folder / f"{file_safe(judge)}.jsonl" if judge else None
+        if legacy is not None and legacy != paths[0] and legacy.exists():  # a store from before injective names
+            merged = read_columns(JsonlLog(legacy))
+            parts.insert(0, merged.take(np.flatnonzero(merged.codes["judge"] == merged.code("judge", judge))))
         if not parts:
             return parse_records(b"", folder, 1)
         return JudgmentColumns.concat(parts).latest()
@@ -131,24 +169,27 @@ class ResultsStore:
 
     # --- one writer at a time ---------------------------------------------------------------------
     @contextmanager
-    def exclusive(self, benchmark: str, kind: str, name: str):
+    def exclusive(self, benchmark: str, kind: str, name: str, quiet: bool = False):
         """Hold the lock of one (prompt set, answers|judgments, model or judge) while deciding what is
-        missing and filling it in, so two runs started together never do the same work twice."""
+        missing and filling it in, so two runs started together never do the same work twice. `quiet`: wait
+        without saying so (a server whose requests take the lock in turn many times a second)."""
         folder = self.root / file_safe(benchmark) / kind
-        path = folder / f"{file_safe(name)}.lock"
+        path = folder / f"{log_name(name)}.lock"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise ArenaError(f"{path}: cannot create the lock file ({exc.strerror}); is the results directory "
-                             "writable?") from None
+            raise ArenaError(
+                f"{path}: cannot create the lock file ({exc.strerror}); is the results directory writable?"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                from arena.console import info
-
-                info(f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish")
+                if not quiet:
+                    logger.info(
+                        f"another arena run is writing {kind} of '{name}' in {self.root}; waiting for it to finish"
+                    )
                 fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -160,7 +201,13 @@ class ResultsStore:
         """Record what ran, with which versions and seeds; the manifest is written at start and updated
         at the end, so even a killed run leaves a trace of its configuration."""
         started = utc_now()
-        path = self.root / "runs" / f"{started.replace(':', '')[:17]}-{file_safe(command)}-{os.getpid()}.json"
+        # Milliseconds in the name: a judge panel runs its members one after the other in one process.
+        stem = f"{started.replace(':', '')[:21]}-{file_safe(command)}-{os.getpid()}"
+        path = self.root / "runs" / f"{stem}.json"
+        for n in range(2, 1000):
+            if not path.exists():
+                break
+            path = path.with_name(f"{stem}-{n}.json")
         manifest = {
             "command": command,
             "argv": sys.argv,

@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 
-from arena.console import info, print_table
+from arena.console import info, print_records
 from arena.errors import ArenaError
 from arena.web import db
 
@@ -22,31 +22,27 @@ def run_rate(args) -> int:
         if args.action in ("serve", "add-rater", "revoke"):  # the commands that change something leave a manifest
             from arena.store import ResultsStore
 
-            config = {"action": args.action, "db": args.db or db.default_db_url(args.results),
-                      **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)}}
+            config = {
+                "action": args.action,
+                "db": db.shown_url(args.db or db.default_db_url(args.results)),
+                **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)},
+            }
             with ResultsStore(args.results).run(f"rate-{args.action}", config) as manifest:
                 _rate(args)
                 manifest.update(exit_status=0)
         else:
             _rate(args)
     except SQLAlchemyError as exc:
-        raise ArenaError(f"the ratings database ({args.db or db.default_db_url(args.results)}) refused the change: "
-                         f"{exc.orig if getattr(exc, 'orig', None) else exc}") from None
+        shown = db.shown_url(args.db or db.default_db_url(args.results))
+        raise ArenaError(
+            f"the ratings database ({shown}) refused the change: {getattr(exc, 'orig', None) or exc}"
+        ) from None
     return 0
 
 
 def _rate(args) -> None:
     if args.action == "serve":
-        from arena.web.app import RateSettings
-        from arena.web.server import serve
-
-        settings = RateSettings(args.benchmark, tuple(args.models), args.results,
-                                args.db or db.default_db_url(args.results), args.per_rater, args.votes_per_minute,
-                                args.burst)
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            info(f"warning: serving on {args.host}, reachable from other machines")
-        info(f"rating form on http://{args.host}:{args.port}/ — give each rater the link from `arena rate add-rater`")
-        serve(settings, args.host, args.port)
+        _serve(args)
     elif args.action == "add-rater":
         token = db.add_rater(_engine(args), args.name)
         info(f"rater '{args.name}' added; their personal link (keep it secret):")
@@ -55,17 +51,69 @@ def _rate(args) -> None:
         db.revoke_rater(_engine(args), args.name)
         info(f"rater '{args.name}' revoked: their link now answers 403")
     elif args.action == "raters":
-        rows = [[r["rater"], r["votes"], "revoked" if r["revoked"] else "active", r["created"]]
-                for r in db.rater_progress(_engine(args))]
-        print_table("Raters", ["rater", "votes", "status", "created"], rows)
+        progress = db.rater_progress(_engine(args))
+        records = [
+            {
+                "rater": r["rater"],
+                "votes": r["votes"],
+                "status": "revoked" if r["revoked"] else "active",
+                "created": str(r["created"]),
+            }
+            for r in progress
+        ]
+        print_records(records, args.format, "Raters", ["rater", "votes", "status", "created"])
     else:
         _export(db.all_votes(_engine(args), args.benchmark), args.format)
 
 
+def _serve(args) -> None:
+    """Everything is checked (prompt set, models, answers, database, port) before the form is announced."""
+    from arena.web.app import RateSettings
+    from arena.web.server import TrustedProxies, create_app, listen, run
+
+    root_path = args.root_path.rstrip("/")
+    if root_path and not root_path.startswith("/"):
+        raise ArenaError(f"--root-path {args.root_path!r}: a sub-path starts with '/' (e.g. /rate)")
+    try:
+        trusted = TrustedProxies.parse(args.forwarded_allow_ips)
+    except ValueError as exc:
+        raise ArenaError(f"--forwarded-allow-ips: {exc}") from None
+    settings = RateSettings(
+        args.benchmark,
+        tuple(args.models),
+        args.results,
+        args.db or db.default_db_url(args.results),
+        args.per_rater,
+        args.votes_per_minute,
+        args.burst,
+        args.mirror_every,
+    )
+    app = create_app(settings, trusted)
+    sock = listen(args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        info(f"warning: serving on {args.host}, reachable from other machines")
+    info(
+        f"rating form on http://{args.host}:{args.port}{root_path}/ — give each rater the link from "
+        "`arena rate add-rater`"
+    )
+    run(app, sock, root_path)
+
+
 def _export(votes: list[dict], fmt: str) -> None:
-    rows = [{"vote_id": v["id"], "benchmark": v["benchmark"], "question_id": v["question_id"], "rater": v["name"],
-             "left_model": v["left_model"], "right_model": v["right_model"], "choice": v["choice"],
-             "comment": v["comment"], "created": str(v["created"])} for v in votes]
+    rows = [
+        {
+            "vote_id": v["id"],
+            "benchmark": v["benchmark"],
+            "question_id": v["question_id"],
+            "rater": v["name"],
+            "left_model": v["left_model"],
+            "right_model": v["right_model"],
+            "choice": v["choice"],
+            "comment": v["comment"],
+            "created": str(v["created"]),
+        }
+        for v in votes
+    ]
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -24,7 +24,7 @@ def build_big_store(results: Path, models: int = 8, prompts: int = 953, seed: in
     judged on every prompt, all from one seed; returns `results`."""
     import json
 
-    from arena.benchmarks import pull_prompt_set
+    from arena.prompts import pull_prompt_set
     from arena.store import Answer, Judgment, ResultsStore
 
     rng = random.Random(seed)

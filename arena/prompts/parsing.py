@@ -7,9 +7,9 @@ import csv
 import re
 from pathlib import Path
 
-from arena.benchmarks.records import Message, Prompt
 from arena.errors import ArenaError
 from arena.inputs import open_text, read_jsonl_objects
+from arena.prompts.records import Message, Prompt
 
 _SPEAKER = re.compile(r"###\s*(Human|Assistant)\s*:")
 CSV_PROMPT_COLUMNS = ("prompt", "text", "question", "instruction")
@@ -34,8 +34,14 @@ def parse_guanaco_dialogue(dialogue: str, where: str) -> tuple[Message, ...]:
 def _messages(items: list, where: str) -> tuple[Message, ...]:
     turns = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant") or not isinstance(item.get("content"), str):
-            raise ArenaError(f"{where}: messages[{index}] must be an object with role 'user' or 'assistant' and a string content")
+        if (
+            not isinstance(item, dict)
+            or item.get("role") not in ("user", "assistant")
+            or not isinstance(item.get("content"), str)
+        ):
+            raise ArenaError(
+                f"{where}: messages[{index}] must be an object with role 'user' or 'assistant' and a string content"
+            )
         turns.append(Message(item["role"], item["content"]))
     if not turns or turns[-1].role != "user":
         raise ArenaError(f"{where}: field 'messages' must end with a user message to answer")
@@ -86,7 +92,9 @@ def _check_unique(prompts: list[Prompt], lines: list[int], path: Path) -> None:
     seen: dict[str, int] = {}
     for prompt, line in zip(prompts, lines):
         if prompt.id in seen:
-            raise ArenaError(f"{path}:{line}: duplicate question id {prompt.id!r} (first seen on line {seen[prompt.id]})")
+            raise ArenaError(
+                f"{path}:{line}: duplicate question id {prompt.id!r} (first seen on line {seen[prompt.id]})"
+            )
         seen[prompt.id] = line
 
 
@@ -107,7 +115,9 @@ def read_prompt_csv(path: Path, source: str | None = None) -> list[Prompt]:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         column = next((c for c in CSV_PROMPT_COLUMNS if c in header), None)
         if column is None:
-            raise ArenaError(f"{path}:1: no prompt column; expected one of {', '.join(CSV_PROMPT_COLUMNS)} in the header")
+            raise ArenaError(
+                f"{path}:1: no prompt column; expected one of {', '.join(CSV_PROMPT_COLUMNS)} in the header"
+            )
         prompts, lines = [], []
         for number, raw in enumerate(reader, start=2):
             row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}

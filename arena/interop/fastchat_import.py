@@ -10,14 +10,10 @@ from pathlib import Path
 
 from arena.errors import ArenaError
 from arena.inputs import iter_jsonl_objects, require_fields
-from arena.store.records import Judgment, utc_now
+from arena.store.records import Judgment, stable_id, utc_now
 from arena.store.results import ResultsStore
 
 _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
-
-
-def read_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> list[Judgment]:
-    return list(iter_fastchat_judgments(path, benchmark, judge))
 
 
 def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
@@ -30,35 +26,81 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
         judge_name = judge or (judge_info[0] if judge_info else path.stem.split("_")[0])
         template = judge_info[1] if len(judge_info) > 1 else None
         turn = row.get("turn", 1)
-        common = dict(benchmark=benchmark, question_id=str(row["question_id"]), judge=judge_name, created=imported,
-                      template_hash=template, source=f"fastchat:{path.name}:turn{turn}", meta={"turn": turn})
+        if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
+            raise ArenaError(f"{where}: field 'turn' must be a turn number (1, 2, ...), got {turn!r}")
+        source = f"fastchat:{path.name}:turn{turn}"
+        common = dict(
+            benchmark=benchmark,
+            question_id=str(row["question_id"]),
+            judge=judge_name,
+            created=imported,
+            template_hash=template,
+            source=source,
+            meta={"turn": turn},
+            turn=turn,
+        )
+
+        def same_id_as_before(model_a: str, model_b: str, protocol: str, common=common) -> str:
+            """The id imports made before judgments had a turn field (the turn is in the source), so a store
+            imported then is not duplicated by importing the same file again."""
+            return stable_id(
+                benchmark,
+                common["question_id"],
+                model_a,
+                model_b,
+                common["judge"],
+                protocol,
+                common["template_hash"],
+                common["source"],
+            )
+
         if "model_1" in row:
             require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)
             for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
                 winner = row[f"{order}_winner"]
                 if winner not in _FASTCHAT_WINNER:
-                    raise ArenaError(f"{where}: field '{order}_winner' must be model_1, model_2, tie or error, got {winner!r}")
-                verdict = ("error" if winner == "error" else "tie" if winner == "tie"
-                           else "A" if winner == first else "B")
+                    raise ArenaError(
+                        f"{where}: field '{order}_winner' must be model_1, model_2, tie or error, got {winner!r}"
+                    )
+                verdict = (
+                    "error" if winner == "error" else "tie" if winner == "tie" else "A" if winner == first else "B"
+                )
                 text = str(row.get(f"{order}_judgment", ""))
-                yield Judgment(model_a=row[first], model_b=row[second], protocol="pairwise", verdict=verdict,
-                               explanation=text, raw=text, **common)
+                yield Judgment(
+                    model_a=row[first],
+                    model_b=row[second],
+                    protocol="pairwise",
+                    verdict=verdict,
+                    explanation=text,
+                    raw=text,
+                    judgment_id=same_id_as_before(row[first], row[second], "pairwise"),
+                    **common,
+                )
         elif "model" in row:
             require_fields(row, ("score",), where)
             score = row["score"]
             if not isinstance(score, (int, float)) or isinstance(score, bool):
                 raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")
             text = str(row.get("judgment", ""))
-            yield Judgment(model_a=row["model"], model_b="", protocol="single",
-                           verdict="error" if score < 0 else "graded", score_a=None if score < 0 else float(score),
-                           explanation=text, raw=text, **common)
+            readable = 1 <= score <= 10  # FastChat writes -1 for a judgment it could not read
+            yield Judgment(
+                model_a=row["model"],
+                model_b="",
+                protocol="single",
+                verdict="graded" if readable else "error",
+                score_a=float(score) if readable else None,
+                explanation=text,
+                raw=text,
+                judgment_id=same_id_as_before(row["model"], "", "single"),
+                **common,
+            )
         else:
             raise ArenaError(f"{where}: missing field 'model_1' (pairwise) or 'model' (single)")
 
 
 def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge: str | None) -> list[str]:
     """Answers from model_answer/ and judgments from model_judgment/, whichever DIR has."""
-    from arena.store.fastchat import import_answers
+    from arena.interop.fastchat_export import import_answers
 
     if not directory.is_dir():
         raise ArenaError(f"{directory}: not a directory")
@@ -102,5 +144,6 @@ def _import_judgments(store: ResultsStore, paths: list[Path], benchmark: str, ju
         for temporary, handle in staged.values():
             handle.close()
             temporary.unlink(missing_ok=True)
-    return (f"read {len(paths)} files: {added} judgments added, {already} already stored"
-            + (f", {errors} of them errors" if errors else ""))
+    return f"read {len(paths)} files: {added} judgments added, {already} already stored" + (
+        f", {errors} of them errors" if errors else ""
+    )

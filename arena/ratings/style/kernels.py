@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from arena.ratings.bradley_terry import in_chunks
+from arena.ratings.bradley_terry_fit import in_chunks
 
 # error_model="numpy": no ZeroDivisionError branch in 1 / (1 + e), which would keep the loops from vectorising.
 _COMPILED = dict(cache=True, fastmath=True, nogil=True, error_model="numpy")
@@ -39,6 +39,7 @@ _MAX_ITERATIONS = 60
 @dataclass(frozen=True)
 class CovariateMatches:
     """Matches in the layout the compiled passes read: pair runs, lower model index first."""
+
     n_models: int
     starts: np.ndarray  # (runs + 1,): run r is matches starts[r]:starts[r + 1]
     low: np.ndarray  # (runs,) the run's models, low < high
@@ -52,8 +53,9 @@ class CovariateMatches:
         return self.starts, self.low, self.high, self.outcome, self.features
 
 
-def covariate_matches(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray,
-                      n_models: int) -> CovariateMatches:
+def covariate_matches(
+    a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray, n_models: int
+) -> CovariateMatches:
     """Lay the matches out once per fit; `features`: (matches, k), A's answer against B's."""
     swap = a > b
     low, high = np.where(swap, b, a).astype(np.int64), np.where(swap, a, b).astype(np.int64)
@@ -61,9 +63,14 @@ def covariate_matches(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, feature
     order = np.argsort(pair, kind="stable")
     first = np.flatnonzero(np.diff(pair[order], prepend=-1))
     signed = np.where(swap[:, None], -features, features)[order]
-    return CovariateMatches(n_models, np.append(first, len(pair)).astype(np.int64), low[order][first], high[order][first],
-                            np.ascontiguousarray(np.where(swap, 1.0 - outcome, outcome)[order], dtype=np.float64),
-                            np.ascontiguousarray(signed.T, dtype=np.float32))
+    return CovariateMatches(
+        n_models,
+        np.append(first, len(pair)).astype(np.int64),
+        low[order][first],
+        high[order][first],
+        np.ascontiguousarray(np.where(swap, 1.0 - outcome, outcome)[order], dtype=np.float64),
+        np.ascontiguousarray(signed.T, dtype=np.float32),
+    )
 
 
 _TAYLOR_EXP = tuple(1.0 / math.factorial(j) for j in range(14, -1, -1))  # 1/14!, ..., 1/1!, 1/0!
@@ -86,7 +93,7 @@ def _sigmoid(z):
 def _linear_predictor(starts, low, high, features, params, out):
     n = params.shape[0] - features.shape[0]
     for r in range(low.shape[0]):
-        out[starts[r]:starts[r + 1]] = params[low[r]] - params[high[r]]
+        out[starts[r] : starts[r + 1]] = params[low[r]] - params[high[r]]
     for f in range(features.shape[0]):
         beta, row = params[n + f], features[f]
         for m in range(out.shape[0]):
@@ -100,7 +107,7 @@ def _sum_residuals(starts, low, high, features, residual, params, gradient):
     for i in range(params.shape[0]):
         gradient[i] = -_RIDGE * params[i]
     for r in range(low.shape[0]):
-        total = residual[starts[r]:starts[r + 1]].sum()  # slice sums vectorise, range(start, stop) loops do not
+        total = residual[starts[r] : starts[r + 1]].sum()  # slice sums vectorise, range(start, stop) loops do not
         gradient[low[r]] += total
         gradient[high[r]] -= total
     for f in range(features.shape[0]):
@@ -230,9 +237,13 @@ def fit_with_covariates(data: CovariateMatches, counts: np.ndarray | None = None
     counts (default once)."""
     count = len(data.outcome)
     params = np.zeros(data.n_models + data.features.shape[0])
-    _newton(*data.arrays, np.ones(count) if counts is None else np.asarray(counts, dtype=np.float64), params,
-            np.empty(count))
-    params[:data.n_models] -= params[:data.n_models].mean()
+    _newton(
+        *data.arrays,
+        np.ones(count) if counts is None else np.asarray(counts, dtype=np.float64),
+        params,
+        np.empty(count),
+    )
+    params[: data.n_models] -= params[: data.n_models].mean()
     return params
 
 
@@ -253,7 +264,12 @@ def bootstrap_fits(data: CovariateMatches, point: np.ndarray, seeds: np.ndarray)
     _residuals(*data.arrays, ones, point, point_residual)
     seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
     chunk = -(-len(seeds) // (2 * (os.cpu_count() or 1)))  # two chunks per core evens out the finishing times
-    params = in_chunks(len(seeds), chunk, lambda index, length: _resample_fits(
-        *data.arrays, point, inverse, point_residual, seeds[index * chunk:index * chunk + length]))
-    params[:, :data.n_models] -= params[:, :data.n_models].mean(axis=1, keepdims=True)
+    params = in_chunks(
+        len(seeds),
+        chunk,
+        lambda index, length: _resample_fits(
+            *data.arrays, point, inverse, point_residual, seeds[index * chunk : index * chunk + length]
+        ),
+    )
+    params[:, : data.n_models] -= params[:, : data.n_models].mean(axis=1, keepdims=True)
     return params

@@ -7,7 +7,7 @@ by batched Newton steps. The likelihood does not change when every log-strength 
 so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
 convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
 
-`arena.ratings.covariates` fits the same likelihood with per-match covariates (style control).
+`arena.ratings.style.kernels` fits the same likelihood with per-match covariates (style control).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import os
 import numpy as np
 import scipy.sparse as sparse
 
-from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
 from arena.ratings.matches import Matches
+from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
 
 ELO_SCALE = 400.0 / np.log(10.0)  # rating points per unit of log-odds
 # A whisper of L2 on the log-strengths keeps a model that won (or lost) everything finite.
@@ -35,12 +35,19 @@ def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (A, B, 2 × outcome) rows and how often each occurs: one pass of counting into a key per kind.
     The likelihood does not care which model was shown first, so each match is written with the lower model
     index first (its outcome flipped when needed): half the kinds, and the multinomial resample over these
-    merged kinds is exactly the marginal of the one over the finer kinds."""
+    merged kinds is exactly the marginal of the one over the finer kinds.
+
+    Soft verdicts (fractional outcomes) make kinds of every distinct (A, B, outcome); the third column then
+    holds 2 × outcome as a float, and a kind scores its fraction of a win in the likelihood."""
     n = len(matches.models)
     swap = matches.model_a > matches.model_b
     low = np.where(swap, matches.model_b, matches.model_a).astype(np.int64)
     high = np.where(swap, matches.model_a, matches.model_b).astype(np.int64)
-    outcome2 = np.rint(np.where(swap, 1.0 - matches.outcome, matches.outcome) * 2).astype(np.int64)
+    doubled = np.where(swap, 1.0 - matches.outcome, matches.outcome) * 2
+    if not np.isin(doubled, (0.0, 1.0, 2.0)).all():
+        kinds, counts = np.unique(np.stack([low, high, doubled], axis=1), axis=0, return_counts=True)
+        return kinds, counts.astype(np.float64)
+    outcome2 = doubled.astype(np.int64)
     key = (low * n + high) * 3 + outcome2
     if n * n * 3 <= 50_000_000:
         counts = np.bincount(key, minlength=n * n * 3)
@@ -55,10 +62,10 @@ def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
 def _points_operator(kinds: np.ndarray, n_models: int) -> sparse.csr_matrix:
     """(kinds × models²): a count vector times this is the points table, points[i, j] = points i took from j
     (a tie gives half to each side)."""
-    a, b, score = kinds[:, 0], kinds[:, 1], kinds[:, 2] / 2.0
+    a, b, score = kinds[:, 0].astype(np.int64), kinds[:, 1].astype(np.int64), kinds[:, 2] / 2.0
     rows = np.concatenate([np.arange(len(kinds)), np.arange(len(kinds))])
     cols = np.concatenate([a * n_models + b, b * n_models + a])
-    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models ** 2))
+    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models**2))
 
 
 def points_tables(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.ndarray:
@@ -91,7 +98,7 @@ def fit_log_strengths(points: np.ndarray, start: np.ndarray | None = None) -> np
 
 def to_elo_scale(theta: np.ndarray, anchor: int | None = None) -> np.ndarray:
     """Log-strengths to ratings: the anchor model (or the mean) sits at 1000."""
-    centre = theta[..., anchor:anchor + 1] if anchor is not None else theta.mean(axis=-1, keepdims=True)
+    centre = theta[..., anchor : anchor + 1] if anchor is not None else theta.mean(axis=-1, keepdims=True)
     return INITIAL_RATING + ELO_SCALE * (theta - centre)
 
 

@@ -1,7 +1,7 @@
 """Answers in FastChat llm_judge's layout, so its tools (and people used to them) can read ours and we theirs:
 
-    DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
-    DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
+DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
+DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from arena.benchmarks.records import PromptSet
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects, require_fields
+from arena.prompts.records import PromptSet
 from arena.store.records import Answer
 from arena.store.results import ResultsStore, file_safe
 

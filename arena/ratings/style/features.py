@@ -29,8 +29,13 @@ def text_features(text: str) -> tuple[int, ...]:
     """The counts of FEATURES for one text (cached: the same answer is met in many matches)."""
     fences = len(_FENCE.findall(text))
     prose = _FENCED.sub(" ", text)
-    return (len(text.split()), len(_HEADER.findall(prose)), len(_LIST_ITEM.findall(prose)),
-            len(_BOLD.findall(prose)), fences // 2)
+    return (
+        len(text.split()),
+        len(_HEADER.findall(prose)),
+        len(_LIST_ITEM.findall(prose)),
+        len(_BOLD.findall(prose)),
+        fences // 2,
+    )
 
 
 def answer_features(turns: list[str]) -> dict[str, int]:
@@ -47,6 +52,8 @@ def resolve_control(control: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in control.split(",") if n.strip())
     unknown = [n for n in names if n not in FEATURES]
     if unknown or not names:
-        raise ArenaError(f"unknown style feature {', '.join(repr(u) for u in unknown) or repr(control)}: known are "
-                         f"{', '.join(FEATURES)} (or 'length' / 'style' = {', '.join(CONTROLS['style'])})")
+        raise ArenaError(
+            f"unknown style feature {', '.join(repr(u) for u in unknown) or repr(control)}: known are "
+            f"{', '.join(FEATURES)} (or 'length' / 'style' = {', '.join(CONTROLS['style'])})"
+        )
     return names

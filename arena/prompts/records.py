@@ -25,10 +25,22 @@ class Prompt:
     language: str | None = None
     reference: str | None = None
     source: str = ""
+    # Reference answers, one per user turn (MT-bench's GPT-4 answers for math, reasoning and coding): what a
+    # reference-guided judge template shows the judge. Empty when the set has none for this question.
+    references: tuple[str, ...] = ()
 
     @property
     def user_turns(self) -> list[str]:
         return [m.content for m in self.turns if m.role == "user"]
+
+    @property
+    def model_turns(self) -> int:
+        """How many replies a model writes: one per user turn with no given reply after it (MT-bench: two;
+        an OpenAssistant dialogue with its history: one)."""
+        turns = self.turns
+        return sum(
+            m.role == "user" and (i + 1 == len(turns) or turns[i + 1].role != "assistant") for i, m in enumerate(turns)
+        )
 
     @property
     def question(self) -> str:
@@ -41,9 +53,16 @@ class Prompt:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Prompt":
+    def from_dict(cls, data: dict) -> Prompt:
         turns = tuple(Message(t["role"], t["content"]) for t in data["turns"])
-        return cls(**{**data, "turns": turns})
+        return cls(**{**data, "turns": turns, "references": tuple(data.get("references") or ())})
+
+    def reference_for(self, turn: int) -> str | None:
+        """The reference answer for user turn `turn` (1-based): from the set's reference file, else the
+        question's own `reference` field for a one-turn question."""
+        if self.references:
+            return self.references[turn - 1] if turn <= len(self.references) else None
+        return self.reference if turn == len(self.user_turns) else None
 
 
 @dataclass

@@ -31,10 +31,22 @@ _SIZE_FIRST = re.compile(r"^(\d+(?:\.\d+)?)b-([a-z][\w.-]*?)$", re.I)
 _PAPER_SIZES = {"guanaco": {"30": "33"}}
 _GENERATION_SUFFIX = re.compile(r"-(vicuna|oa)?-?generations.*$", re.I)
 _ANSWER_PREFIX = re.compile(r"^answer[-_]", re.I)
-_ALIASES = {"gpt35": "gpt-3.5", "gpt-35": "gpt-3.5", "chatgpt": "gpt-3.5", "gpt3.5": "gpt-3.5",
-            "gpt4": "gpt-4", "gpt-4": "gpt-4", "gpt-3.5": "gpt-3.5", "gpt-3.5-turbo": "gpt-3.5"}
+_ALIASES = {
+    "gpt35": "gpt-3.5",
+    "gpt-35": "gpt-3.5",
+    "chatgpt": "gpt-3.5",
+    "gpt3.5": "gpt-3.5",
+    "gpt4": "gpt-4",
+    "gpt-4": "gpt-4",
+    "gpt-3.5": "gpt-3.5",
+    "gpt-3.5-turbo": "gpt-3.5",
+}
 # Words in folder and file names that tell which benchmark a review folder belongs to.
 _BENCHMARK_WORDS = {"vicuna": "vicuna80", "oa": "oa953"}
+
+
+# The paper's relative (1-10) reviews score every model against ChatGPT's answer: the reference of its "% of ChatGPT".
+PAPER_RELATIVE_BASELINE = "gpt-3.5"
 
 
 def readable_model_name(original: str) -> str:
@@ -83,15 +95,15 @@ def parse_review_file_name(path: Path) -> ReviewFileName:
 
 # --- answers -------------------------------------------------------------------------------------
 @dataclass
-class PublishedAnswers:
+class QLoRAGenerations:
     """The answers of one benchmark's generation files, and which model gave each published answer id."""
 
     answers: list[Answer] = field(default_factory=list)
     owner: dict[str, str] = field(default_factory=dict)  # answer_id -> readable model name
 
 
-def read_generations(folders: list[Path], benchmark: str) -> PublishedAnswers:
-    published = PublishedAnswers()
+def read_generations(folders: list[Path], benchmark: str) -> QLoRAGenerations:
+    published = QLoRAGenerations()
     where_seen: dict[str, str] = {}
     for folder in folders:
         for path in sorted(folder.glob("*.jsonl")):
@@ -100,13 +112,22 @@ def read_generations(folders: list[Path], benchmark: str) -> PublishedAnswers:
                 where = f"{path}:{row.line}"
                 if row.answer_id is not None:
                     if row.answer_id in where_seen:
-                        raise ArenaError(f"{where}: answer id {row.answer_id!r} is also listed in {where_seen[row.answer_id]}")
+                        raise ArenaError(
+                            f"{where}: answer id {row.answer_id!r} is also listed in {where_seen[row.answer_id]}"
+                        )
                     where_seen[row.answer_id] = where
                     published.owner[row.answer_id] = model
-                published.answers.append(Answer(
-                    benchmark, row.question_id, model, [row.text],
-                    answer_id=row.answer_id or f"{path.stem}:{row.question_id}", finish_reason="stop",
-                    meta={"imported_from": str(path), "original_model": path.stem}))
+                published.answers.append(
+                    Answer(
+                        benchmark,
+                        row.question_id,
+                        model,
+                        [row.text],
+                        answer_id=row.answer_id or f"{path.stem}:{row.question_id}",
+                        finish_reason="stop",
+                        meta={"imported_from": str(path), "original_model": path.stem},
+                    )
+                )
     return published
 
 
@@ -133,8 +154,10 @@ def _sides(by_name: tuple[str, str], row: dict, owner: dict[str, str], where: st
         return *by_name, "file name"
     for known, label in ((first, "answer1_id"), (second, "answer2_id")):
         if known is not None and known not in by_name:
-            raise ArenaError(f"{where}: {label} {row.get(label)!r} is an answer of '{known}', which the file name "
-                             f"does not name ({by_name[0]} vs {by_name[1]})")
+            raise ArenaError(
+                f"{where}: {label} {row.get(label)!r} is an answer of '{known}', which the file name "
+                f"does not name ({by_name[0]} vs {by_name[1]})"
+            )
     if first is not None and second is not None:
         if first == second:
             raise ArenaError(f"{where}: answer1_id and answer2_id are both answers of '{first}'")
@@ -149,8 +172,11 @@ def _verdict(score, pairwise: bool, where: str) -> tuple[str, float | None, floa
         if isinstance(score, bool) or score not in _THREE_CLASS:
             raise ArenaError(f"{where}: field 'score' must be 1, 2, 3 or -1 in a three-class file, got {score!r}")
         return _THREE_CLASS[score], None, None
-    if not (isinstance(score, list) and len(score) == 2
-            and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in score)):
+    if not (
+        isinstance(score, list)
+        and len(score) == 2
+        and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in score)
+    ):
         raise ArenaError(f"{where}: field 'score' must be [score_first, score_second], got {score!r}")
     first, second = float(score[0]), float(score[1])
     if first < 0 or second < 0:
@@ -158,8 +184,9 @@ def _verdict(score, pairwise: bool, where: str) -> tuple[str, float | None, floa
     return ("A" if first > second else "B" if second > first else "tie"), first, second
 
 
-def read_review_file(path: Path, benchmark: str, judge: str, owner: dict[str, str] | None = None,
-                     prompt_ids: set[str] | None = None) -> ReviewFile:
+def read_review_file(
+    path: Path, benchmark: str, judge: str, owner: dict[str, str] | None = None, prompt_ids: set[str] | None = None
+) -> ReviewFile:
     names = parse_review_file_name(path)
     by_name = (readable_model_name(names.model_a), readable_model_name(names.model_b))
     protocol = "pairwise" if names.pairwise else "relative"
@@ -176,15 +203,38 @@ def read_review_file(path: Path, benchmark: str, judge: str, owner: dict[str, st
         model_a, model_b, sides_from = _sides(by_name, row, owner or {}, where)
         corrected += model_a != by_name[0]
         verdict, score_a, score_b = _verdict(row["score"], names.pairwise, where)
-        judgments.append(Judgment(
-            benchmark=benchmark, question_id=qid, model_a=model_a, model_b=model_b, judge=judge,
-            protocol=protocol, verdict=verdict, score_a=score_a, score_b=score_b, explanation=str(row["text"]),
-            raw=str(row["text"]), source=f"qlora:{path.name}",
-            meta={"file": path.name, "original_model_a": names.model_a, "original_model_b": names.model_b,
-                  "sides_from": sides_from, "order_corrected": model_a != by_name[0],
-                  "reviewer": names.reviewer, "review_id": row.get("review_id"),
-                  "answer1_id": row.get("answer1_id"), "answer2_id": row.get("answer2_id")},
-        ))
+        judgments.append(
+            Judgment(
+                benchmark=benchmark,
+                question_id=qid,
+                model_a=model_a,
+                model_b=model_b,
+                judge=judge,
+                protocol=protocol,
+                verdict=verdict,
+                score_a=score_a,
+                score_b=score_b,
+                explanation=str(row["text"]),
+                raw=str(row["text"]),
+                source=f"qlora:{path.name}",
+                meta={
+                    "file": path.name,
+                    "original_model_a": names.model_a,
+                    "original_model_b": names.model_b,
+                    "sides_from": sides_from,
+                    "order_corrected": model_a != by_name[0],
+                    "reviewer": names.reviewer,
+                    "review_id": row.get("review_id"),
+                    "answer1_id": row.get("answer1_id"),
+                    "answer2_id": row.get("answer2_id"),
+                    **(
+                        {"baseline": PAPER_RELATIVE_BASELINE}
+                        if protocol == "relative" and PAPER_RELATIVE_BASELINE in (model_a, model_b)
+                        else {}
+                    ),
+                },
+            )
+        )
     return ReviewFile(path, judgments, corrected)
 
 
@@ -200,11 +250,17 @@ def review_folders(root: Path) -> list[Path]:
         raise ArenaError(f"{root}: not a directory")
     if any(root.glob("*.jsonl")):
         return [root]
-    folders = sorted({p.parent for p in root.rglob("*.jsonl")
-                      if _is_review_file(p) and "generations" not in p.relative_to(root).parts})
+    folders = sorted(
+        {
+            p.parent
+            for p in root.rglob("*.jsonl")
+            if _is_review_file(p) and "generations" not in p.relative_to(root).parts
+        }
+    )
     if not folders:
-        raise ArenaError(f"{root}: no review files (<A>-vs-<B>-<reviewer>-reviewer[-threeclass].jsonl) found in it "
-                         "or below it")
+        raise ArenaError(
+            f"{root}: no review files (<A>-vs-<B>-<reviewer>-reviewer[-threeclass].jsonl) found in it or below it"
+        )
     return folders
 
 
@@ -219,8 +275,9 @@ def benchmark_of(folder: Path, root: Path) -> str:
         found = {_BENCHMARK_WORDS[w] for w in _words(part) if w in _BENCHMARK_WORDS}
         if len(found) == 1:
             return found.pop()
-    votes = Counter(_BENCHMARK_WORDS[w] for p in folder.glob("*.jsonl") for w in _words(p.name)
-                    if w in _BENCHMARK_WORDS)
+    votes = Counter(
+        _BENCHMARK_WORDS[w] for p in folder.glob("*.jsonl") for w in _words(p.name) if w in _BENCHMARK_WORDS
+    )
     if len(votes) == 1:
         return next(iter(votes))
     raise ArenaError(f"{folder}: cannot tell whether these reviews are on vicuna80 or oa953; give --benchmark")
@@ -243,7 +300,7 @@ def generation_folders(folder: Path, benchmark: str) -> list[Path]:
 class BenchmarkImport:
     benchmark: str
     files: list[ReviewFile] = field(default_factory=list)
-    answers: PublishedAnswers = field(default_factory=PublishedAnswers)
+    answers: QLoRAGenerations = field(default_factory=QLoRAGenerations)
     added: int = 0
     already_stored: int = 0
     answers_added: Counter = field(default_factory=Counter)
@@ -251,32 +308,39 @@ class BenchmarkImport:
     def describe(self) -> list[str]:
         judgments = sum(len(f.judgments) for f in self.files)
         protocols = Counter(j.protocol for f in self.files for j in f.judgments)
-        lines = [f"{self.benchmark}: {len(self.files)} review files, {judgments} judgments "
-                 f"({', '.join(f'{n} {p}' for p, n in sorted(protocols.items()))}): "
-                 f"{self.added} added, {self.already_stored} already stored"]
+        lines = [
+            f"{self.benchmark}: {len(self.files)} review files, {judgments} judgments "
+            f"({', '.join(f'{n} {p}' for p, n in sorted(protocols.items()))}): "
+            f"{self.added} added, {self.already_stored} already stored"
+        ]
         lines += [f"  answers of {model}: {count} added" for model, count in sorted(self.answers_added.items())]
         unparsed = [(f.path.name, f.unparsed) for f in self.files if f.unparsed]
         if unparsed:
-            lines.append(f"  {sum(n for _, n in unparsed)} reviews could not be parsed by the judge's own script; "
-                         "kept as verdict 'error' (never counted as ties):")
+            lines.append(
+                f"  {sum(n for _, n in unparsed)} reviews could not be parsed by the judge's own script; "
+                "kept as verdict 'error' (never counted as ties):"
+            )
             lines += [f"    {name}: {count}" for name, count in unparsed]
         corrected = [(f.path.name, f.corrected, len(f.judgments)) for f in self.files if f.corrected]
         if corrected:
-            lines.append(f"  {sum(n for _, n, _ in corrected)} rows showed the answers in the other order than their "
-                         "file name says; sides taken from the rows' answer ids:")
+            lines.append(
+                f"  {sum(n for _, n, _ in corrected)} rows showed the answers in the other order than their "
+                "file name says; sides taken from the rows' answer ids:"
+            )
             lines += [f"    {name}: {n} of {total} rows" for name, n, total in corrected]
         return lines
 
 
 def _prompt_ids(benchmark: str) -> set[str] | None:
-    from arena.benchmarks.registry import find_prompt_set
+    from arena.prompts.registry import find_prompt_set
 
     prompt_set = find_prompt_set(benchmark)
     return None if prompt_set is None else set(prompt_set.by_id)
 
 
-def read_qlora_eval(root: Path, judge: str, benchmark: str | None = None,
-                    generations: Path | None = None) -> list[BenchmarkImport]:
+def read_qlora_eval(
+    root: Path, judge: str, benchmark: str | None = None, generations: Path | None = None
+) -> list[BenchmarkImport]:
     """Parse and check every review and answer file under `root`; nothing is written."""
     if generations is not None and not generations.is_dir():
         raise ArenaError(f"{generations}: not a directory of answer files")
@@ -293,8 +357,10 @@ def read_qlora_eval(root: Path, judge: str, benchmark: str | None = None,
         result = BenchmarkImport(name, answers=read_generations(answer_folders, name))
         prompt_ids = _prompt_ids(name)
         for folder in folders:
-            result.files += [read_review_file(path, name, judge, result.answers.owner, prompt_ids)
-                             for path in sorted(folder.glob("*.jsonl"))]
+            result.files += [
+                read_review_file(path, name, judge, result.answers.owner, prompt_ids)
+                for path in sorted(folder.glob("*.jsonl"))
+            ]
         imports.append(result)
     return imports
 
@@ -311,10 +377,3 @@ def store_imports(store: ResultsStore, imports: list[BenchmarkImport]) -> None:
             fresh = [a for a in result.answers.answers if a.model == model and a.question_id not in stored]
             store.save_answers(fresh)
             result.answers_added[model] = len(fresh)
-
-
-def import_qlora_eval(store: ResultsStore, root: Path, judge: str, benchmark: str | None = None,
-                      generations: Path | None = None) -> list[BenchmarkImport]:
-    imports = read_qlora_eval(root, judge, benchmark, generations)
-    store_imports(store, imports)
-    return imports

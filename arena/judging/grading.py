@@ -1,0 +1,170 @@
+"""`arena evaluate --protocol single`: every turn of every candidate's answers graded from 1 to 10 (MT-bench).
+
+Grades go through the same path as comparisons (judge_matchups: the cache, resuming, the spending cap, the
+judge's concurrency and whatever batching the judge does): a grade is a matchup with one model and no second
+answer, expanded into one request per turn. What can be checked before anything is written is checked first:
+the templates, and that every question whose template needs a reference answer has one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from arena.console import info, warn
+from arena.errors import ArenaError
+from arena.judging.replay import PREFIX as REPLAY_PREFIX
+from arena.judging.replay import ReplayJudge
+from arena.judging.runner import Matchup
+from arena.judging.templates import TemplateSet
+from arena.prompts import load_prompt_set
+from arena.prompts.records import PromptSet
+from arena.prompts.references import needs_reference
+from arena.store import Answer, ResultsStore
+from arena.store.records import utc_now
+
+
+def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], limit: int | None) -> list[Matchup]:
+    """One matchup per (question, model) answered; the runner expands it into one per turn."""
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    return [
+        Matchup(p, model, "", by_question[p.id], None)
+        for p in prompts
+        for model, by_question in answers.items()
+        if p.id in by_question
+    ]
+
+
+def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | None) -> None:
+    """Before anything is generated or written: a per-turn template set's reference-guided variant needs a
+    reference answer for each user turn of every math, reasoning and coding question it will judge."""
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    if not templates.per_turn:
+        if any(p.model_turns > 1 for p in prompts):
+            warn(
+                f"prompt set '{prompt_set.name}' has questions a model answers in several turns; the {templates.protocol} "
+                f"template '{templates.name}' shows the judge only each answer's last turn. For per-turn judging "
+                "use --judge-template with FastChat's judge_prompts.jsonl (pair-v2 and its multi-turn variant)"
+            )
+        return
+    if "reference" not in templates.variants:
+        return
+    for prompt in prompts:
+        if not needs_reference(prompt.category):
+            continue
+        missing = [t for t in range(1, len(prompt.user_turns) + 1) if prompt.reference_for(t) is None]
+        if missing:
+            raise ArenaError(
+                f"prompt set '{prompt_set.name}', question {prompt.id} ({prompt.category}): no reference answer for "
+                f"turn {missing[0]}, and the {prompt.category} template '{templates.variants['reference'].name}' needs "
+                f"one. Pull the set with its references (`arena prompts pull {prompt_set.name} --from FILE "
+                "--references FILE`)"
+            )
+
+
+def run_single_grading(args) -> int:
+    from arena.models.base import check_loadable
+    from arena.pipelines import (
+        JudgingSession,
+        _check_prices,
+        _judge_spec,
+        _load_judge,
+        _models,
+        _spec_record,
+        _templates,
+        demo_label,
+    )
+
+    store = ResultsStore(args.results)
+    prompt_set = load_prompt_set(args.benchmark)
+    if args.judge.startswith(REPLAY_PREFIX):
+        return _replay_grades(store, prompt_set, args)
+    templates = _templates(args, "single")
+    check_templates(prompt_set, templates, args.limit)
+    candidates = _models(args.model, args)
+    judge_spec = _judge_spec(args)
+    config = {
+        "models": [_spec_record(s) for s in candidates],
+        "judge": _spec_record(judge_spec),
+        "benchmark": prompt_set.name,
+        "prompt_set_sha256": prompt_set.sha256,
+        "protocol": "single",
+        "templates": {name: t.hash for name, t in templates.variants.items()},
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "batch": args.batch,
+    }
+    for spec in candidates:
+        check_loadable(spec)
+    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    _check_prices(judge_spec, candidates, args.max_cost)
+    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        answers = session.answers(candidates)
+        session.judge_all("single", grading_matchups(prompt_set, answers, args.limit))
+        code = session.finish()
+        manifest.update(session.record(), exit_status=code)
+        if not args.dry_run:
+            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, args, demo_label(judge))
+    return code
+
+
+def _print_scores(
+    store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], args, label: str = ""
+) -> None:
+    from arena.ratings.scores import grades_of, print_scores, score_rows
+
+    stored = [j for j in store.judgments(prompt_set.name, judge) if j.model_a in models]
+    rows = score_rows(grades_of(stored, {p.id: p.category for p in prompt_set.prompts}), args.bootstrap, args.seed)
+    print_scores(
+        rows,
+        "table",
+        f"MT-bench score (mean grade over graded turns, 95% CI over questions) · "
+        f"{prompt_set.name} · judge {judge}{label}",
+    )
+    info(f"answers and judgments in {store.root}/{prompt_set.name}/")
+
+
+def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args) -> int:
+    """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
+    questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
+    judge = ReplayJudge.parse(args.judge, prompt_set.name, "single")
+    prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
+    wanted_questions, models = {p.id for p in prompts}, set(args.model)
+    recorded = {
+        (j.question_id, j.model_a, j.turn or int(j.meta.get("turn", 1))): j
+        for j in ResultsStore(judge.source).judgments(prompt_set.name, judge.recorded_judge)
+        if j.protocol == "single" and j.model_a in models and j.question_id in wanted_questions
+    }
+    covered = {(q, m) for q, m, _ in recorded}
+    missing = [(p.id, m) for p in prompts for m in sorted(models) if (p.id, m) not in covered]
+    config = {
+        "models": sorted(models),
+        "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+        "benchmark": prompt_set.name,
+        "protocol": "single",
+        "limit": args.limit,
+    }
+    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+        existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
+        copies = [
+            replace(
+                j,
+                judge=judge.name,
+                turn=key[2],
+                source=f"{REPLAY_PREFIX}{judge.source}:{judge.recorded_judge}",
+                judgment_id="",
+                created=utc_now(),
+                meta={**j.meta, "replayed_from": j.judgment_id},
+            )
+            for key, j in sorted(recorded.items())
+            if key not in existing
+        ]
+        store.save_judgments(copies)
+        info(
+            f"{judge.name} (single): {len(copies)} grades copied from {judge.source}, "
+            f"{len(recorded) - len(copies)} already stored"
+        )
+        if missing:
+            info(f"{len(missing)} question/model pairs have no recorded grade and were left out (not stored as errors)")
+        manifest.update(exit_status=0, missing=len(missing))
+        _print_scores(store, prompt_set, judge.name, models, args)
+    return 0
