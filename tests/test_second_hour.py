@@ -480,6 +480,7 @@ def test_listings_as_json(cli, tmp_path):
     assert [(r["rater"], r["votes"], r["status"]) for r in raters] == [("alice", 0, "active")]
 
 
+@pytest.mark.model
 def test_the_gguf_conversion_shows_no_progress_bar_without_verbose(tmp_path):
     """The real SmolLM2 GGUF, converted afresh (tens of seconds): the library's tqdm bar stays hidden."""
     from conftest import run_arena_process
