@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.ratings.leaderboard import COEFFICIENT_COLUMNS, CONTROLLED_COLUMNS, RATING_COLUMNS, RELATIVE_COLUMNS
+from arena.report.scores import SCORE_TABLE_COLUMNS
 from arena.store.results import file_safe
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def _environment() -> Environment:
     )
     env.filters.update(rating_number=_rating_number, pretty_json=_pretty_json, file_safe=file_safe)
     env.globals.update(
+        score_columns=SCORE_TABLE_COLUMNS,
         rating_columns=RATING_COLUMNS,
         bt_columns=BT_COLUMNS,
         controlled_columns=CONTROLLED_COLUMNS,
