@@ -69,7 +69,7 @@ def build_matches(judgments: list[Judgment]) -> Matches:
     models = tuple(sorted({j.model_a for j in judgments} | {j.model_b for j in judgments}))
     position = {m: i for i, m in enumerate(models)}
     decided = [j for j in judgments if j.verdict in OUTCOME]
-    errors = Counter()
+    errors: Counter[str] = Counter()
     for j in judgments:
         if j.verdict == "error":
             errors[j.model_a] += 1
