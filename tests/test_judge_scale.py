@@ -189,6 +189,7 @@ def test_answers_from_a_paid_endpoint_count_in_the_same_cap(cli, tmp_path, answe
 
 
 # --- group commits keep the log's crash guarantee --------------------------------------------------------
+@pytest.mark.slow
 def test_kill_9_loses_only_the_last_moments_never_tears_or_duplicates(tmp_path, answers_files):  # noqa: F811
     prompts, answers = big_inputs(tmp_path, questions=60)
     with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as server:

@@ -220,6 +220,7 @@ def test_load_50_raters_20_votes_with_a_sigkill_in_the_middle(rating_server):
     print(f"load: 1000 votes, p50 {outcome['p50'] * 1000:.0f} ms, p95 {outcome['p95'] * 1000:.0f} ms")
 
 
+@pytest.mark.slow
 @both_databases
 def test_two_servers_on_one_database_one_killed_mid_load(rating_server):
     """Two servers on one database and one results folder, 20 raters spread over them, the first killed by
