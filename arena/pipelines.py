@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from arena.console import info, print_records, warn
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
+from arena.generation.commands import generation_params
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.budget import CostBudget, Price, spending
@@ -41,20 +42,25 @@ if TYPE_CHECKING:
     from arena.judging.schedule import ScheduleResult
 
 
-def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
+def _answers_for(
+    store: ResultsStore,
+    prompt_set: PromptSet,
+    specs: list[ModelSpec],
+    params: GenerationParams,
+    explicit: dict[str, object],
+    limit: int | None,
+    dry_run: bool,
+) -> tuple[dict, float]:
     """Generate what is missing, then read every model's answers. A dry run plans the missing ones instead:
     answers with placeholders, and the estimated cost of generating them."""
     answers, planned_cost = {}, 0.0
-    params, explicit = GenerationParams.from_args(args)
     for spec in specs:
-        if args.dry_run and spec.backend not in FILE_BACKENDS:
-            plan, answers[spec.name] = plan_generation(
-                store, prompt_set, spec, params.with_overrides(explicit), args.limit
-            )
+        if dry_run and spec.backend not in FILE_BACKENDS:
+            plan, answers[spec.name] = plan_generation(store, prompt_set, spec, params.with_overrides(explicit), limit)
             info(f"dry run (generation): {plan.describe()}")
             planned_cost += plan.cost
             continue
-        report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
+        report = generate_answers(store, prompt_set, spec, params, limit=limit, explicit=explicit)
         if report.generated:
             speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
             info(f"{spec.name}: {report.generated} answers generated{speed}")
@@ -142,7 +148,10 @@ class JudgingSession:
         """Generate what is missing under the command's cap (a paid answer model spends from it too); a dry
         run plans it and keeps the estimate."""
         with spending(self.budget):
-            answers, self.planned_generation_cost = _answers_for(self.store, self.prompt_set, specs, self.args)
+            params, explicit = generation_params(self.args)
+            answers, self.planned_generation_cost = _answers_for(
+                self.store, self.prompt_set, specs, params, explicit, self.args.limit, self.args.dry_run
+            )
         self.generation_cost = self.budget.spent - self.spent_before
         if self.budget.refused:
             info(
