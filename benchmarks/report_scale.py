@@ -13,9 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the answer model response explains clearly detail helpful accurate relevant assistant first second "
-         "question user because however although example code step result correct missing concise thorough "
-         "language tone structure list point overall better worse similar quality reasoning fact claim source").split()
+WORDS = ["the", "answer", "model", "response", "explains", "clearly", "detail", "helpful", "accurate", "relevant", "assistant", "first", "second", "question", "user", "because", "however", "although", "example", "code", "step", "result", "correct", "missing", "concise", "thorough", "language", "tone", "structure", "list", "point", "overall", "better", "worse", "similar", "quality", "reasoning", "fact", "claim", "source"]
 LANGUAGES = ("en", "es", "ru", "de", "fr", "zh", "th", "ca", "pt", "it")
 
 
@@ -59,6 +57,7 @@ def main() -> int:
     import os
 
     from arena.report.builder import build_report
+    from arena.report.options import ReportOptions
     from arena.store import ResultsStore
 
     with tempfile.TemporaryDirectory() as folder:
@@ -67,7 +66,7 @@ def main() -> int:
         results = build_big_store(Path(folder) / "results", args.models)
         print(f"synthetic store built in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
-        path = build_report(ResultsStore(results), "oa-synthetic", None, Path(folder) / "report")
+        path = build_report(ResultsStore(results), ReportOptions("oa-synthetic", Path(folder) / "report"))
         built = time.perf_counter() - started
         count = len((results / "oa-synthetic" / "judgments" / "gpt-4.jsonl").read_text().splitlines())
         size = path.stat().st_size / 2**20
