@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from arena.console import info, print_records, to_json, warn
 from arena.errors import AnswersMissing, ArenaError
@@ -160,7 +161,7 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
     judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
-    output = []
+    output: list[dict[str, Any]] = []
     for judge, items in _by_judge_group(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
         rows, coefficients = leaderboard.controlled_bt_rows(
@@ -236,8 +237,8 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
                     "(or add --from FILE), then rerun"
                 )
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
-        columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
-        return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns
+        relative_columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
+        return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", relative_columns
     from arena.ratings.diagnostics import judge_bias
 
     rows = [asdict(b) for b in judge_bias(judgments)]
