@@ -134,3 +134,42 @@ def test_big_set_stays_light_and_opens_fast(tmp_path, browser):
     # The opening-time target (< 3 s) is measured by benchmarks/report_scale.py: on a shared machine a fixed
     # time in a test fails on noise, so here it only has to open and stay within the timeout above.
     print(f"big report: {judgments} judgments, {size / 2**20:.1f} MiB, opened in {opened:.2f} s")
+
+
+def test_names_with_markup_are_text_in_headings_and_tables(cli, tmp_path):
+    """The page template escapes every model, judge and label string (autoescape): none of them becomes an
+    element, and the page holds exactly its two own scripts and its own stylesheet."""
+    from html.parser import HTMLParser
+
+    model, judge, label = "<b id=m>mdl</b>", "<i>judge</i>", '<img src=x onerror="alert(1)"> & co'
+    ResultsStore(tmp_path / "r").save_judgments(
+        [Judgment("sample", f"s0{i}", a, b, judge, "pairwise", v, meta={"judge_label": label})
+         for i, (a, b, v) in enumerate([(model, "plain", "A"), ("plain", model, "B"), (model, "plain", "tie")])])
+    out = tmp_path / "rep"
+    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", out, "--orderings", "20",
+               "--bootstrap", "20").code == 0
+
+    class Elements(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.cells, self.headings, self._in = [], [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self._in = tag if tag in ("td", "h2") else self._in
+
+        def handle_endtag(self, tag):
+            self._in = None if tag in ("td", "h2") else self._in
+
+        def handle_data(self, data):
+            if self._in == "td":
+                self.cells.append(data)
+            elif self._in == "h2":
+                self.headings.append(data)
+
+    page = Elements()
+    page.feed((out / "index.html").read_text())
+    assert not {"b", "i", "img"} & set(page.tags)
+    assert page.tags.count("script") == 2 and page.tags.count("style") == 1
+    assert model in page.cells and "plain" in page.cells
+    assert f"Judge: {judge}" in "".join(page.headings) and f"({label})" in "".join(page.headings)

@@ -1,7 +1,8 @@
 """Answers in FastChat llm_judge's layout, so its tools (and people used to them) can read ours and we theirs:
 
-DIR/question.jsonl                   {"question_id", "category", "turns": [user turns]}
-DIR/model_answer/<model>.jsonl       {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}
+DIR/question.jsonl               {"question_id", "category", "turns": [user turns]}
+DIR/model_answer/<model>.jsonl   {"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}],
+                                  "tstamp"}
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
     (out_dir / "model_answer").mkdir(parents=True, exist_ok=True)
     with open(out_dir / "question.jsonl", "w", encoding="utf-8") as handle:
         for prompt in prompt_set.prompts:
-            row = {"question_id": prompt.id, "category": prompt.category, "turns": prompt.user_turns}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            question = {"question_id": prompt.id, "category": prompt.category, "turns": prompt.user_turns}
+            handle.write(json.dumps(question, ensure_ascii=False) + "\n")
     counts = {}
     for model in models:
         answers = store.answers(prompt_set.name, model)
@@ -48,7 +49,8 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
 
 def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) -> list[Answer]:
     """Parse a whole model_answer file before anything is stored, so a bad line imports nothing."""
-    answers, seen = [], {}
+    answers: list[Answer] = []
+    seen: dict[str, int] = {}
     for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
         require_fields(row, ("question_id", "choices"), where)

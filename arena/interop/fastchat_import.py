@@ -6,7 +6,9 @@ imports nothing. Judgments already stored are skipped."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from arena.errors import ArenaError
 from arena.inputs import iter_jsonl_objects, require_fields
@@ -14,6 +16,46 @@ from arena.store.records import Judgment, stable_id, utc_now
 from arena.store.results import ResultsStore
 
 _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
+
+
+@dataclass(frozen=True)
+class _Line:
+    """What every judgment read from one line of a judgment file shares."""
+
+    benchmark: str
+    question_id: str
+    judge: str
+    template_hash: str | None
+    source: str
+    turn: int
+    created: str
+
+    def judgment(
+        self, model_a: str, model_b: str, protocol: str, verdict: str, text: str, score_a: float | None = None
+    ) -> Judgment:
+        """The id is the one imports made before judgments had a turn field (the turn is in the source), so a
+        store imported then is not duplicated by importing the same file again."""
+        judgment_id = stable_id(
+            self.benchmark, self.question_id, model_a, model_b, self.judge, protocol, self.template_hash, self.source
+        )
+        return Judgment(
+            benchmark=self.benchmark,
+            question_id=self.question_id,
+            model_a=model_a,
+            model_b=model_b,
+            judge=self.judge,
+            protocol=protocol,
+            verdict=verdict,
+            score_a=score_a,
+            explanation=text,
+            raw=text,
+            template_hash=self.template_hash,
+            source=self.source,
+            judgment_id=judgment_id,
+            created=self.created,
+            meta={"turn": self.turn},
+            turn=self.turn,
+        )
 
 
 def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
@@ -29,31 +71,7 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
         if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
             raise ArenaError(f"{where}: field 'turn' must be a turn number (1, 2, ...), got {turn!r}")
         source = f"fastchat:{path.name}:turn{turn}"
-        common = dict(
-            benchmark=benchmark,
-            question_id=str(row["question_id"]),
-            judge=judge_name,
-            created=imported,
-            template_hash=template,
-            source=source,
-            meta={"turn": turn},
-            turn=turn,
-        )
-
-        def same_id_as_before(model_a: str, model_b: str, protocol: str, common=common) -> str:
-            """The id imports made before judgments had a turn field (the turn is in the source), so a store
-            imported then is not duplicated by importing the same file again."""
-            return stable_id(
-                benchmark,
-                common["question_id"],
-                model_a,
-                model_b,
-                common["judge"],
-                protocol,
-                common["template_hash"],
-                common["source"],
-            )
-
+        line = _Line(benchmark, str(row["question_id"]), judge_name, template, source, turn, imported)
         if "model_1" in row:
             require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)
             for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
@@ -65,34 +83,20 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
                 verdict = (
                     "error" if winner == "error" else "tie" if winner == "tie" else "A" if winner == first else "B"
                 )
-                text = str(row.get(f"{order}_judgment", ""))
-                yield Judgment(
-                    model_a=row[first],
-                    model_b=row[second],
-                    protocol="pairwise",
-                    verdict=verdict,
-                    explanation=text,
-                    raw=text,
-                    judgment_id=same_id_as_before(row[first], row[second], "pairwise"),
-                    **common,
-                )
+                yield line.judgment(row[first], row[second], "pairwise", verdict, str(row.get(f"{order}_judgment", "")))
         elif "model" in row:
             require_fields(row, ("score",), where)
             score = row["score"]
             if not isinstance(score, (int, float)) or isinstance(score, bool):
                 raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")
-            text = str(row.get("judgment", ""))
             readable = 1 <= score <= 10  # FastChat writes -1 for a judgment it could not read
-            yield Judgment(
-                model_a=row["model"],
-                model_b="",
-                protocol="single",
-                verdict="graded" if readable else "error",
-                score_a=float(score) if readable else None,
-                explanation=text,
-                raw=text,
-                judgment_id=same_id_as_before(row["model"], "", "single"),
-                **common,
+            yield line.judgment(
+                row["model"],
+                "",
+                "single",
+                "graded" if readable else "error",
+                str(row.get("judgment", "")),
+                float(score) if readable else None,
             )
         else:
             raise ArenaError(f"{where}: missing field 'model_1' (pairwise) or 'model' (single)")
@@ -121,8 +125,9 @@ def _import_judgments(store: ResultsStore, paths: list[Path], benchmark: str, ju
     import orjson
 
     existing = set(store.judgment_columns(benchmark).judgment_id.tolist())
-    staged: dict[str, tuple[Path, object]] = {}  # judge -> (temporary file, its handle)
-    seen, added, already, errors = set(), 0, 0, 0
+    staged: dict[str, tuple[Path, BinaryIO]] = {}  # judge -> (temporary file, its handle)
+    seen: set[bytes] = set()
+    added, already, errors = 0, 0, 0
     try:
         for path in paths:
             for judgment in iter_fastchat_judgments(path, benchmark, judge):

@@ -150,21 +150,29 @@ def _sides(by_name: tuple[str, str], row: dict, owner: dict[str, str], where: st
     """(model shown first, model shown second, how that was known): answer ids first, the file name's order
     `by_name` last."""
     first, second = owner.get(str(row.get("answer1_id"))), owner.get(str(row.get("answer2_id")))
-    if first is None and second is None:
-        return *by_name, "file name"
-    for known, label in ((first, "answer1_id"), (second, "answer2_id")):
-        if known is not None and known not in by_name:
+
+    def require_named_by_file(known: str, label: str) -> None:
+        if known not in by_name:
             raise ArenaError(
                 f"{where}: {label} {row.get(label)!r} is an answer of '{known}', which the file name "
                 f"does not name ({by_name[0]} vs {by_name[1]})"
             )
-    if first is not None and second is not None:
-        if first == second:
-            raise ArenaError(f"{where}: answer1_id and answer2_id are both answers of '{first}'")
-        return first, second, "answer ids"
-    if first is not None:
-        return first, by_name[1] if first == by_name[0] else by_name[0], "answer ids"
-    return by_name[1] if second == by_name[0] else by_name[0], second, "answer ids"
+
+    def other_than(known: str) -> str:
+        return by_name[1] if known == by_name[0] else by_name[0]
+
+    if first is None:
+        if second is None:
+            return *by_name, "file name"
+        require_named_by_file(second, "answer2_id")
+        return other_than(second), second, "answer ids"
+    require_named_by_file(first, "answer1_id")
+    if second is None:
+        return first, other_than(first), "answer ids"
+    require_named_by_file(second, "answer2_id")
+    if first == second:
+        raise ArenaError(f"{where}: answer1_id and answer2_id are both answers of '{first}'")
+    return first, second, "answer ids"
 
 
 def _verdict(score, pairwise: bool, where: str) -> tuple[str, float | None, float | None]:
@@ -190,7 +198,9 @@ def read_review_file(
     names = parse_review_file_name(path)
     by_name = (readable_model_name(names.model_a), readable_model_name(names.model_b))
     protocol = "pairwise" if names.pairwise else "relative"
-    judgments, seen, corrected = [], {}, 0
+    judgments: list[Judgment] = []
+    seen: dict[str, int] = {}
+    corrected = 0
     for number, row in read_jsonl_objects(path):
         where = f"{path}:{number}"
         require_fields(row, ("score", "text"), where)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from arena.errors import ArenaError
 
@@ -160,12 +161,13 @@ class CallMeter:
 
     def billed(self, usage: dict | None, reply_chars: int) -> None:
         """A reply came back (readable or not): the provider bills it."""
-        prompt, completion = _usage_tokens(usage)
-        if prompt is None:
-            prompt, completion = self.prompt_estimate, reply_chars // CHARS_PER_TOKEN + 1
+        reported = _usage_tokens(usage)
+        if reported is None:
+            reported = self.prompt_estimate, reply_chars // CHARS_PER_TOKEN + 1
             self.budget.without_usage += 1
             if self.budget.without_usage == 1 and self.on_first_missing_usage:
                 self.on_first_missing_usage()
+        prompt, completion = reported
         self.tokens = {"prompt": self.tokens["prompt"] + prompt, "completion": self.tokens["completion"] + completion}
         self._settle(self.price.cost(prompt, completion))
 
@@ -200,13 +202,18 @@ def spending(budget: CostBudget) -> Iterator[CostBudget]:
         current_budget.reset(token)
 
 
-def _usage_tokens(usage) -> tuple[int | None, int | None]:
+def _usage_tokens(usage: object) -> tuple[int, int] | None:
+    """(prompt, completion) tokens as the provider reported them; None when it reported no readable counts."""
     if not isinstance(usage, dict):
-        return None, None
+        return None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (prompt, completion)):
-        return None, None
-    return prompt, completion
+    if _is_count(prompt) and _is_count(completion):
+        return prompt, completion
+    return None
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class RateLimiter:

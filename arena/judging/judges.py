@@ -266,7 +266,7 @@ class LocalProbabilityJudge(Judge):
         total = sum(scaled.values())
         return {k: v / total for k, v in scaled.items()}
 
-    def run(self, requests, on_reply, budget) -> int:
+    def run(self, requests, on_reply, budget) -> RunOutcome:
         import torch
 
         decoding_threads = torch.get_num_threads()
@@ -292,7 +292,7 @@ class LocalProbabilityJudge(Judge):
         if chunk[0].protocol == "pairwise":
             for request, raw in zip(chunk, self._next_token_probabilities(prefixes, self.choice_ids)):
                 probs = self._calibrated(raw, self._content_free_probabilities(request))
-                choice = max(probs, key=probs.get)
+                choice = max(probs, key=probs.__getitem__)
                 on_reply(
                     request,
                     JudgeReply(
@@ -319,7 +319,7 @@ class LocalProbabilityJudge(Judge):
                 )
             return
         second = self._next_token_probabilities(
-            [p + f"{max(f, key=f.get)} " for p, f in zip(prefixes, first)], self.score_ids
+            [p + f"{max(f, key=f.__getitem__)} " for p, f in zip(prefixes, first)], self.score_ids
         )
         for request, f, s in zip(chunk, first, second):
             score_a = sum(k * v for k, v in f.items())

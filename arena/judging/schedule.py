@@ -63,7 +63,8 @@ def units_of(matchups: list[tuple[str, str, str]]) -> list[Unit]:
     """Group (question, first, second) matchups into units of both orders."""
     grouped: dict[tuple[str, tuple[str, str]], list[tuple[str, str]]] = {}
     for question, first, second in matchups:
-        grouped.setdefault((question, tuple(sorted((first, second)))), []).append((first, second))
+        pair = (first, second) if first <= second else (second, first)
+        grouped.setdefault((question, pair), []).append((first, second))
     return [Unit(q, pair, tuple(sorted(orders))) for (q, pair), orders in sorted(grouped.items())]
 
 
@@ -127,7 +128,7 @@ def adaptive_schedule(
     rng = random.Random(seed)
     result = ScheduleResult()
     done, outcomes = judged()
-    open_units = {}
+    open_units: dict[tuple[str, str], list[Unit]] = {}
     for unit in pool:
         remaining = tuple(o for o in unit.orders if (unit.question, *o) not in done)
         if remaining:
@@ -142,15 +143,18 @@ def adaptive_schedule(
             break
         if spent >= budget:
             break
-        theta, covariance, played = _fit(models, outcomes) if outcomes else (None, None, None)
-        if (
-            until_separated
-            and theta is not None
-            and played.sum() > 0
-            and not unresolved_neighbours(models, theta, covariance, confidence)
-        ):
-            result.stopped = "separated"
-            break
+        theta: np.ndarray | None = None  # None until some outcome is decided: _pick starts with unplayed pairs
+        covariance: np.ndarray | None = None
+        played: np.ndarray | None = None
+        if outcomes:
+            theta, covariance, played = _fit(models, outcomes)
+            if (
+                until_separated
+                and played.sum() > 0
+                and not unresolved_neighbours(models, theta, covariance, confidence)
+            ):
+                result.stopped = "separated"
+                break
         chosen = _pick(models, index, open_units, theta, covariance, played, min(round_size, budget - spent), rng)
         if not chosen:
             break

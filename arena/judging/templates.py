@@ -12,8 +12,8 @@ from pathlib import Path
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects, require_fields
 from arena.paths import shipped_prompts_dir
+from arena.store.records import PROTOCOLS
 
-PROTOCOLS = ("pairwise", "relative", "single")
 # FastChat llm_judge's judge_prompts.jsonl: for each protocol, the prompt names arena needs by variant. A
 # per-turn template set grades (or compares) each turn: turn 1 with the first pair, later turns with the
 # `-multi-turn` prompt that shows the whole conversation; `reference` variants serve math, reasoning, coding.

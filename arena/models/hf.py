@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from arena.errors import ArenaError
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
@@ -223,12 +224,11 @@ class HFChatModel(ChatModel):
         texts = [render_prompt(self.prompt_format, r.messages, self.tokenizer) for r in requests]
         # Similar lengths together waste less padding; results go back in the caller's order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: list[Generation | None] = [None] * len(texts)
+        results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            for index, generation in zip(chunk, self._generate_batch([texts[i] for i in chunk], params)):
-                results[index] = generation
-        return results
+            results.update(zip(chunk, self._generate_batch([texts[i] for i in chunk], params)))
+        return [results[i] for i in range(len(texts))]
 
     def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[Generation]:
         import torch
@@ -236,7 +236,7 @@ class HFChatModel(ChatModel):
         encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.model.device
         )
-        options = (
+        options: dict[str, Any] = (  # keyword arguments of transformers' generate, of mixed types
             {"do_sample": False}
             if params.greedy
             else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}

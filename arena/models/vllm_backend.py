@@ -54,7 +54,8 @@ class VLLMChatModel(ChatModel):
         lora = LoRARequest(self.name, 1, adapter) if adapter else None
         prompts = [render_prompt(self.prompt_format, r.messages, self.tokenizer) for r in requests]
         started = time.perf_counter()
-        outputs = self.llm.generate(prompts, sampling, lora_request=lora)
+        # arena shows its own progress; vLLM's bar divides by its elapsed time, 0 when tqdm is disabled (TQDM_DISABLE)
+        outputs = self.llm.generate(prompts, sampling, lora_request=lora, use_tqdm=False)
         seconds = (time.perf_counter() - started) / max(len(prompts), 1)
         generations = []
         for output in outputs:

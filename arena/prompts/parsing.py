@@ -52,7 +52,7 @@ def _field(row: dict, name: str, where: str, kind: type = str):
     if name not in row:
         raise ArenaError(f"{where}: missing field '{name}'")
     value = row[name]
-    if not isinstance(value, kind) or (kind is str and not value.strip()):
+    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
         raise ArenaError(f"{where}: field '{name}' must be a non-empty {kind.__name__}")
     return value
 

@@ -152,7 +152,8 @@ def paper_elo(
     if orderings != "auto":
         finals = elo_final_ratings(matches, int(orderings), seed, k)
     else:
-        parts, total, squares = [], 0.0, 0.0
+        parts: list[np.ndarray] = []  # (batch, models) final ratings of each batch of orderings
+        total, squares = 0.0, 0.0
         while sum(len(p) for p in parts) < max_orderings:
             part = elo_final_ratings(matches, batch, seed, k, first=batch * len(parts))
             parts.append(part)

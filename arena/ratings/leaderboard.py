@@ -256,7 +256,8 @@ def winrate_rows(
     candidates = sorted(
         {m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)} - {baseline}
     )
-    rows, pool = [], []
+    rows: list[dict] = []
+    pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (question, score, length gap) per candidate
     for model in candidates:
         decided = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline} and j.verdict in OUTCOME]
         if not decided:

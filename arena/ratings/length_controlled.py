@@ -25,8 +25,9 @@ standard error is that of a mean over the instructions. As in AlpacaEval, in two
    expectation-maximisation on the Laplace approximation (τ² ← mean of γ_x² + posterior variance of γ_x).
    The length slopes are partially pooled the same way (below), in this stage too.
 2. Per candidate, γ held fixed: α_m, β_m, ψ_m by maximum likelihood on the candidate's judgments (β_m
-   pooled, below), regularised toward the baseline the way AlpacaEval does it. Its regularisation rows are judgments of the *baseline's own
-   answers regenerated to be longer or shorter* (AlpacaEval's `<baseline>_verbose` and `<baseline>_concise`)
+   pooled, below), regularised toward the baseline the way AlpacaEval does it. Its regularisation rows are
+   judgments of the *baseline's own answers regenerated to be longer or shorter* (AlpacaEval's
+   `<baseline>_verbose` and `<baseline>_concise`)
    against the baseline. They join every candidate's fit with weight `BASELINE_VARIANT_WEIGHT` per instruction
    in all, and without the candidate's intercept α_m: they inform only β_m and ψ_m. Same content, different
    length, so they measure how much the judge rewards length alone; a candidate whose own judgments confound

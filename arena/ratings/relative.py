@@ -79,7 +79,9 @@ def relative_score(
         [_ratio_percent(weights * present[o], cand[o], base[o]) for o in (0, 1) if present[o].any()], axis=0
     )
     low, high = np.nanpercentile(boot, [2.5, 97.5])
-    diff = np.array([(j.score_a - j.score_b) * (1 if j.model_a == model else -1) for j in readable])
+    scores = np.array([(j.score_a, j.score_b) for j in readable], dtype=float)  # both read: see `readable`
+    candidate_first = np.array([j.model_a == model for j in readable])
+    diff = np.where(candidate_first, scores[:, 0] - scores[:, 1], scores[:, 1] - scores[:, 0])  # candidate - baseline
     return RelativeScore(
         model=model,
         baseline=baseline,

@@ -66,11 +66,13 @@ def score_rows(grades: list[Grade], resamples: int = 1000, seed: int = 0) -> lis
     rows = []
     for model in sorted({g.model for g in grades}):
         mine = [g for g in grades if g.model == model]
-        read = [g for g in mine if g.score is not None]
-        categories = {c: _mean([g.score for g in read if g.category == c]) for c in sorted({g.category for g in read})}
+        read = [(g, g.score) for g in mine if g.score is not None]
+        categories = {
+            c: _mean([score for g, score in read if g.category == c]) for c in sorted({g.category for g, _ in read})
+        }
         interval = (
             bootstrap_interval(
-                np.array([g.question_id for g in read]), np.array([g.score for g in read]), resamples, seed
+                np.array([g.question_id for g, _ in read]), np.array([score for _, score in read]), resamples, seed
             )
             if read
             else None
@@ -78,9 +80,9 @@ def score_rows(grades: list[Grade], resamples: int = 1000, seed: int = 0) -> lis
         rows.append(
             {
                 "model": model,
-                "score": _mean([g.score for g in read]),
-                "turn1": _mean([g.score for g in read if g.turn == 1]),
-                "turn2": _mean([g.score for g in read if g.turn == 2]),
+                "score": _mean([score for _, score in read]),
+                "turn1": _mean([score for g, score in read if g.turn == 1]),
+                "turn2": _mean([score for g, score in read if g.turn == 2]),
                 "categories": categories,
                 "ci": interval,
                 "graded": len(read),

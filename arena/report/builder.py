@@ -48,7 +48,8 @@ def _category_key(prompt_set):
 
 def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], list[list[float]]]:
     """Share of points per model (rows) in each category or language (columns)."""
-    points, played = defaultdict(float), defaultdict(int)
+    points: defaultdict[tuple[str, str], float] = defaultdict(float)
+    played: defaultdict[tuple[str, str], int] = defaultdict(int)
     for j in judgments:
         if j.verdict not in ("A", "B", "tie"):
             continue
@@ -90,7 +91,7 @@ def _judge_section(
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
     self_note = judge_panel.self_judging_label(judge, judgments)
     label = "; ".join(part for part in (label, self_note) if part)
-    section: dict[str, Any] = {"judge": judge, "label": label}
+    section: dict[str, Any] = {"judge": judge, "label": label}  # tables (lists of rows) join the two names
     pairwise = [j for j in judgments if j.protocol == "pairwise"]
     relative = [j for j in judgments if j.protocol == "relative"]
     slug = file_safe(judge)

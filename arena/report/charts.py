@@ -35,7 +35,8 @@ def interval_chart(rows: list[dict], title: str, value_label: str, reference: fl
     body = [f'<text x="10" y="20" {_FONT} font-weight="bold">{escape(title)}</text>']
     if reference is not None:
         body.append(
-            f'<line x1="{x(reference):.1f}" y1="30" x2="{x(reference):.1f}" y2="{height - 20}" stroke="#bbb" stroke-dasharray="4 3"/>'
+            f'<line x1="{x(reference):.1f}" y1="30" x2="{x(reference):.1f}" y2="{height - 20}" '
+            'stroke="#bbb" stroke-dasharray="4 3"/>'
         )
     for i, row in enumerate(rows):
         y = 45 + i * row_height
@@ -43,7 +44,8 @@ def interval_chart(rows: list[dict], title: str, value_label: str, reference: fl
         interval = _finite(row["ci_low"]) and _finite(row["ci_high"])
         if interval:
             body.append(
-                f'<line x1="{x(row["ci_low"]):.1f}" y1="{y}" x2="{x(row["ci_high"]):.1f}" y2="{y}" stroke="#4c72b0" stroke-width="3"/>'
+                f'<line x1="{x(row["ci_low"]):.1f}" y1="{y}" x2="{x(row["ci_high"]):.1f}" y2="{y}" '
+                'stroke="#4c72b0" stroke-width="3"/>'
             )
         body.append(f'<circle cx="{x(row["rating"]):.1f}" cy="{y}" r="5" fill="#dd8452"/>')
         described = f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if interval else "(interval n/a: too few matches)"
@@ -92,7 +94,8 @@ def heatmap(row_labels: list[str], column_labels: list[str], values, title: str,
         for j in range(len(column_labels)):
             value = float(values[i][j])
             body.append(
-                f'<rect x="{label_width + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{_colour(value)}"/>'
+                f'<rect x="{label_width + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="{_colour(value)}"/>'
             )
             text = "–" if not math.isfinite(value) else f"{value:.2f}"
             body.append(
@@ -109,7 +112,8 @@ def share_bars(rows: list[tuple[str, float, float, float]], title: str, note: st
     height = 60 + row_height * len(rows)
     body = [
         f'<text x="10" y="20" {_FONT} font-weight="bold">{escape(title)}</text>',
-        f'<line x1="{label_width + plot_width / 2}" y1="30" x2="{label_width + plot_width / 2}" y2="{height - 25}" stroke="#bbb" stroke-dasharray="4 3"/>',
+        f'<line x1="{label_width + plot_width / 2}" y1="30" x2="{label_width + plot_width / 2}" y2="{height - 25}" '
+        'stroke="#bbb" stroke-dasharray="4 3"/>',
     ]
     for i, (label, share, low, high) in enumerate(rows):
         y = 45 + i * row_height
@@ -119,10 +123,12 @@ def share_bars(rows: list[tuple[str, float, float, float]], title: str, note: st
                 f'<rect x="{label_width}" y="{y - 8}" width="{share * plot_width:.1f}" height="16" fill="#4c72b0"/>'
             )
             body.append(
-                f'<line x1="{label_width + low * plot_width:.1f}" y1="{y}" x2="{label_width + high * plot_width:.1f}" y2="{y}" stroke="#222" stroke-width="2"/>'
+                f'<line x1="{label_width + low * plot_width:.1f}" y1="{y}" '
+                f'x2="{label_width + high * plot_width:.1f}" y2="{y}" stroke="#222" stroke-width="2"/>'
             )
             body.append(
-                f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>{share:.3f} [{low:.3f}, {high:.3f}]</text>'
+                f'<text x="{label_width + plot_width + 10}" y="{y + 4}" {_FONT}>'
+                f"{share:.3f} [{low:.3f}, {high:.3f}]</text>"
             )
     body.append(f'<text x="10" y="{height - 8}" {_FONT} fill="#666">{escape(note)}</text>')
     return _svg(label_width + plot_width + 170, height, body, title)

@@ -20,7 +20,8 @@ def category_chart(rows: list[dict], title: str) -> str:
     legend = 18 * len(rows)
     height = 40 + legend + group * len(categories) + 24
     body = [
-        f'<text x="10" y="18" font-family="system-ui, sans-serif" font-size="13" font-weight="600">{escape(title)}</text>'
+        '<text x="10" y="18" font-family="system-ui, sans-serif" font-size="13" font-weight="600">'
+        f"{escape(title)}</text>"
     ]
     for index, row in enumerate(rows):
         y = 32 + 18 * index

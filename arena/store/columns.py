@@ -2,9 +2,9 @@
 seconds, not the half-minute that parsing full JSON records takes.
 
 The JSONL log stays the source of truth. Beside it, `.columns/<log>.npz` holds the fields the ratings read
-(ids, question, models, judge, protocol, verdict, scores, soft preference) as numpy arrays, with the log's size, modification
-time and checksums of its first and last cached bytes. A cache is used only when those match; when the log
-only grew (appends), just the new lines are parsed and added; anything else (a torn-line repair truncated
+(ids, question, models, judge, protocol, verdict, scores, soft preference) as numpy arrays, with the log's size,
+modification time and checksums of its first and last cached bytes. A cache is used only when those match; when
+the log only grew (appends), just the new lines are parsed and added; anything else (a torn-line repair truncated
 it, an edit) rebuilds it from the log. A results folder that cannot be written is read without a cache.
 """
 
@@ -124,7 +124,7 @@ def parse_records(
     vocab = {c: list(values) for c, values in (vocab or {c: [] for c in CODED}).items()}
     index = {c: {v: i for i, v in enumerate(values)} for c, values in vocab.items()}
     ids, scores_a, scores_b, preferences = [], [], [], []
-    codes = {c: [] for c in CODED}
+    codes: dict[str, list[int]] = {c: [] for c in CODED}
     if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):  # a byte-order mark from an editor or another tool
         data = data[3:]
     for number, line in enumerate(data.split(b"\n"), start=first_line):
@@ -188,6 +188,7 @@ def _save_cache(path: Path, meta: dict, columns: JudgmentColumns) -> None:
     buffer = io.BytesIO()
     np.savez(
         buffer,
+        allow_pickle=False,  # plain arrays only, as _load_cache reads them
         meta=np.array(json.dumps({**meta, "vocab": columns.vocab})),
         judgment_id=columns.judgment_id,
         score_a=columns.score_a,

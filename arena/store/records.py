@@ -13,6 +13,7 @@ from arena.errors import ArenaError
 
 VERDICTS = ("A", "B", "tie", "error", "graded")  # graded: single-answer protocol
 PROTOCOLS = ("pairwise", "relative", "single")
+HUMAN_JUDGE = "human"  # the judge name of votes from the rating form (`arena rate`)
 
 
 def utc_now() -> str:

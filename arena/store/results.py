@@ -22,11 +22,15 @@ import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from arena.errors import ArenaError
 from arena.store.atomic import write_atomically
 from arena.store.jsonl import JsonlLog
 from arena.store.records import Answer, Judgment, utc_now
+
+if TYPE_CHECKING:
+    from arena.store.columns import JudgmentColumns
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ class ResultsStore:
 
     def answered_models(self, benchmark: str) -> list[str]:
         folder = self.root / file_safe(benchmark) / "answers"
-        models = set()
+        models: set[str] = set()
         for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
             records = JsonlLog(path).read()
             models.update(r.get("model", path.stem) for r in records)
@@ -121,7 +125,7 @@ class ResultsStore:
                 latest[judgment.judgment_id] = judgment
         return list(latest.values())
 
-    def judgment_columns(self, benchmark: str, judge: str | None = None):
+    def judgment_columns(self, benchmark: str, judge: str | None = None) -> JudgmentColumns:
         """The latest record of every stored judgment as numpy columns (through the derived cache): what the
         rating engines read, without building a Judgment object per record."""
         import numpy as np
@@ -131,8 +135,8 @@ class ResultsStore:
         folder = self.root / file_safe(benchmark) / "judgments"
         paths = [self._judgments_log(benchmark, judge).path] if judge else sorted(folder.glob("*.jsonl"))
         parts = [read_columns(JsonlLog(path)) for path in paths]
-        legacy = folder / f"{file_safe(judge)}.jsonl" if judge else None
-        if legacy is not None and legacy != paths[0] and legacy.exists():  # a store from before injective names
+        if judge and (legacy := folder / f"{file_safe(judge)}.jsonl") != paths[0] and legacy.exists():
+            # a store from before injective names: that file may hold other judges' records too
             merged = read_columns(JsonlLog(legacy))
             parts.insert(0, merged.take(np.flatnonzero(merged.codes["judge"] == merged.code("judge", judge))))
         if not parts:
@@ -145,7 +149,7 @@ class ResultsStore:
             grouped.setdefault((judgment.benchmark, judgment.judge), []).append(judgment.to_dict())
         return sum(self._judgments_log(b, j).append(rows) for (b, j), rows in grouped.items())
 
-    def stage_judgments(self, benchmark: str, judge: str):
+    def stage_judgments(self, benchmark: str, judge: str) -> tuple[Path, BinaryIO]:
         """(path, binary handle) of a temporary file beside the judge's log, for an import to fill before it
         commits with append_staged (a bad input found half-way leaves the log untouched)."""
         log = self._judgments_log(benchmark, judge)

@@ -22,12 +22,11 @@ from sqlalchemy.exc import IntegrityError
 
 from arena.errors import ArenaError
 from arena.store import Judgment, ResultsStore
-from arena.store.records import stable_id
+from arena.store.records import HUMAN_JUDGE, stable_id
 from arena.web import db
 
 logger = logging.getLogger(__name__)
 
-HUMAN_JUDGE = "human"
 _VERDICT = {"left": "A", "right": "B", "tie": "tie", "both_bad": "tie"}
 MAX_COMMENT = 2000
 MIRROR_GRACE_SECONDS = 2.0

@@ -80,7 +80,8 @@ def win_rate_against(
     counts = rng.multinomial(len(questions), np.full(len(questions), 1 / len(questions)), size=max(bootstrap, 1))
     weights = np.vstack([np.ones(len(questions)), counts])[:, column].astype(np.float64)  # row 0: the data itself
     raw = 100 * (weights @ candidate_score) / weights.sum(axis=1)
-    return float(raw[0]), *map(float, np.percentile(raw[1:], [2.5, 97.5]))
+    low, high = np.percentile(raw[1:], [2.5, 97.5])
+    return float(raw[0]), float(low), float(high)
 
 
 # --- a judge's taste for length ------------------------------------------------------------------------
