@@ -53,7 +53,7 @@ def _stored_name(judge: str, args) -> str:
         return ReplayJudge.parse(judge, _benchmark_name(args), protocols[0]).name
     from arena.pipelines import _judge_spec
 
-    return _judge_spec(Namespace(**{**vars(args), "judge": judge})).name
+    return _judge_spec(judge, args).name
 
 
 def _benchmark_name(args) -> str:
@@ -90,14 +90,14 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
             f"({', '.join(names)}): a panel needs distinct judges"
         )
     json_out = getattr(args, "format", "table") == "json"
-    args.cost_budget = CostBudget(args.max_cost)  # one cap for the whole command, shared by every member
+    budget = CostBudget(args.max_cost)  # one cap for the whole command, shared by every member
     codes, outputs = [], {}
     for judge, name in zip(judges, names):
         if judge == HUMAN:
             info(f"panel member human: the votes stored in {args.results} are used as they are")
             continue
         info(f"panel member {judge}:")
-        one = Namespace(**{**vars(args), "judge": judge})
+        one = Namespace(**{**vars(args), "judge": judge, "panel_budget": budget})
         if json_out:
             buffer = io.StringIO()
             with redirect_stdout(buffer):

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import random
 import sys
+from argparse import Namespace
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.console import info, print_records, warn
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
+from arena.generation.commands import generation_params
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.budget import CostBudget, Price, spending
@@ -41,20 +43,25 @@ if TYPE_CHECKING:
     from arena.judging.schedule import ScheduleResult
 
 
-def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSpec], args) -> tuple[dict, float]:
+def _answers_for(
+    store: ResultsStore,
+    prompt_set: PromptSet,
+    specs: list[ModelSpec],
+    params: GenerationParams,
+    explicit: dict[str, object],
+    limit: int | None,
+    dry_run: bool,
+) -> tuple[dict, float]:
     """Generate what is missing, then read every model's answers. A dry run plans the missing ones instead:
     answers with placeholders, and the estimated cost of generating them."""
     answers, planned_cost = {}, 0.0
-    params, explicit = GenerationParams.from_args(args)
     for spec in specs:
-        if args.dry_run and spec.backend not in FILE_BACKENDS:
-            plan, answers[spec.name] = plan_generation(
-                store, prompt_set, spec, params.with_overrides(explicit), args.limit
-            )
+        if dry_run and spec.backend not in FILE_BACKENDS:
+            plan, answers[spec.name] = plan_generation(store, prompt_set, spec, params.with_overrides(explicit), limit)
             info(f"dry run (generation): {plan.describe()}")
             planned_cost += plan.cost
             continue
-        report = generate_answers(store, prompt_set, spec, params, limit=args.limit, explicit=explicit)
+        report = generate_answers(store, prompt_set, spec, params, limit=limit, explicit=explicit)
         if report.generated:
             speed = f" ({report.tokens_per_second:.1f} tok/s)" if report.tokens else ""  # published answers: none
             info(f"{spec.name}: {report.generated} answers generated{speed}")
@@ -62,24 +69,57 @@ def _answers_for(store: ResultsStore, prompt_set: PromptSet, specs: list[ModelSp
     return answers, planned_cost
 
 
-def _judge_spec(args) -> ModelSpec:
-    spec = resolve_model(args.judge, args.models_file)
+@dataclass(frozen=True)
+class JudgingOptions:
+    """What a judging command's session reads of its flags, fixed once per command (once per member of a
+    judge panel), so nothing below the command handler reads or changes the argparse Namespace."""
+
+    max_cost: float | None
+    retry_errors: bool
+    dry_run: bool
+    batch: bool
+    limit: int | None
+    judge_template: Path | None
+    judge_reviewers: Path | None
+    generation: GenerationParams
+    explicit_generation: dict[str, object] = field(default_factory=dict)  # flags typed: beat model settings
+    shared_budget: CostBudget | None = None  # a judge panel's one cap, spent from by every member
+
+    @classmethod
+    def from_args(cls, args: Namespace, shared_budget: CostBudget | None = None) -> JudgingOptions:
+        generation, explicit = generation_params(args)
+        return cls(
+            max_cost=args.max_cost,
+            retry_errors=args.retry_errors,
+            dry_run=args.dry_run,
+            batch=args.batch,
+            limit=args.limit,
+            judge_template=args.judge_template,
+            judge_reviewers=args.judge_reviewers,
+            generation=generation,
+            explicit_generation=explicit,
+            shared_budget=shared_budget,
+        )
+
+
+def _judge_spec(judge: str, args: Namespace) -> ModelSpec:
+    spec = resolve_model(judge, args.models_file)
     if args.judge_base_url:
         spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
     return without_keys(spec) if args.dry_run else spec
 
 
-def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, args):
+def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, options: JudgingOptions):
     """The judge, behind the Batch API with --batch; a dry run loads no local model."""
-    if args.batch and spec.backend != "openai":
+    if options.batch and spec.backend != "openai":
         raise ArenaError(
             f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{spec.name}' "
             f"is a local {spec.backend} model: drop --batch or pick an API judge"
         )
-    if args.dry_run and spec.backend == "hf":
+    if options.dry_run and spec.backend == "hf":
         return UnloadedJudge(spec)
     judge = load_judge(spec)
-    return batch_judge(judge, spec, store.root, benchmark) if args.batch else judge
+    return batch_judge(judge, spec, store.root, benchmark) if options.batch else judge
 
 
 def _models(names: list[str], args) -> list[ModelSpec]:
@@ -87,12 +127,12 @@ def _models(names: list[str], args) -> list[ModelSpec]:
     return [without_keys(s) for s in specs] if args.dry_run else specs
 
 
-def _templates(args, protocol: str) -> TemplateSet:
-    if args.judge_template:
-        templates = load_fastchat_templates(args.judge_template, args.judge_reviewers, protocol)
+def _templates(options: JudgingOptions, protocol: str) -> TemplateSet:
+    if options.judge_template:
+        templates = load_fastchat_templates(options.judge_template, options.judge_reviewers, protocol)
         if templates.protocol != protocol:
             raise ArenaError(
-                f"{args.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}"
+                f"{options.judge_template}: is a {templates.protocol} template, but --protocol asks for {protocol}"
             )
         return templates
     return builtin_templates(protocol)
@@ -105,30 +145,33 @@ def demo_label(judge) -> str:
 class JudgingSession:
     """Everything one command judges, under one spending cap; knows the exit code the command ends with."""
 
-    def __init__(self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, args):
-        self.store, self.prompt_set, self.judge, self.judge_spec, self.args = store, prompt_set, judge, judge_spec, args
-        self.budget = getattr(args, "cost_budget", None) or CostBudget(args.max_cost)  # a panel shares one cap
+    def __init__(
+        self, store: ResultsStore, prompt_set: PromptSet, judge, judge_spec: ModelSpec, options: JudgingOptions
+    ):
+        self.store, self.prompt_set, self.judge, self.judge_spec = store, prompt_set, judge, judge_spec
+        self.options = options
+        self.budget = options.shared_budget or CostBudget(options.max_cost)
         self.spent_before = self.budget.spent  # a panel member's manifest records its own cost
         self.generation_cost = 0.0
         self.reports: list[JudgingReport] = []
         self.planned_generation_cost = 0.0  # a dry run's estimate for the answers still missing
 
     def judge_all(self, protocol: str, matchups) -> JudgingReport:
-        args = self.args
+        options = self.options
         report = judge_matchups(
             self.store,
             self.prompt_set.name,
             self.judge,
-            _templates(args, protocol),
+            _templates(options, protocol),
             matchups,
-            retry_errors=args.retry_errors,
+            retry_errors=options.retry_errors,
             budget=self.budget,
-            dry_run=args.dry_run,
+            dry_run=options.dry_run,
         )
         self.reports.append(report)
-        if args.dry_run:
+        if options.dry_run:
             discount = float(self.judge_spec.option("batch_discount", DEFAULT_DISCOUNT))
-            direct = report.estimated_cost / discount if args.batch else report.estimated_cost
+            direct = report.estimated_cost / discount if options.batch else report.estimated_cost
             batch = f" (with --batch: ${direct * discount:.2f})" if self.judge_spec.backend == "openai" else ""
             info(
                 f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
@@ -142,7 +185,15 @@ class JudgingSession:
         """Generate what is missing under the command's cap (a paid answer model spends from it too); a dry
         run plans it and keeps the estimate."""
         with spending(self.budget):
-            answers, self.planned_generation_cost = _answers_for(self.store, self.prompt_set, specs, self.args)
+            answers, self.planned_generation_cost = _answers_for(
+                self.store,
+                self.prompt_set,
+                specs,
+                self.options.generation,
+                self.options.explicit_generation,
+                self.options.limit,
+                self.options.dry_run,
+            )
         self.generation_cost = self.budget.spent - self.spent_before
         if self.budget.refused:
             info(
@@ -155,18 +206,20 @@ class JudgingSession:
         """Say what the cap and the transport cost, and pick the exit code."""
         if self.budget.describe():
             info(self.budget.describe())
-        if (len(self.reports) > 1 or self.generation_cost or self.args.max_cost is not None) and not self.args.dry_run:
+        if (
+            len(self.reports) > 1 or self.generation_cost or self.options.max_cost is not None
+        ) and not self.options.dry_run:
             info(
                 f"total cost of this command: ${self.budget.spent:.4f}"
                 + (f" (answers ${self.generation_cost:.4f})" if self.generation_cost else "")
-                + (f" (cap ${self.args.max_cost:.2f})" if self.args.max_cost is not None else "")
+                + (f" (cap ${self.options.max_cost:.2f})" if self.options.max_cost is not None else "")
             )
-        if self.args.dry_run:
+        if self.options.dry_run:
             judging = sum(r.estimated_cost for r in self.reports)
             info(
                 f"dry run: no call was made and no model loaded; estimated cost of generation "
                 f"${self.planned_generation_cost:.2f} and judging ${judging:.2f}"
-                + (" (Batch API prices)" if self.args.batch else "")
+                + (" (Batch API prices)" if self.options.batch else "")
             )
         if self.budget.refused or any(r.not_started for r in self.reports):
             return EXIT_BUDGET_STOPPED
@@ -176,14 +229,14 @@ class JudgingSession:
 
     def shows_results(self) -> bool:
         """Results are printed unless this was a dry run or no judgment exists to rate (every call failed)."""
-        return not self.args.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
+        return not self.options.dry_run and any(r.already_judged or r.reused or r.judged for r in self.reports)
 
     def record(self) -> dict:
         return {
             "judge": self.judge.name,
             "demo_judge": self.judge.demo,
             "cost": round(self.budget.spent - self.spent_before, 6),
-            "max_cost": self.args.max_cost,
+            "max_cost": self.options.max_cost,
             "judging": [asdict(r) for r in self.reports],
         }
 
@@ -209,16 +262,17 @@ def _spec_record(spec: ModelSpec) -> dict:
 def run_evaluate(args) -> int:
     if len(judges_of(args)) > 1:
         return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
-    args.judge = judges_of(args)[0]
+    judge_name = judges_of(args)[0]
+    options = JudgingOptions.from_args(args, getattr(args, "panel_budget", None))
     if args.protocol == "single":  # grades, not comparisons: no baseline
         from arena.judging.grading import run_single_grading
 
-        return run_single_grading(args)
+        return run_single_grading(args, judge_name, options)
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     candidates = _models(args.model, args)
     baseline = _models([args.baseline], args)[0]
-    judge_spec = _judge_spec(args)
+    judge_spec = _judge_spec(judge_name, args)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
     config = {
@@ -236,11 +290,11 @@ def run_evaluate(args) -> int:
         check_loadable(spec)
     protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
     for protocol in protocols:
-        check_templates(prompt_set, _templates(args, protocol), args.limit)
-    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+        check_templates(prompt_set, _templates(options, protocol), args.limit)
+    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
     _check_prices(judge_spec, [*candidates, baseline], args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
         matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
@@ -336,19 +390,22 @@ def run_tournament(args) -> int:
         raise ArenaError("--until-separated goes with --schedule adaptive")
     if len(judges_of(args)) > 1:
         return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
-    args.judge = judges_of(args)[0]
-    if args.judge.startswith(REPLAY_PREFIX):
-        return _replay_tournament(args)
+    judge_name = judges_of(args)[0]
+    if judge_name.startswith(REPLAY_PREFIX):
+        return _replay_tournament(args, judge_name)
     demo = not args.models
     model_names = list(args.models or demo_models())
+    options = JudgingOptions.from_args(args, getattr(args, "panel_budget", None))
     if demo:
-        args.max_new_tokens = min(args.max_new_tokens or DEMO_MAX_NEW_TOKENS, DEMO_MAX_NEW_TOKENS)
+        given = options.explicit_generation.get("max_new_tokens")
+        capped = min(int(given), DEMO_MAX_NEW_TOKENS) if isinstance(given, int) else DEMO_MAX_NEW_TOKENS
+        options = replace(options, explicit_generation={**options.explicit_generation, "max_new_tokens": capped})
     if len(set(model_names)) < 2:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
     specs = _models(model_names, args)
-    judge_spec = _judge_spec(args)
+    judge_spec = _judge_spec(judge_name, args)
     config = {
         "models": [_spec_record(s) for s in specs],
         "judge": _spec_record(judge_spec),
@@ -361,7 +418,7 @@ def run_tournament(args) -> int:
         "dry_run": args.dry_run,
         "batch": args.batch,
     }
-    if demo and args.judge == DEMO_JUDGE:
+    if demo and judge_name == DEMO_JUDGE:
         info(
             "demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
@@ -369,11 +426,11 @@ def run_tournament(args) -> int:
         )
     for spec in specs:
         check_loadable(spec)
-    check_templates(prompt_set, _templates(args, args.protocol), args.limit)
-    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    check_templates(prompt_set, _templates(options, args.protocol), args.limit)
+    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
     _check_prices(judge_spec, specs, args.max_cost)
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
-        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(specs)
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
         if args.schedule == "adaptive" and not args.dry_run:
@@ -440,10 +497,10 @@ def _adaptive(
     return result
 
 
-def _replay_tournament(args) -> int:
+def _replay_tournament(args: Namespace, judge_name: str) -> int:
     """A tournament answered from recorded verdicts: no answers, no cost, any budget or schedule."""
     store = ResultsStore(args.results)
-    judge = ReplayJudge.parse(args.judge, args.benchmark, args.protocol)
+    judge = ReplayJudge.parse(judge_name, args.benchmark, args.protocol)
     models = list(args.models) if args.models else judge.models()
     pool = judge.pool(models)
     if not pool:

@@ -23,6 +23,7 @@ def main() -> int:
     import os
 
     from arena.report.builder import build_report
+    from arena.report.options import ReportOptions
     from arena.store import ResultsStore
 
     with tempfile.TemporaryDirectory() as folder:
@@ -31,7 +32,7 @@ def main() -> int:
         results = build_big_store(Path(folder) / "results", args.models)
         print(f"synthetic store built in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
-        path = build_report(ResultsStore(results), "oa-synthetic", None, Path(folder) / "report")
+        path = build_report(ResultsStore(results), ReportOptions("oa-synthetic", Path(folder) / "report"))
         built = time.perf_counter() - started
         count = len((results / "oa-synthetic" / "judgments" / "gpt-4.jsonl").read_text().splitlines())
         size = path.stat().st_size / 2**20

@@ -119,8 +119,10 @@ def test_big_set_stays_light_and_opens_fast(tmp_path, browser):
 
     results = build_big_store(tmp_path / "results", models=8)
     from arena.report.builder import build_report
+    from arena.report.options import ReportOptions
 
-    path = build_report(ResultsStore(results), "oa-synthetic", None, tmp_path / "report", orderings=200, bootstrap=50)
+    options = ReportOptions("oa-synthetic", tmp_path / "report", orderings=200, bootstrap=50)
+    path = build_report(ResultsStore(results), options)
     judgments = len((results / "oa-synthetic" / "judgments" / "gpt-4.jsonl").read_text().splitlines())
     assert judgments > 50_000
     size = path.stat().st_size

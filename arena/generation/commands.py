@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
+
 from arena.console import info, print_records, print_table
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.spec import available_models, resolve_model
 
+GENERATION_FLAGS = ("temperature", "top_p", "max_new_tokens", "greedy")
 
-def run_generate(args) -> int:
+
+def generation_params(args: Namespace) -> tuple[GenerationParams, dict[str, object]]:
+    """The defaults with the command's seed, and the generation flags the user gave explicitly: those beat a
+    model's own settings, which beat the defaults. Built here, in the command handlers, so that the models
+    package only ever sees the typed record."""
+    given = {name: getattr(args, name, None) for name in GENERATION_FLAGS}
+    return GenerationParams(seed=args.seed), {name: value for name, value in given.items() if value is not None}
+
+
+def run_generate(args: Namespace) -> int:
     from arena.generation.runner import generate_answers
     from arena.prompts import load_prompt_set
     from arena.store import ResultsStore
@@ -16,7 +28,7 @@ def run_generate(args) -> int:
     if args.batch_size:
         spec = type(spec)(**{**spec.__dict__, "options": {**spec.options, "batch_size": args.batch_size}})
     prompt_set = load_prompt_set(args.benchmark)
-    params, explicit = GenerationParams.from_args(args)
+    params, explicit = generation_params(args)
     check_loadable(spec)  # a missing key, GPU or adapter stops here, before anything is written
     store = ResultsStore(args.results)
     config = {

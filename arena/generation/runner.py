@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
@@ -136,7 +137,7 @@ def _answer_chunk(
     report: GenerationReport,
 ) -> list[Answer]:
     replies: dict[str, list[str]] = {p.id: [] for p in chunk}
-    stats = {p.id: {"tokens": 0, "seconds": 0.0, "finish_reason": None} for p in chunk}
+    stats: dict[str, dict[str, Any]] = {p.id: {"tokens": 0, "seconds": 0.0, "finish_reason": None} for p in chunk}
     missing: set[str] = set()
     started = time.perf_counter()
     while True:

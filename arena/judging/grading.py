@@ -7,7 +7,9 @@ the templates, and that every question whose template needs a reference answer h
 
 from __future__ import annotations
 
+from argparse import Namespace
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from arena.console import info, warn
 from arena.errors import ArenaError
@@ -20,6 +22,9 @@ from arena.prompts.records import PromptSet
 from arena.prompts.references import needs_reference
 from arena.store import Answer, ResultsStore
 from arena.store.records import utc_now
+
+if TYPE_CHECKING:
+    from arena.pipelines import JudgingOptions
 
 
 def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], limit: int | None) -> list[Matchup]:
@@ -40,9 +45,10 @@ def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | 
     if not templates.per_turn:
         if any(p.model_turns > 1 for p in prompts):
             warn(
-                f"prompt set '{prompt_set.name}' has questions a model answers in several turns; the {templates.protocol} "
-                f"template '{templates.name}' shows the judge only each answer's last turn. For per-turn judging "
-                "use --judge-template with FastChat's judge_prompts.jsonl (pair-v2 and its multi-turn variant)"
+                f"prompt set '{prompt_set.name}' has questions a model answers in several turns; the "
+                f"{templates.protocol} template '{templates.name}' shows the judge only each answer's last turn. "
+                "For per-turn judging use --judge-template with FastChat's judge_prompts.jsonl (pair-v2 and its "
+                "multi-turn variant)"
             )
         return
     if "reference" not in templates.variants:
@@ -60,7 +66,7 @@ def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | 
             )
 
 
-def run_single_grading(args) -> int:
+def run_single_grading(args: Namespace, judge_name: str, options: JudgingOptions) -> int:
     from arena.models.base import check_loadable
     from arena.pipelines import (
         JudgingSession,
@@ -75,12 +81,12 @@ def run_single_grading(args) -> int:
 
     store = ResultsStore(args.results)
     prompt_set = load_prompt_set(args.benchmark)
-    if args.judge.startswith(REPLAY_PREFIX):
-        return _replay_grades(store, prompt_set, args)
-    templates = _templates(args, "single")
+    if judge_name.startswith(REPLAY_PREFIX):
+        return _replay_grades(store, prompt_set, args, judge_name)
+    templates = _templates(options, "single")
     check_templates(prompt_set, templates, args.limit)
     candidates = _models(args.model, args)
-    judge_spec = _judge_spec(args)
+    judge_spec = _judge_spec(judge_name, args)
     config = {
         "models": [_spec_record(s) for s in candidates],
         "judge": _spec_record(judge_spec),
@@ -94,10 +100,10 @@ def run_single_grading(args) -> int:
     }
     for spec in candidates:
         check_loadable(spec)
-    judge = _load_judge(judge_spec, store, prompt_set.name, args)  # a missing key or model fails here, first
+    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
     _check_prices(judge_spec, candidates, args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
-        session = JudgingSession(store, prompt_set, judge, judge_spec, args)
+        session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(candidates)
         session.judge_all("single", grading_matchups(prompt_set, answers, args.limit))
         code = session.finish()
@@ -123,10 +129,10 @@ def _print_scores(
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
-def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args) -> int:
+def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, judge_name: str) -> int:
     """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
     questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
-    judge = ReplayJudge.parse(args.judge, prompt_set.name, "single")
+    judge = ReplayJudge.parse(judge_name, prompt_set.name, "single")
     prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
     wanted_questions, models = {p.id for p in prompts}, set(args.model)
     recorded = {

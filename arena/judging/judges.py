@@ -24,6 +24,7 @@ from arena.models.http import (
     open_session,
     run_sync,
 )
+from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class OpenAIJudge(Judge):
             timeout=float(spec.option("timeout", 120)),
             base_delay=float(spec.option("retry_base_delay", 1.0)),
         )
-        self.concurrency = int(spec.option("max_concurrency", 16))
+        self.concurrency = int(spec.option("max_concurrency", DEFAULT_JUDGE_CONCURRENCY))
         self.requests_per_minute = spec.option("requests_per_minute")
         self.temperature = float(spec.option("judge_temperature", 0.2))
         self.max_tokens = int(spec.option("judge_max_tokens", 1024))

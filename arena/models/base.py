@@ -31,12 +31,6 @@ class GenerationParams:
         names = ("temperature", "top_p", "max_new_tokens", "greedy", "seed")
         return replace(self, **{name: options[name] for name in names if options.get(name) is not None})
 
-    @classmethod
-    def from_args(cls, args) -> tuple[GenerationParams, dict]:
-        """Defaults, and the generation flags the user gave explicitly (they beat a model's own settings)."""
-        given = {name: getattr(args, name, None) for name in ("temperature", "top_p", "max_new_tokens", "greedy")}
-        return cls(seed=args.seed), {k: v for k, v in given.items() if v is not None}
-
     def as_record(self) -> dict:
         return {
             "temperature": None if self.greedy else self.temperature,

@@ -15,10 +15,9 @@ from typing import Any
 from arena.errors import ArenaError
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.formats import render_prompt, stop_marker
+from arena.models.options import check_option
 from arena.models.spec import ModelSpec
 from arena.paths import arena_home
-
-_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def default_threads() -> int:
@@ -100,6 +99,7 @@ def _quantization_config(spec: ModelSpec):
     mode = spec.option("quantization", "none")
     if mode in ("none", None):
         return None
+    check_option(spec.name, "quantization", mode)
     from transformers import BitsAndBytesConfig
 
     if importlib.util.find_spec("bitsandbytes") is None:
@@ -108,22 +108,18 @@ def _quantization_config(spec: ModelSpec):
         )
     if mode == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
-    if mode == "4bit":
-        import torch
+    import torch  # 4bit: the one mode left
 
-        dtype = spec.option("compute_dtype", "bfloat16")
-        if dtype not in _DTYPES:
-            raise ArenaError(f"model '{spec.name}': compute_dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-        quant_type = spec.option("quant_type", "nf4")
-        if quant_type not in ("nf4", "fp4"):
-            raise ArenaError(f"model '{spec.name}': quant_type must be nf4 or fp4, got {quant_type!r}")
-        return BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type=quant_type,
-            bnb_4bit_use_double_quant=bool(spec.option("double_quant", True)),
-            bnb_4bit_compute_dtype=getattr(torch, dtype),
-        )
-    raise ArenaError(f"model '{spec.name}': quantization must be none, 8bit or 4bit, got {mode!r}")
+    dtype = spec.option("compute_dtype", "bfloat16")
+    check_option(spec.name, "compute_dtype", dtype)
+    quant_type = spec.option("quant_type", "nf4")
+    check_option(spec.name, "quant_type", quant_type)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant_type,
+        bnb_4bit_use_double_quant=bool(spec.option("double_quant", True)),
+        bnb_4bit_compute_dtype=getattr(torch, dtype),
+    )
 
 
 def check_can_run(spec: ModelSpec) -> None:
@@ -167,7 +163,8 @@ def load_base(spec: ModelSpec):
     quantization = _quantization_config(spec)
     if quantization is not None:
         kwargs["quantization_config"] = quantization
-    if spec.option("dtype") in _DTYPES:
+    if spec.option("dtype") is not None:
+        check_option(spec.name, "dtype", spec.option("dtype"))
         kwargs["dtype"] = getattr(torch, spec.option("dtype"))
     if torch.cuda.is_available():
         kwargs["device_map"] = {"": 0}  # the whole model on the first GPU (4-bit weights are quantized there)

@@ -11,6 +11,7 @@ from arena.judging.budget import CallMeter, Price, current_budget
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, register_backend
 from arena.models.endpoints import EndpointPool
 from arena.models.http import Endpoint, NotSent, RequestFailed, RetryPolicy, chat_completion, open_session, run_sync
+from arena.models.options import DEFAULT_ANSWER_CONCURRENCY
 from arena.models.spec import ModelSpec
 
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "stop"}
@@ -26,7 +27,7 @@ class OpenAIChatModel(ChatModel):
         self.model_id = spec.path or spec.name
         self.endpoints = EndpointPool.from_options(spec.options)
         self.endpoint = self.endpoints.states[0].endpoint
-        self.concurrency = int(spec.option("max_concurrency", 8))
+        self.concurrency = int(spec.option("max_concurrency", DEFAULT_ANSWER_CONCURRENCY))
         self.policy = RetryPolicy(
             attempts=int(spec.option("retries", 5)) + 1,
             timeout=float(spec.option("timeout", 120)),

@@ -36,6 +36,11 @@ def _type(kind: type, name: str) -> Check:
 _TEXT, _FLAG, _TABLE = _type(str, "a string"), _type(bool, "true or false"), _type(dict, "a table")
 DTYPES = ("float32", "float16", "bfloat16")
 
+# How many calls an OpenAI-compatible endpoint gets at once unless `max_concurrency` says otherwise: a judge's
+# calls are short verdicts, so it keeps twice as many in flight as a model writing whole answers.
+DEFAULT_ANSWER_CONCURRENCY = 8
+DEFAULT_JUDGE_CONCURRENCY = 16
+
 # The fields of a [models.NAME] table itself, then the backend options.
 ENTRY_FIELDS = ("backend", "path", "description", "extends", "name")
 OPTIONS: dict[str, Check] = {
@@ -109,3 +114,11 @@ def check_entry(name: str, table: dict, where: str) -> None:
         problem = check(value)
         if problem:
             raise ArenaError(f"{where}: [models.{name}] field '{key}' must be {problem}, got {value!r}")
+
+
+def check_option(model: str, key: str, value: object) -> None:
+    """One option of a model built in code rather than read from a file (a preset, a fine-tune), checked by
+    the same rule as a file's entry when the backend reads it."""
+    problem = OPTIONS[key](value)
+    if problem:
+        raise ArenaError(f"model '{model}': {key} must be {problem}, got {value!r}")

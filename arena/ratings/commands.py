@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from arena.console import info, print_records, to_json, warn
 from arena.errors import AnswersMissing, ArenaError
@@ -38,7 +39,7 @@ def run_ratings(args) -> int:
         columns = store.judgment_columns(args.benchmark)
         _require_judgments(store, args, len(columns))
         judges = _judges_with(columns, protocol, args.judge)
-        groups = [judges] if args.pool_judges else [[j] for j in judges]
+        groups = _judge_groups(judges, args.pool_judges)
         sections = [(group, matches_from_columns(columns, protocol, group)) for group in groups]
         rate = (
             (lambda m: leaderboard.elo_rows(m, args.orderings, args.seed))
@@ -60,10 +61,9 @@ def run_ratings(args) -> int:
     if method == "agreement":
         return _agreement(stored, args, protocol)
     judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
-    groups = _judge_groups(judgments, args.pool_judges or method == "bias")
     results = [
         (judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
-        for judge, items in groups.items()
+        for judge, items in _by_judge_group(judgments, args.pool_judges or method == "bias").items()
     ]
     code = _print_sections(results, args)
     if args.format == "table":
@@ -74,13 +74,16 @@ def run_ratings(args) -> int:
     return code
 
 
-def _judge_groups(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgment]]:
-    """One group per judge, by name (human votes and a 135M model's verdicts are not the same evidence), or
-    all of them pooled under the judges' names joined."""
-    judges = sorted({j.judge for j in judgments})
-    if pool:
-        return {", ".join(judges): judgments}
-    return {judge: [j for j in judgments if j.judge == judge] for judge in judges}
+def _judge_groups(judges: list[str], pool: bool) -> list[list[str]]:
+    """The judges rated together: one group per judge, by name (human votes and a 135M model's verdicts are
+    not the same evidence), or all of them pooled. Both the columnar and the object path group this way."""
+    return [judges] if pool else [[judge] for judge in judges]
+
+
+def _by_judge_group(judgments: list[Judgment], pool: bool) -> dict[str, list[Judgment]]:
+    """The judgments of each group of _judge_groups, under the group's judge names joined."""
+    groups = _judge_groups(sorted({j.judge for j in judgments}), pool)
+    return {", ".join(group): [j for j in judgments if j.judge in group] for group in groups}
 
 
 def _require_judgments(store: ResultsStore, args, count: int) -> None:
@@ -158,8 +161,8 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     stored = store.judgments(args.benchmark)
     _require_judgments(store, args, len(stored))
     judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
-    output = []
-    for judge, items in _judge_groups(judgments, args.pool_judges).items():
+    output: list[dict[str, Any]] = []
+    for judge, items in _by_judge_group(judgments, args.pool_judges).items():
         matches, features = styled_matches(store, args.benchmark, items, names)
         rows, coefficients = leaderboard.controlled_bt_rows(
             matches, features, names, args.bootstrap, args.seed, args.baseline
@@ -234,8 +237,8 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
                     "(or add --from FILE), then rerun"
                 )
         rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
-        columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
-        return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", columns
+        relative_columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
+        return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", relative_columns
     from arena.ratings.diagnostics import judge_bias
 
     rows = [asdict(b) for b in judge_bias(judgments)]

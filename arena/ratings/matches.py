@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,23 +62,38 @@ class Matches:
 
 
 def build_matches(judgments: list[Judgment]) -> Matches:
-    """Judgments with a decided verdict become matches; errors are counted per model and left out."""
+    """Judgments with a decided verdict become matches; errors are counted per model and left out. The same
+    arithmetic as the columnar path (matches_from_columns), fed from objects: for the few callers that hold
+    judgment objects anyway (the battle browser, a panel's majority verdicts, an evaluation's pairs)."""
     if not judgments:
         raise ArenaError("no judgments to rate")
-    models = tuple(sorted({j.model_a for j in judgments} | {j.model_b for j in judgments}))
+    models = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
     position = {m: i for i, m in enumerate(models)}
-    decided = [j for j in judgments if j.verdict in OUTCOME]
-    errors: Counter[str] = Counter()
-    for j in judgments:
-        if j.verdict == "error":
-            errors[j.model_a] += 1
-            errors[j.model_b] += 1
+    return _assemble(
+        models,
+        np.array([position[j.model_a] for j in judgments], dtype=np.int64),
+        np.array([position[j.model_b] for j in judgments], dtype=np.int64),
+        np.array([OUTCOME.get(j.verdict, np.nan) for j in judgments], dtype=np.float64),
+        np.array([np.nan if j.preference_b is None else j.preference_b for j in judgments], dtype=np.float64),
+        np.array([j.verdict == "error" for j in judgments], dtype=bool),
+    )
+
+
+def _assemble(
+    models: list[str], a: np.ndarray, b: np.ndarray, score: np.ndarray, soft: np.ndarray, error: np.ndarray
+) -> Matches:
+    """Matches from one row per judgment: the two models' positions in `models`, the verdict's score for A
+    (NaN when undecided), the judge's soft preference for B (NaN when it gave none) and whether the verdict
+    was unreadable. A soft preference replaces a decided verdict's score (see outcome_of)."""
+    outcome = np.where(np.isnan(soft) | np.isnan(score), score, 1.0 - soft)
+    decided = ~np.isnan(outcome)
+    errors = np.bincount(a[error], minlength=len(models)) + np.bincount(b[error], minlength=len(models))
     return Matches(
-        models=models,
-        model_a=np.array([position[j.model_a] for j in decided], dtype=np.int64),
-        model_b=np.array([position[j.model_b] for j in decided], dtype=np.int64),
-        outcome=np.array([outcome_of(j) for j in decided], dtype=np.float64),
-        errors=dict(errors),
+        tuple(str(m) for m in models),
+        a[decided].astype(np.int64),
+        b[decided].astype(np.int64),
+        outcome[decided],
+        {str(m): int(e) for m, e in zip(models, errors) if e},
     )
 
 
@@ -116,16 +130,5 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
         code = columns.code("verdict", verdict)
         if code >= 0:
             score_of[code] = score
-    outcome = score_of[verdicts]
-    soft = columns.preference_b[keep]
-    outcome = np.where(np.isnan(soft) | np.isnan(outcome), outcome, 1.0 - soft)
-    decided = ~np.isnan(outcome)
     error = verdicts == columns.code("verdict", "error")
-    errors = np.bincount(a[error], minlength=len(models)) + np.bincount(b[error], minlength=len(models))
-    return Matches(
-        tuple(str(m) for m in models),
-        a[decided].astype(np.int64),
-        b[decided].astype(np.int64),
-        outcome[decided],
-        {str(m): int(e) for m, e in zip(models, errors) if e},
-    )
+    return _assemble(models, a, b, score_of[verdicts], columns.preference_b[keep], error)

@@ -24,6 +24,7 @@ from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import build_matches, win_rate_matrix
 from arena.report import charts
+from arena.report.options import ReportOptions
 from arena.report.page import render_page
 from arena.report.safe_markdown import render_markdown
 from arena.report.scores import mt_bench_sections
@@ -82,7 +83,9 @@ def _relative_baseline(judge: str, judgments: list[Judgment], requested: str | N
     )
 
 
-def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figures: dict) -> dict:
+def _judge_section(
+    judge: str, judgments: list[Judgment], prompt_set, store: ResultsStore, options: ReportOptions, figures: dict
+) -> dict:
     label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
     if any(j.meta.get("demo_judge") for j in judgments):
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
@@ -93,8 +96,8 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
     relative = [j for j in judgments if j.protocol == "relative"]
     slug = file_safe(judge)
     if pairwise and any(j.verdict != "error" for j in pairwise):
-        section["elo"] = leaderboard.elo_leaderboard(pairwise, args["orderings"], args["seed"])
-        section["bt"] = leaderboard.bt_leaderboard(pairwise, args["bootstrap"], args["seed"])
+        section["elo"] = leaderboard.elo_leaderboard(pairwise, options.orderings, options.seed)
+        section["bt"] = leaderboard.bt_leaderboard(pairwise, options.bootstrap, options.seed)
         figures[f"elo-{slug}.svg"] = charts.interval_chart(
             section["elo"], f"Elo (paper method) · judge {judge}", "Elo", 1000
         )
@@ -133,11 +136,11 @@ def _judge_section(judge: str, judgments: list[Judgment], prompt_set, args, figu
                 f"Share of points by category · judge {judge}",
                 "share of points in that category's matches",
             )
-    _style_section(section, pairwise, args, figures, slug, judge)
-    baseline = _relative_baseline(judge, relative, args.get("baseline"))
+    _style_section(section, pairwise, store, options, figures, slug, judge)
+    baseline = _relative_baseline(judge, relative, options.baseline)
     if relative and baseline:
         try:
-            section["relative"] = leaderboard.relative_leaderboard(relative, baseline, args["bootstrap"], args["seed"])
+            section["relative"] = leaderboard.relative_leaderboard(relative, baseline, options.bootstrap, options.seed)
             section["baseline"] = baseline
             figures[f"relative-{slug}.svg"] = charts.interval_chart(
                 section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100
@@ -156,7 +159,15 @@ def _held_by(rows: list[dict], matches) -> None:
         row["held_by"] = texts.get(row["model"], "")
 
 
-def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures: dict, slug: str, judge: str) -> None:
+def _style_section(
+    section: dict,
+    pairwise: list[Judgment],
+    store: ResultsStore,
+    options: ReportOptions,
+    figures: dict,
+    slug: str,
+    judge: str,
+) -> None:
     """Style-controlled ratings, the judge's style coefficients and its taste for length, when the answers
     behind its verdicts are stored (else the report simply has no style section for this judge)."""
     from arena.ratings.style.data import styled_matches
@@ -167,12 +178,12 @@ def _style_section(section: dict, pairwise: list[Judgment], args: dict, figures:
         return
     names = CONTROLS["style"]
     try:
-        matches, features = styled_matches(args["store"], args["benchmark"], pairwise, names)
+        matches, features = styled_matches(store, options.benchmark, pairwise, names)
     except AnswersMissing:
         return
-    rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, args["bootstrap"], args["seed"])
+    rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, options.bootstrap, options.seed)
     section["bt_controlled"], section["coefficients"] = rows, coefficients
-    bias = length_bias(judge, matches, features[:, names.index("length")], min(args["bootstrap"], 200), args["seed"])
+    bias = length_bias(judge, matches, features[:, names.index("length")], min(options.bootstrap, 200), options.seed)
     section["length_bias"] = asdict(bias)
     figures[f"style-{slug}.svg"] = charts.shift_chart(
         [(r["model"], r["rating_uncontrolled"], r["rating"]) for r in rows if r["rating"] is not None],
@@ -256,16 +267,8 @@ def _battles_payload(store: ResultsStore, benchmark: str, judgments: list[Judgme
     return base64.b64encode(gzip.compress(raw, compresslevel=6)).decode()
 
 
-def build_report(
-    store: ResultsStore,
-    benchmark: str,
-    judges: list[str] | None,
-    out_dir: Path,
-    baseline: str | None = None,
-    orderings: int = 10_000,
-    bootstrap: int = 1_000,
-    seed: int = 0,
-) -> Path:
+def build_report(store: ResultsStore, options: ReportOptions) -> Path:
+    benchmark, judges, out_dir = options.benchmark, options.judges, options.out_dir
     judgments = store.judgments(benchmark)
     if judges:
         judgments = [j for j in judgments if j.judge in judges]
@@ -280,23 +283,17 @@ def build_report(
         raise ArenaError(f"{out_dir}: exists and is not a folder; --out names the folder the report is written to")
     prompt_set = find_prompt_set(benchmark)
     judgments = leaderboard.with_categories(judgments, prompt_set)
-    args = {
-        "orderings": orderings,
-        "bootstrap": bootstrap,
-        "seed": seed,
-        "baseline": baseline,
-        "store": store,
-        "benchmark": benchmark,
-    }
     figures: dict[str, str] = {}
-    mt_bench = mt_bench_sections(single, prompt_set, bootstrap, seed, figures)
+    mt_bench = mt_bench_sections(single, prompt_set, options.bootstrap, options.seed, figures)
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         by_judge[j.judge].append(j)
-    sections = [_judge_section(judge, items, prompt_set, args, figures) for judge, items in sorted(by_judge.items())]
+    sections = [
+        _judge_section(judge, items, prompt_set, store, options, figures) for judge, items in sorted(by_judge.items())
+    ]
     panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
     if panel:
-        sections.append({**_judge_section(panel[0], panel[1], prompt_set, args, figures), "label": panel[2]})
+        sections.append({**_judge_section(panel[0], panel[1], prompt_set, store, options, figures), "label": panel[2]})
 
     bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
     if bias:
