@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load_pool(folder: Path):
-    judgments = [j for r in read_qlora_eval(folder, "gpt-4") for f in r.files for j in f.judgments
-                 if j.protocol == "pairwise"]
+    judgments = [
+        j for r in read_qlora_eval(folder, "gpt-4") for f in r.files for j in f.judgments if j.protocol == "pairwise"
+    ]
     return {(j.question_id, j.model_a, j.model_b): j for j in judgments}
 
 
@@ -60,7 +61,9 @@ def adaptive_run(pool, models, budget, seed, round_size=16):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folder", type=Path, default=REPO.parent / "shared" / "published" / "qlora-vicuna-pairwise-full")
+    parser.add_argument(
+        "--folder", type=Path, default=REPO.parent / "shared" / "published" / "qlora-vicuna-pairwise-full"
+    )
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
     pool = load_pool(args.folder)
@@ -83,12 +86,16 @@ def main() -> int:
         print(f"{share:>8.0%} {budget:>6} {rand:>11.3f} {adapt:>13.3f}")
     target = curves[0.50][0]
     reached = next((s for s in sorted(curves) if curves[s][1] >= target), None)
-    print(f"random at 50% of the calls: tau {target:.3f}; adaptive reaches it at "
-          f"{'{:.0%}'.format(reached) if reached else 'no budget up to 50%'} of the calls "
-          f"(goal: <= 25%) {'PASS' if reached and reached <= 0.25 else 'FAIL'}")
+    print(
+        f"random at 50% of the calls: tau {target:.3f}; adaptive reaches it at "
+        f"{f'{reached:.0%}' if reached else 'no budget up to 50%'} of the calls "
+        f"(goal: <= 25%) {'PASS' if reached and reached <= 0.25 else 'FAIL'}"
+    )
     never_worse = all(adapt >= rand for rand, adapt in curves.values())
-    print(f"adaptive mean tau >= random's at every budget: {'PASS' if never_worse else 'FAIL'} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"adaptive mean tau >= random's at every budget: {'PASS' if never_worse else 'FAIL'} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     return 0
 
 

@@ -49,21 +49,38 @@ def pool_of(result) -> BaselineJudgments:
     models = tuple(sorted({j.model_b for j in result.judgments}))
     questions = {qid: i for i, qid in enumerate(result.instructions)}
     answers = result.answers
-    rows = [(models.index(j.model_b), questions[j.question_id], 1.0 - outcome_of(j),
-             len(answers[(j.model_b, j.question_id)].text) - len(answers[(j.model_a, j.question_id)].text))
-            for j in result.judgments]
+    rows = [
+        (
+            models.index(j.model_b),
+            questions[j.question_id],
+            1.0 - outcome_of(j),
+            len(answers[(j.model_b, j.question_id)].text) - len(answers[(j.model_a, j.question_id)].text),
+        )
+        for j in result.judgments
+    ]
     model, question, score, gap = (np.array(c) for c in zip(*rows))
-    return BaselineJudgments(models, model.astype(np.int64), question.astype(np.int64), score.astype(np.float64),
-                             gap.astype(np.float64), baseline_variants(models, BASELINE))
+    return BaselineJudgments(
+        models,
+        model.astype(np.int64),
+        question.astype(np.int64),
+        score.astype(np.float64),
+        gap.astype(np.float64),
+        baseline_variants(models, BASELINE),
+    )
 
 
 def subset(data: BaselineJudgments, keep: np.ndarray) -> BaselineJudgments:
     """The rows of the models in `keep` (a boolean per model), model indices renumbered, questions kept."""
     rows = keep[data.model]
     renumber = np.cumsum(keep) - 1
-    return BaselineJudgments(tuple(m for m, k in zip(data.models, keep) if k), renumber[data.model[rows]],
-                             data.question[rows], data.score[rows], data.length_gap[rows],
-                             tuple(int(renumber[v]) for v in data.baseline_variants if keep[v]))
+    return BaselineJudgments(
+        tuple(m for m, k in zip(data.models, keep) if k),
+        renumber[data.model[rows]],
+        data.question[rows],
+        data.score[rows],
+        data.length_gap[rows],
+        tuple(int(renumber[v]) for v in data.baseline_variants if keep[v]),
+    )
 
 
 def held_out(data: BaselineJudgments, pool_length: bool = True) -> np.ndarray:
@@ -75,13 +92,14 @@ def held_out(data: BaselineJudgments, pool_length: bool = True) -> np.ndarray:
     for m in range(n):
         others = subset(data, np.arange(n) != m)
         tanh_gap = standardised_tanh(others.model, others.length_gap, n - 1)
-        gamma = fit_difficulty(others.model, others.question, others.score, tanh_gap, n - 1,
-                               data.n_questions, pool_length=pool_length).difficulty
-        prior = length_controlled_win_rates(others, 0, 0, difficulty=gamma).length_prior if pool_length \
-            else NO_POOLING
+        gamma = fit_difficulty(
+            others.model, others.question, others.score, tanh_gap, n - 1, data.n_questions, pool_length=pool_length
+        ).difficulty
+        prior = length_controlled_win_rates(others, 0, 0, difficulty=gamma).length_prior if pool_length else NO_POOLING
         alone = subset(data, (np.arange(n) == m) | variant)
         out[m] = length_controlled_win_rates(alone, 0, 0, difficulty=gamma, length_prior=prior).win_rate[
-            alone.models.index(data.models[m])]
+            alone.models.index(data.models[m])
+        ]
     return out
 
 
@@ -89,8 +107,9 @@ def unpooled(data: BaselineJudgments) -> LengthControlled:
     """Each β from the model's own judgments alone, in both stages: the method before pooling."""
     n = len(data.models)
     tanh_gap = standardised_tanh(data.model, data.length_gap, n)
-    gamma = fit_difficulty(data.model, data.question, data.score, tanh_gap, n, data.n_questions,
-                           pool_length=False).difficulty
+    gamma = fit_difficulty(
+        data.model, data.question, data.score, tanh_gap, n, data.n_questions, pool_length=False
+    ).difficulty
     return length_controlled_win_rates(data, 0, 0, difficulty=gamma, length_prior=NO_POOLING)
 
 
@@ -118,23 +137,37 @@ def synthetic_recovery() -> None:
             data, truth, beta, terse = synthetic_pool(seed, terse_share)
             pooled = length_controlled_win_rates(data, 0, 0)
             n = len(data.models)
-            gamma = fit_difficulty(data.model, data.question, data.score, standardised_tanh(
-                data.model, data.length_gap, n), n, data.n_questions, pool_length=False).difficulty
+            gamma = fit_difficulty(
+                data.model,
+                data.question,
+                data.score,
+                standardised_tanh(data.model, data.length_gap, n),
+                n,
+                data.n_questions,
+                pool_length=False,
+            ).difficulty
             alone = length_controlled_win_rates(data, 0, 0, difficulty=gamma, length_prior=NO_POOLING)
-            print(f"synthetic 60, {terse.sum():2d} terse, seed {seed}: mean |LC - truth| pooled "
-                  f"{np.abs(pooled.win_rate - truth).mean():5.2f} / unpooled {np.abs(alone.win_rate - truth).mean():5.2f}"
-                  f" (non-terse {np.abs(pooled.win_rate - truth)[~terse].mean():4.2f} / "
-                  f"{np.abs(alone.win_rate - truth)[~terse].mean():4.2f}); mean |β - truth| "
-                  f"{np.abs(pooled.length_beta - beta).mean():.2f} / {np.abs(alone.length_beta - beta).mean():.2f}; "
-                  f"μ_β {pooled.length_prior.mean:.2f}, σ_β {pooled.length_prior.spread:.2f} (true 2, 0.5)")
+            print(
+                f"synthetic 60, {terse.sum():2d} terse, seed {seed}: mean |LC - truth| pooled "
+                f"{np.abs(pooled.win_rate - truth).mean():5.2f} / unpooled {np.abs(alone.win_rate - truth).mean():5.2f}"
+                f" (non-terse {np.abs(pooled.win_rate - truth)[~terse].mean():4.2f} / "
+                f"{np.abs(alone.win_rate - truth)[~terse].mean():4.2f}); mean |β - truth| "
+                f"{np.abs(pooled.length_beta - beta).mean():.2f} / {np.abs(alone.length_beta - beta).mean():.2f}; "
+                f"μ_β {pooled.length_prior.mean:.2f}, σ_β {pooled.length_prior.spread:.2f} (true 2, 0.5)"
+            )
 
 
 def joint_fit_alone(data: BaselineJudgments, spread: float | None = None) -> np.ndarray:
     n = len(data.models)
     tanh_gap = standardised_tanh(data.model, data.length_gap, n)
     fit = fit_difficulty(data.model, data.question, data.score, tanh_gap, n, data.n_questions, spread)
-    return np.array([100 * np.mean(1 / (1 + np.exp(-(fit.strength[m] + fit.difficulty[np.unique(
-        data.question[data.model == m])])))) for m in range(n)])
+    return np.array(
+        [
+            100
+            * np.mean(1 / (1 + np.exp(-(fit.strength[m] + fit.difficulty[np.unique(data.question[data.model == m])]))))
+            for m in range(n)
+        ]
+    )
 
 
 def unshrunk(data: BaselineJudgments) -> np.ndarray:
@@ -146,20 +179,26 @@ def unshrunk(data: BaselineJudgments) -> np.ndarray:
 
 def difficulty_without_length(data: BaselineJudgments) -> np.ndarray:
     n = len(data.models)
-    gamma = fit_difficulty(data.model, data.question, data.score, np.zeros(len(data.score)), n,
-                           data.n_questions).difficulty
+    gamma = fit_difficulty(
+        data.model, data.question, data.score, np.zeros(len(data.score)), n, data.n_questions
+    ).difficulty
     return length_controlled_win_rates(data, 0, 0, difficulty=gamma).win_rate
 
 
 def summary(name: str, ours: np.ndarray, published: np.ndarray) -> str:
-    return (f"{name:<58} mean |diff| {np.abs(ours - published).mean():5.2f}  max {np.abs(ours - published).max():5.2f}"
-            f"  Spearman {spearmanr(ours, published)[0]:.3f}")
+    return (
+        f"{name:<58} mean |diff| {np.abs(ours - published).mean():5.2f}  max {np.abs(ours - published).max():5.2f}"
+        f"  Spearman {spearmanr(ours, published)[0]:.3f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sample", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "published" / "alpaca-eval-2-sample")
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "published" / "alpaca-eval-2-sample",
+    )
     parser.add_argument("--bootstrap", type=int, default=200)
     args = parser.parse_args()
     with open(args.sample / "leaderboard-rows.csv") as handle:
@@ -176,17 +215,23 @@ def main() -> None:
     raw_published = np.array([float(published[m]["win_rate"]) for m in models])
     raw = np.array([rows[m]["win_rate"] for m in models])
     alone = unpooled(data)
-    print("| model | win rate, arena | published | LC, arena (SE) | published LC | diff | β | LC held out | diff "
-          "| β unpooled | LC unpooled |")
+    print(
+        "| model | win rate, arena | published | LC, arena (SE) | published LC | diff | β | LC held out | diff "
+        "| β unpooled | LC unpooled |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i in np.argsort(-lc_published):
-        print(f"| {models[i]} | {raw[i]:.2f} | {raw_published[i]:.2f} | {fit.win_rate[i]:.1f} ({fit.standard_error[i]:.1f})"
-              f" | {lc_published[i]:.1f} | {fit.win_rate[i] - lc_published[i]:+.1f} | {fit.length_beta[i]:.2f} | "
-              f"{heldout[i]:.1f} | {heldout[i] - lc_published[i]:+.1f} | {alone.length_beta[i]:.2f} | "
-              f"{alone.win_rate[i]:.1f} |")
+        print(
+            f"| {models[i]} | {raw[i]:.2f} | {raw_published[i]:.2f} | {fit.win_rate[i]:.1f} ({fit.standard_error[i]:.1f})"
+            f" | {lc_published[i]:.1f} | {fit.win_rate[i] - lc_published[i]:+.1f} | {fit.length_beta[i]:.2f} | "
+            f"{heldout[i]:.1f} | {heldout[i] - lc_published[i]:+.1f} | {alone.length_beta[i]:.2f} | "
+            f"{alone.win_rate[i]:.1f} |"
+        )
     print()
-    print(f"raw win rate: largest |arena - published| = {np.abs(raw - raw_published).max():.4f} points "
-          f"(rounded to 0.01); discrete: {max(abs(rows[m]['discrete_win_rate'] - float(published[m]['discrete_win_rate'])) for m in models):.4f}")
+    print(
+        f"raw win rate: largest |arena - published| = {np.abs(raw - raw_published).max():.4f} points "
+        f"(rounded to 0.01); discrete: {max(abs(rows[m]['discrete_win_rate'] - float(published[m]['discrete_win_rate'])) for m in models):.4f}"
+    )
     print(summary("raw win rate as a stand-in for LC", raw, lc_published))
     print(summary("arena LC (pool of twelve)", fit.win_rate, lc_published))
     print(summary("arena LC, held out (γ from the other eleven)", heldout, lc_published))
@@ -195,10 +240,12 @@ def main() -> None:
     print(summary("ablation: stage 1 joint fit alone", joint_fit_alone(data), lc_published))
     print(summary("ablation: no shrinkage of γ (τ = 100)", unshrunk(data), lc_published))
     print(summary("ablation: γ from a fit without the length term", difficulty_without_length(data), lc_published))
-    print(f"baseline variants regularising: {', '.join(models[v] for v in data.baseline_variants) or 'none'}; "
-          f"τ (spread of instruction difficulty, EM) = {fit.difficulty_spread:.3f}; "
-          f"pool's prior on β (EM): μ_β = {fit.length_prior.mean:.2f}, σ_β = {fit.length_prior.spread:.2f}; "
-          f"import + raw + LC with {args.bootstrap} bootstrap + 12 held-out fits: {seconds:.1f} s")
+    print(
+        f"baseline variants regularising: {', '.join(models[v] for v in data.baseline_variants) or 'none'}; "
+        f"τ (spread of instruction difficulty, EM) = {fit.difficulty_spread:.3f}; "
+        f"pool's prior on β (EM): μ_β = {fit.length_prior.mean:.2f}, σ_β = {fit.length_prior.spread:.2f}; "
+        f"import + raw + LC with {args.bootstrap} bootstrap + 12 held-out fits: {seconds:.1f} s"
+    )
     synthetic_recovery()
 
 

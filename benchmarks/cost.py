@@ -32,12 +32,12 @@ from scipy.stats import kendalltau
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptive import adaptive_run, load_pool, random_run, ranking  # noqa: E402  (benchmarks/ is no package)
 
-from arena.prompts import load_prompt_set  # noqa: E402
 from arena.interop.qlora import read_generations, read_qlora_eval  # noqa: E402
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_round_size  # noqa: E402
 from arena.judging.budget import CHARS_PER_TOKEN, PRICES, Price  # noqa: E402
 from arena.judging.runner import question_text  # noqa: E402
 from arena.judging.templates import load_fastchat_templates  # noqa: E402
+from arena.prompts import load_prompt_set  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARES = (0.10, 0.125, 0.15, 0.175, 0.20, 0.225, 0.25, 0.30, 0.35, 0.40, 0.50)
@@ -54,11 +54,17 @@ def oa_pair_costs(models: list[str], price: Price) -> tuple[dict[tuple[str, str]
     chatgpt_oa = read_generations([SHARED / "published" / "qlora-oa-pairwise-sample" / "generations"], "oa953").answers
     oa_scale = mean_length(chatgpt_oa, "gpt-3.5") / mean_length(vicuna, "gpt-3.5")
     answer_chars = {m: mean_length(vicuna, m) * oa_scale for m in models}
-    reviews = [j.raw for r in read_qlora_eval(SHARED / "published" / "qlora-oa-pairwise-sample", "gpt-4")
-               for f in r.files for j in f.judgments]
+    reviews = [
+        j.raw
+        for r in read_qlora_eval(SHARED / "published" / "qlora-oa-pairwise-sample", "gpt-4")
+        for f in r.files
+        for j in f.judgments
+    ]
     reply_tokens = statistics.fmean(len(text) for text in reviews) / CHARS_PER_TOKEN
     folder = SHARED / "judge-templates" / "qlora-paper"
-    template = load_fastchat_templates(folder / "oa_prompt_threeclass.jsonl", folder / "oa_reviewer.jsonl").for_category(None)
+    template = load_fastchat_templates(
+        folder / "oa_prompt_threeclass.jsonl", folder / "oa_reviewer.jsonl"
+    ).for_category(None)
     prompts = load_prompt_set(str(SHARED / "benchmarks" / "oa953" / "questions.jsonl")).prompts
     frame_chars = np.array([sum(map(len, template.render(question_text(p), "", ""))) for p in prompts], dtype=float)
     costs, prompt_tokens = {}, []
@@ -82,9 +88,11 @@ def main() -> int:
     pair_costs, prompts, prompt_tokens, reply_tokens = oa_pair_costs(models, price)
     calls = prompts * len(pair_costs)
     naive = sum(pair_costs.values())
-    print(f"OA tournament: {len(models)} models x {prompts} prompts x both orders = {calls:,} GPT-4 calls "
-          f"(${price.input_per_million:g}/${price.output_per_million:g} per million tokens); a call is "
-          f"~{prompt_tokens:,.0f} prompt + ~{reply_tokens:,.0f} reply tokens")
+    print(
+        f"OA tournament: {len(models)} models x {prompts} prompts x both orders = {calls:,} GPT-4 calls "
+        f"(${price.input_per_million:g}/${price.output_per_million:g} per million tokens); a call is "
+        f"~{prompt_tokens:,.0f} prompt + ~{reply_tokens:,.0f} reply tokens"
+    )
 
     truth = ranking(models, list(pool.values()))
     pool_per_pair = Counter((a, b) for _, a, b in pool)
@@ -101,8 +109,10 @@ def main() -> int:
     random_runs = [random_run(pool, half, s) for s in range(args.seeds)]
     target = statistics.fmean(tau(r) for r in random_runs)
     random_cost = statistics.fmean(oa_cost(r) for r in random_runs)
-    print(f"replayed on the paper's {len(pool):,} Vicuna GPT-4 judgments, {args.seeds} seeds: random judging of 50% of "
-          f"the calls ranks the 8 models with Kendall tau {target:.3f} to the full ranking")
+    print(
+        f"replayed on the paper's {len(pool):,} Vicuna GPT-4 judgments, {args.seeds} seeds: random judging of 50% of "
+        f"the calls ranks the 8 models with Kendall tau {target:.3f} to the full ranking"
+    )
     print(f"{'share':>7} {'calls':>6} {'adaptive tau':>13}")
     reached = None
     for share in SHARES:
@@ -114,18 +124,23 @@ def main() -> int:
             reached = (share, statistics.fmean(oa_cost(r) for r in runs))
             break
     discount = DEFAULT_DISCOUNT
-    rows = [("naive: every call, list price", calls, naive),
-            ("--batch: every call", calls, naive * discount),
-            ("random 50% of the calls (--budget), --batch", calls // 2, random_cost * discount)]
+    rows = [
+        ("naive: every call, list price", calls, naive),
+        ("--batch: every call", calls, naive * discount),
+        ("random 50% of the calls (--budget), --batch", calls // 2, random_cost * discount),
+    ]
     if reached:
-        rows.append((f"--schedule adaptive --batch to tau {target:.3f}", int(round(reached[0] * calls)),
-                     reached[1] * discount))
+        rows.append(
+            (f"--schedule adaptive --batch to tau {target:.3f}", int(round(reached[0] * calls)), reached[1] * discount)
+        )
     print("\n| judging the OA tournament | GPT-4 calls | cost | share of naive |\n| --- | --- | --- | --- |")
     for label, n, cost in rows:
         print(f"| {label} | {n:,} | ${cost:,.0f} | {cost / naive:.1%} |")
     verdict = "PASS" if reached and reached[1] * discount <= naive / 4 else "FAIL"
-    print(f"\ngoal: the ranking of random-50% for at most 1/4 of the naive cost: {verdict} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"\ngoal: the ranking of random-50% for at most 1/4 of the naive cost: {verdict} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     return 0
 
 

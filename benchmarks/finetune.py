@@ -46,8 +46,11 @@ def child(name: str, steps: int, batch: int, seq: int) -> dict:
         optimizer.step()
         optimizer.zero_grad()
         times.append(time.perf_counter() - started)
-    return {"footprint": footprint, "step_seconds": sorted(times[1:])[len(times[1:]) // 2],
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {
+        "footprint": footprint,
+        "step_seconds": sorted(times[1:])[len(times[1:]) // 2],
+        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
 
 
 def main() -> int:
@@ -62,18 +65,41 @@ def main() -> int:
         return 0
     results = {}
     for name in CONFIGS:
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--batch",
-                              str(args.batch), "--seq", str(args.seq)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--steps",
+                str(args.steps),
+                "--batch",
+                str(args.batch),
+                "--seq",
+                str(args.seq),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[name]
-        print(f"{name:10s} weights {r['footprint'] / 2**20:6.0f} MiB  peak RSS {r['peak_rss'] / 2**20:6.0f} MiB  "
-              f"step {r['step_seconds']:.2f} s  (batch {args.batch} x {args.seq} tokens, SmolLM2-135M, CPU)")
+        print(
+            f"{name:10s} weights {r['footprint'] / 2**20:6.0f} MiB  peak RSS {r['peak_rss'] / 2**20:6.0f} MiB  "
+            f"step {r['step_seconds']:.2f} s  (batch {args.batch} x {args.seq} tokens, SmolLM2-135M, CPU)"
+        )
     q, b16, f32 = results["qlora-nf4"], results["lora-bf16"], results["lora-fp32"]
-    print(f"weight footprint 4-bit / 16-bit = {q['footprint'] / b16['footprint']:.2f} "
-          f"({b16['footprint'] / q['footprint']:.1f}x smaller; the paper: 65B from >780 GB to <48 GB)")
-    print(f"peak RSS 4-bit / 16-bit = {q['peak_rss'] / b16['peak_rss']:.2f}, 4-bit / 32-bit = {q['peak_rss'] / f32['peak_rss']:.2f}")
-    print(f"step time 4-bit / 16-bit = {q['step_seconds'] / b16['step_seconds']:.2f}, "
-          f"4-bit / 32-bit = {q['step_seconds'] / f32['step_seconds']:.2f}")
+    print(
+        f"weight footprint 4-bit / 16-bit = {q['footprint'] / b16['footprint']:.2f} "
+        f"({b16['footprint'] / q['footprint']:.1f}x smaller; the paper: 65B from >780 GB to <48 GB)"
+    )
+    print(
+        f"peak RSS 4-bit / 16-bit = {q['peak_rss'] / b16['peak_rss']:.2f}, 4-bit / 32-bit = {q['peak_rss'] / f32['peak_rss']:.2f}"
+    )
+    print(
+        f"step time 4-bit / 16-bit = {q['step_seconds'] / b16['step_seconds']:.2f}, "
+        f"4-bit / 32-bit = {q['step_seconds'] / f32['step_seconds']:.2f}"
+    )
     return 0
 
 

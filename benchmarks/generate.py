@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from arena.prompts import load_prompt_set
 from arena.generation.runner import next_request
 from arena.models.base import GenerationParams, backend_factory
 from arena.models.spec import PRESETS, ModelSpec
+from arena.prompts import load_prompt_set
 
 
 def throughput(model, requests, params) -> tuple[float, int, float]:
@@ -37,8 +37,12 @@ def main() -> int:
     requests = [next_request(p, []) for p in prompts]
     params = GenerationParams(greedy=True, max_new_tokens=args.max_new_tokens)
     base = PRESETS["smollm2-135m-q4"]
-    nf4 = ModelSpec("smollm2-nf4", "hf", base.path, {**base.options, "quantization": "4bit", "quant_type": "nf4",
-                                                    "double_quant": True, "compute_dtype": "float32"})
+    nf4 = ModelSpec(
+        "smollm2-nf4",
+        "hf",
+        base.path,
+        {**base.options, "quantization": "4bit", "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"},
+    )
     results = {}
     for label, spec in (("fp32", base), ("nf4", nf4)):
         model = backend_factory("hf")(spec)
@@ -57,8 +61,10 @@ def main() -> int:
         ratio = results[(label, 8)] / results[(label, 1)]
         print(f"{label}: batch 8 / batch 1 = {ratio:.2f}x (goal >= 3x) {'PASS' if ratio >= 3 else 'BELOW GOAL'}")
     print(f"batch 8 tokens/s, nf4 / fp32 = {results[('nf4', 8)] / results[('fp32', 8)]:.2f}x")
-    print(f"footprint nf4 / fp32 = {results[('nf4', 'footprint')] / results[('fp32', 'footprint')]:.2f} "
-          f"({results[('fp32', 'footprint')] / results[('nf4', 'footprint')]:.1f}x smaller)")
+    print(
+        f"footprint nf4 / fp32 = {results[('nf4', 'footprint')] / results[('fp32', 'footprint')]:.2f} "
+        f"({results[('fp32', 'footprint')] / results[('nf4', 'footprint')]:.1f}x smaller)"
+    )
     return 0
 
 

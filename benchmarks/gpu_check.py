@@ -45,10 +45,24 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FULL = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
-        "num_key_value_heads": 4, "vocab_size": 32000, "max_position_embeddings": 2048}
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "vocab_size": 1024, "max_position_embeddings": 512}
+FULL = {
+    "hidden_size": 2048,
+    "intermediate_size": 5632,
+    "num_hidden_layers": 22,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 4,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 1024,
+    "max_position_embeddings": 512,
+}
 
 
 class Check:
@@ -59,9 +73,13 @@ class Check:
 
         self.cuda = torch.cuda.is_available()
         self.cpu_smoke = cpu_smoke
-        self.summary: dict = {"mode": "cpu-smoke" if cpu_smoke else "gpu", "cuda": self.cuda,
-                              "device": torch.cuda.get_device_name(0) if self.cuda else "cpu",
-                              "torch": torch.__version__, "steps": {}}
+        self.summary: dict = {
+            "mode": "cpu-smoke" if cpu_smoke else "gpu",
+            "cuda": self.cuda,
+            "device": torch.cuda.get_device_name(0) if self.cuda else "cpu",
+            "torch": torch.__version__,
+            "steps": {},
+        }
 
     def step(self, name: str, function, *args):
         started = time.perf_counter()
@@ -70,8 +88,11 @@ class Check:
             self.summary["steps"][name] = {"ok": True, "seconds": round(time.perf_counter() - started, 1), **result}
             return result
         except Exception as exc:  # a failed step is reported, and the others still run
-            self.summary["steps"][name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                                           "trace": traceback.format_exc()[-2000:]}
+            self.summary["steps"][name] = {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc()[-2000:],
+            }
             return None
 
     def skipped(self, reason: str) -> str:
@@ -87,18 +108,29 @@ def build_model(folder: Path, shape: dict) -> dict:
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=min(shape["vocab_size"], 2000), special_tokens=["<s>", "</s>", "<pad>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=min(shape["vocab_size"], 2000),
+        special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    config = LlamaConfig(**shape, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        **shape,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(folder, safe_serialization=True)
     fast.save_pretrained(folder)
-    return {"parameters": sum(p.numel() for p in model.parameters()), "tokenizer_vocab": len(fast),
-            "folder_bytes": sum(p.stat().st_size for p in folder.iterdir())}
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "tokenizer_vocab": len(fast),
+        "folder_bytes": sum(p.stat().st_size for p in folder.iterdir()),
+    }
 
 
 def load_memory(check: Check, folder: Path) -> dict:
@@ -110,8 +142,10 @@ def load_memory(check: Check, folder: Path) -> dict:
     from arena.models.hf import load_base
     from arena.models.spec import ModelSpec
 
-    specs = {"bf16": {"dtype": "bfloat16"},
-             "nf4": {"quantization": "4bit", "quant_type": "nf4", "double_quant": True, "compute_dtype": "bfloat16"}}
+    specs = {
+        "bf16": {"dtype": "bfloat16"},
+        "nf4": {"quantization": "4bit", "quant_type": "nf4", "double_quant": True, "compute_dtype": "bfloat16"},
+    }
     figures = {}
     for name, options in specs.items():
         if check.cuda:
@@ -120,14 +154,19 @@ def load_memory(check: Check, folder: Path) -> dict:
             before = torch.cuda.memory_allocated()
         _, model = load_base(ModelSpec(name, "hf", str(folder), {**options, "prompt_format": "guanaco"}))
         figures[f"{name}_footprint_bytes"] = model.get_memory_footprint()
-        figures[f"{name}_cuda_allocated_bytes"] = (torch.cuda.memory_allocated() - before) if check.cuda else \
-            check.skipped("no CUDA device: torch.cuda.memory_allocated has nothing to measure")
+        figures[f"{name}_cuda_allocated_bytes"] = (
+            (torch.cuda.memory_allocated() - before)
+            if check.cuda
+            else check.skipped("no CUDA device: torch.cuda.memory_allocated has nothing to measure")
+        )
         figures[f"{name}_linear4bit_layers"] = sum(type(m).__name__ == "Linear4bit" for m in model.modules())
         del model
         gc.collect()
     figures["nf4_over_bf16_footprint"] = round(figures["nf4_footprint_bytes"] / figures["bf16_footprint_bytes"], 3)
     if check.cuda:
-        figures["nf4_over_bf16_cuda"] = round(figures["nf4_cuda_allocated_bytes"] / figures["bf16_cuda_allocated_bytes"], 3)
+        figures["nf4_over_bf16_cuda"] = round(
+            figures["nf4_cuda_allocated_bytes"] / figures["bf16_cuda_allocated_bytes"], 3
+        )
     if not figures["nf4_linear4bit_layers"]:
         raise RuntimeError("the 4-bit load has no Linear4bit layer: NF4 was not applied")
     return figures
@@ -136,12 +175,39 @@ def load_memory(check: Check, folder: Path) -> dict:
 def finetune(check: Check, folder: Path, work: Path, name: str, quantization: str) -> dict:
     """`arena finetune` in its own process (its peak memory is its own); the guanaco recipe, fewer steps."""
     steps = "4" if check.cpu_smoke else "30"
-    batch = ["--batch-size", "2", "--micro-batch-size", "2", "--source-max-len", "64", "--target-max-len", "64"] \
-        if check.cpu_smoke else ["--batch-size", "16", "--micro-batch-size", "4"]
+    batch = (
+        ["--batch-size", "2", "--micro-batch-size", "2", "--source-max-len", "64", "--target-max-len", "64"]
+        if check.cpu_smoke
+        else ["--batch-size", "16", "--micro-batch-size", "4"]
+    )
     out = work / name
-    command = [sys.executable, "-m", "arena", "finetune", "--base", f"hf:{folder}", "--data", "sample", "--name", name,
-               "--preset", "guanaco", "--max-steps", steps, "--quantization", quantization, "--out", str(out),
-               "--results", str(work / "results"), "--learning-rate", "1e-3", "--eval-every", steps, *batch]
+    command = [
+        sys.executable,
+        "-m",
+        "arena",
+        "finetune",
+        "--base",
+        f"hf:{folder}",
+        "--data",
+        "sample",
+        "--name",
+        name,
+        "--preset",
+        "guanaco",
+        "--max-steps",
+        steps,
+        "--quantization",
+        quantization,
+        "--out",
+        str(out),
+        "--results",
+        str(work / "results"),
+        "--learning-rate",
+        "1e-3",
+        "--eval-every",
+        steps,
+        *batch,
+    ]
     run = subprocess.run(command, capture_output=True, text=True, env=_env(work), cwd=REPO, timeout=1200)
     if run.returncode != 0:
         raise RuntimeError(f"arena finetune exited {run.returncode}: {run.stderr[-1500:]}")
@@ -149,13 +215,21 @@ def finetune(check: Check, folder: Path, work: Path, name: str, quantization: st
     losses = report["losses"] if "losses" in report else json.loads((out / "loss.json").read_text())["train"]
     head, tail = sum(losses[:3]) / len(losses[:3]), sum(losses[-3:]) / len(losses[-3:])
     paged = not any("paged" in note for note in report.get("fallbacks", []))
-    figures = {"steps": len(losses), "loss_first3": round(head, 4), "loss_last3": round(tail, 4), "loss_falls": tail < head,
-               "peak_memory_bytes": report.get("peak_memory_bytes"), "fallbacks": report.get("fallbacks", []),
-               "paged_adamw_used": paged if check.cuda else check.skipped("paged optimizers are CUDA-only; the "
-                                                                          "trainer fell back to AdamW, as reported")}
+    figures = {
+        "steps": len(losses),
+        "loss_first3": round(head, 4),
+        "loss_last3": round(tail, 4),
+        "loss_falls": tail < head,
+        "peak_memory_bytes": report.get("peak_memory_bytes"),
+        "fallbacks": report.get("fallbacks", []),
+        "paged_adamw_used": paged
+        if check.cuda
+        else check.skipped("paged optimizers are CUDA-only; the trainer fell back to AdamW, as reported"),
+    }
     if not check.cuda:
-        figures["peak_memory_bytes"] = check.skipped("max_memory_allocated needs CUDA (CPU peak RSS: "
-                                                     f"{report.get('peak_memory_bytes')} bytes)")
+        figures["peak_memory_bytes"] = check.skipped(
+            f"max_memory_allocated needs CUDA (CPU peak RSS: {report.get('peak_memory_bytes')} bytes)"
+        )
     if check.cuda and not paged:
         raise RuntimeError(f"paged AdamW was not used: {report.get('fallbacks')}")
     if not figures["loss_falls"] and not check.cpu_smoke:
@@ -164,10 +238,10 @@ def finetune(check: Check, folder: Path, work: Path, name: str, quantization: st
 
 
 def generate(check: Check, folder: Path, work: Path, adapters: dict) -> dict:
-    from arena.prompts import load_prompt_set
     from arena.generation.runner import generate_answers
     from arena.models.base import GenerationParams
     from arena.models.spec import ModelSpec
+    from arena.prompts import load_prompt_set
     from arena.store import ResultsStore
 
     prompts = load_prompt_set("sample")
@@ -175,20 +249,27 @@ def generate(check: Check, folder: Path, work: Path, adapters: dict) -> dict:
     params = GenerationParams(max_new_tokens=8 if check.cpu_smoke else 128, greedy=True)
     figures = {}
     for name, (options, adapter) in adapters.items():
-        spec = ModelSpec(name, "hf", str(folder), {**options, "adapter": str(adapter), "prompt_format": "guanaco",
-                                                   "batch_size": 12})
-        report = generate_answers(store, prompts, spec, params, limit=3 if check.cpu_smoke else None,
-                                  show_progress=False)
+        spec = ModelSpec(
+            name, "hf", str(folder), {**options, "adapter": str(adapter), "prompt_format": "guanaco", "batch_size": 12}
+        )
+        report = generate_answers(
+            store, prompts, spec, params, limit=3 if check.cpu_smoke else None, show_progress=False
+        )
         figures[f"{name}_tokens_per_second"] = round(report.tokens_per_second, 1)
         figures[f"{name}_answers"] = report.generated
-    figures["nf4_over_bf16_speed"] = round(figures["qlora-nf4_tokens_per_second"] /
-                                           max(figures["lora-bf16_tokens_per_second"], 1e-9), 3)
+    figures["nf4_over_bf16_speed"] = round(
+        figures["qlora-nf4_tokens_per_second"] / max(figures["lora-bf16_tokens_per_second"], 1e-9), 3
+    )
     return figures
 
 
 def _env(work: Path) -> dict:
-    return {**os.environ, "ARENA_HOME": str(work / "home"), "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p), "HF_HUB_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "ARENA_HOME": str(work / "home"),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 def main() -> int:
@@ -214,10 +295,18 @@ def main() -> int:
             if check.step(f"finetune_{name}", finetune, check, model, work, name, quantization) is not None:
                 trained[name] = (options, work / name / "adapter")
         steps = check.summary["steps"]
-        if {"finetune_qlora-nf4", "finetune_lora-bf16"} <= steps.keys() and all(
-                steps[s]["ok"] for s in ("finetune_qlora-nf4", "finetune_lora-bf16")) and check.cuda:
-            steps["finetune_memory"] = {"ok": True, "qlora_over_lora_peak": round(
-                steps["finetune_qlora-nf4"]["peak_memory_bytes"] / steps["finetune_lora-bf16"]["peak_memory_bytes"], 3)}
+        if (
+            {"finetune_qlora-nf4", "finetune_lora-bf16"} <= steps.keys()
+            and all(steps[s]["ok"] for s in ("finetune_qlora-nf4", "finetune_lora-bf16"))
+            and check.cuda
+        ):
+            steps["finetune_memory"] = {
+                "ok": True,
+                "qlora_over_lora_peak": round(
+                    steps["finetune_qlora-nf4"]["peak_memory_bytes"] / steps["finetune_lora-bf16"]["peak_memory_bytes"],
+                    3,
+                ),
+            }
         if len(trained) == 2:
             check.step("generate", generate, check, model, work, trained)
         else:

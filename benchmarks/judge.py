@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The server: minimal HTTP/1.1 over asyncio streams (no framework, so it costs little CPU of its own). It
 # records when the first call arrived and when the last one was answered; GET /stats returns them.
-SERVER = r'''
+SERVER = r"""
 import asyncio, json, sys, time
 latency = float(sys.argv[1])
 stats = {"calls": 0, "first": None, "last": None, "in_flight": 0, "most_in_flight": 0}
@@ -68,23 +68,33 @@ async def main():
     await server.serve_forever()
 
 asyncio.run(main())
-'''
+"""
 
 
 def write_inputs(folder: Path, questions: int, base_url: str, concurrency: int) -> Path:
     """A prompt set, two 'models' as published answer files, and the judge, as arena.toml."""
     prompts = folder / "bench.jsonl"
-    prompts.write_text("".join(json.dumps({"question_id": str(i), "text": f"Question number {i}: explain it."}) + "\n"
-                               for i in range(questions)))
+    prompts.write_text(
+        "".join(
+            json.dumps({"question_id": str(i), "text": f"Question number {i}: explain it."}) + "\n"
+            for i in range(questions)
+        )
+    )
     for name in ("first", "second"):
-        (folder / f"{name}.jsonl").write_text("".join(
-            json.dumps({"question_id": str(i), "generation": f"The {name} answer to question {i}, in a few words."})
-            + "\n" for i in range(questions)))
+        (folder / f"{name}.jsonl").write_text(
+            "".join(
+                json.dumps({"question_id": str(i), "generation": f"The {name} answer to question {i}, in a few words."})
+                + "\n"
+                for i in range(questions)
+            )
+        )
     models = folder / "arena.toml"
-    models.write_text(f'[models.first]\nbackend = "answers"\npath = "{folder / "first.jsonl"}"\n\n'
-                      f'[models.second]\nbackend = "answers"\npath = "{folder / "second.jsonl"}"\n\n'
-                      f'[models.bench-judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{base_url}"\n'
-                      f'require_key = false\nmax_concurrency = {concurrency}\n')
+    models.write_text(
+        f'[models.first]\nbackend = "answers"\npath = "{folder / "first.jsonl"}"\n\n'
+        f'[models.second]\nbackend = "answers"\npath = "{folder / "second.jsonl"}"\n\n'
+        f'[models.bench-judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{base_url}"\n'
+        f"require_key = false\nmax_concurrency = {concurrency}\n"
+    )
     return models
 
 
@@ -95,10 +105,33 @@ def share_at_server(port: int, concurrency: int, latency: float, rounds: int) ->
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         models = write_inputs(folder, calls // 2, f"http://127.0.0.1:{port}/v1", concurrency)
-        run = subprocess.run([sys.executable, "-m", "arena", "evaluate", "--model", "first", "--baseline", "second",
-                              "--benchmark", str(folder / "bench.jsonl"), "--judge", "bench-judge", "--protocol",
-                              "pairwise", "--models-file", str(models), "--results", str(folder / "results"),
-                              "--bootstrap", "10"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "arena",
+                "evaluate",
+                "--model",
+                "first",
+                "--baseline",
+                "second",
+                "--benchmark",
+                str(folder / "bench.jsonl"),
+                "--judge",
+                "bench-judge",
+                "--protocol",
+                "pairwise",
+                "--models-file",
+                str(models),
+                "--results",
+                str(folder / "results"),
+                "--bootstrap",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         if run.returncode != 0:
             raise SystemExit(f"arena evaluate failed ({run.returncode}):\n{run.stderr[-2000:]}")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as response:
@@ -123,9 +156,11 @@ def main() -> int:
             share, stats = share_at_server(port, concurrency, args.latency, args.rounds)
             target = targets.get(concurrency)
             verdict = f" (target >= {target:.0%}) {'PASS' if share >= target else 'FAIL'}" if target else ""
-            print(f"concurrency {concurrency:>3}: {stats['calls']} calls through `arena evaluate`, "
-                  f"{stats['rate']:.1f} calls/s at the server of {concurrency / args.latency:.0f} possible = "
-                  f"{share:.0%}{verdict}; at most {stats['most_in_flight']} in flight")
+            print(
+                f"concurrency {concurrency:>3}: {stats['calls']} calls through `arena evaluate`, "
+                f"{stats['rate']:.1f} calls/s at the server of {concurrency / args.latency:.0f} possible = "
+                f"{share:.0%}{verdict}; at most {stats['most_in_flight']} in flight"
+            )
     finally:
         server.terminate()
     print(f"load average {os.getloadavg()[0]:.2f} at the end")

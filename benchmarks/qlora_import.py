@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 MODELS = ["gpt-4", "gpt-3.5", "65b-guanaco", "33b-guanaco", "13b-vicuna", "13b-guanaco", "7b-guanaco"]
-FILLER = ("Both assistants address the question; the first is better organised and gives more concrete detail, "
-          "while the second is shorter and misses part of what was asked. ") * 6
+FILLER = (
+    "Both assistants address the question; the first is better organised and gives more concrete detail, "
+    "while the second is shorter and misses part of what was asked. "
+) * 6
 
 
 def file_stem(model: str) -> str:
@@ -44,8 +46,16 @@ def write_eval_folder(root: Path, prompts: int, models: int, seed: int = 0) -> i
     for model in names:
         with open(generations / f"{file_stem(model)}.jsonl", "w") as out:
             for q in message_ids:
-                out.write(json.dumps({"message_id": q, "generation": f"An answer by {model}. " * 20,
-                                      "answer_id": answer_ids[model, q]}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "message_id": q,
+                            "generation": f"An answer by {model}. " * 20,
+                            "answer_id": answer_ids[model, q],
+                        }
+                    )
+                    + "\n"
+                )
     ratings = root / "ratings-gpt4" / "oa"
     ratings.mkdir(parents=True)
     reviews = 0
@@ -56,10 +66,21 @@ def write_eval_folder(root: Path, prompts: int, models: int, seed: int = 0) -> i
             for q in message_ids:
                 u = rng.random()
                 score = -1 if u < 0.003 else 3 if u < 0.15 else (1 if rng.random() < p_first else 2)
-                out.write(json.dumps({"review_id": uuid.uuid4().hex[:22], "message_id": q,
-                                      "answer1_id": answer_ids[a, q], "answer2_id": answer_ids[b, q],
-                                      "reviewer_id": 1, "metadata": {}, "text": f"{FILLER}\n\n{score}",
-                                      "score": score}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "review_id": uuid.uuid4().hex[:22],
+                            "message_id": q,
+                            "answer1_id": answer_ids[a, q],
+                            "answer2_id": answer_ids[b, q],
+                            "reviewer_id": 1,
+                            "metadata": {},
+                            "text": f"{FILLER}\n\n{score}",
+                            "score": score,
+                        }
+                    )
+                    + "\n"
+                )
                 reviews += 1
     return reviews
 
@@ -79,18 +100,34 @@ def main() -> int:
         root, results = Path(folder) / "eval", Path(folder) / "results"
         reviews = write_eval_folder(root, args.prompts, args.models)
         size = sum(p.stat().st_size for p in (root / "ratings-gpt4").rglob("*.jsonl")) / 1e6
-        print(f"data: {reviews} reviews in {args.models * (args.models - 1)} files ({size:.0f} MB), "
-              f"{args.models} answer files")
+        print(
+            f"data: {reviews} reviews in {args.models * (args.models - 1)} files ({size:.0f} MB), "
+            f"{args.models} answer files"
+        )
         env = {**os.environ, "ARENA_HOME": str(Path(folder) / "home")}
         seconds = timed_command("import", "qlora", str(root), "--results", str(results), env=env)
-        print(f"arena import qlora <eval folder>: {seconds:.1f} s (target <= 30 s) {'PASS' if seconds <= 30 else 'FAIL'}")
+        print(
+            f"arena import qlora <eval folder>: {seconds:.1f} s (target <= 30 s) {'PASS' if seconds <= 30 else 'FAIL'}"
+        )
         seconds = timed_command("import", "qlora", str(root), "--results", str(results), env=env)
         print(f"the same import again (adds nothing): {seconds:.1f} s")
         for attempt in ("first", "second"):
-            seconds = timed_command("ratings", "--results", str(results), "--benchmark", "oa953", "--method", "elo",
-                                    "--format", "json", env=env)
-            print(f"arena ratings --method elo (10,000 orderings), {attempt} run: {seconds:.1f} s (target <= 10 s) "
-                  f"{'PASS' if seconds <= 10 else 'FAIL'}")
+            seconds = timed_command(
+                "ratings",
+                "--results",
+                str(results),
+                "--benchmark",
+                "oa953",
+                "--method",
+                "elo",
+                "--format",
+                "json",
+                env=env,
+            )
+            print(
+                f"arena ratings --method elo (10,000 orderings), {attempt} run: {seconds:.1f} s (target <= 10 s) "
+                f"{'PASS' if seconds <= 10 else 'FAIL'}"
+            )
     return 0
 
 

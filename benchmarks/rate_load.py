@@ -27,8 +27,9 @@ from helpers.net import free_port
 from helpers.rating import mirrored, prepare, run_load, scratch_schema, start_server
 
 
-def measure(folder: Path, db_url: str | None, servers: int, raters: int, votes: int,
-            kill_after: int | None = None) -> dict:
+def measure(
+    folder: Path, db_url: str | None, servers: int, raters: int, votes: int, kill_after: int | None = None
+) -> dict:
     """One load run on `servers` servers sharing one database and results folder; with kill_after, the first
     server is SIGKILLed after that many saved votes (restarted when it is the only one)."""
     from arena.web import db
@@ -50,8 +51,15 @@ def measure(folder: Path, db_url: str | None, servers: int, raters: int, votes: 
 
     try:
         started = time.perf_counter()
-        outcome = asyncio.run(run_load([f"http://127.0.0.1:{port}" for port in ports], tokens, votes,
-                                       kill_first if kill_after else None, kill_after))
+        outcome = asyncio.run(
+            run_load(
+                [f"http://127.0.0.1:{port}" for port in ports],
+                tokens,
+                votes,
+                kill_first if kill_after else None,
+                kill_after,
+            )
+        )
         elapsed = time.perf_counter() - started
         stored = db.all_votes(engine)
         deadline = time.time() + 20  # the survivors' sweep mirrors what a killed server left unmirrored
@@ -65,12 +73,18 @@ def measure(folder: Path, db_url: str | None, servers: int, raters: int, votes: 
         engine.dispose()
     stored_ids = {v["assignment_id"] for v in stored}
     human = mirrored(results)
-    return {"stored": len(stored), "distinct": len({(v["name"], v["question_id"], v["left_model"], v["right_model"])
-                                                    for v in stored}),
-            "answered": len(outcome["saved"]), "lost": sum(a not in stored_ids for _, a in outcome["saved"]),
-            "mirrored": len(human), "mirrored_distinct": len({h["judgment_id"] for h in human}),
-            "mirror_exact": sorted(h["meta"]["vote_id"] for h in human) == sorted(v["id"] for v in stored),
-            "p50": outcome["p50"], "p95": outcome["p95"], "votes_per_s": len(stored) / elapsed}
+    return {
+        "stored": len(stored),
+        "distinct": len({(v["name"], v["question_id"], v["left_model"], v["right_model"]) for v in stored}),
+        "answered": len(outcome["saved"]),
+        "lost": sum(a not in stored_ids for _, a in outcome["saved"]),
+        "mirrored": len(human),
+        "mirrored_distinct": len({h["judgment_id"] for h in human}),
+        "mirror_exact": sorted(h["meta"]["vote_id"] for h in human) == sorted(v["id"] for v in stored),
+        "p50": outcome["p50"],
+        "p95": outcome["p95"],
+        "votes_per_s": len(stored) / elapsed,
+    }
 
 
 def main() -> int:
@@ -78,41 +92,65 @@ def main() -> int:
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--votes", type=int, default=20)
     parser.add_argument("--kill-after", type=int, default=None, help="SIGKILL the server after this many saved votes")
-    parser.add_argument("--servers", type=int, default=None,
-                        help="compare 1, 2, 4 ... up to this many servers on one database (no kill)")
-    parser.add_argument("--db", default=None, metavar="URL",
-                        help="a PostgreSQL database to measure beside SQLite (a scratch schema is used and dropped)")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=None,
+        help="compare 1, 2, 4 ... up to this many servers on one database (no kill)",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL database to measure beside SQLite (a scratch schema is used and dropped)",
+    )
     args = parser.parse_args()
 
     if args.servers is None:
-        with tempfile.TemporaryDirectory() as folder, (scratch_schema(args.db) if args.db
-                                                       else contextlib.nullcontext()) as url:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            scratch_schema(args.db) if args.db else contextlib.nullcontext() as url,
+        ):
             result = measure(Path(folder), url, 1, args.raters, args.votes, args.kill_after)
-        print(f"{args.raters} raters x {args.votes} votes: {result['stored']} votes stored "
-              f"({'exact' if result['stored'] == args.raters * args.votes else 'MISMATCH'}), "
-              f"{result['distinct']} distinct, {result['answered']} answered 'saved', {result['mirrored']} mirrored "
-              f"as judge human ({result['mirrored_distinct']} distinct)")
-        print(f"vote latency p50 {result['p50'] * 1000:.0f} ms, p95 {result['p95'] * 1000:.0f} ms; "
-              f"{result['votes_per_s']:.0f} votes/s overall" + (f"; server SIGKILLed after {args.kill_after} votes "
-                                                               "and restarted" if args.kill_after else ""))
+        print(
+            f"{args.raters} raters x {args.votes} votes: {result['stored']} votes stored "
+            f"({'exact' if result['stored'] == args.raters * args.votes else 'MISMATCH'}), "
+            f"{result['distinct']} distinct, {result['answered']} answered 'saved', {result['mirrored']} mirrored "
+            f"as judge human ({result['mirrored_distinct']} distinct)"
+        )
+        print(
+            f"vote latency p50 {result['p50'] * 1000:.0f} ms, p95 {result['p95'] * 1000:.0f} ms; "
+            f"{result['votes_per_s']:.0f} votes/s overall"
+            + (f"; server SIGKILLed after {args.kill_after} votes and restarted" if args.kill_after else "")
+        )
         print(f"votes answered 'saved' but missing: {result['lost']}")
         assert result["lost"] == 0 and result["mirror_exact"]
         return 0
 
     counts = [n for n in (1, 2, 4, 8, 16) if n <= args.servers]
-    print(f"{args.raters} raters x {args.votes} votes, raters spread over the servers; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
+    print(
+        f"{args.raters} raters x {args.votes} votes, raters spread over the servers; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start"
+    )
     print(f"{'database':<12} {'servers':>7} {'votes/s':>8} {'p50 ms':>7} {'p95 ms':>7}  check")
     for name, url in [("sqlite", None), *([("postgresql", args.db)] if args.db else [])]:
         for servers in counts:
-            with tempfile.TemporaryDirectory() as folder, (scratch_schema(url) if url
-                                                           else contextlib.nullcontext()) as scratch:
+            with (
+                tempfile.TemporaryDirectory() as folder,
+                scratch_schema(url) if url else contextlib.nullcontext() as scratch,
+            ):
                 result = measure(Path(folder), scratch, servers, args.raters, args.votes)
-            exact = (result["stored"] == result["distinct"] == result["answered"] == args.raters * args.votes
-                     and result["lost"] == 0 and result["mirror_exact"])
-            print(f"{name:<12} {servers:>7} {result['votes_per_s']:>8.0f} {result['p50'] * 1000:>7.0f} "
-                  f"{result['p95'] * 1000:>7.0f}  {'exact' if exact else 'MISMATCH'} ({result['stored']} stored, "
-                  f"{result['mirrored']} mirrored)", flush=True)
+            exact = (
+                result["stored"] == result["distinct"] == result["answered"] == args.raters * args.votes
+                and result["lost"] == 0
+                and result["mirror_exact"]
+            )
+            print(
+                f"{name:<12} {servers:>7} {result['votes_per_s']:>8.0f} {result['p50'] * 1000:>7.0f} "
+                f"{result['p95'] * 1000:>7.0f}  {'exact' if exact else 'MISMATCH'} ({result['stored']} stored, "
+                f"{result['mirrored']} mirrored)",
+                flush=True,
+            )
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
     return 0
 

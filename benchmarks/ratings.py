@@ -61,8 +61,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orderings", type=int, default=10_000)
     parser.add_argument("--bootstrap", type=int, default=1_000)
-    parser.add_argument("--python-orderings", type=int, default=2_000,
-                        help="orderings for the plain-Python baseline (same orders as the fast path)")
+    parser.add_argument(
+        "--python-orderings",
+        type=int,
+        default=2_000,
+        help="orderings for the plain-Python baseline (same orders as the fast path)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, interleaved (medians)")
     parser.add_argument("--scale", action="store_true", help="public-leaderboard sizes against the FastChat harness")
     parser.add_argument("--sizes", default="200000:50,1000000:100,400000:500", help="battles:models,...")
@@ -94,25 +98,45 @@ def main() -> int:
     fast_s, slow_s = statistics.median(fast_runs), statistics.median(slow_runs)
     speedup = slow_s / args.python_orderings * args.orderings / fast_s
     print(f"elo {args.orderings} orderings: {fast_s:.3f} s (target <= 2 s) {'PASS' if fast_s <= 2 else 'FAIL'}")
-    print(f"elo plain Python loop, {args.python_orderings} orderings: {slow_s:.2f} s "
-          f"-> speed-up {speedup:.1f}x (target >= 30x) {'PASS' if speedup >= 30 else 'FAIL'} "
-          f"(medians of {args.repeats} interleaved runs; single runs {min(fast_runs):.3f}-{max(fast_runs):.3f} s "
-          f"and {min(slow_runs):.2f}-{max(slow_runs):.2f} s)")
+    print(
+        f"elo plain Python loop, {args.python_orderings} orderings: {slow_s:.2f} s "
+        f"-> speed-up {speedup:.1f}x (target >= 30x) {'PASS' if speedup >= 30 else 'FAIL'} "
+        f"(medians of {args.repeats} interleaved runs; single runs {min(fast_runs):.3f}-{max(fast_runs):.3f} s "
+        f"and {min(slow_runs):.2f}-{max(slow_runs):.2f} s)"
+    )
 
     _, bt_s = timed(bradley_terry, matches, args.bootstrap, 0)
-    print(f"bradley-terry + {args.bootstrap} bootstrap resamples: {bt_s:.3f} s (target <= 3 s) "
-          f"{'PASS' if bt_s <= 3 else 'FAIL'}")
+    print(
+        f"bradley-terry + {args.bootstrap} bootstrap resamples: {bt_s:.3f} s (target <= 3 s) "
+        f"{'PASS' if bt_s <= 3 else 'FAIL'}"
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         ResultsStore(folder).save_judgments(judgments)
-        command = [sys.executable, "-m", "arena", "ratings", "--results", folder, "--benchmark", "bench",
-                   "--method", "elo", "--orderings", str(args.orderings), "--format", "json"]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "ratings",
+            "--results",
+            folder,
+            "--benchmark",
+            "bench",
+            "--method",
+            "elo",
+            "--orderings",
+            str(args.orderings),
+            "--format",
+            "json",
+        ]
         for attempt in ("first", "second"):
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
             whole = time.perf_counter() - start
-            print(f"whole `arena ratings --method elo` command ({attempt} run): {whole:.2f} s (target <= 4 s) "
-                  f"{'PASS' if whole <= 4 else 'FAIL'}")
+            print(
+                f"whole `arena ratings --method elo` command ({attempt} run): {whole:.2f} s (target <= 4 s) "
+                f"{'PASS' if whole <= 4 else 'FAIL'}"
+            )
     return 0
 
 

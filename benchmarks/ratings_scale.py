@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -38,8 +38,14 @@ def _negative_log_likelihood(theta, pairs, outcome, weights, alpha):
 
 
 def lbfgs_fit(pairs, outcome, weights, n_models, alpha=np.log(10.0), tol=1e-6):
-    result = minimize(_negative_log_likelihood, np.zeros(n_models), args=(pairs, outcome, weights, alpha), jac=True,
-                      method="L-BFGS-B", options={"maxiter": 100, "gtol": tol})
+    result = minimize(
+        _negative_log_likelihood,
+        np.zeros(n_models),
+        args=(pairs, outcome, weights, alpha),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 100, "gtol": tol},
+    )
     return result.x
 
 
@@ -72,11 +78,14 @@ def check_harness_on_the_paper() -> None:
     judgments = [j for r in read_qlora_eval(folder, "gpt-4") for f in r.files for j in f.judgments]
     matches = build_matches(judgments)
     ours = bradley_terry(matches, 0).rating
-    theirs, _ = harness_ratings(matches.model_a, matches.model_b, np.rint(matches.outcome * 2).astype(np.int64),
-                                len(matches.models), 2, 1)
+    theirs, _ = harness_ratings(
+        matches.model_a, matches.model_b, np.rint(matches.outcome * 2).astype(np.int64), len(matches.models), 2, 1
+    )
     gap = np.abs(ours - theirs).max()
-    print(f"harness check on the paper's {len(matches)} Vicuna matches: largest rating difference to arena "
-          f"{gap:.4f} points ({'PASS' if gap < 0.01 else 'FAIL'}, target < 0.01)")
+    print(
+        f"harness check on the paper's {len(matches)} Vicuna matches: largest rating difference to arena "
+        f"{gap:.4f} points ({'PASS' if gap < 0.01 else 'FAIL'}, target < 0.01)"
+    )
 
 
 # --- synthetic battles as a FastChat judgment file ------------------------------------------------
@@ -99,9 +108,20 @@ def write_fastchat_file(path: Path, first, second, outcome2) -> None:
     with open(path, "w") as out:
         for i in range(0, len(first) - 1, 2):
             # battle i: model_1 = first[i] shown first; battle i+1 reuses the pair in the other order
-            out.write(json.dumps({"question_id": i // 2, "model_1": f"m{first[i]:03d}", "model_2": f"m{second[i]:03d}",
-                                  "g1_winner": winner[int(outcome2[i])], "g2_winner": flip[int(outcome2[i + 1])],
-                                  "judge": ["gpt-4", "pair-v2"], "turn": 1}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "question_id": i // 2,
+                        "model_1": f"m{first[i]:03d}",
+                        "model_2": f"m{second[i]:03d}",
+                        "g1_winner": winner[int(outcome2[i])],
+                        "g2_winner": flip[int(outcome2[i + 1])],
+                        "judge": ["gpt-4", "pair-v2"],
+                        "turn": 1,
+                    }
+                )
+                + "\n"
+            )
 
 
 def as_stored_battles(first, second, outcome2):
@@ -114,8 +134,9 @@ def as_stored_battles(first, second, outcome2):
 def timed_command(args: list[str], env: dict) -> tuple[float, float, str]:
     """(seconds, peak resident MB, stdout) of a whole `arena` command in its own process."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "arena", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arena", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO
+    )
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
     peak = _peak_mb(proc)
@@ -134,8 +155,10 @@ def _peak_mb(proc) -> float:
 
 def _measure(args: list[str], env: dict) -> tuple[float, float, str]:
     """Run timed_command in a fresh Python so RUSAGE_CHILDREN holds this command alone."""
-    code = ("import json,sys;sys.path.insert(0,%r);from ratings_scale import timed_command;"
-            "print(json.dumps(timed_command(%r, dict(__import__('os').environ))))") % (str(Path(__file__).parent), args)
+    code = (
+        "import json,sys;sys.path.insert(0,%r);from ratings_scale import timed_command;"
+        "print(json.dumps(timed_command(%r, dict(__import__('os').environ))))"
+    ) % (str(Path(__file__).parent), args)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     seconds, peak, stdout = json.loads(out.strip().splitlines()[-1])
     return seconds, peak, stdout
@@ -152,12 +175,41 @@ def run_scale(sizes: str, bootstrap: int) -> int:
             write_fastchat_file(root / "fc" / "model_judgment" / "gpt-4_pair.jsonl", first, second, outcome2)
             env = {**os.environ, "ARENA_HOME": str(root / "home")}
             results = str(root / "results")
-            import_s, import_mb, _ = _measure(["import", "fastchat", str(root / "fc"), "--benchmark", "scale",
-                                               "--results", results], env)
-            cold_s, cold_mb, _ = _measure(["ratings", "--results", results, "--benchmark", "scale", "--method", "bt",
-                                           "--bootstrap", str(bootstrap), "--format", "json"], env)
-            warm_s, warm_mb, out = _measure(["ratings", "--results", results, "--benchmark", "scale", "--method", "bt",
-                                             "--bootstrap", str(bootstrap), "--format", "json"], env)
+            import_s, import_mb, _ = _measure(
+                ["import", "fastchat", str(root / "fc"), "--benchmark", "scale", "--results", results], env
+            )
+            cold_s, cold_mb, _ = _measure(
+                [
+                    "ratings",
+                    "--results",
+                    results,
+                    "--benchmark",
+                    "scale",
+                    "--method",
+                    "bt",
+                    "--bootstrap",
+                    str(bootstrap),
+                    "--format",
+                    "json",
+                ],
+                env,
+            )
+            warm_s, warm_mb, out = _measure(
+                [
+                    "ratings",
+                    "--results",
+                    results,
+                    "--benchmark",
+                    "scale",
+                    "--method",
+                    "bt",
+                    "--bootstrap",
+                    str(bootstrap),
+                    "--format",
+                    "json",
+                ],
+                env,
+            )
             read_s = _time_reading(results)
             rows = {r["model"]: r for r in json.loads(out)}
         f, s, o = as_stored_battles(first, second, outcome2)
@@ -174,13 +226,19 @@ def run_scale(sizes: str, bootstrap: int) -> int:
         print(f"\n{len(f):,} battles, {models} models:")
         print(f"  import fastchat: {import_s:.1f} s, peak {import_mb:.0f} MB")
         print(f"  reading the stored judgments into rating arrays (warm cache): {read_s:.2f} s (target <= 3 s)")
-        print(f"  arena ratings --method bt --bootstrap {bootstrap}: first run (builds the cache) {cold_s:.1f} s, "
-              f"then {warm_s:.1f} s; peak {max(cold_mb, warm_mb):.0f} MB")
-        print(f"  FastChat-style harness (L-BFGS per round, {cores} processes): {harness_s:.1f} s "
-              f"-> arena is {harness_s / warm_s:.1f}x faster (target >= 3x) {'PASS' if harness_s / warm_s >= 3 else 'FAIL'}")
-        print(f"  ratings vs a converged reference: largest gap {gap:.4f} points ({'PASS' if gap < 0.01 else 'FAIL'}); "
-              f"harness point vs reference {np.abs(theirs - reference).max():.4f}; median interval width "
-              f"arena/harness {width_ratio:.3f}")
+        print(
+            f"  arena ratings --method bt --bootstrap {bootstrap}: first run (builds the cache) {cold_s:.1f} s, "
+            f"then {warm_s:.1f} s; peak {max(cold_mb, warm_mb):.0f} MB"
+        )
+        print(
+            f"  FastChat-style harness (L-BFGS per round, {cores} processes): {harness_s:.1f} s "
+            f"-> arena is {harness_s / warm_s:.1f}x faster (target >= 3x) {'PASS' if harness_s / warm_s >= 3 else 'FAIL'}"
+        )
+        print(
+            f"  ratings vs a converged reference: largest gap {gap:.4f} points ({'PASS' if gap < 0.01 else 'FAIL'}); "
+            f"harness point vs reference {np.abs(theirs - reference).max():.4f}; median interval width "
+            f"arena/harness {width_ratio:.3f}"
+        )
     return 0
 
 
@@ -205,9 +263,9 @@ def _identity(x):
 
 
 def run_style(bootstrap: int) -> int:
-    from arena.ratings.style.fit import controlled_bt
     from arena.ratings.bradley_terry_fit import bradley_terry
     from arena.ratings.matches import Matches
+    from arena.ratings.style.fit import controlled_bt
 
     rng = np.random.default_rng(0)
     n, m, k = 20, 50_000, 4
@@ -241,11 +299,15 @@ def run_style(bootstrap: int) -> int:
         styled_runs.append(seconds(controlled))
         plain_runs.append(seconds(plain))
     styled, uncontrolled = statistics.median(styled_runs), statistics.median(plain_runs)
-    print(f"style-controlled BT ({k} features, {bootstrap} resamples, {m:,} matches, {n} models): {styled:.2f} s "
-          f"(target <= 5 s) {'PASS' if styled <= 5 else 'FAIL'}; uncontrolled {uncontrolled:.2f} s -> ratio "
-          f"{styled / uncontrolled:.1f}x (target <= 3x) {'PASS' if styled <= 3 * uncontrolled else 'FAIL'}")
-    print(f"  medians of 5, interleaved. Once per process before that: numba's own start {numba_start:.2f} s "
-          f"(a trivial function), then the fit's first call {first:.2f} s (loading its compiled code; compiling it "
-          f"after an install or a change, about 13 s once): "
-          f"{(numba_start + first) / uncontrolled:.1f}x the uncontrolled fit for a process's first controlled fit")
+    print(
+        f"style-controlled BT ({k} features, {bootstrap} resamples, {m:,} matches, {n} models): {styled:.2f} s "
+        f"(target <= 5 s) {'PASS' if styled <= 5 else 'FAIL'}; uncontrolled {uncontrolled:.2f} s -> ratio "
+        f"{styled / uncontrolled:.1f}x (target <= 3x) {'PASS' if styled <= 3 * uncontrolled else 'FAIL'}"
+    )
+    print(
+        f"  medians of 5, interleaved. Once per process before that: numba's own start {numba_start:.2f} s "
+        f"(a trivial function), then the fit's first call {first:.2f} s (loading its compiled code; compiling it "
+        f"after an install or a change, about 13 s once): "
+        f"{(numba_start + first) / uncontrolled:.1f}x the uncontrolled fit for a process's first controlled fit"
+    )
     return 0

@@ -36,21 +36,27 @@ def main() -> int:
         built = time.perf_counter() - started
         count = len((results / "oa-synthetic" / "judgments" / "gpt-4.jsonl").read_text().splitlines())
         size = path.stat().st_size / 2**20
-        print(f"report: {count} judgments, {size:.1f} MiB (target < 30 MiB) {'PASS' if size < 30 else 'FAIL'}, "
-              f"built in {built:.1f} s (Elo 10,000 orders, BT 1,000 resamples)")
+        print(
+            f"report: {count} judgments, {size:.1f} MiB (target < 30 MiB) {'PASS' if size < 30 else 'FAIL'}, "
+            f"built in {built:.1f} s (Elo 10,000 orders, BT 1,000 resamples)"
+        )
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             page = browser.new_page()
             started = time.perf_counter()
             page.goto(path.as_uri())
             page.wait_for_selector("body[data-battles-ready='1']", timeout=60_000)
             opened = time.perf_counter() - started
             browser.close()
-        print(f"opened in Chromium with the battle browser ready in {opened:.2f} s (target < 3 s) "
-              f"{'PASS' if opened < 3 else 'FAIL'}")
+        print(
+            f"opened in Chromium with the battle browser ready in {opened:.2f} s (target < 3 s) "
+            f"{'PASS' if opened < 3 else 'FAIL'}"
+        )
     return 0
 
 

@@ -44,15 +44,20 @@ def timed(function, repeats: int):
 
 
 def describe(matches: Matches, results) -> str:
-    return "; ".join(f"{matches.models[r.higher]}>{matches.models[r.lower]}: "
-                     f"{r.flip_count if r.verified else '>' + str(r.bound)}" for r in results)
+    return "; ".join(
+        f"{matches.models[r.higher]}>{matches.models[r.lower]}: {r.flip_count if r.verified else '>' + str(r.bound)}"
+        for r in results
+    )
 
 
 def vicuna(repeats: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results"
-        subprocess.run([sys.executable, "-m", "arena", "import", "qlora", str(VICUNA), "--results", str(results)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "arena", "import", "qlora", str(VICUNA), "--results", str(results)],
+            check=True,
+            capture_output=True,
+        )
         matches = matches_from_columns(ResultsStore(results).judgment_columns("vicuna80"), "pairwise")
 
         def search():
@@ -61,13 +66,26 @@ def vicuna(repeats: int) -> None:
             return pairs, top
 
         seconds, (pairs, top) = timed(search, repeats)
-        command = [sys.executable, "-m", "arena", "ratings", "--benchmark", "vicuna80", "--results", str(results),
-                   "--method", "robustness", "--format", "json"]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "ratings",
+            "--benchmark",
+            "vicuna80",
+            "--results",
+            str(results),
+            "--method",
+            "robustness",
+            "--format",
+            "json",
+        ]
         whole, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
-    print(f"Vicuna (paper): {len(matches):,} matches, {len(matches.models)} models, {len(pairs)} neighbour pairs "
-          f"+ top model")
-    print(f"  search {seconds:.3f} s; whole `arena ratings --method robustness` command {whole:.2f} s "
-          f"(target <= 5 s)")
+    print(
+        f"Vicuna (paper): {len(matches):,} matches, {len(matches.models)} models, {len(pairs)} neighbour pairs "
+        f"+ top model"
+    )
+    print(f"  search {seconds:.3f} s; whole `arena ratings --method robustness` command {whole:.2f} s (target <= 5 s)")
     print(f"  counts: {describe(matches, pairs)}")
     print(f"  top model: {top.flip_count if top.verified else 'none within ' + str(top.bound)}")
 
@@ -93,16 +111,20 @@ def large(repeats: int) -> None:
     start = time.perf_counter()
     every = robustness.bt_neighbours(matches)
     top = robustness.bt_top_model(matches, known={(r.higher, r.lower): r for r in every})
-    print(f"  (beyond the target: all {len(every)} pairs and the top model, once: {time.perf_counter() - start:.2f} s; "
-          f"{sum(r.verified for r in every)} pairs flip within 10%, top model {top.flip_count})")
+    print(
+        f"  (beyond the target: all {len(every)} pairs and the top model, once: {time.perf_counter() - start:.2f} s; "
+        f"{sum(r.verified for r in every)} pairs flip within 10%, top model {top.flip_count})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}, "
+        f"{os.cpu_count()} CPUs"
+    )
     if VICUNA.exists():
         vicuna(args.repeats)
     else:

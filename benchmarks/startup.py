@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 # A judge that writes the moment of its first call to a file and answers every call with a tie.
-SERVER = r'''
+SERVER = r"""
 import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 marker = sys.argv[1]
@@ -46,7 +46,7 @@ server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 print(server.server_address[1], flush=True)
 server.serve_forever()
-'''
+"""
 
 
 def _report_store(folder: Path, env: dict) -> Path:
@@ -54,8 +54,8 @@ def _report_store(folder: Path, env: dict) -> Path:
     code = f"""
 import itertools, json
 from arena.store import Answer, Judgment, ResultsStore
-store = ResultsStore({str(folder / 'report-results')!r})
-questions = [json.loads(line)["question_id"] for line in open({str(SHARED / 'benchmarks/vicuna80/questions.jsonl')!r})][:17]
+store = ResultsStore({str(folder / "report-results")!r})
+questions = [json.loads(line)["question_id"] for line in open({str(SHARED / "benchmarks/vicuna80/questions.jsonl")!r})][:17]
 models = ["alpha", "beta", "gamma"]
 store.save_answers([Answer("vicuna80", str(q), m, [f"answer of {{m}} to {{q}}. " * (5 + 7 * i)])
                     for q in questions for i, m in enumerate(models)])
@@ -63,8 +63,21 @@ store.save_judgments([Judgment("vicuna80", str(q), a, b, "gpt-4", "pairwise", ("
                       for n, (q, (a, b)) in enumerate(itertools.product(questions, itertools.permutations(models, 2)))])
 """
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    subprocess.run([sys.executable, "-m", "arena", "prompts", "pull", "vicuna80", "--from",
-                    str(SHARED / "benchmarks/vicuna80/questions.jsonl")], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arena",
+            "prompts",
+            "pull",
+            "vicuna80",
+            "--from",
+            str(SHARED / "benchmarks/vicuna80/questions.jsonl"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     return folder / "report-results"
 
 
@@ -73,9 +86,11 @@ def _evaluate_inputs(folder: Path, base_url: str) -> Path:
         rows = [{"question_id": f"s0{q}", "generation": f"{name} answers {q}"} for q in range(1, 3)]
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     models = folder / "arena.toml"
-    models.write_text("".join(f'[models.{n}]\nbackend = "answers"\npath = "{folder / n}.jsonl"\n' for n in ("alpha", "beta"))
-                      + f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{base_url}"\n'
-                        'api_key_env = "STARTUP_KEY"\nretries = 0\n')
+    models.write_text(
+        "".join(f'[models.{n}]\nbackend = "answers"\npath = "{folder / n}.jsonl"\n' for n in ("alpha", "beta"))
+        + f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{base_url}"\n'
+        'api_key_env = "STARTUP_KEY"\nretries = 0\n'
+    )
     return models
 
 
@@ -95,8 +110,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        env = {**os.environ, "ARENA_HOME": str(folder / "home"), "STARTUP_KEY": "sk-startup",
-               "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {
+            **os.environ,
+            "ARENA_HOME": str(folder / "home"),
+            "STARTUP_KEY": "sk-startup",
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
         marker = folder / "first-call"
         server = subprocess.Popen([sys.executable, "-c", SERVER, str(marker)], stdout=subprocess.PIPE, text=True)
         try:
@@ -107,15 +126,38 @@ def main() -> None:
                 "python -c pass": [sys.executable, "-c", "pass"],
                 "arena --help": [*arena, "--help"],
                 "arena prompts list": [*arena, "prompts", "list"],
-                "arena ratings --method bt (102 judgments)": [*arena, "ratings", "--benchmark", "vicuna80",
-                                                              "--method", "bt", "--results", str(report_results)],
-                "arena ratings --method elo (102 judgments)": [*arena, "ratings", "--benchmark", "vicuna80",
-                                                               "--results", str(report_results)],
-                "arena report (102 judgments)": [*arena, "report", "--benchmark", "vicuna80", "--results",
-                                                 str(report_results), "--out", str(folder / "report")],
+                "arena ratings --method bt (102 judgments)": [
+                    *arena,
+                    "ratings",
+                    "--benchmark",
+                    "vicuna80",
+                    "--method",
+                    "bt",
+                    "--results",
+                    str(report_results),
+                ],
+                "arena ratings --method elo (102 judgments)": [
+                    *arena,
+                    "ratings",
+                    "--benchmark",
+                    "vicuna80",
+                    "--results",
+                    str(report_results),
+                ],
+                "arena report (102 judgments)": [
+                    *arena,
+                    "report",
+                    "--benchmark",
+                    "vicuna80",
+                    "--results",
+                    str(report_results),
+                    "--out",
+                    str(folder / "report"),
+                ],
             }
-            times: dict[str, list[float]] = {label: [] for label in [*commands, "arena evaluate (whole)",
-                                                                     "arena evaluate (to its first call)"]}
+            times: dict[str, list[float]] = {
+                label: [] for label in [*commands, "arena evaluate (whole)", "arena evaluate (to its first call)"]
+            }
             cpu: dict[str, list[float]] = {label: [] for label in times}
             for round_number in range(args.repeat):
                 for label, command in commands.items():
@@ -124,10 +166,31 @@ def main() -> None:
                     cpu[label].append(seconds)
                 marker.unlink(missing_ok=True)
                 results = folder / f"evaluate-{round_number}"  # a fresh store: the judge is called every time
-                started, whole, seconds = _timed([*arena, "evaluate", "--model", "alpha", "--baseline", "beta",
-                                                  "--judge", "judge", "--protocol", "pairwise", "--benchmark",
-                                                  "sample", "--limit", "1", "--models-file", str(models),
-                                                  "--results", str(results), "--bootstrap", "20"], env)
+                started, whole, seconds = _timed(
+                    [
+                        *arena,
+                        "evaluate",
+                        "--model",
+                        "alpha",
+                        "--baseline",
+                        "beta",
+                        "--judge",
+                        "judge",
+                        "--protocol",
+                        "pairwise",
+                        "--benchmark",
+                        "sample",
+                        "--limit",
+                        "1",
+                        "--models-file",
+                        str(models),
+                        "--results",
+                        str(results),
+                        "--bootstrap",
+                        "20",
+                    ],
+                    env,
+                )
                 times["arena evaluate (whole)"].append(whole)
                 cpu["arena evaluate (whole)"].append(seconds)
                 times["arena evaluate (to its first call)"].append(float(marker.read_text()) - started)
@@ -136,8 +199,7 @@ def main() -> None:
             server.wait()
     medians = {label: statistics.median(values) for label, values in times.items()}
     floor = medians["python -c pass"]
-    print(f"median of {args.repeat} runs each; load average {os.getloadavg()[0]:.2f} at the end; "
-          f"{os.cpu_count()} CPUs")
+    print(f"median of {args.repeat} runs each; load average {os.getloadavg()[0]:.2f} at the end; {os.cpu_count()} CPUs")
     print(f"{'command':45s} {'wall':>7s}   {'ratio':>6s}   {'CPU':>6s}")
     for label, value in medians.items():
         spent = f"{statistics.median(cpu[label]):5.2f} s" if cpu[label] else "    -  "

@@ -56,11 +56,18 @@ def completion(body: dict, vague: bool) -> tuple[dict, dict]:
     user = body["messages"][-1]["content"]
     content = "Both are fine, I cannot choose." if vague else longer_wins(user)
     prompt = sum(len(m["content"]) for m in body["messages"]) // 4 + 1
-    usage = {"prompt_tokens": prompt, "completion_tokens": len(content) // 4 + 1,
-             "total_tokens": prompt + len(content) // 4 + 1}
-    return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": usage}, usage
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(content) // 4 + 1,
+        "total_tokens": prompt + len(content) // 4 + 1,
+    }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": usage,
+    }, usage
 
 
 def finish(batch: dict) -> None:
@@ -68,34 +75,65 @@ def finish(batch: dict) -> None:
     plan, lines = batch["_plan"], batch["_lines"]
     status = plan.get("status", "completed")
     if status == "failed":
-        batch.update(status="failed", errors={"object": "list", "data": [
-            {"code": "model_not_found", "line": 1, "message": "The model 'gpt-4' does not exist for batch use"}]})
+        batch.update(
+            status="failed",
+            errors={
+                "object": "list",
+                "data": [
+                    {"code": "model_not_found", "line": 1, "message": "The model 'gpt-4' does not exist for batch use"}
+                ],
+            },
+        )
         return
     answered = len(lines) if status == "completed" else plan.get("answered", len(lines) // 2)
     errors, output = [], []
     for number, line in enumerate(lines[:answered]):
         request_id = f"req_{uuid.uuid4().hex[:12]}"
         if number < plan.get("error_lines", 0):
-            errors.append({"id": f"batch_req_{number}", "custom_id": line["custom_id"], "response": {
-                "status_code": 500, "request_id": request_id, "body": {"error": {"message": "internal error"}}},
-                "error": None})
+            errors.append(
+                {
+                    "id": f"batch_req_{number}",
+                    "custom_id": line["custom_id"],
+                    "response": {
+                        "status_code": 500,
+                        "request_id": request_id,
+                        "body": {"error": {"message": "internal error"}},
+                    },
+                    "error": None,
+                }
+            )
             continue
         body, usage = completion(line["body"], number - plan.get("error_lines", 0) < plan.get("vague_lines", 0))
         STATE["billed"].append(usage)
-        output.append({"id": f"batch_req_{number}", "custom_id": line["custom_id"],
-                       "response": {"status_code": 200, "request_id": request_id, "body": body}, "error": None})
+        output.append(
+            {
+                "id": f"batch_req_{number}",
+                "custom_id": line["custom_id"],
+                "response": {"status_code": 200, "request_id": request_id, "body": body},
+                "error": None,
+            }
+        )
     if plan.get("unknown_line"):
         body, _ = completion(lines[0]["body"], False)
-        output.append({"id": "batch_req_x", "custom_id": "not-sent-by-arena",
-                       "response": {"status_code": 200, "request_id": "req_x", "body": body}, "error": None})
+        output.append(
+            {
+                "id": "batch_req_x",
+                "custom_id": "not-sent-by-arena",
+                "response": {"status_code": 200, "request_id": "req_x", "body": body},
+                "error": None,
+            }
+        )
     for kind, rows in (("output_file_id", output), ("error_file_id", errors)):
         if rows:
             file_id = f"file-{uuid.uuid4().hex[:12]}"
             STATE["files"][file_id] = {"data": "".join(json.dumps(r) + "\n" for r in rows).encode(), "kind": kind}
             batch[kind] = file_id
     batch["status"] = status
-    batch["request_counts"] = {"total": len(lines), "completed": len(output) - bool(plan.get("unknown_line")),
-                               "failed": len(errors)}
+    batch["request_counts"] = {
+        "total": len(lines),
+        "completed": len(output) - bool(plan.get("unknown_line")),
+        "failed": len(errors),
+    }
 
 
 def public(batch: dict) -> dict:
@@ -122,16 +160,30 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATE["requests"].append(f"GET {url.path}")
             if url.path == "/_admin/state":
-                return self._send(200, {"batches": [{**public(b), "custom_ids": [x["custom_id"] for x in b["_lines"]]}
-                                                    for b in STATE["batches"]],
-                                        "requests": STATE["requests"], "billed": STATE["billed"],
-                                        "uploads": [f["purpose"] for f in STATE["files"].values() if "purpose" in f]})
+                return self._send(
+                    200,
+                    {
+                        "batches": [
+                            {**public(b), "custom_ids": [x["custom_id"] for x in b["_lines"]]} for b in STATE["batches"]
+                        ],
+                        "requests": STATE["requests"],
+                        "billed": STATE["billed"],
+                        "uploads": [f["purpose"] for f in STATE["files"].values() if "purpose" in f],
+                    },
+                )
             if match := re.fullmatch(r"/v1/files/([\w-]+)/content", url.path):
                 stored = STATE["files"].get(match.group(1))
                 if stored is None:
                     return self._send(404, {"error": {"message": "no such file"}})
-                batch = next(b for b in STATE["batches"] if b.get("output_file_id") == match.group(1)
-                             or b.get("error_file_id") == match.group(1)) if "kind" in stored else None
+                batch = (
+                    next(
+                        b
+                        for b in STATE["batches"]
+                        if b.get("output_file_id") == match.group(1) or b.get("error_file_id") == match.group(1)
+                    )
+                    if "kind" in stored
+                    else None
+                )
                 if batch and stored["kind"] == "output_file_id":
                     count = STATE["downloads"][batch["id"]] = STATE["downloads"].get(batch["id"], 0) + 1
                     if count <= batch["_plan"].get("malformed_downloads", 0):
@@ -147,14 +199,18 @@ class Handler(BaseHTTPRequestHandler):
                     if batch["_polls"] >= batch["_plan"].get("polls", 1):
                         finish(batch)
                     else:
-                        batch["request_counts"] = {"total": total, "completed": min(total, batch["_polls"]), "failed": 0}
+                        batch["request_counts"] = {
+                            "total": total,
+                            "completed": min(total, batch["_polls"]),
+                            "failed": 0,
+                        }
                 return self._send(200, public(batch))
             if url.path == "/v1/batches":
                 query = parse_qs(url.query)
                 limit, after = int(query.get("limit", ["20"])[0]), query.get("after", [None])[0]
                 newest_first = [public(b) for b in reversed(STATE["batches"])]
                 start = next((i + 1 for i, b in enumerate(newest_first) if b["id"] == after), 0) if after else 0
-                page = newest_first[start:start + limit]
+                page = newest_first[start : start + limit]
                 return self._send(200, {"object": "list", "data": page, "has_more": start + limit < len(newest_first)})
         self._send(404, {"error": {"message": f"no route {url.path}"}})
 
@@ -171,12 +227,21 @@ class Handler(BaseHTTPRequestHandler):
                         if batch["status"] == "in_progress":
                             batch["_plan"] = (STATE["config"].get("batches") or [{}])[-1]
                 for number in range(STATE["config"].get("preexisting", 0)):
-                    STATE["batches"].append({"id": f"batch_other_{number}", "status": "completed", "metadata": {},
-                                             "_lines": [], "_plan": {}, "_polls": 0})
+                    STATE["batches"].append(
+                        {
+                            "id": f"batch_other_{number}",
+                            "status": "completed",
+                            "metadata": {},
+                            "_lines": [],
+                            "_plan": {},
+                            "_polls": 0,
+                        }
+                    )
             return self._send(200, {})
         if url.path == "/v1/files":
             message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-                b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+                b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body
+            )
             parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
             if "file" not in parts or parts.get("purpose") is None:
                 return self._send(400, {"error": {"message": "file and purpose are required"}})
@@ -198,11 +263,20 @@ class Handler(BaseHTTPRequestHandler):
                 if not all(x.get("method") == "POST" and x.get("url") == "/v1/chat/completions" for x in lines):
                     return self._send(400, {"error": {"message": "every line must POST /v1/chat/completions"}})
                 plan = behaviour(sum(1 for b in STATE["batches"] if not b["id"].startswith("batch_other_")))
-                batch = {"id": f"batch_{uuid.uuid4().hex[:12]}", "object": "batch", "endpoint": request["endpoint"],
-                         "input_file_id": request["input_file_id"], "completion_window": "24h", "status": "in_progress",
-                         "created_at": int(time.time()), "metadata": request.get("metadata") or {},
-                         "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-                         "_lines": lines, "_plan": plan, "_polls": 0}
+                batch = {
+                    "id": f"batch_{uuid.uuid4().hex[:12]}",
+                    "object": "batch",
+                    "endpoint": request["endpoint"],
+                    "input_file_id": request["input_file_id"],
+                    "completion_window": "24h",
+                    "status": "in_progress",
+                    "created_at": int(time.time()),
+                    "metadata": request.get("metadata") or {},
+                    "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                    "_lines": lines,
+                    "_plan": plan,
+                    "_polls": 0,
+                }
                 STATE["batches"].append(batch)
             time.sleep(plan.get("hold_create", 0))
             if plan.get("lose_create_answer"):

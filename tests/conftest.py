@@ -53,8 +53,12 @@ def shared_path(*parts: str) -> Path:
 def published_vicuna(tmp_path_factory):
     """A results store holding the paper's 56 Vicuna pairwise files and the 8 models' answers, imported once."""
     results = tmp_path_factory.mktemp("published") / "results"
-    assert main(["import", "qlora", str(shared_path("published", "qlora-vicuna-pairwise-full")), "--results",
-                 str(results)]) == 0
+    assert (
+        main(
+            ["import", "qlora", str(shared_path("published", "qlora-vicuna-pairwise-full")), "--results", str(results)]
+        )
+        == 0
+    )
     return results
 
 
@@ -92,8 +96,13 @@ def cli(capsys):
 
 def run_arena_process(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
     """`arena` as a real separate process (start-up time, signals)."""
-    return subprocess.run([sys.executable, "-m", "arena", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "arena", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def write_jsonl(path: Path, rows) -> Path:
@@ -109,8 +118,17 @@ def browser():
     if executable is None:
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield browser
         browser.close()

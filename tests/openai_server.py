@@ -9,8 +9,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from arena.prompts.records import Message
 from arena.models.base import GenerationParams, GenerationRequest
+from arena.prompts.records import Message
 
 
 class _Server(ThreadingHTTPServer):
@@ -18,8 +18,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class OpenAICompatibleServer:
-    def __init__(self, model=None, reply=None, faults=None, delay=0.0, completion_tokens=None, usage=True,
-                 status=None):
+    def __init__(self, model=None, reply=None, faults=None, delay=0.0, completion_tokens=None, usage=True, status=None):
         """`model`: a ChatModel answering for real; `reply`: fn(messages) -> str otherwise.
         `faults`: list consumed one per request: '429', '401', any other HTTP status ('500', '502'...), 'slow',
         'late' (replies after 1.5 s), 'lag' (0.3 s), 'reset' (connection closed before a reply), 'cut' (billed,
@@ -44,14 +43,19 @@ class OpenAICompatibleServer:
                     server.requests.append({"body": body, "auth": self.headers.get("Authorization")})
                     fault = server.faults.pop(0) if server.faults else None
                 if server.status:
-                    return self._send(server.status, json.dumps({"error": {"message": "Incorrect API key provided"}}).encode())
+                    return self._send(
+                        server.status, json.dumps({"error": {"message": "Incorrect API key provided"}}).encode()
+                    )
                 if fault == "401":
                     return self._send(401, b'{"error": {"message": "Incorrect API key provided"}}')
                 if fault == "429":
                     return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.2"})
                 if fault == "context":
-                    return self._send(400, b'{"error": {"message": "This model\'s maximum context length is 8192 '
-                                      b'tokens", "code": "context_length_exceeded"}}')
+                    return self._send(
+                        400,
+                        b'{"error": {"message": "This model\'s maximum context length is 8192 '
+                        b'tokens", "code": "context_length_exceeded"}}',
+                    )
                 if fault and fault.isdigit():
                     return self._send(int(fault), b'{"error": "boom"}')
                 if fault == "reset":
@@ -66,9 +70,14 @@ class OpenAICompatibleServer:
                     time.sleep(0.3)
                 time.sleep(server.delay)
                 content = "" if fault == "empty" else server.answer(body)
-                payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                        "finish_reason": "stop"}]}
+                payload = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": body.get("model"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                }
                 if fault == "no_choices":
                     payload["choices"] = []
                 if server.send_usage and fault != "no_usage":
@@ -79,7 +88,7 @@ class OpenAICompatibleServer:
                     time.sleep(1.5)
                 data = json.dumps(payload).encode()
                 if fault == "cut":  # the whole length announced, half of it sent
-                    self._send(200, data[:len(data) // 2], {"Content-Length": str(len(data))})
+                    self._send(200, data[: len(data) // 2], {"Content-Length": str(len(data))})
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return None
@@ -113,8 +122,12 @@ class OpenAICompatibleServer:
         messages = tuple(Message(m["role"], m["content"]) for m in body["messages"])
         if self.reply is not None:
             return self.reply(messages)
-        params = GenerationParams(max_new_tokens=body.get("max_tokens", 32), greedy=body.get("temperature") == 0.0,
-                                  temperature=body.get("temperature") or 0.7, top_p=body.get("top_p") or 0.9)
+        params = GenerationParams(
+            max_new_tokens=body.get("max_tokens", 32),
+            greedy=body.get("temperature") == 0.0,
+            temperature=body.get("temperature") or 0.7,
+            top_p=body.get("top_p") or 0.9,
+        )
         with self.lock:
             return self.model.generate([GenerationRequest("x", messages)], params)[0].text
 

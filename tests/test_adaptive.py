@@ -10,16 +10,30 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-from arena.store import Judgment, ResultsStore
 from conftest import REPO
 from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file  # noqa: F401  (fixture)
 
+from arena.store import Judgment, ResultsStore
+
 
 def replay(cli, published_vicuna, results, *extra):
-    result = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:gpt-4", "--results", results,
-                 "--orderings", "100", "--bootstrap", "50", "--format", "json", *extra)
+    result = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}:gpt-4",
+        "--results",
+        results,
+        "--orderings",
+        "100",
+        "--bootstrap",
+        "50",
+        "--format",
+        "json",
+        *extra,
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -57,8 +71,10 @@ def test_both_orders_together_same_seed_same_schedule(cli, published_vicuna, tmp
     keys = lambda results: sorted((j.question_id, j.model_a, j.model_b) for j in _stored(results))  # noqa: E731
     assert keys(tmp_path / "a") == keys(tmp_path / "b") and first["bradley_terry"] == again["bradley_terry"]
     units = Counter((q, tuple(sorted((a, b)))) for q, a, b in keys(tmp_path / "a"))
-    recorded_orders = Counter((j.question_id, tuple(sorted((j.model_a, j.model_b))))
-                              for j in ResultsStore(published_vicuna).judgments("vicuna80"))
+    recorded_orders = Counter(
+        (j.question_id, tuple(sorted((j.model_a, j.model_b))))
+        for j in ResultsStore(published_vicuna).judgments("vicuna80")
+    )
     assert all(count == recorded_orders[unit] for unit, count in units.items())  # both orders, when both exist
 
 
@@ -67,7 +83,9 @@ def test_a_budget_covering_the_pool_judges_the_same_set_either_way(cli, publishe
     for schedule in ("random", "adaptive"):
         out = replay(cli, published_vicuna, tmp_path / schedule, "--budget", "10000", "--schedule", schedule)
         assert out["judge_calls"] == 4480
-    assert {j.judgment_id for j in _stored(tmp_path / "random")} == {j.judgment_id for j in _stored(tmp_path / "adaptive")}
+    assert {j.judgment_id for j in _stored(tmp_path / "random")} == {
+        j.judgment_id for j in _stored(tmp_path / "adaptive")
+    }
 
 
 def test_until_separated_stops_early_on_well_separated_models(cli, tmp_path):
@@ -79,12 +97,32 @@ def test_until_separated_stops_early_on_well_separated_models(cli, tmp_path):
             for second in strength:
                 if first != second:
                     p = 1 / (1 + np.exp(strength[second] - strength[first]))
-                    rows.append(Judgment("vicuna80", f"q{q}", first, second, "gpt-4", "pairwise",
-                                         "A" if rng.random() < p else "B"))
+                    rows.append(
+                        Judgment(
+                            "vicuna80", f"q{q}", first, second, "gpt-4", "pairwise", "A" if rng.random() < p else "B"
+                        )
+                    )
     ResultsStore(tmp_path / "src").save_judgments(rows)
-    result = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{tmp_path / 'src'}", "--results",
-                 tmp_path / "r", "--budget", str(len(rows)), "--schedule", "adaptive", "--until-separated",
-                 "--format", "json", "--orderings", "100", "--bootstrap", "50")
+    result = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{tmp_path / 'src'}",
+        "--results",
+        tmp_path / "r",
+        "--budget",
+        str(len(rows)),
+        "--schedule",
+        "adaptive",
+        "--until-separated",
+        "--format",
+        "json",
+        "--orderings",
+        "100",
+        "--bootstrap",
+        "50",
+    )
     assert result.code == 0, result.err
     out = result.json()
     assert out["judge_calls"] < len(rows) / 4 and out["unresolved_pairs"] == []
@@ -96,9 +134,32 @@ def test_until_separated_stops_early_on_well_separated_models(cli, tmp_path):
 def test_a_killed_adaptive_run_resumes_without_duplicates_within_budget(tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins, delay=0.15) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
-        command = [sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample", "--judge",
-                   "judge", "--models-file", str(models), "--results", str(tmp_path / "r"), "--budget", "40",
-                   "--schedule", "adaptive", "--round-size", "4", "--orderings", "50", "--bootstrap", "20"]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "tournament",
+            "--models",
+            *MODELS,
+            "--benchmark",
+            "sample",
+            "--judge",
+            "judge",
+            "--models-file",
+            str(models),
+            "--results",
+            str(tmp_path / "r"),
+            "--budget",
+            "40",
+            "--schedule",
+            "adaptive",
+            "--round-size",
+            "4",
+            "--orderings",
+            "50",
+            "--bootstrap",
+            "20",
+        ]
         env = {**os.environ, "JUDGE_KEY": "sk"}
         log = tmp_path / "r" / "sample" / "judgments" / "judge.jsonl"
         proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -117,13 +178,41 @@ def test_a_killed_adaptive_run_resumes_without_duplicates_within_budget(tmp_path
 
 
 def test_schedule_options_are_checked_before_anything_is_written(cli, published_vicuna, tmp_path):
-    no_budget = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}", "--schedule",
-                    "adaptive", "--results", tmp_path / "r")
+    no_budget = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}",
+        "--schedule",
+        "adaptive",
+        "--results",
+        tmp_path / "r",
+    )
     assert no_budget.code == 2 and "--schedule adaptive needs --budget" in no_budget.err
-    lone = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}", "--until-separated",
-               "--budget", "10", "--results", tmp_path / "r")
+    lone = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}",
+        "--until-separated",
+        "--budget",
+        "10",
+        "--results",
+        tmp_path / "r",
+    )
     assert lone.code == 2 and "--until-separated goes with --schedule adaptive" in lone.err
-    unknown = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:claude", "--budget",
-                  "10", "--results", tmp_path / "r")
+    unknown = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}:claude",
+        "--budget",
+        "10",
+        "--results",
+        tmp_path / "r",
+    )
     assert unknown.code == 2 and "judges there: gpt-4" in unknown.err
     assert not (tmp_path / "r").exists()

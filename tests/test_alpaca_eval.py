@@ -49,8 +49,21 @@ def _small_copy(tmp_path, models=("claude-2", "vicuna-13b"), rows=5):
 
 # --- import and the exact raw win rates ----------------------------------------------------------------
 def test_raw_and_discrete_win_rates_equal_the_published_ones(cli, alpaca_results):
-    rows = cli("ratings", "--results", alpaca_results, "--benchmark", "alpaca-eval", "--method", "winrate",
-               "--baseline", BASELINE, "--bootstrap", "1", "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        alpaca_results,
+        "--benchmark",
+        "alpaca-eval",
+        "--method",
+        "winrate",
+        "--baseline",
+        BASELINE,
+        "--bootstrap",
+        "1",
+        "--format",
+        "json",
+    ).json()
     published = _published()
     assert len(rows) == 12
     for row in rows:
@@ -63,14 +76,28 @@ def test_raw_and_discrete_win_rates_equal_the_published_ones(cli, alpaca_results
 
 
 def test_soft_verdicts_count_wins_ties_and_losses_like_alpaca_eval(cli, alpaca_results):
-    rows = cli("ratings", "--results", alpaca_results, "--benchmark", "alpaca-eval", "--method", "bt",
-               "--bootstrap", "1", "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        alpaca_results,
+        "--benchmark",
+        "alpaca-eval",
+        "--method",
+        "bt",
+        "--bootstrap",
+        "1",
+        "--format",
+        "json",
+    ).json()
     published = _published()
     for row in rows:
         if row["model"] != BASELINE:
             expected = published[row["model"]]
             assert (row["wins"], row["ties"], row["losses"]) == (
-                int(expected["n_wins"]), int(expected["n_draws"]), int(expected["n_wins_base"]))
+                int(expected["n_wins"]),
+                int(expected["n_draws"]),
+                int(expected["n_wins_base"]),
+            )
 
 
 def test_import_is_idempotent_and_ids_follow_the_instruction_text(cli, alpaca_results, tmp_path):
@@ -88,8 +115,9 @@ def test_import_is_idempotent_and_ids_follow_the_instruction_text(cli, alpaca_re
     assert len(store.answers("alpaca-eval", BASELINE)) == 805
     claude = {j.question_id: j for j in judgments if j.model_b == "claude-2"}
     first = json.loads((_sample() / "results" / "claude-2" / JUDGE / "annotations.json").read_text())[0]
-    judgment = next(j for j in claude.values() if store.answers("alpaca-eval", "claude-2")[j.question_id].text
-                    == first["output_2"])
+    judgment = next(
+        j for j in claude.values() if store.answers("alpaca-eval", "claude-2")[j.question_id].text == first["output_2"]
+    )
     assert judgment.preference_b == first["preference"] - 1 and judgment.meta["preference"] == first["preference"]
     assert judgment.model_a == BASELINE and judgment.verdict == ("B" if first["preference"] > 1.5 else "A")
 
@@ -101,16 +129,21 @@ def test_a_single_file_and_rows_without_preference(cli, tmp_path):
     rows[2]["preference"] = None
     path.write_text(json.dumps(rows))
     result = cli("import", "alpaca-eval", path, "--results", tmp_path / "r")
-    assert result.code == 0 and "5 judgments added" in result.err and "1 rows without a preference skipped" in result.err
+    assert (
+        result.code == 0 and "5 judgments added" in result.err and "1 rows without a preference skipped" in result.err
+    )
     prompts = cli("prompts", "show", "alpaca-eval", "--format", "jsonl")
     assert prompts.code == 0 and len(prompts.out.strip().splitlines()) == 6
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("two baselines", "row 4: baseline (generator_1) is 'other-baseline', but row 1"),
-    ("preference", "row 4: field 'preference' must be a number in [0, 2.5], got 2.7"),
-    ("two texts", "row 4: instruction id 'q-1' has a different text"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("two baselines", "row 4: baseline (generator_1) is 'other-baseline', but row 1"),
+        ("preference", "row 4: field 'preference' must be a number in [0, 2.5], got 2.7"),
+        ("two texts", "row 4: instruction id 'q-1' has a different text"),
+    ],
+)
 def test_bad_input_names_the_file_and_row_and_imports_nothing(cli, tmp_path, arena_home, fault, message):
     root = _small_copy(tmp_path)
     bad = root / "vicuna-13b" / JUDGE / "annotations.json"
@@ -165,15 +198,30 @@ def test_export_writes_the_same_shape_back(cli, tmp_path):
 
 def test_export_turns_round_judgments_that_showed_the_baseline_second(cli, published_vicuna, tmp_path):
     shutil.copytree(published_vicuna, tmp_path / "r")
-    assert cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    assert (
+        cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    )
     out = tmp_path / "out"
-    result = cli("export", "alpaca-eval", "--results", tmp_path / "r", "--benchmark", "vicuna80", "--baseline",
-                 "gpt-3.5", "--out", out)
+    result = cli(
+        "export",
+        "alpaca-eval",
+        "--results",
+        tmp_path / "r",
+        "--benchmark",
+        "vicuna80",
+        "--baseline",
+        "gpt-3.5",
+        "--out",
+        out,
+    )
     assert result.code == 0, result.err
     rows = json.loads((out / "gpt-4" / "gpt-4" / "annotations.json").read_text())
     assert {r["generator_1"] for r in rows} == {"gpt-3.5"} and len(rows) == 160  # 80 questions, both orders
-    stored = [j for j in ResultsStore(tmp_path / "r").judgments("vicuna80")
-              if {j.model_a, j.model_b} == {"gpt-4", "gpt-3.5"} and j.verdict != "error"]
+    stored = [
+        j
+        for j in ResultsStore(tmp_path / "r").judgments("vicuna80")
+        if {j.model_a, j.model_b} == {"gpt-4", "gpt-3.5"} and j.verdict != "error"
+    ]
     gpt4_share = np.mean([(j.verdict == "A") == (j.model_a == "gpt-4") if j.verdict != "tie" else 0.5 for j in stored])
     assert np.mean([r["preference"] - 1 for r in rows if r["preference"] is not None]) == pytest.approx(gpt4_share)
     unclear = cli("export", "alpaca-eval", "--results", tmp_path / "r", "--benchmark", "vicuna80", "--out", out)
@@ -182,8 +230,23 @@ def test_export_turns_round_judgments_that_showed_the_baseline_second(cli, publi
 
 # --- length-controlled win rate --------------------------------------------------------------------------
 def test_length_controlled_win_rate_against_the_published_leaderboard(cli, alpaca_results):
-    rows = cli("ratings", "--results", alpaca_results, "--benchmark", "alpaca-eval", "--method", "winrate",
-               "--baseline", BASELINE, "--control", "length", "--bootstrap", "20", "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        alpaca_results,
+        "--benchmark",
+        "alpaca-eval",
+        "--method",
+        "winrate",
+        "--baseline",
+        BASELINE,
+        "--control",
+        "length",
+        "--bootstrap",
+        "20",
+        "--format",
+        "json",
+    ).json()
     published = _published()
     ours = np.array([r["lc_win_rate"] for r in rows])
     theirs = np.array([float(published[r["model"]]["length_controlled_winrate"]) for r in rows])
@@ -237,8 +300,9 @@ def _pool_with_terse_models(seed, models=16, terse=4, questions=300):
     theta, beta, gamma = rng.normal(-1, 1, models), rng.normal(2, 0.4, models), rng.normal(0, 1, questions)
     model, question = np.repeat(np.arange(models), questions), np.tile(np.arange(questions), models)
     is_terse = np.arange(models) < terse
-    gap = (np.where(is_terse, -1500.0, rng.normal(0, 300, models))[model]
-           + np.where(is_terse, 300.0, 600.0)[model] * rng.normal(0, 1, len(model)))
+    gap = np.where(is_terse, -1500.0, rng.normal(0, 300, models))[model] + np.where(is_terse, 300.0, 600.0)[
+        model
+    ] * rng.normal(0, 1, len(model))
     tanh_gap = standardised_tanh(model, gap, models)
     score = rng.binomial(1, 1 / (1 + np.exp(-(theta[model] + beta[model] * tanh_gap + gamma[question]))))
     truth = 100 * (1 / (1 + np.exp(-(theta[:, None] + gamma[None, :])))).mean(axis=1)
@@ -255,8 +319,15 @@ def _unpooled(data):
     )
 
     n = len(data.models)
-    gamma = fit_difficulty(data.model, data.question, data.score, standardised_tanh(data.model, data.length_gap, n),
-                           n, data.n_questions, pool_length=False).difficulty
+    gamma = fit_difficulty(
+        data.model,
+        data.question,
+        data.score,
+        standardised_tanh(data.model, data.length_gap, n),
+        n,
+        data.n_questions,
+        pool_length=False,
+    ).difficulty
     return length_controlled_win_rates(data, 0, difficulty=gamma, length_prior=NO_POOLING)
 
 
@@ -335,7 +406,9 @@ def test_the_baselines_own_length_variants_hold_every_length_slope_to_the_judges
     truncator = names.index("truncator")
     # the confounded candidate's slope moves toward the judge's 1.5 and its LC toward the truth ...
     assert abs(regularised.length_beta[truncator] - 1.5) < 0.7 * abs(alone.length_beta[truncator] - 1.5)
-    assert abs(regularised.win_rate[truncator] - truth[truncator]) < 0.7 * abs(alone.win_rate[truncator] - truth[truncator])
+    assert abs(regularised.win_rate[truncator] - truth[truncator]) < 0.7 * abs(
+        alone.win_rate[truncator] - truth[truncator]
+    )
     # ... while the variant rows carry no intercept: nobody is pulled toward 50%, the honest candidates barely move
     honest = np.arange(6)
     assert np.abs(regularised.win_rate[honest] - alone.win_rate[honest]).max() < 3.0
@@ -347,9 +420,20 @@ def test_winrate_rows_find_the_baselines_variants_by_alpacaevals_names():
 
     def rows(variants):
         names, model, question, score, gap, _ = _pool_with_baseline_variants(3, 300, variants)
-        judgments = [Judgment(benchmark="s", question_id=str(q), model_a="base", model_b=names[m], judge="j",
-                              protocol="pairwise", verdict="B" if y > 0.5 else "A", preference_b=float(y),
-                              judgment_id=f"{m}-{q}") for m, q, y in zip(model, question, score)]
+        judgments = [
+            Judgment(
+                benchmark="s",
+                question_id=str(q),
+                model_a="base",
+                model_b=names[m],
+                judge="j",
+                protocol="pairwise",
+                verdict="B" if y > 0.5 else "A",
+                preference_b=float(y),
+                judgment_id=f"{m}-{q}",
+            )
+            for m, q, y in zip(model, question, score)
+        ]
         lengths = {f"{m}-{q}": -float(g) for m, q, g in zip(model, question, gap)}  # first minus second
         return {r["model"]: r for r in winrate_rows(judgments, "base", lengths, bootstrap=10)}
 
@@ -383,8 +467,18 @@ def _soft_judgments(rng, count=600):
     for i in range(count):
         first, second = rng.choice(models, 2, replace=False)
         p_second = 1 / (1 + np.exp(-(strength[second] - strength[first]) + rng.normal(0, 0.5)))
-        out.append(Judgment(benchmark="s", question_id=str(i), model_a=str(first), model_b=str(second), judge="j",
-                            protocol="pairwise", verdict="B" if p_second > 0.5 else "A", preference_b=float(p_second)))
+        out.append(
+            Judgment(
+                benchmark="s",
+                question_id=str(i),
+                model_a=str(first),
+                model_b=str(second),
+                judge="j",
+                protocol="pairwise",
+                verdict="B" if p_second > 0.5 else "A",
+                preference_b=float(p_second),
+            )
+        )
     return out
 
 
@@ -409,14 +503,32 @@ def test_a_soft_verdict_counts_as_that_fraction_of_a_win():
     from arena.ratings.bradley_terry_fit import bradley_terry
 
     def judged(pairs):
-        return [Judgment(benchmark="s", question_id=str(i), model_a=a, model_b=b, judge="j", protocol="pairwise",
-                         verdict=v, preference_b=p) for i, (a, b, v, p) in enumerate(pairs)]
+        return [
+            Judgment(
+                benchmark="s",
+                question_id=str(i),
+                model_a=a,
+                model_b=b,
+                judge="j",
+                protocol="pairwise",
+                verdict=v,
+                preference_b=p,
+            )
+            for i, (a, b, v, p) in enumerate(pairs)
+        ]
 
     soft = judged([("x", "y", "A", 0.3)] * 10 + [("y", "z", "A", 0.4)] * 10)  # x takes 0.7 of each game from y
-    hard = judged([("x", "y", "A", None)] * 7 + [("x", "y", "B", None)] * 3
-                  + [("y", "z", "A", None)] * 6 + [("y", "z", "B", None)] * 4)
-    assert np.allclose(bradley_terry(build_matches(soft), bootstrap=0).rating,
-                       bradley_terry(build_matches(hard), bootstrap=0).rating, atol=1e-6)
+    hard = judged(
+        [("x", "y", "A", None)] * 7
+        + [("x", "y", "B", None)] * 3
+        + [("y", "z", "A", None)] * 6
+        + [("y", "z", "B", None)] * 4
+    )
+    assert np.allclose(
+        bradley_terry(build_matches(soft), bootstrap=0).rating,
+        bradley_terry(build_matches(hard), bootstrap=0).rating,
+        atol=1e-6,
+    )
     with_ci = bradley_terry(build_matches(soft * 3), bootstrap=100, seed=0)
     assert (with_ci.ci_low <= with_ci.rating).all() and (with_ci.rating <= with_ci.ci_high).all()
 
@@ -427,8 +539,20 @@ def test_elo_plays_the_fractional_score():
     matches = build_matches(_soft_judgments(np.random.default_rng(1), 300))
     compiled = elo_final_ratings(matches, 20, seed=3)
     assert np.allclose(compiled, elo_reference(matches, match_orders(len(matches), 20, 3)), atol=1e-6)
-    one = build_matches([Judgment(benchmark="s", question_id="1", model_a="x", model_b="y", judge="j",
-                                  protocol="pairwise", verdict="B", preference_b=0.8)])
+    one = build_matches(
+        [
+            Judgment(
+                benchmark="s",
+                question_id="1",
+                model_a="x",
+                model_b="y",
+                judge="j",
+                protocol="pairwise",
+                verdict="B",
+                preference_b=0.8,
+            )
+        ]
+    )
     x = one.models.index("x")
     assert elo_final_ratings(one, 1, seed=0)[0, x] == pytest.approx(1000 + 32 * (0.2 - 0.5))
 
@@ -436,12 +560,31 @@ def test_elo_plays_the_fractional_score():
 def test_win_rate_uses_soft_verdicts_in_both_answer_orders(tmp_path):
     from arena.ratings.leaderboard import winrate_rows
 
-    judgments = [Judgment(benchmark="s", question_id="1", model_a="base", model_b="m", judge="j", protocol="pairwise",
-                          verdict="B", preference_b=0.9),
-                 Judgment(benchmark="s", question_id="1", model_a="m", model_b="base", judge="j", protocol="pairwise",
-                          verdict="B", preference_b=0.6),  # the model shown first: it took 0.4
-                 Judgment(benchmark="s", question_id="2", model_a="base", model_b="m", judge="j", protocol="pairwise",
-                          verdict="tie")]
+    judgments = [
+        Judgment(
+            benchmark="s",
+            question_id="1",
+            model_a="base",
+            model_b="m",
+            judge="j",
+            protocol="pairwise",
+            verdict="B",
+            preference_b=0.9,
+        ),
+        Judgment(
+            benchmark="s",
+            question_id="1",
+            model_a="m",
+            model_b="base",
+            judge="j",
+            protocol="pairwise",
+            verdict="B",
+            preference_b=0.6,
+        ),  # the model shown first: it took 0.4
+        Judgment(
+            benchmark="s", question_id="2", model_a="base", model_b="m", judge="j", protocol="pairwise", verdict="tie"
+        ),
+    ]
     row = winrate_rows(judgments, "base", None, bootstrap=0)[0]
     assert row["win_rate"] == pytest.approx(100 * (0.9 + 0.4 + 0.5) / 3, abs=0.005)
     assert row["discrete_win_rate"] == pytest.approx(100 * (1 + 0 + 0.5) / 3, abs=0.005)
@@ -449,10 +592,19 @@ def test_win_rate_uses_soft_verdicts_in_both_answer_orders(tmp_path):
 
 def test_stores_without_soft_verdicts_read_as_before(tmp_path):
     store = ResultsStore(tmp_path)
-    hard = Judgment(benchmark="s", question_id="1", model_a="x", model_b="y", judge="j", protocol="pairwise",
-                    verdict="A")
-    soft = Judgment(benchmark="s", question_id="2", model_a="x", model_b="y", judge="j", protocol="pairwise",
-                    verdict="B", preference_b=0.75)
+    hard = Judgment(
+        benchmark="s", question_id="1", model_a="x", model_b="y", judge="j", protocol="pairwise", verdict="A"
+    )
+    soft = Judgment(
+        benchmark="s",
+        question_id="2",
+        model_a="x",
+        model_b="y",
+        judge="j",
+        protocol="pairwise",
+        verdict="B",
+        preference_b=0.75,
+    )
     assert "preference_b" not in hard.to_dict()  # a hard verdict's record is written as before
     store.save_judgments([hard, soft])
     columns = store.judgment_columns("s")
@@ -471,8 +623,13 @@ def test_a_columns_cache_written_before_soft_verdicts_is_rebuilt(tmp_path):
     from arena.store.columns import cache_path
 
     store = ResultsStore(tmp_path)
-    store.save_judgments([Judgment(benchmark="s", question_id="1", model_a="x", model_b="y", judge="j",
-                                   protocol="pairwise", verdict="A")])
+    store.save_judgments(
+        [
+            Judgment(
+                benchmark="s", question_id="1", model_a="x", model_b="y", judge="j", protocol="pairwise", verdict="A"
+            )
+        ]
+    )
     store.judgment_columns("s")
     path = cache_path(tmp_path / "s" / "judgments" / "j.jsonl")
     with np.load(path) as data:  # the same cache as the previous version wrote it: version 1, no soft column

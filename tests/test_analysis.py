@@ -1,6 +1,5 @@
 """The notebook API agrees with the command line on the paper's published judgments."""
 
-
 import pytest
 
 pd = pytest.importorskip("pandas", reason="the notebook API needs the analysis extra (pandas)")
@@ -29,8 +28,19 @@ def test_leaderboard_equals_the_cli_json(published_vicuna, cli):
     res = arena.Results(published_vicuna)
     for method in ("elo", "bt"):
         frame = res.leaderboard("vicuna80", method=method, judge="gpt-4")
-        out = cli("ratings", "--benchmark", "vicuna80", "--method", method, "--judge", "gpt-4", "--format", "json",
-                  "--results", published_vicuna)
+        out = cli(
+            "ratings",
+            "--benchmark",
+            "vicuna80",
+            "--method",
+            method,
+            "--judge",
+            "gpt-4",
+            "--format",
+            "json",
+            "--results",
+            published_vicuna,
+        )
         assert out.code == 0
         expected = out.json()
         assert frame["model"].tolist() == [r["model"] for r in expected]
@@ -49,8 +59,13 @@ def test_rating_any_dataframe_equals_the_store_path(published_vicuna):
 
 
 def test_fastchat_battles_shape_and_bad_frames():
-    battles = pd.DataFrame({"model_a": ["x", "y", "x", "x"], "model_b": ["y", "x", "y", "y"],
-                            "winner": ["model_a", "model_b", "tie (bothbad)", None]})
+    battles = pd.DataFrame(
+        {
+            "model_a": ["x", "y", "x", "x"],
+            "model_b": ["y", "x", "y", "y"],
+            "winner": ["model_a", "model_b", "tie (bothbad)", None],
+        }
+    )
     matches = matches_from_frame(battles)
     assert matches.models == ("x", "y") and list(matches.outcome) == [1.0, 0.0, 0.5]
     assert matches.errors == {"x": 1, "y": 1}

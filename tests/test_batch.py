@@ -11,12 +11,12 @@ import time
 
 import httpx
 import pytest
-
-from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
-from arena.store import ResultsStore
 from conftest import REPO
 from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file, tournament  # noqa: F401  (fixture)
+
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
+from arena.store import ResultsStore
 
 PRICE_IN, PRICE_OUT = 10.0, 30.0
 POLL = 0.05  # seconds between polls in tests
@@ -24,14 +24,17 @@ POLL = 0.05  # seconds between polls in tests
 
 class BatchServer:
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "batch_server.py")],
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "batch_server.py")], stdout=subprocess.PIPE, text=True
+        )
         self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
         self.base_url = f"{self.url}/v1"
 
     def configure(self, *batches, preexisting=0, release=False):
-        httpx.post(f"{self.url}/_admin/config", json={"batches": list(batches) or [{}], "preexisting": preexisting,
-                                                      "release": release})
+        httpx.post(
+            f"{self.url}/_admin/config",
+            json={"batches": list(batches) or [{}], "preexisting": preexisting, "release": release},
+        )
 
     def state(self) -> dict:
         return httpx.get(f"{self.url}/_admin/state").json()
@@ -40,7 +43,10 @@ class BatchServer:
         return [b for b in self.state()["batches"] if b["metadata"]]
 
     def billed(self) -> float:
-        return sum(u["prompt_tokens"] * PRICE_IN + u["completion_tokens"] * PRICE_OUT for u in self.state()["billed"]) / 1e6
+        return (
+            sum(u["prompt_tokens"] * PRICE_IN + u["completion_tokens"] * PRICE_OUT for u in self.state()["billed"])
+            / 1e6
+        )
 
     def stop(self):
         self.process.kill()
@@ -55,8 +61,15 @@ def batch_api():
 
 
 def batch_models(tmp_path, answers_files, server, **options):  # noqa: F811
-    return models_file(tmp_path, answers_files, server.base_url, price_in=PRICE_IN, price_out=PRICE_OUT,
-                       batch_poll_seconds=POLL, **options)
+    return models_file(
+        tmp_path,
+        answers_files,
+        server.base_url,
+        price_in=PRICE_IN,
+        price_out=PRICE_OUT,
+        batch_poll_seconds=POLL,
+        **options,
+    )
 
 
 def stored(results):
@@ -70,16 +83,19 @@ def ledger(results) -> list[dict]:
 
 def test_batch_replies_become_the_same_records_as_direct_calls(cli, tmp_path, answers_files, batch_api):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins) as direct:
-        direct_run = tournament(cli, models_file(tmp_path, answers_files, direct.base_url), tmp_path / "direct",
-                                "--limit", "3")
+        direct_run = tournament(
+            cli, models_file(tmp_path, answers_files, direct.base_url), tmp_path / "direct", "--limit", "3"
+        )
         assert direct_run.code == 0, direct_run.err
     models = batch_models(tmp_path, answers_files, batch_api)
     result = tournament(cli, models, tmp_path / "r", "--limit", "3", "--batch")
     assert result.code == 0, result.err
 
     def essence(judgments):
-        return {(j.question_id, j.model_a, j.model_b, j.verdict, j.raw, j.explanation, j.template_hash,
-                 j.meta["cache_key"]) for j in judgments}
+        return {
+            (j.question_id, j.model_a, j.model_b, j.verdict, j.raw, j.explanation, j.template_hash, j.meta["cache_key"])
+            for j in judgments
+        }
 
     judged = stored(tmp_path / "r")
     assert len(judged) == 18 and essence(judged) == essence(stored(tmp_path / "direct"))
@@ -97,7 +113,9 @@ def test_batch_replies_become_the_same_records_as_direct_calls(cli, tmp_path, an
 
 def test_error_lines_and_an_expired_batch_go_into_a_follow_up_batch(cli, tmp_path, answers_files, batch_api):  # noqa: F811
     batch_api.configure({"status": "expired", "answered": 10, "error_lines": 3, "polls": 3}, {})
-    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "3", "--batch")
+    result = tournament(
+        cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "3", "--batch"
+    )
     assert result.code == 0, result.err
     first, follow_up = batch_api.arena_batches()
     # The 3 error lines and the 8 lines the expired batch never answered, and nothing else, are sent again.
@@ -139,8 +157,9 @@ def test_a_malformed_output_file_stores_nothing_and_keeps_the_batch(cli, tmp_pat
     result = tournament(cli, models, tmp_path / "r", "--limit", "2", "--batch")
     assert result.code == EXIT_CALLS_FAILED
     assert re.search(r"output file of batch batch_\w+, line 1, cannot be read", result.err)
-    assert stored(tmp_path / "r") == [] and [e["batch_id"] for e in ledger(tmp_path / "r")] == \
-        [b["id"] for b in batch_api.arena_batches()]
+    assert stored(tmp_path / "r") == [] and [e["batch_id"] for e in ledger(tmp_path / "r")] == [
+        b["id"] for b in batch_api.arena_batches()
+    ]
     again = tournament(cli, models, tmp_path / "r", "--limit", "2", "--batch")
     assert again.code == 0, again.err
     assert len(batch_api.arena_batches()) == 1 and len(stored(tmp_path / "r")) == 12  # the same batch, collected
@@ -150,7 +169,9 @@ def test_a_malformed_output_file_stores_nothing_and_keeps_the_batch(cli, tmp_pat
 def test_the_cap_reserves_every_line_before_a_batch_is_submitted(cli, tmp_path, answers_files, batch_api):  # noqa: F811
     models = batch_models(tmp_path, answers_files, batch_api, judge_max_tokens=1024)
     dry = tournament(cli, models, tmp_path / "r", "--batch", "--dry-run")
-    assert re.search(r"dry run \(pairwise\): 72 judge calls needed .* estimated cost \$[\d.]+ \(with --batch: \$[\d.]+\)", dry.err)
+    assert re.search(
+        r"dry run \(pairwise\): 72 judge calls needed .* estimated cost \$[\d.]+ \(with --batch: \$[\d.]+\)", dry.err
+    )
     full = tournament(cli, models, tmp_path / "full", "--batch")
     assert full.code == 0 and not batch_api.state()["requests"].count("POST /v1/chat/completions")
     full_cost = batch_api.billed() * 0.5
@@ -170,8 +191,18 @@ def test_the_cap_reserves_every_line_before_a_batch_is_submitted(cli, tmp_path, 
 
 
 def test_adaptive_rounds_are_one_batch_each(cli, tmp_path, answers_files, batch_api):  # noqa: F811
-    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--batch",
-                        "--schedule", "adaptive", "--budget", "24", "--round-size", "8")
+    result = tournament(
+        cli,
+        batch_models(tmp_path, answers_files, batch_api),
+        tmp_path / "r",
+        "--batch",
+        "--schedule",
+        "adaptive",
+        "--budget",
+        "24",
+        "--round-size",
+        "8",
+    )
     assert result.code == 0, result.err
     rounds = int(re.search(r"adaptive schedule: 24 judge calls in (\d+) rounds", result.err).group(1))
     assert rounds == len(batch_api.arena_batches()) >= 3
@@ -179,10 +210,35 @@ def test_adaptive_rounds_are_one_batch_each(cli, tmp_path, answers_files, batch_
 
 
 def arena_process(models, results, env):
-    return subprocess.Popen([sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample",
-                             "--judge", "judge", "--models-file", str(models), "--results", str(results), "--batch",
-                             "--limit", "3", "--orderings", "50", "--bootstrap", "50"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env}, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "arena",
+            "tournament",
+            "--models",
+            *MODELS,
+            "--benchmark",
+            "sample",
+            "--judge",
+            "judge",
+            "--models-file",
+            str(models),
+            "--results",
+            str(results),
+            "--batch",
+            "--limit",
+            "3",
+            "--orderings",
+            "50",
+            "--bootstrap",
+            "50",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+        text=True,
+    )
 
 
 def wait_for(condition, what: str, timeout: float = 60):
@@ -204,8 +260,10 @@ def test_kill_9_or_ctrl_c_never_pays_twice(cli, tmp_path, answers_files, batch_a
     try:
         if polling:
             wait_for(lambda: any(e["batch_id"] for e in ledger(tmp_path / "r")), "the recorded batch id")
-            wait_for(lambda: "GET /v1/batches/" + ledger(tmp_path / "r")[0]["batch_id"] in batch_api.state()["requests"],
-                     "a poll")
+            wait_for(
+                lambda: "GET /v1/batches/" + ledger(tmp_path / "r")[0]["batch_id"] in batch_api.state()["requests"],
+                "a poll",
+            )
         else:
             wait_for(lambda: batch_api.arena_batches(), "the batch to be created")
             assert [e["batch_id"] for e in ledger(tmp_path / "r")] == [None]
@@ -230,13 +288,38 @@ def test_a_dry_run_makes_no_call_needs_no_key_and_loads_no_model(tmp_path):
     with OpenAICompatibleServer(reply=longer_wins) as server:
         (tmp_path / "models.toml").write_text(
             f'[models.paid]\nbackend = "openai"\npath = "gpt-4o"\nbase_url = "{server.base_url}"\n'
-            f'api_key_env = "NO_SUCH_KEY"\n\n[models.local]\nbackend = "hf"\npath = "{tmp_path}/no-such-model"\n')
+            f'api_key_env = "NO_SUCH_KEY"\n\n[models.local]\nbackend = "hf"\npath = "{tmp_path}/no-such-model"\n'
+        )
         env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
         result = subprocess.run(
-            [sys.executable, "-m", "arena", "evaluate", "--model", "paid", "--model", "local", "--benchmark", "sample",
-             "--judge", "gpt-4", "--judge-base-url", server.base_url, "--models-file", str(tmp_path / "models.toml"),
-             "--results", str(tmp_path / "r"), "--protocol", "both", "--dry-run"],
-            capture_output=True, text=True, env=env, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "arena",
+                "evaluate",
+                "--model",
+                "paid",
+                "--model",
+                "local",
+                "--benchmark",
+                "sample",
+                "--judge",
+                "gpt-4",
+                "--judge-base-url",
+                server.base_url,
+                "--models-file",
+                str(tmp_path / "models.toml"),
+                "--results",
+                str(tmp_path / "r"),
+                "--protocol",
+                "both",
+                "--dry-run",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr
         assert server.requests == []
     err = " ".join(result.stderr.split())
@@ -245,11 +328,19 @@ def test_a_dry_run_makes_no_call_needs_no_key_and_loads_no_model(tmp_path):
     assert "chatgpt: 12 answers to generate" in err and "local: 12 answers to generate (hf backend, local" in err
     # Both candidates against the baseline in both orders, for each protocol: 2 x 2 x 12 calls.
     for protocol in ("relative", "pairwise"):
-        direct, batch = map(float, re.search(rf"dry run \({protocol}\): 48 judge calls needed .* estimated cost "
-                                             r"\$([\d.]+) \(with --batch: \$([\d.]+)\)", err).groups())
+        direct, batch = map(
+            float,
+            re.search(
+                rf"dry run \({protocol}\): 48 judge calls needed .* estimated cost "
+                r"\$([\d.]+) \(with --batch: \$([\d.]+)\)",
+                err,
+            ).groups(),
+        )
         assert batch == pytest.approx(direct / 2, abs=0.01) and direct > 0
     assert "no call was made and no model loaded" in err
-    assert not (tmp_path / "r" / "sample" / "answers").exists() or not any((tmp_path / "r" / "sample" / "answers").glob("*.jsonl"))
+    assert not (tmp_path / "r" / "sample" / "answers").exists() or not any(
+        (tmp_path / "r" / "sample" / "answers").glob("*.jsonl")
+    )
 
 
 def test_lines_that_keep_failing_end_as_failed_calls(cli, tmp_path, answers_files, batch_api):  # noqa: F811
@@ -273,7 +364,9 @@ def test_a_batch_cancelled_on_the_server_sends_its_unanswered_lines_again(cli, t
 
     canceller = threading.Thread(target=cancel_when_submitted)
     canceller.start()
-    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    result = tournament(
+        cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch"
+    )
     canceller.join()
     assert result.code == 0, result.err
     first, follow_up = batch_api.arena_batches()
@@ -288,25 +381,42 @@ def test_a_recorded_submission_the_server_never_saw_is_sent_again(cli, tmp_path,
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"batches": [{"submission": "lost-token", "batch_id": None, "custom_ids": ["k"]}]}))
     batch_api.configure({}, preexisting=3)
-    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    result = tournament(
+        cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch"
+    )
     assert result.code == 0, result.err
     assert "never reached the server" in result.err and len(batch_api.arena_batches()) == 1
     assert len(stored(tmp_path / "r")) == 12 and ledger(tmp_path / "r") == []
 
 
 def test_batch_needs_an_api_judge_and_a_readable_ledger(cli, tmp_path, answers_files, batch_api):  # noqa: F811
-    local = cli("tournament", "--models", "alpha", "beta", "--benchmark", "sample", "--batch", "--models-file",
-                batch_models(tmp_path, answers_files, batch_api), "--results", tmp_path / "r")
+    local = cli(
+        "tournament",
+        "--models",
+        "alpha",
+        "beta",
+        "--benchmark",
+        "sample",
+        "--batch",
+        "--models-file",
+        batch_models(tmp_path, answers_files, batch_api),
+        "--results",
+        tmp_path / "r",
+    )
     assert local.code == 2 and "--batch sends the judge's calls" in local.err and "Traceback" not in local.err
     path = tmp_path / "r2" / "sample" / "batches" / "judge.json"
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    broken = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r2", "--limit", "1", "--batch")
+    broken = tournament(
+        cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r2", "--limit", "1", "--batch"
+    )
     assert broken.code == 2 and f"{path}: not a batch ledger" in broken.err and batch_api.arena_batches() == []
 
 
 def test_a_lost_answer_to_create_is_looked_up_not_created_again(cli, tmp_path, answers_files, batch_api):  # noqa: F811
     batch_api.configure({"lose_create_answer": True}, {})
-    result = tournament(cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch")
+    result = tournament(
+        cli, batch_models(tmp_path, answers_files, batch_api), tmp_path / "r", "--limit", "2", "--batch"
+    )
     assert result.code == 0, result.err
     assert len(batch_api.arena_batches()) == 1 and len(stored(tmp_path / "r")) == 12

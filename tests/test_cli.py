@@ -30,9 +30,11 @@ def test_version(cli):
 def test_help_starts_fast_without_heavy_imports():
     # What makes start-up fast is what it imports: `arena --help` loads only the standard library, arena and
     # rich (the console), in a fresh interpreter. A wall-clock limit here would fail on a busy machine.
-    code = ("import json, sys; before = set(sys.modules); from arena.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")
+    code = (
+        "import json, sys; before = set(sys.modules); from arena.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

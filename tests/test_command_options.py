@@ -13,8 +13,20 @@ def test_a_demo_tournament_leaves_its_parsed_arguments_as_they_were(tmp_path, ca
 
 
 def test_a_judge_panel_leaves_its_parsed_arguments_as_they_were(tmp_path, capsys):
-    args = _parse(["tournament", "--dry-run", "--limit", "2", "--results", str(tmp_path / "r"),
-                   "--judge", "smollm2-135m-q4", "--judge", "smollm2-greedy"])
+    args = _parse(
+        [
+            "tournament",
+            "--dry-run",
+            "--limit",
+            "2",
+            "--results",
+            str(tmp_path / "r"),
+            "--judge",
+            "smollm2-135m-q4",
+            "--judge",
+            "smollm2-greedy",
+        ]
+    )
     parsed = dict(vars(args))
     assert args.handler(args) == 0
     assert vars(args) == parsed  # before: the panel's shared cost cap was written into it

@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("torch", reason="the hf extra is not installed")
 
+from conftest import REPO, write_jsonl  # noqa: E402
+
 from arena.models.spec import registered_models_dir, resolve_model  # noqa: E402
 from arena.store import ResultsStore  # noqa: E402
-from conftest import REPO, write_jsonl  # noqa: E402
 
 SMOKE = ("--base", "smollm2-135m-q4", "--preset", "cpu-smoke")
 
@@ -20,8 +21,21 @@ SMOKE = ("--base", "smollm2-135m-q4", "--preset", "cpu-smoke")
 def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
     out = tmp_path / "adapters" / "smol-tuned"
     # Training speed (10 steps within 2 minutes) is measured by benchmarks/finetune.py, not asserted here.
-    result = cli("finetune", *SMOKE, "--data", "sample", "--name", "smol-tuned", "--out", out, "--max-steps", "10",
-                 "--eval-every", "5", "--merge")
+    result = cli(
+        "finetune",
+        *SMOKE,
+        "--data",
+        "sample",
+        "--name",
+        "smol-tuned",
+        "--out",
+        out,
+        "--max-steps",
+        "10",
+        "--eval-every",
+        "5",
+        "--merge",
+    )
     assert result.code == 0, result.err
     report = json.loads((out / "training_report.json").read_text())
     assert report["steps"] == 10 and len(report["train_loss"]) == 10
@@ -40,12 +54,38 @@ def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
 
     spec = resolve_model("smol-tuned")
     assert spec.option("adapter") == str((out / "adapter").resolve()) and spec.option("prompt_format") == "guanaco"
-    generated = cli("generate", "--model", "smol-tuned", "--benchmark", "sample", "--limit", "2", "--greedy",
-                    "--max-new-tokens", "12", "--results", tmp_path / "r")
+    generated = cli(
+        "generate",
+        "--model",
+        "smol-tuned",
+        "--benchmark",
+        "sample",
+        "--limit",
+        "2",
+        "--greedy",
+        "--max-new-tokens",
+        "12",
+        "--results",
+        tmp_path / "r",
+    )
     assert generated.code == 0, generated.err
     assert all(a.text for a in ResultsStore(tmp_path / "r").answers("sample", "smol-tuned").values())
-    played = cli("tournament", "--models", "smollm2-greedy", "smol-tuned", "--limit", "1", "--max-new-tokens", "12",
-                 "--results", tmp_path / "r", "--orderings", "100", "--bootstrap", "50")
+    played = cli(
+        "tournament",
+        "--models",
+        "smollm2-greedy",
+        "smol-tuned",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "12",
+        "--results",
+        tmp_path / "r",
+        "--orderings",
+        "100",
+        "--bootstrap",
+        "50",
+    )
     assert played.code == 0, played.err
     board = json.loads((tmp_path / "r" / "sample" / "leaderboards" / "smollm2-135m-q4.json").read_text())
     assert {r["model"] for r in board["elo"]} == {"smollm2-greedy", "smol-tuned"}
@@ -59,8 +99,23 @@ def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "ARENA_HOME": os.environ["ARENA_HOME"]}
-    command = [sys.executable, "-m", "arena", "finetune", *SMOKE, "--data", "sample", "--name", "smol-resumed",
-               "--out", str(out), "--max-steps", "6", "--save-every", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "arena",
+        "finetune",
+        *SMOKE,
+        "--data",
+        "sample",
+        "--name",
+        "smol-resumed",
+        "--out",
+        str(out),
+        "--max-steps",
+        "6",
+        "--save-every",
+        "2",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     # The periodic checkpoint after step 2 says training is under way, however slow the machine is today.
     periodic = out / "checkpoint" / "state.json"
@@ -87,13 +142,16 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert (registered_models_dir() / "smol-resumed.toml").exists()
 
 
-@pytest.mark.parametrize("setup, args, message", [
-    (None, ("--base", "no-such-model"), "unknown model 'no-such-model'"),
-    ([{"text": "### Human: hello there"}], (), ":1: no assistant turn"),
-    ([], (), "the training file is empty"),
-    ([{"prompt": "x"}], (), ":1: expected field 'text'"),
-    pytest.param(None, ("--target-modules", "flux_capacitor"), "do not fit", marks=pytest.mark.model),  # loads it
-])
+@pytest.mark.parametrize(
+    "setup, args, message",
+    [
+        (None, ("--base", "no-such-model"), "unknown model 'no-such-model'"),
+        ([{"text": "### Human: hello there"}], (), ":1: no assistant turn"),
+        ([], (), "the training file is empty"),
+        ([{"prompt": "x"}], (), ":1: expected field 'text'"),
+        pytest.param(None, ("--target-modules", "flux_capacitor"), "do not fit", marks=pytest.mark.model),  # loads it
+    ],
+)
 def test_bad_finetune_input(cli, tmp_path, setup, args, message):
     data = "sample"
     if setup is not None:
@@ -102,7 +160,9 @@ def test_bad_finetune_input(cli, tmp_path, setup, args, message):
     if args and args[0] == "--base":
         base_args[1] = args[1]
         args = ()
-    result = cli("finetune", *base_args, "--data", data, "--name", "bad", "--out", tmp_path / "out", "--max-steps", "1", *args)
+    result = cli(
+        "finetune", *base_args, "--data", data, "--name", "bad", "--out", tmp_path / "out", "--max-steps", "1", *args
+    )
     assert result.code == 2 and message in result.err
     assert not (registered_models_dir() / "bad.toml").exists()
 

@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 import pytest
-
-from arena.errors import EXIT_BUDGET_STOPPED
-from arena.store import ResultsStore
 from conftest import REPO
 from openai_server import OpenAICompatibleServer
 from test_judging import MODELS, answers_files, longer_wins, models_file, tournament  # noqa: F401  (fixture)
+
+from arena.errors import EXIT_BUDGET_STOPPED
+from arena.store import ResultsStore
 
 PRICE_IN, PRICE_OUT = 10.0, 30.0  # USD per million tokens, set on the judge below
 
@@ -49,9 +49,29 @@ def test_one_cap_for_both_protocols(cli, tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins, completion_tokens=600) as server:
         models = priced_models(tmp_path, answers_files, server, max_concurrency=4)
         cap = 0.4
-        result = cli("evaluate", "--model", "gamma", "--model", "alpha", "--benchmark", "sample", "--baseline", "beta",
-                     "--judge", "judge", "--protocol", "both", "--models-file", models, "--results", tmp_path / "r",
-                     "--bootstrap", "50", "--max-cost", str(cap))
+        result = cli(
+            "evaluate",
+            "--model",
+            "gamma",
+            "--model",
+            "alpha",
+            "--benchmark",
+            "sample",
+            "--baseline",
+            "beta",
+            "--judge",
+            "judge",
+            "--protocol",
+            "both",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--bootstrap",
+            "50",
+            "--max-cost",
+            str(cap),
+        )
         assert result.code == EXIT_BUDGET_STOPPED, result.err
         assert 0 < billed_cost(server) <= cap
         assert "total cost of this command" in result.err
@@ -121,8 +141,24 @@ def test_dry_run_needs_no_key_and_labels_each_protocol(cli, tmp_path, answers_fi
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answers_files.items()]
     (tmp_path / "m.toml").write_text("\n".join(lines))
-    result = cli("evaluate", "--model", "alpha", "--benchmark", "sample", "--baseline", "beta", "--judge", "gpt-4",
-                 "--protocol", "both", "--dry-run", "--models-file", tmp_path / "m.toml", "--results", tmp_path / "r")
+    result = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--benchmark",
+        "sample",
+        "--baseline",
+        "beta",
+        "--judge",
+        "gpt-4",
+        "--protocol",
+        "both",
+        "--dry-run",
+        "--models-file",
+        tmp_path / "m.toml",
+        "--results",
+        tmp_path / "r",
+    )
     assert result.code == 0, result.err
     assert "dry run (relative): 24 judge calls" in result.err and "dry run (pairwise): 24 judge calls" in result.err
 
@@ -131,12 +167,35 @@ def test_dry_run_needs_no_key_and_labels_each_protocol(cli, tmp_path, answers_fi
 def test_two_evaluate_runs_started_together_answer_each_question_once(tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url)
-        command = [sys.executable, "-m", "arena", "evaluate", "--model", "alpha", "--model", "gamma", "--benchmark",
-                   "sample", "--baseline", "beta", "--judge", "judge", "--protocol", "pairwise", "--models-file",
-                   str(models), "--results", str(tmp_path / "r"), "--bootstrap", "20"]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "evaluate",
+            "--model",
+            "alpha",
+            "--model",
+            "gamma",
+            "--benchmark",
+            "sample",
+            "--baseline",
+            "beta",
+            "--judge",
+            "judge",
+            "--protocol",
+            "pairwise",
+            "--models-file",
+            str(models),
+            "--results",
+            str(tmp_path / "r"),
+            "--bootstrap",
+            "20",
+        ]
         env = {"JUDGE_KEY": "sk", "PATH": "/usr/bin:/bin"}
-        runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for _ in range(2)]
+        runs = [
+            subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
         outputs = [run.communicate(timeout=120) for run in runs]
         assert all(run.returncode == 0 for run in runs), outputs
     for model in ("alpha", "beta", "gamma"):

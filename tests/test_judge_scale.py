@@ -12,19 +12,25 @@ import sys
 import time
 
 import pytest
-
-from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
-from arena.store import ResultsStore
 from conftest import REPO, write_jsonl
 from openai_server import OpenAICompatibleServer
 from test_judging import answers_files, longer_wins, models_file, tournament  # noqa: F401  (fixture)
+
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
+from arena.store import ResultsStore
 
 PRICE_IN, PRICE_OUT = 10.0, 30.0
 
 
 def billed(*servers) -> float:
-    return sum(u["prompt_tokens"] * PRICE_IN + u["completion_tokens"] * PRICE_OUT
-               for server in servers for u in server.billed) / 1e6
+    return (
+        sum(
+            u["prompt_tokens"] * PRICE_IN + u["completion_tokens"] * PRICE_OUT
+            for server in servers
+            for u in server.billed
+        )
+        / 1e6
+    )
 
 
 def printed_total(err: str) -> float:
@@ -47,8 +53,15 @@ def test_connection_refused_exits_4_at_once(cli, tmp_path, answers_files):  # no
 
 def test_a_judge_failing_every_call_is_stopped_by_the_circuit_breaker(cli, tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins, status=500) as server:
-        models = models_file(tmp_path, answers_files, server.base_url, retries=5, retry_base_delay=0.01,
-                             max_concurrency=4, breaker_failures=5)
+        models = models_file(
+            tmp_path,
+            answers_files,
+            server.base_url,
+            retries=5,
+            retry_base_delay=0.01,
+            max_concurrency=4,
+            breaker_failures=5,
+        )
         result = tournament(cli, models, tmp_path / "r", "--limit", "4")  # 24 calls, 6 attempts each
         assert result.code == EXIT_CALLS_FAILED, result.err
         assert "circuit breaker" in result.err and "HTTP 500" in result.err
@@ -79,12 +92,22 @@ def test_a_configured_context_window_stops_oversized_prompts_before_sending(cli,
 
 # --- several endpoints -----------------------------------------------------------------------------------
 def test_calls_spread_over_endpoints_and_a_failing_one_is_rested(cli, tmp_path, answers_files):  # noqa: F811
-    with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as one, \
-            OpenAICompatibleServer(reply=longer_wins, delay=0.05) as two, \
-            OpenAICompatibleServer(reply=longer_wins, status=503) as broken:
+    with (
+        OpenAICompatibleServer(reply=longer_wins, delay=0.05) as one,
+        OpenAICompatibleServer(reply=longer_wins, delay=0.05) as two,
+        OpenAICompatibleServer(reply=longer_wins, status=503) as broken,
+    ):
         urls = [one.base_url, broken.base_url, two.base_url]
-        models = models_file(tmp_path, answers_files, urls, max_concurrency=6, retries=3, retry_base_delay=0.01,
-                             breaker_failures=2, rest_seconds=60)
+        models = models_file(
+            tmp_path,
+            answers_files,
+            urls,
+            max_concurrency=6,
+            retries=3,
+            retry_base_delay=0.01,
+            breaker_failures=2,
+            rest_seconds=60,
+        )
         result = tournament(cli, models, tmp_path / "r")  # 72 calls
         assert result.code == 0, result.err
         assert len(ResultsStore(tmp_path / "r").judgments("sample", "judge")) == 72
@@ -105,11 +128,19 @@ def test_a_base_url_list_is_checked(cli, tmp_path, answers_files):  # noqa: F811
 # --- every dollar of the cap -----------------------------------------------------------------------------
 def big_inputs(tmp_path, questions=40):
     """A prompt set of `questions` and three answer files, for runs long enough to test shares of a cap."""
-    prompts = write_jsonl(tmp_path / "big.jsonl", [{"question_id": str(i), "text": f"Question {i}: why?"}
-                                                   for i in range(questions)])
-    answers = {name: write_jsonl(tmp_path / f"{name}.jsonl", [
-        {"question_id": str(i), "generation": f"{name} answer {i}. " + "detail " * (3 * size)} for i in range(questions)])
-        for size, name in enumerate(("alpha", "beta", "gamma"), start=1)}
+    prompts = write_jsonl(
+        tmp_path / "big.jsonl", [{"question_id": str(i), "text": f"Question {i}: why?"} for i in range(questions)]
+    )
+    answers = {
+        name: write_jsonl(
+            tmp_path / f"{name}.jsonl",
+            [
+                {"question_id": str(i), "generation": f"{name} answer {i}. " + "detail " * (3 * size)}
+                for i in range(questions)
+            ],
+        )
+        for size, name in enumerate(("alpha", "beta", "gamma"), start=1)
+    }
     return prompts, answers
 
 
@@ -125,12 +156,38 @@ def faulty(seed: int, count: int = 4000) -> list:
 def capped_run(cli, tmp_path, name, cap=None):
     prompts, answers = big_inputs(tmp_path)
     with OpenAICompatibleServer(reply=longer_wins, faults=faulty(7), completion_tokens=280) as server:
-        models = models_file(tmp_path, answers, server.base_url, price_in=PRICE_IN, price_out=PRICE_OUT,
-                             judge_max_tokens=1024, max_concurrency=16, retries=8, retry_base_delay=0.01)
+        models = models_file(
+            tmp_path,
+            answers,
+            server.base_url,
+            price_in=PRICE_IN,
+            price_out=PRICE_OUT,
+            judge_max_tokens=1024,
+            max_concurrency=16,
+            retries=8,
+            retry_base_delay=0.01,
+        )
         extra = ["--max-cost", str(cap)] if cap else ["--max-cost", "1000"]
-        result = cli("tournament", "--models", "alpha", "beta", "gamma", "--benchmark", prompts, "--judge", "judge",
-                     "--models-file", models, "--results", tmp_path / name, "--orderings", "50", "--bootstrap", "20",
-                     *extra)
+        result = cli(
+            "tournament",
+            "--models",
+            "alpha",
+            "beta",
+            "gamma",
+            "--benchmark",
+            prompts,
+            "--judge",
+            "judge",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / name,
+            "--orderings",
+            "50",
+            "--bootstrap",
+            "20",
+            *extra,
+        )
         return result, billed(server)
 
 
@@ -154,8 +211,10 @@ def test_a_capped_run_spends_most_of_its_cap_and_never_more(cli, tmp_path):
 def test_an_unknown_price_is_refused_under_a_cap_and_warned_without(cli, tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins) as server:
         lines = [f'[models.{n}]\nbackend = "answers"\npath = "{p}"\n' for n, p in answers_files.items()]
-        lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4o-2024-08-06"\nbase_url = "{server.base_url}"\n'
-                     'require_key = false\nretry_base_delay = 0.01\n')
+        lines.append(
+            f'[models.judge]\nbackend = "openai"\npath = "gpt-4o-2024-08-06"\nbase_url = "{server.base_url}"\n'
+            "require_key = false\nretry_base_delay = 0.01\n"
+        )
         (tmp_path / "m.toml").write_text("\n".join(lines))
         capped = tournament(cli, tmp_path / "m.toml", tmp_path / "r", "--limit", "1", "--max-cost", "0.001")
         assert capped.code == 2 and "no known price" in capped.err and "price_in" in capped.err
@@ -172,15 +231,36 @@ def test_answers_from_a_paid_endpoint_count_in_the_same_cap(cli, tmp_path, answe
     def answer(messages):
         return "A paid answer. " + "words " * 200
 
-    with OpenAICompatibleServer(reply=answer, completion_tokens=900) as writer, \
-            OpenAICompatibleServer(reply=longer_wins) as judge:
+    with (
+        OpenAICompatibleServer(reply=answer, completion_tokens=900) as writer,
+        OpenAICompatibleServer(reply=longer_wins) as judge,
+    ):
         models = models_file(tmp_path, answers_files, judge.base_url, price_in=PRICE_IN, price_out=PRICE_OUT)
-        models.write_text(models.read_text() + f'\n[models.paid]\nbackend = "openai"\npath = "paid-model"\n'
-                          f'base_url = "{writer.base_url}"\nrequire_key = false\nprice_in = {PRICE_IN}\n'
-                          f'price_out = {PRICE_OUT}\nretry_base_delay = 0.01\nmax_new_tokens = 1024\n')
+        models.write_text(
+            models.read_text() + f'\n[models.paid]\nbackend = "openai"\npath = "paid-model"\n'
+            f'base_url = "{writer.base_url}"\nrequire_key = false\nprice_in = {PRICE_IN}\n'
+            f"price_out = {PRICE_OUT}\nretry_base_delay = 0.01\nmax_new_tokens = 1024\n"
+        )
         cap = 0.15
-        result = cli("evaluate", "--model", "paid", "--benchmark", "sample", "--baseline", "alpha", "--judge", "judge",
-                     "--models-file", models, "--results", tmp_path / "r", "--bootstrap", "20", "--max-cost", str(cap))
+        result = cli(
+            "evaluate",
+            "--model",
+            "paid",
+            "--benchmark",
+            "sample",
+            "--baseline",
+            "alpha",
+            "--judge",
+            "judge",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--bootstrap",
+            "20",
+            "--max-cost",
+            str(cap),
+        )
         assert writer.billed, result.err
         assert billed(writer, judge) <= cap
         assert printed_total(result.err) == pytest.approx(billed(writer, judge), abs=1e-4)  # printed to 4 places
@@ -194,9 +274,28 @@ def test_kill_9_loses_only_the_last_moments_never_tears_or_duplicates(tmp_path, 
     prompts, answers = big_inputs(tmp_path, questions=60)
     with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as server:
         models = models_file(tmp_path, answers, server.base_url, max_concurrency=16, timeout=5.0)
-        command = [sys.executable, "-m", "arena", "tournament", "--models", "alpha", "beta", "gamma", "--benchmark",
-                   str(prompts), "--judge", "judge", "--models-file", str(models), "--results", str(tmp_path / "r"),
-                   "--orderings", "20", "--bootstrap", "20"]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "tournament",
+            "--models",
+            "alpha",
+            "beta",
+            "gamma",
+            "--benchmark",
+            str(prompts),
+            "--judge",
+            "judge",
+            "--models-file",
+            str(models),
+            "--results",
+            str(tmp_path / "r"),
+            "--orderings",
+            "20",
+            "--bootstrap",
+            "20",
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO), "JUDGE_KEY": "sk"}
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while len(server.answered_at) < 60 and process.poll() is None:
@@ -221,9 +320,19 @@ def test_kill_9_loses_only_the_last_moments_never_tears_or_duplicates(tmp_path, 
 
 
 # --- one exception type per kind of failure -----------------------------------------------------------------
-@pytest.mark.parametrize("fault, kind", [("reset", "CutOff"), ("cut", "CutOff"), ("garbage", "Malformed"),
-                                         ("no_choices", "Malformed"), ("400", "ErrorStatus"), ("503", "ErrorStatus"),
-                                         ("context", "ContextTooLong"), (None, None)])
+@pytest.mark.parametrize(
+    "fault, kind",
+    [
+        ("reset", "CutOff"),
+        ("cut", "CutOff"),
+        ("garbage", "Malformed"),
+        ("no_choices", "Malformed"),
+        ("400", "ErrorStatus"),
+        ("503", "ErrorStatus"),
+        ("context", "ContextTooLong"),
+        (None, None),
+    ],
+)
 def test_each_failure_has_its_own_type(fault, kind):
     from arena.models import http
     from arena.models.endpoints import EndpointPool
@@ -231,8 +340,12 @@ def test_each_failure_has_its_own_type(fault, kind):
     async def call(url):
         async with http.open_session(2) as session:
             pool = EndpointPool([http.Endpoint(url, None)])
-            return await http.chat_completion(session, pool, {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-                                              http.RetryPolicy(attempts=1, timeout=2))
+            return await http.chat_completion(
+                session,
+                pool,
+                {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                http.RetryPolicy(attempts=1, timeout=2),
+            )
 
     with OpenAICompatibleServer(reply=lambda m: "fine", faults=[fault]) as server:
         if kind is None:
@@ -253,8 +366,9 @@ def test_refused_connections_are_unreachable_then_the_circuit_opens():
 
     async def call(attempts):
         async with http.open_session(2) as session:
-            return await http.chat_completion(session, pool, {"model": "m", "messages": []},
-                                              http.RetryPolicy(attempts=attempts, timeout=2))
+            return await http.chat_completion(
+                session, pool, {"model": "m", "messages": []}, http.RetryPolicy(attempts=attempts, timeout=2)
+            )
 
     with pytest.raises(http.Unreachable):
         http.run_sync(call(1))
@@ -263,15 +377,29 @@ def test_refused_connections_are_unreachable_then_the_circuit_opens():
 
 
 def test_answer_generation_spreads_over_endpoints_too(cli, tmp_path):
-    with OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as one, \
-            OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as two, \
-            OpenAICompatibleServer(reply=lambda m: "x", status=502) as broken:
+    with (
+        OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as one,
+        OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as two,
+        OpenAICompatibleServer(reply=lambda m: "x", status=502) as broken,
+    ):
         (tmp_path / "m.toml").write_text(
             f'[models.served]\nbackend = "openai"\npath = "m"\nrequire_key = false\nmax_concurrency = 4\n'
-            f'retry_base_delay = 0.01\nbase_url = {json.dumps([broken.base_url, one.base_url, two.base_url])}\n')
-        result = cli("generate", "--model", "served", "--benchmark", "sample", "--models-file", tmp_path / "m.toml",
-                     "--results", tmp_path / "r")
+            f"retry_base_delay = 0.01\nbase_url = {json.dumps([broken.base_url, one.base_url, two.base_url])}\n"
+        )
+        result = cli(
+            "generate",
+            "--model",
+            "served",
+            "--benchmark",
+            "sample",
+            "--models-file",
+            tmp_path / "m.toml",
+            "--results",
+            tmp_path / "r",
+        )
         assert result.code == 0, result.err
         assert len(ResultsStore(tmp_path / "r").answers("sample", "served")) == 12
         assert one.requests and two.requests and len(one.requests) + len(two.requests) == 12
-        assert f"{broken.base_url} served 0" in result.err and f"{one.base_url} served {len(one.requests)}" in result.err
+        assert (
+            f"{broken.base_url} served 0" in result.err and f"{one.base_url} served {len(one.requests)}" in result.err
+        )

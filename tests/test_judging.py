@@ -7,32 +7,52 @@ import sys
 import time
 
 import pytest
+from conftest import REPO, shared_path, write_jsonl
+from openai_server import OpenAICompatibleServer
 
-from arena.prompts import load_prompt_set
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
 from arena.judging.parsing import parse_pairwise, parse_scores
 from arena.judging.templates import builtin_templates, load_fastchat_templates
+from arena.prompts import load_prompt_set
 from arena.store import ResultsStore
-from conftest import REPO, shared_path, write_jsonl
-from openai_server import OpenAICompatibleServer
 
 MODELS = ("alpha", "beta", "gamma")
 
 
-@pytest.mark.parametrize("text, verdict", [
-    ("Reasons...\n1", "A"), ("Reasons\n\n  2  \n", "B"), ("x\n3", "tie"), ("x\n**1**", "A"),
-    ("x\nAssistant 2", "B"), ("x\n[[1]]", "A"), ("x\nFinal answer: 2.", "B"), ("x\n`3`", "tie"),
-    ("Assistant 1 is better.", None), ("x\n4", None), ("", None), ("x\n1 or 2", None), ("2\nexplanation", None),
-])
+@pytest.mark.parametrize(
+    "text, verdict",
+    [
+        ("Reasons...\n1", "A"),
+        ("Reasons\n\n  2  \n", "B"),
+        ("x\n3", "tie"),
+        ("x\n**1**", "A"),
+        ("x\nAssistant 2", "B"),
+        ("x\n[[1]]", "A"),
+        ("x\nFinal answer: 2.", "B"),
+        ("x\n`3`", "tie"),
+        ("Assistant 1 is better.", None),
+        ("x\n4", None),
+        ("", None),
+        ("x\n1 or 2", None),
+        ("2\nexplanation", None),
+    ],
+)
 def test_pairwise_verdict_parsing(text, verdict):
     assert parse_pairwise(text) == verdict
 
 
-@pytest.mark.parametrize("text, scores", [
-    ("8 7\nbecause", (8.0, 7.0)), ("8, 7\n...", (8.0, 7.0)), ("**9/10 6/10**\n", (9.0, 6.0)),
-    ("10 9.5\nx", (10.0, 9.5)), ("Let me solve it... so the result is (7, 3)", (7.0, 3.0)),
-    ("The first is good.\nThe second too.", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, scores",
+    [
+        ("8 7\nbecause", (8.0, 7.0)),
+        ("8, 7\n...", (8.0, 7.0)),
+        ("**9/10 6/10**\n", (9.0, 6.0)),
+        ("10 9.5\nx", (10.0, 9.5)),
+        ("Let me solve it... so the result is (7, 3)", (7.0, 3.0)),
+        ("The first is good.\nThe second too.", None),
+        ("", None),
+    ],
+)
 def test_score_parsing(text, scores):
     assert parse_scores(text) == scores
 
@@ -46,7 +66,9 @@ def test_builtin_templates_have_variants_and_stable_hashes():
         system, user = templates.for_category("math").render("Q{x}", "A {b}", "B")
         assert "Q{x}" in user and "A {b}" in user and system
         assert templates.for_category("math").hash == builtin_templates(protocol).for_category("math").hash
-    assert builtin_templates("pairwise").for_category(None).hash != builtin_templates("relative").for_category(None).hash
+    assert (
+        builtin_templates("pairwise").for_category(None).hash != builtin_templates("relative").for_category(None).hash
+    )
 
 
 def test_paper_prompt_files_load():
@@ -68,8 +90,10 @@ def answers_files(tmp_path):
     sample = load_prompt_set("sample")
     paths = {}
     for size, name in enumerate(MODELS, start=1):
-        rows = [{"question_id": p.id, "generation": f"{name} answer to {p.id}. " + "detail " * (3 * size)}
-                for p in sample.prompts]
+        rows = [
+            {"question_id": p.id, "generation": f"{name} answer to {p.id}. " + "detail " * (3 * size)}
+            for p in sample.prompts
+        ]
         paths[name] = write_jsonl(tmp_path / f"{name}.jsonl", rows)
     return paths
 
@@ -77,8 +101,9 @@ def answers_files(tmp_path):
 def longer_wins(messages):
     """A deterministic judge: the longer reply wins; answers in the judge's free-text format."""
     user = messages[-1].content
-    replies = re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.S) or \
-        re.findall(r"Assistant (\d)'s Answer\]\n(.*?)\n\n\[The End", user, re.S)
+    replies = re.findall(r'<reply id="(\d)">\n(.*?)\n</reply>', user, re.S) or re.findall(
+        r"Assistant (\d)'s Answer\]\n(.*?)\n\n\[The End", user, re.S
+    )
     one, two = len(replies[0][1]), len(replies[1][1])
     if "two scores" in user or "scores" in user.split("</reply>")[-1]:
         return f"{min(10, one // 10)} {min(10, two // 10)}\nlonger is better"
@@ -89,8 +114,10 @@ def models_file(tmp_path, answers_files, judge_url, **judge_options):
     lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answers_files.items()]
     options = {"retries": 4, "retry_base_delay": 0.01, "timeout": 1.0, "max_concurrency": 4, **judge_options}
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
-    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = {json.dumps(judge_url)}\n'
-                 f'api_key_env = "JUDGE_KEY"\n{extra}')
+    lines.append(
+        f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = {json.dumps(judge_url)}\n'
+        f'api_key_env = "JUDGE_KEY"\n{extra}'
+    )
     path = tmp_path / "models.toml"
     path.write_text("\n".join(lines))
     return path
@@ -102,8 +129,24 @@ def judge_key(monkeypatch):
 
 
 def tournament(cli, models, results, *extra):
-    return cli("tournament", "--models", *MODELS, "--benchmark", "sample", "--judge", "judge", "--models-file",
-               models, "--results", results, "--orderings", "200", "--bootstrap", "100", *extra)
+    return cli(
+        "tournament",
+        "--models",
+        *MODELS,
+        "--benchmark",
+        "sample",
+        "--judge",
+        "judge",
+        "--models-file",
+        models,
+        "--results",
+        results,
+        "--orderings",
+        "200",
+        "--bootstrap",
+        "100",
+        *extra,
+    )
 
 
 def test_tournament_with_an_openai_judge_and_rerun_makes_no_calls(cli, tmp_path, answers_files):
@@ -187,8 +230,25 @@ def test_identical_answers_are_judged_once(cli, tmp_path, answers_files):
     answers_files["delta"] = answers_files["gamma"]  # same texts under another name
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url)
-        result = cli("tournament", "--models", "alpha", "gamma", "delta", "--benchmark", "sample", "--judge", "judge",
-                     "--models-file", models, "--results", tmp_path / "r", "--limit", "2", "--orderings", "50")
+        result = cli(
+            "tournament",
+            "--models",
+            "alpha",
+            "gamma",
+            "delta",
+            "--benchmark",
+            "sample",
+            "--judge",
+            "judge",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--limit",
+            "2",
+            "--orderings",
+            "50",
+        )
         assert result.code == 0, result.err
         prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
         assert len(prompts) == len(set(prompts))
@@ -198,9 +258,27 @@ def test_identical_answers_are_judged_once(cli, tmp_path, answers_files):
 def test_evaluate_against_a_loopback_judge_both_protocols(cli, tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url)
-        result = cli("evaluate", "--model", "gamma", "--model", "alpha", "--benchmark", "sample", "--baseline", "beta",
-                     "--judge", "judge", "--protocol", "both", "--models-file", models, "--results", tmp_path / "r",
-                     "--bootstrap", "100")
+        result = cli(
+            "evaluate",
+            "--model",
+            "gamma",
+            "--model",
+            "alpha",
+            "--benchmark",
+            "sample",
+            "--baseline",
+            "beta",
+            "--judge",
+            "judge",
+            "--protocol",
+            "both",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--bootstrap",
+            "100",
+        )
         assert result.code == 0, result.err
         assert len(server.requests) == 2 * 2 * 12 * 2
     assert "% of beta" in result.out and "gamma" in result.out and "length-controlled" in result.out
@@ -216,22 +294,71 @@ def test_evaluate_against_a_loopback_judge_both_protocols(cli, tmp_path, answers
 def test_judge_base_url_flag_and_missing_key(cli, tmp_path, answers_files, monkeypatch):
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url)
-        result = cli("evaluate", "--model", "alpha", "--benchmark", "sample", "--baseline", "beta", "--judge",
-                     "openai:gpt-4", "--judge-base-url", server.base_url, "--limit", "2", "--models-file", models,
-                     "--results", tmp_path / "r", "--protocol", "pairwise")
+        result = cli(
+            "evaluate",
+            "--model",
+            "alpha",
+            "--benchmark",
+            "sample",
+            "--baseline",
+            "beta",
+            "--judge",
+            "openai:gpt-4",
+            "--judge-base-url",
+            server.base_url,
+            "--limit",
+            "2",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--protocol",
+            "pairwise",
+        )
         assert result.code == 0, result.err
         assert len(server.requests) == 4
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    missing = cli("evaluate", "--model", "alpha", "--benchmark", "sample", "--baseline", "beta", "--judge", "gpt-4",
-                  "--models-file", models, "--results", tmp_path / "r2")
+    missing = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--benchmark",
+        "sample",
+        "--baseline",
+        "beta",
+        "--judge",
+        "gpt-4",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r2",
+    )
     assert missing.code == 2 and "OPENAI_API_KEY" in missing.err and not (tmp_path / "r2").exists()
 
 
 def tournament_process(models, results):
     """`arena tournament` as a separate process, for tests that kill it or run two at once."""
-    command = [sys.executable, "-m", "arena", "tournament", "--models", *MODELS, "--benchmark", "sample", "--judge",
-               "judge", "--models-file", str(models), "--results", str(results), "--orderings", "50", "--bootstrap", "50"]
+    command = [
+        sys.executable,
+        "-m",
+        "arena",
+        "tournament",
+        "--models",
+        *MODELS,
+        "--benchmark",
+        "sample",
+        "--judge",
+        "judge",
+        "--models-file",
+        str(models),
+        "--results",
+        str(results),
+        "--orderings",
+        "50",
+        "--bootstrap",
+        "50",
+    ]
     return command, {**os.environ, "JUDGE_KEY": "sk"}
 
 
@@ -262,8 +389,10 @@ def test_concurrent_runs_do_not_duplicate(tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins, delay=0.05) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=4)
         command, env = tournament_process(models, tmp_path / "r")
-        runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
-                for _ in range(2)]
+        runs = [
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
+            for _ in range(2)
+        ]
         codes = [run.wait(timeout=120) for run in runs]
         assert codes == [0, 0], [run.stderr.read().decode()[-2000:] for run in runs]
         assert len(server.requests) == 72
@@ -287,8 +416,9 @@ def test_local_judge_on_the_real_model_gives_valid_soft_verdicts(tmp_path, answe
     from arena.models.spec import ModelSpec
 
     for name, path in list(answers_files.items())[:2]:
-        generate_answers(store, sample, ModelSpec(name, "answers", str(path)), GenerationParams(), limit=2,
-                         show_progress=False)
+        generate_answers(
+            store, sample, ModelSpec(name, "answers", str(path)), GenerationParams(), limit=2, show_progress=False
+        )
     answers = {m: store.answers("sample", m) for m in MODELS[:2]}
     matchups = plan_matchups(sample, answers, pairs_of(list(MODELS[:2])), limit=2)
     judge = LocalProbabilityJudge(PRESETS["smollm2-135m-q4"])
@@ -308,10 +438,29 @@ def test_local_judge_on_the_real_model_gives_valid_soft_verdicts(tmp_path, answe
 @pytest.mark.model
 def test_demo_tournament_end_to_end_on_the_real_model(cli, tmp_path):
     models = tmp_path / "models.toml"
-    models.write_text("".join(f'[models.{name}]\nbackend = "hf"\nextends = "{name}"\nmax_new_tokens = 12\n'
-                              for name in ("smollm2-greedy", "smollm2-sampled", "smollm2-nf4")))
-    args = ("tournament", "--models", "smollm2-greedy", "smollm2-sampled", "smollm2-nf4", "--limit", "2",
-            "--models-file", models, "--results", tmp_path / "r", "--orderings", "200", "--bootstrap", "100")
+    models.write_text(
+        "".join(
+            f'[models.{name}]\nbackend = "hf"\nextends = "{name}"\nmax_new_tokens = 12\n'
+            for name in ("smollm2-greedy", "smollm2-sampled", "smollm2-nf4")
+        )
+    )
+    args = (
+        "tournament",
+        "--models",
+        "smollm2-greedy",
+        "smollm2-sampled",
+        "smollm2-nf4",
+        "--limit",
+        "2",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+        "--orderings",
+        "200",
+        "--bootstrap",
+        "100",
+    )
     first = cli(*args)
     assert first.code == 0, first.err
     rows = json.loads((tmp_path / "r" / "sample" / "leaderboards" / "smollm2-135m-q4.json").read_text())

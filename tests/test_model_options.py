@@ -8,11 +8,16 @@ from arena.models.options import check_entry
 from arena.models.spec import ModelSpec
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"quantization": "2bit"}, "model 'coded': quantization must be one of 'none', '8bit', '4bit', got '2bit'"),
-    ({"quantization": "4bit", "compute_dtype": "float8"},
-     "model 'coded': compute_dtype must be one of 'float32', 'float16', 'bfloat16', got 'float8'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"quantization": "2bit"}, "model 'coded': quantization must be one of 'none', '8bit', '4bit', got '2bit'"),
+        (
+            {"quantization": "4bit", "compute_dtype": "float8"},
+            "model 'coded': compute_dtype must be one of 'float32', 'float16', 'bfloat16', got 'float8'",
+        ),
+    ],
+)
 def test_a_bad_option_of_a_model_built_in_code_is_named_like_one_from_a_file(options, message):
     pytest.importorskip("transformers")
     if options["quantization"] == "4bit":

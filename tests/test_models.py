@@ -6,15 +6,16 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra (torch, transformers) is not installed")
 
-from arena.prompts import load_prompt_set  # noqa: E402
-from arena.prompts.records import Message, Prompt  # noqa: E402
+from openai_server import OpenAICompatibleServer  # noqa: E402
+
 from arena.errors import ArenaError  # noqa: E402
 from arena.generation.runner import next_request  # noqa: E402
 from arena.models.base import GenerationParams, GenerationRequest, backend_factory, clean_answer  # noqa: E402
 from arena.models.formats import guanaco_prompt, render_prompt  # noqa: E402
 from arena.models.spec import PRESETS, ModelSpec, resolve_model  # noqa: E402
+from arena.prompts import load_prompt_set  # noqa: E402
+from arena.prompts.records import Message, Prompt  # noqa: E402
 from arena.store import ResultsStore  # noqa: E402
-from openai_server import OpenAICompatibleServer  # noqa: E402
 
 GREEDY = GenerationParams(greedy=True, max_new_tokens=24)
 SMOL = PRESETS["smollm2-135m-q4"]
@@ -60,8 +61,11 @@ def test_same_seed_same_sampled_answers(smol):
 
 
 def test_multi_turn_prompts_are_rendered_in_order(smol):
-    prompt = Prompt("m", "x", (Message("user", "FIRST question"), Message("assistant", "FIRST answer"),
-                               Message("user", "SECOND question")))
+    prompt = Prompt(
+        "m",
+        "x",
+        (Message("user", "FIRST question"), Message("assistant", "FIRST answer"), Message("user", "SECOND question")),
+    )
     request = next_request(prompt, [])
     text = render_prompt("chat_template", request.messages, smol.tokenizer)
     assert text.index("FIRST question") < text.index("FIRST answer") < text.index("SECOND question")
@@ -93,12 +97,36 @@ def test_guanaco_format_on_the_real_model_stops_at_the_next_turn(smol):
 @pytest.mark.model
 def test_generate_cli_stores_and_resumes(cli, tmp_path):
     results = tmp_path / "results"
-    first = cli("generate", "--model", "smollm2-135m-q4", "--benchmark", "sample", "--limit", "2", "--greedy",
-                "--max-new-tokens", "12", "--results", results)
+    first = cli(
+        "generate",
+        "--model",
+        "smollm2-135m-q4",
+        "--benchmark",
+        "sample",
+        "--limit",
+        "2",
+        "--greedy",
+        "--max-new-tokens",
+        "12",
+        "--results",
+        results,
+    )
     assert first.code == 0, first.err
     assert "2 answers generated, 0 already stored" in first.err
-    again = cli("generate", "--model", "smollm2-135m-q4", "--benchmark", "sample", "--limit", "3", "--greedy",
-                "--max-new-tokens", "12", "--results", results)
+    again = cli(
+        "generate",
+        "--model",
+        "smollm2-135m-q4",
+        "--benchmark",
+        "sample",
+        "--limit",
+        "3",
+        "--greedy",
+        "--max-new-tokens",
+        "12",
+        "--results",
+        results,
+    )
     assert "1 answers generated, 2 already stored" in again.err
     answers = ResultsStore(results).answers("sample", "smollm2-135m-q4")
     assert set(answers) == {"s01", "s02", "s03"}
@@ -111,10 +139,12 @@ def test_generate_cli_stores_and_resumes(cli, tmp_path):
 
 
 def test_multi_turn_answers_are_stored_per_unanswered_turn(tmp_path, smol):
-    from arena.prompts.records import PromptSet
     from arena.generation.runner import generate_answers
+    from arena.prompts.records import PromptSet
 
-    prompt_set = PromptSet("two", [Prompt("f", "x", (Message("user", "Name a fruit."), Message("user", "And a colour?")))], "t")
+    prompt_set = PromptSet(
+        "two", [Prompt("f", "x", (Message("user", "Name a fruit."), Message("user", "And a colour?")))], "t"
+    )
     report = generate_answers(ResultsStore(tmp_path), prompt_set, SMOL, GREEDY, model=smol, show_progress=False)
     assert report.generated == 1
     assert len(ResultsStore(tmp_path).answers("two", SMOL.name)["f"].turns) == 2
@@ -127,21 +157,36 @@ def test_adapter_trained_elsewhere_changes_output_and_loads_by_name(cli, tmp_pat
 
     _, base = load_base(SMOL)
     torch.manual_seed(0)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
-                                                 init_lora_weights=False))
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     adapter = tmp_path / "my-adapter"
     peft_model.save_pretrained(adapter)
     (tmp_path / "arena.toml").write_text(
-        f'[models.smol-tuned]\nbackend = "hf"\nextends = "smollm2-135m-q4"\nadapter = "{adapter}"\n')
+        f'[models.smol-tuned]\nbackend = "hf"\nextends = "smollm2-135m-q4"\nadapter = "{adapter}"\n'
+    )
     monkeypatch.chdir(tmp_path)
     spec = resolve_model("smol-tuned")
     assert spec.option("adapter") == str(adapter) and spec.option("gguf_file")
     tuned = backend_factory("hf")(spec)
     sample = load_prompt_set("sample").prompts[:2]
-    assert [g.text for g in tuned.generate(requests_for(sample), GREEDY)] != \
-           [g.text for g in smol.generate(requests_for(sample), GREEDY)]
-    result = cli("generate", "--model", "smol-tuned", "--benchmark", "sample", "--limit", "1", "--greedy",
-                 "--max-new-tokens", "8", "--results", tmp_path / "results")
+    assert [g.text for g in tuned.generate(requests_for(sample), GREEDY)] != [
+        g.text for g in smol.generate(requests_for(sample), GREEDY)
+    ]
+    result = cli(
+        "generate",
+        "--model",
+        "smol-tuned",
+        "--benchmark",
+        "sample",
+        "--limit",
+        "1",
+        "--greedy",
+        "--max-new-tokens",
+        "8",
+        "--results",
+        tmp_path / "results",
+    )
     assert result.code == 0, result.err
     assert ResultsStore(tmp_path / "results").answers("sample", "smol-tuned")
 
@@ -151,8 +196,16 @@ def test_adapter_for_another_base_is_refused(tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tiny = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=4, vocab_size=49152))
+    tiny = LlamaForCausalLM(
+        LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            vocab_size=49152,
+        )
+    )
     adapter = tmp_path / "wrong-adapter"
     get_peft_model(tiny, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
     spec = ModelSpec("mismatch", "hf", SMOL.path, {**SMOL.options, "adapter": str(adapter)})
@@ -160,18 +213,25 @@ def test_adapter_for_another_base_is_refused(tmp_path):
         backend_factory("hf")(spec)
 
 
-@pytest.mark.parametrize("toml, name, message", [
-    ('[models.x]\nbackend = "tensorflow"\n', "x", "field 'backend' must be one of"),
-    ("", "gpt-5-turbo-max", "unknown model 'gpt-5-turbo-max'"),
-    ('[models.x]\nbackend = "hf"\nextends = "smollm2-135m-q4"\nadapter = "./no/such/adapter"\n', "x",
-     "adapter folder not found"),
-    ('[models.x\nbackend = "hf"\n', "x", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "toml, name, message",
+    [
+        ('[models.x]\nbackend = "tensorflow"\n', "x", "field 'backend' must be one of"),
+        ("", "gpt-5-turbo-max", "unknown model 'gpt-5-turbo-max'"),
+        (
+            '[models.x]\nbackend = "hf"\nextends = "smollm2-135m-q4"\nadapter = "./no/such/adapter"\n',
+            "x",
+            "adapter folder not found",
+        ),
+        ('[models.x\nbackend = "hf"\n', "x", "not valid TOML"),
+    ],
+)
 def test_bad_model_specs(cli, tmp_path, toml, name, message):
     models = tmp_path / "models.toml"
     models.write_text(toml)
-    result = cli("generate", "--model", name, "--benchmark", "sample", "--models-file", models,
-                 "--results", tmp_path / "r")
+    result = cli(
+        "generate", "--model", name, "--benchmark", "sample", "--models-file", models, "--results", tmp_path / "r"
+    )
     assert result.code == 2 and message in result.err
     assert not (tmp_path / "r" / "sample").exists()
 
@@ -204,18 +264,35 @@ def test_vllm_backend_missing_is_a_clear_error(tmp_path):
 def test_openai_backend_against_a_real_loopback_server(cli, tmp_path, smol, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-test")
     with OpenAICompatibleServer(model=smol, faults=["429", "500", "garbage"]) as server:
-        (tmp_path / "m.toml").write_text(f'[models.served]\nbackend = "openai"\npath = "smol"\n'
-                                         f'base_url = "{server.base_url}"\napi_key_env = "MY_KEY"\nretries = 4\n')
-        result = cli("generate", "--model", "served", "--benchmark", "sample", "--limit", "3", "--greedy",
-                     "--max-new-tokens", "16", "--models-file", tmp_path / "m.toml", "--results", tmp_path / "r")
+        (tmp_path / "m.toml").write_text(
+            f'[models.served]\nbackend = "openai"\npath = "smol"\n'
+            f'base_url = "{server.base_url}"\napi_key_env = "MY_KEY"\nretries = 4\n'
+        )
+        result = cli(
+            "generate",
+            "--model",
+            "served",
+            "--benchmark",
+            "sample",
+            "--limit",
+            "3",
+            "--greedy",
+            "--max-new-tokens",
+            "16",
+            "--models-file",
+            tmp_path / "m.toml",
+            "--results",
+            tmp_path / "r",
+        )
         assert result.code == 0, result.err
         assert len(server.requests) == 6  # three faults retried, three answers
         assert all(r["auth"] == "Bearer sk-test" for r in server.requests)
         assert server.requests[-1]["body"]["messages"][-1]["role"] == "user"
     answers = ResultsStore(tmp_path / "r").answers("sample", "served")
     assert len(answers) == 3 and all(a.text for a in answers.values())
-    direct = smol.generate([next_request(load_prompt_set("sample").prompts[0], [])],
-                           GenerationParams(greedy=True, max_new_tokens=16))[0].text
+    direct = smol.generate(
+        [next_request(load_prompt_set("sample").prompts[0], [])], GenerationParams(greedy=True, max_new_tokens=16)
+    )[0].text
     assert answers["s01"].text == direct
 
 
@@ -242,11 +319,17 @@ def test_endpoint_that_keeps_failing_is_a_clear_error(tmp_path):
 def test_published_answers_play_as_a_model(cli, tmp_path):
     from conftest import shared_path
 
-    generations = shared_path("published", "qlora-vicuna-pairwise-sample", "generations",
-                              "7b-guanaco-vicuna-generations-topp0.9-temp0.7.jsonl")
+    generations = shared_path(
+        "published",
+        "qlora-vicuna-pairwise-sample",
+        "generations",
+        "7b-guanaco-vicuna-generations-topp0.9-temp0.7.jsonl",
+    )
     shared_prompts = shared_path("benchmarks", "vicuna80", "questions.jsonl")
     assert cli("prompts", "pull", "vicuna80", "--from", shared_prompts).code == 0
-    result = cli("generate", "--model", f"answers:{generations}", "--benchmark", "vicuna80", "--results", tmp_path / "r")
+    result = cli(
+        "generate", "--model", f"answers:{generations}", "--benchmark", "vicuna80", "--results", tmp_path / "r"
+    )
     assert result.code == 0, result.err
     name = Path(generations).stem
     answers = ResultsStore(tmp_path / "r").answers("vicuna80", name)

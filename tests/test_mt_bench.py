@@ -10,9 +10,9 @@ import pytest
 from conftest import shared_path, write_jsonl
 from openai_server import OpenAICompatibleServer
 
-from arena.prompts import load_prompt_set
 from arena.judging.judges import reply_from_text
 from arena.judging.parsing import parse_grade
+from arena.prompts import load_prompt_set
 from arena.store import ResultsStore
 
 REFERENCE_CATEGORIES = {"math", "reasoning", "coding"}
@@ -52,10 +52,18 @@ def fastchat_answer_files(tmp_path, prompt_set, models=MODELS):
     folder = tmp_path / "fastchat" / "model_answer"
     folder.mkdir(parents=True)
     for model in models:
-        write_jsonl(folder / f"{model}.jsonl", [
-            {"question_id": int(p.id), "answer_id": f"{model}-{p.id}", "model_id": model,
-             "choices": [{"index": 0, "turns": [f"{model} q{p.id} t{t}" for t in (1, 2)]}]}
-            for p in prompt_set.prompts])
+        write_jsonl(
+            folder / f"{model}.jsonl",
+            [
+                {
+                    "question_id": int(p.id),
+                    "answer_id": f"{model}-{p.id}",
+                    "model_id": model,
+                    "choices": [{"index": 0, "turns": [f"{model} q{p.id} t{t}" for t in (1, 2)]}],
+                }
+                for p in prompt_set.prompts
+            ],
+        )
     return {m: folder / f"{m}.jsonl" for m in models}
 
 
@@ -63,16 +71,36 @@ def models_toml(tmp_path, answer_files, judge_url, **judge_options):
     lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answer_files.items()]
     options = {"retries": 1, "retry_base_delay": 0.01, "timeout": 2.0, "max_concurrency": 8, **judge_options}
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
-    lines.append(f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
-                 f'api_key_env = "JUDGE_KEY"\n{extra}')
+    lines.append(
+        f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
+        f'api_key_env = "JUDGE_KEY"\n{extra}'
+    )
     path = tmp_path / "models.toml"
     path.write_text("\n".join(lines))
     return path
 
 
 def grade(cli, models, results, *extra):
-    return cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
-               "--judge", "judge", "--models-file", models, "--results", results, "--bootstrap", "200", *extra)
+    return cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--model",
+        "beta",
+        "--benchmark",
+        "mt-bench",
+        "--protocol",
+        "single",
+        "--judge",
+        "judge",
+        "--models-file",
+        models,
+        "--results",
+        results,
+        "--bootstrap",
+        "200",
+        *extra,
+    )
 
 
 def test_pull_mt_bench_keeps_references_for_exactly_the_30_math_reasoning_coding_questions(mt_bench, cli):
@@ -100,11 +128,16 @@ def test_a_changed_byte_in_the_pinned_references_is_refused(tmp_path, cli, arena
 
 
 def test_references_for_your_own_set_and_ids_that_match_no_question(tmp_path, cli, arena_home):
-    questions = write_jsonl(tmp_path / "q.jsonl", [
-        {"question_id": 1, "category": "math", "turns": ["2+2?", "And times 3?"]},
-        {"question_id": 2, "category": "writing", "turns": ["A haiku."]}])
-    bad = write_jsonl(tmp_path / "bad.jsonl", [{"question_id": 1, "reference": ["4", "12"]},
-                                               {"question_id": 7, "reference": "?"}])
+    questions = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"question_id": 1, "category": "math", "turns": ["2+2?", "And times 3?"]},
+            {"question_id": 2, "category": "writing", "turns": ["A haiku."]},
+        ],
+    )
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [{"question_id": 1, "reference": ["4", "12"]}, {"question_id": 7, "reference": "?"}]
+    )
     result = cli("prompts", "pull", "mine", "--from", questions, "--references", bad)
     assert result.code == 2 and f"{bad}:2: question id '7' matches no question" in result.err
     assert not list((arena_home / "prompts").rglob("*.jsonl")), "nothing stored"
@@ -113,10 +146,19 @@ def test_references_for_your_own_set_and_ids_that_match_no_question(tmp_path, cl
     assert load_prompt_set("mine").by_id["1"].references == ("4", "12")
 
 
-@pytest.mark.parametrize("text, grade", [
-    ("Fine.\nRating: [[7]]", 7.0), ("Rating: [[8.5]]", 8.5), ("Rating: [9]", 9.0), ("[[10]]", 10.0),
-    ("Rating: [[11]]", None), ("Rating: [[0]]", None), ("no grade here", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, grade",
+    [
+        ("Fine.\nRating: [[7]]", 7.0),
+        ("Rating: [[8.5]]", 8.5),
+        ("Rating: [9]", 9.0),
+        ("[[10]]", 10.0),
+        ("Rating: [[11]]", None),
+        ("Rating: [[0]]", None),
+        ("no grade here", None),
+        ("", None),
+    ],
+)
 def test_grade_parsing_is_one_to_ten_decimals_allowed(text, grade):
     assert parse_grade(text) == grade
     reply = reply_from_text(text, "single")
@@ -143,7 +185,9 @@ def test_single_grading_of_both_turns_with_fastchat_templates_and_the_score(mt_b
     answers = store.answers("mt-bench", "alpha")
     assert answers["81"].turns == ["alpha q81 t1", "alpha q81 t2"]
     grades = store.judgments("mt-bench", "judge")
-    assert len(grades) == 320 and all(g.protocol == "single" and g.verdict == "graded" and g.model_b == "" for g in grades)
+    assert len(grades) == 320 and all(
+        g.protocol == "single" and g.verdict == "graded" and g.model_b == "" for g in grades
+    )
     assert all(g.score_a == expected_grade(g.model_a, g.question_id, g.turn) for g in grades)
     templates = {(g.question_id, g.turn): g.meta["template"] for g in grades}
     for prompt in mt_bench.prompts:
@@ -162,8 +206,19 @@ def test_single_grading_of_both_turns_with_fastchat_templates_and_the_score(mt_b
     assert sum(by_reference.values()) == 30 * 2 * 2
     assert {q for (_, q, _), used in by_reference.items() if used} == {p.id for p in mt_bench.prompts if p.references}
 
-    scores = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r",
-                 "--format", "json", "--bootstrap", "200")
+    scores = cli(
+        "ratings",
+        "--benchmark",
+        "mt-bench",
+        "--method",
+        "score",
+        "--results",
+        tmp_path / "r",
+        "--format",
+        "json",
+        "--bootstrap",
+        "200",
+    )
     assert scores.code == 0, scores.err
     rows = {r["model"]: r for r in scores.json()}
     for model in MODELS:
@@ -205,9 +260,29 @@ def test_pairwise_on_mt_bench_with_fastchat_pair_templates_judges_each_turn(mt_b
 
     with OpenAICompatibleServer(reply=pair_judge) as server:
         models = models_toml(tmp_path, answer_files, server.base_url)
-        result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--protocol",
-                     "pairwise", "--judge", "judge", "--judge-template", judge_prompts(), "--limit", "21",
-                     "--models-file", models, "--results", tmp_path / "r", "--bootstrap", "100")
+        result = cli(
+            "evaluate",
+            "--model",
+            "alpha",
+            "--baseline",
+            "beta",
+            "--benchmark",
+            "mt-bench",
+            "--protocol",
+            "pairwise",
+            "--judge",
+            "judge",
+            "--judge-template",
+            judge_prompts(),
+            "--limit",
+            "21",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--bootstrap",
+            "100",
+        )
         assert result.code == 0, result.err
     judged = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
     assert len(judged) == 21 * 2 * 2  # questions x orders x turns
@@ -219,8 +294,15 @@ def test_pairwise_on_mt_bench_with_fastchat_pair_templates_judges_each_turn(mt_b
 def test_spending_cap_and_rerun_for_single_grading(mt_bench, cli, tmp_path):
     answer_files = fastchat_answer_files(tmp_path, mt_bench)
     with OpenAICompatibleServer(reply=grading_judge, completion_tokens=100) as server:
-        models = models_toml(tmp_path, answer_files, server.base_url, price_in=10.0, price_out=30.0,
-                             judge_max_tokens=100, max_concurrency=1)
+        models = models_toml(
+            tmp_path,
+            answer_files,
+            server.base_url,
+            price_in=10.0,
+            price_out=30.0,
+            judge_max_tokens=100,
+            max_concurrency=1,
+        )
         capped = grade(cli, models, tmp_path / "r", "--limit", "10", "--max-cost", "0.05")
         assert capped.code == 3, capped.err
         stored = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
@@ -239,15 +321,45 @@ def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
     with OpenAICompatibleServer(reply=grading_judge) as server:
         models = models_toml(tmp_path, answer_files, server.base_url)
         assert grade(cli, models, tmp_path / "recorded", "--limit", "5").code == 0
-    result = cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
-                 "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--results", tmp_path / "r", "--limit", "8")
+    result = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--model",
+        "beta",
+        "--benchmark",
+        "mt-bench",
+        "--protocol",
+        "single",
+        "--judge",
+        f"replay:{tmp_path / 'recorded'}:judge",
+        "--results",
+        tmp_path / "r",
+        "--limit",
+        "8",
+    )
     assert result.code == 0, result.err
     assert "6 question/model pairs have no recorded grade" in result.err
     copies = ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")
     assert len(copies) == 5 * 2 * 2
     assert all(c.score_a == expected_grade(c.model_a, c.question_id, c.turn) for c in copies)
-    again = cli("evaluate", "--model", "alpha", "--model", "beta", "--benchmark", "mt-bench", "--protocol", "single",
-                "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--results", tmp_path / "r", "--limit", "8")
+    again = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--model",
+        "beta",
+        "--benchmark",
+        "mt-bench",
+        "--protocol",
+        "single",
+        "--judge",
+        f"replay:{tmp_path / 'recorded'}:judge",
+        "--results",
+        tmp_path / "r",
+        "--limit",
+        "8",
+    )
     assert again.code == 0 and "0 grades copied" in again.err
     assert len(ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")) == 20
 
@@ -255,9 +367,20 @@ def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
 def test_import_fastchat_single_grades_and_score(mt_bench, cli, tmp_path):
     folder = tmp_path / "fastchat" / "model_judgment"
     folder.mkdir(parents=True)
-    rows = [{"question_id": int(p.id), "model": "vicuna-13b", "judge": ["gpt-4", "single-v1"], "user_prompt": "...",
-             "judgment": f"ok Rating: [[{g}]]", "score": g, "turn": t, "tstamp": 0}
-            for p, g in zip(mt_bench.prompts[:3], (7, 9, 4)) for t in (1, 2)]
+    rows = [
+        {
+            "question_id": int(p.id),
+            "model": "vicuna-13b",
+            "judge": ["gpt-4", "single-v1"],
+            "user_prompt": "...",
+            "judgment": f"ok Rating: [[{g}]]",
+            "score": g,
+            "turn": t,
+            "tstamp": 0,
+        }
+        for p, g in zip(mt_bench.prompts[:3], (7, 9, 4))
+        for t in (1, 2)
+    ]
     rows[-1]["score"] = -1  # FastChat's mark for a grade it could not read
     write_jsonl(folder / "gpt-4_single.jsonl", rows)
     result = cli("import", "fastchat", tmp_path / "fastchat", "--benchmark", "mt-bench", "--results", tmp_path / "r")
@@ -266,16 +389,30 @@ def test_import_fastchat_single_grades_and_score(mt_bench, cli, tmp_path):
     assert "0 judgments added" in again.err + again.out
     grades = ResultsStore(tmp_path / "r").judgments("mt-bench")
     assert sorted((g.question_id, g.turn, g.score_a) for g in grades)[:2] == [("81", 1, 7.0), ("81", 2, 7.0)]
-    scores = cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r",
-                 "--format", "json").json()
-    assert scores == [{"model": "vicuna-13b", "score": round((7 + 7 + 9 + 9 + 4) / 5, 4), "turn1": round(20 / 3, 4),
-                       "turn2": 8.0, "categories": {"writing": round(36 / 5, 4)}, "ci": scores[0]["ci"]}]
+    scores = cli(
+        "ratings", "--benchmark", "mt-bench", "--method", "score", "--results", tmp_path / "r", "--format", "json"
+    ).json()
+    assert scores == [
+        {
+            "model": "vicuna-13b",
+            "score": round((7 + 7 + 9 + 9 + 4) / 5, 4),
+            "turn1": round(20 / 3, 4),
+            "turn2": 8.0,
+            "categories": {"writing": round(36 / 5, 4)},
+            "ci": scores[0]["ci"],
+        }
+    ]
 
 
 def test_judge_prompts_missing_a_template_is_named_and_nothing_is_written(mt_bench, cli, tmp_path):
     broken = tmp_path / "judge_prompts.jsonl"
-    broken.write_text("".join(line for line in judge_prompts().read_text().splitlines(keepends=True)
-                              if '"single-math-v1-multi-turn"' not in line))
+    broken.write_text(
+        "".join(
+            line
+            for line in judge_prompts().read_text().splitlines(keepends=True)
+            if '"single-math-v1-multi-turn"' not in line
+        )
+    )
     answer_files = fastchat_answer_files(tmp_path, mt_bench)
     models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
     result = grade(cli, models, tmp_path / "r", "--judge-template", broken)
@@ -284,19 +421,54 @@ def test_judge_prompts_missing_a_template_is_named_and_nothing_is_written(mt_ben
 
 
 def test_a_question_whose_template_needs_a_reference_it_lacks_is_named(cli, tmp_path):
-    questions = write_jsonl(tmp_path / "q.jsonl", [
-        {"question_id": 1, "category": "writing", "turns": ["A haiku.", "Another."]},
-        {"question_id": 2, "category": "math", "turns": ["2+2?", "And times 3?"]}])
+    questions = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"question_id": 1, "category": "writing", "turns": ["A haiku.", "Another."]},
+            {"question_id": 2, "category": "math", "turns": ["2+2?", "And times 3?"]},
+        ],
+    )
     assert cli("prompts", "pull", "mine", "--from", questions).code == 0
-    answers = write_jsonl(tmp_path / "a.jsonl", [{"question_id": q, "choices": [{"turns": ["x", "y"]}]} for q in (1, 2)])
+    answers = write_jsonl(
+        tmp_path / "a.jsonl", [{"question_id": q, "choices": [{"turns": ["x", "y"]}]} for q in (1, 2)]
+    )
     models = models_toml(tmp_path, {"alpha": answers, "alpha2": answers}, "http://127.0.0.1:9/v1")
-    result = cli("evaluate", "--model", "alpha", "--benchmark", "mine", "--protocol", "single", "--judge", "judge",
-                 "--models-file", models, "--results", tmp_path / "r")
+    result = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--benchmark",
+        "mine",
+        "--protocol",
+        "single",
+        "--judge",
+        "judge",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert result.code == 2 and "question 2 (math): no reference answer for turn 1" in result.err
     assert not (tmp_path / "r").exists()
-    pairwise = cli("evaluate", "--model", "alpha", "--baseline", "alpha2", "--benchmark", "mine", "--protocol",
-                   "pairwise", "--judge", "judge", "--judge-template", judge_prompts(), "--models-file", models,
-                   "--results", tmp_path / "r")
+    pairwise = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--baseline",
+        "alpha2",
+        "--benchmark",
+        "mine",
+        "--protocol",
+        "pairwise",
+        "--judge",
+        "judge",
+        "--judge-template",
+        judge_prompts(),
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert pairwise.code == 2 and "question 2 (math): no reference answer for turn 1" in pairwise.err
     assert "'pair-math-v1'" in pairwise.err and not (tmp_path / "r").exists()
 
@@ -306,8 +478,22 @@ def test_report_shows_the_mt_bench_table_and_category_chart(mt_bench, cli, tmp_p
     with OpenAICompatibleServer(reply=grading_judge) as server:
         models = models_toml(tmp_path, answer_files, server.base_url)
         assert grade(cli, models, tmp_path / "r", "--judge-template", judge_prompts()).code == 0
-    scores = {r["model"]: r for r in cli("ratings", "--benchmark", "mt-bench", "--method", "score", "--results",
-                                         tmp_path / "r", "--format", "json", "--bootstrap", "200").json()}
+    scores = {
+        r["model"]: r
+        for r in cli(
+            "ratings",
+            "--benchmark",
+            "mt-bench",
+            "--method",
+            "score",
+            "--results",
+            tmp_path / "r",
+            "--format",
+            "json",
+            "--bootstrap",
+            "200",
+        ).json()
+    }
     out = tmp_path / "report"
     result = cli("report", "--benchmark", "mt-bench", "--results", tmp_path / "r", "--out", out, "--bootstrap", "200")
     assert result.code == 0, result.err
@@ -318,7 +504,9 @@ def test_report_shows_the_mt_bench_table_and_category_chart(mt_bench, cli, tmp_p
     assert rows.count() == 2
     first = rows.first.locator("td")
     best = max(scores.values(), key=lambda r: r["score"])
-    assert first.nth(0).inner_text() == best["model"] and float(first.nth(1).inner_text()) == pytest.approx(best["score"], abs=1e-3)
+    assert first.nth(0).inner_text() == best["model"] and float(first.nth(1).inner_text()) == pytest.approx(
+        best["score"], abs=1e-3
+    )
     chart = page.locator("svg[aria-label^='Mean grade per category']")
     assert chart.count() == 1 and chart.locator("rect[fill^='#']").count() == 2 + 8 * 2  # legend + bars
     page.close()
@@ -334,8 +522,23 @@ def test_judge_prompts_jsonl_is_read_for_its_protocols_and_named_for_others(mt_b
     assert pairwise.for_turn("writing", 1).name == "pair-v2" and pairwise.for_turn("coding", 1).name == "pair-math-v1"
     answer_files = fastchat_answer_files(tmp_path, mt_bench)
     models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
-    result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--judge", "judge",
-                 "--judge-template", judge_prompts(), "--models-file", models, "--results", tmp_path / "r")
+    result = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--baseline",
+        "beta",
+        "--benchmark",
+        "mt-bench",
+        "--judge",
+        "judge",
+        "--judge-template",
+        judge_prompts(),
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert result.code == 2 and "not --protocol relative" in result.err and "Traceback" not in result.err
 
 
@@ -355,10 +558,25 @@ def test_records_made_before_the_turn_field_keep_their_ids():
     record = old.to_dict()
     assert "turn" not in record, "a whole answer's record is written as before"
     assert Judgment.from_dict(record, "x").judgment_id == old.judgment_id and old.turn is None
-    turn_two = Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0, template_hash="h",
-                        source="arena", turn=2)
-    assert turn_two.judgment_id != Judgment("mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0,
-                                            template_hash="h", source="arena", turn=1).judgment_id
+    turn_two = Judgment(
+        "mt-bench", "81", "a", "", "gpt-4", "single", "graded", score_a=7.0, template_hash="h", source="arena", turn=2
+    )
+    assert (
+        turn_two.judgment_id
+        != Judgment(
+            "mt-bench",
+            "81",
+            "a",
+            "",
+            "gpt-4",
+            "single",
+            "graded",
+            score_a=7.0,
+            template_hash="h",
+            source="arena",
+            turn=1,
+        ).judgment_id
+    )
 
 
 def test_single_grades_go_through_the_batch_api_like_direct_calls(mt_bench, cli, tmp_path):
@@ -367,8 +585,9 @@ def test_single_grades_go_through_the_batch_api_like_direct_calls(mt_bench, cli,
     answer_files = fastchat_answer_files(tmp_path, mt_bench)
     server = BatchServer()
     try:
-        models = models_toml(tmp_path, answer_files, server.base_url, price_in=10.0, price_out=30.0,
-                             batch_poll_seconds=POLL)
+        models = models_toml(
+            tmp_path, answer_files, server.base_url, price_in=10.0, price_out=30.0, batch_poll_seconds=POLL
+        )
         result = grade(cli, models, tmp_path / "r", "--limit", "10", "--batch")  # writing and roleplay
         assert result.code == 0, result.err
         [batch] = server.arena_batches()
@@ -379,23 +598,56 @@ def test_single_grades_go_through_the_batch_api_like_direct_calls(mt_bench, cli,
         server.stop()
     grades = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
     assert len(grades) == 40 and {g.turn for g in grades} == {1, 2}
-    assert all(g.verdict == "graded" and g.score_a == min(10, 1 + len(f"{g.model_a} q{g.question_id} t{g.turn}") // 10)
-               for g in grades)
+    assert all(
+        g.verdict == "graded" and g.score_a == min(10, 1 + len(f"{g.model_a} q{g.question_id} t{g.turn}") // 10)
+        for g in grades
+    )
 
 
 def test_arena_own_pairwise_templates_on_mt_bench_warn_that_only_the_last_turn_is_shown(mt_bench, cli, tmp_path):
     answer_files = fastchat_answer_files(tmp_path, mt_bench)
     models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
-    result = cli("evaluate", "--model", "alpha", "--baseline", "beta", "--benchmark", "mt-bench", "--protocol",
-                 "pairwise", "--judge", "judge", "--limit", "2", "--dry-run", "--models-file", models,
-                 "--results", tmp_path / "r")
+    result = cli(
+        "evaluate",
+        "--model",
+        "alpha",
+        "--baseline",
+        "beta",
+        "--benchmark",
+        "mt-bench",
+        "--protocol",
+        "pairwise",
+        "--judge",
+        "judge",
+        "--limit",
+        "2",
+        "--dry-run",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert result.code == 0, result.err
     assert "shows the judge only each answer's last turn" in result.err and "judge_prompts.jsonl" in result.err
 
 
 def test_a_dry_run_plans_a_judge_call_for_every_turn_of_answers_not_generated_yet(mt_bench, cli, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    result = cli("evaluate", "--model", "openai:some-model", "--benchmark", "mt-bench", "--protocol", "single",
-                 "--judge", "gpt-4", "--limit", "3", "--dry-run", "--results", tmp_path / "r")
+    result = cli(
+        "evaluate",
+        "--model",
+        "openai:some-model",
+        "--benchmark",
+        "mt-bench",
+        "--protocol",
+        "single",
+        "--judge",
+        "gpt-4",
+        "--limit",
+        "3",
+        "--dry-run",
+        "--results",
+        tmp_path / "r",
+    )
     assert result.code == 0, result.err
     assert "dry run (single): 6 judge calls needed" in result.err

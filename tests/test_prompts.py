@@ -1,11 +1,11 @@
 import json
 
 import pytest
+from conftest import shared_path, write_jsonl
 
+from arena.errors import ArenaError
 from arena.prompts import load_prompt_set
 from arena.prompts.parsing import parse_guanaco_dialogue
-from arena.errors import ArenaError
-from conftest import shared_path, write_jsonl
 
 VICUNA = ("benchmarks", "vicuna80", "questions.jsonl")
 OA = ("benchmarks", "oa953", "questions.jsonl")
@@ -14,8 +14,17 @@ OA = ("benchmarks", "oa953", "questions.jsonl")
 def test_sample_ships_and_covers_the_vicuna_categories():
     sample = load_prompt_set("sample")
     assert 10 <= len(sample) <= 16
-    assert set(sample.categories) == {"generic", "knowledge", "roleplay", "common-sense", "fermi",
-                                      "counterfactual", "coding", "math", "writing"}
+    assert set(sample.categories) == {
+        "generic",
+        "knowledge",
+        "roleplay",
+        "common-sense",
+        "fermi",
+        "counterfactual",
+        "coding",
+        "math",
+        "writing",
+    }
     multi = [p for p in sample.prompts if len(p.turns) > 1]
     assert multi, "the sample must include multi-turn prompts"
     for prompt in multi:
@@ -69,9 +78,14 @@ def test_oa_dialogues_become_turns_in_order():
 
 
 def test_guanaco_dialogue_parsing():
-    turns = parse_guanaco_dialogue("### Human: Hi there ### Assistant: Hello! ### Human: Tell me a joke ### Assistant:", "x")
-    assert [(m.role, m.content) for m in turns] == [("user", "Hi there"), ("assistant", "Hello!"),
-                                                    ("user", "Tell me a joke")]
+    turns = parse_guanaco_dialogue(
+        "### Human: Hi there ### Assistant: Hello! ### Human: Tell me a joke ### Assistant:", "x"
+    )
+    assert [(m.role, m.content) for m in turns] == [
+        ("user", "Hi there"),
+        ("assistant", "Hello!"),
+        ("user", "Tell me a joke"),
+    ]
 
 
 def test_tampered_copy_is_refused_and_nothing_stored(cli, tmp_path, arena_home):
@@ -99,8 +113,9 @@ def test_pull_offline_without_from_fails_clearly(cli, monkeypatch):
     monkeypatch.setattr("arena.prompts.registry._QLORA_RAW", "http://127.0.0.1:9/none")
     from arena.prompts import registry
 
-    monkeypatch.setitem(registry.PINNED, "vicuna80",
-                        registry.PinnedSet("vicuna80", "http://127.0.0.1:9/q.jsonl", "0" * 64, 80, ""))
+    monkeypatch.setitem(
+        registry.PINNED, "vicuna80", registry.PinnedSet("vicuna80", "http://127.0.0.1:9/q.jsonl", "0" * 64, 80, "")
+    )
     result = cli("prompts", "pull", "vicuna80")
     assert result.code == 2
     assert "could not download" in result.err and "--from" in result.err
@@ -129,16 +144,29 @@ def test_show_limit_and_jsonl(cli):
 @pytest.mark.parametrize(
     "rows, message",
     [
-        (['{"question_id": 1, "text": "hi"}', '{"question_id": 2, "text": "yo"', ], "bad.jsonl:2: not valid JSON"),
+        (
+            [
+                '{"question_id": 1, "text": "hi"}',
+                '{"question_id": 2, "text": "yo"',
+            ],
+            "bad.jsonl:2: not valid JSON",
+        ),
         (['{"question_id": 1, "category": "x"}'], "bad.jsonl:1: no prompt found"),
         (['{"text": "hello"}'], "bad.jsonl:1: missing field 'question_id'"),
-        (['{"question_id": 1, "text": "a"}', '{"question_id": 1, "text": "b"}'], "bad.jsonl:2: duplicate question id '1'"),
+        (
+            ['{"question_id": 1, "text": "a"}', '{"question_id": 1, "text": "b"}'],
+            "bad.jsonl:2: duplicate question id '1'",
+        ),
         (['{"question_id": 1, "turns": []}'], "bad.jsonl:1: field 'turns'"),
         (['{"question_id": 1, "input": "no speakers here"}'], "bad.jsonl:1: field 'input'"),
         (['{"question_id": 1, "text": ""}'], "bad.jsonl:1: field 'text' must be a non-empty str"),
-        (['[1, 2]'], "bad.jsonl:1: expected a JSON object"),
-        (['{"question_id": 1, "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'],
-         "bad.jsonl:1: field 'messages' must end with a user message"),
+        (["[1, 2]"], "bad.jsonl:1: expected a JSON object"),
+        (
+            [
+                '{"question_id": 1, "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
+            ],
+            "bad.jsonl:1: field 'messages' must end with a user message",
+        ),
     ],
 )
 def test_bad_user_sets_name_file_and_line(cli, tmp_path, rows, message, arena_home):
@@ -152,17 +180,33 @@ def test_bad_user_sets_name_file_and_line(cli, tmp_path, rows, message, arena_ho
 
 def test_user_sets_in_every_shape(cli, tmp_path):
     write_jsonl(tmp_path / "vicuna.jsonl", [{"question_id": 1, "text": "What is 2+2?", "category": "math"}])
-    write_jsonl(tmp_path / "fastchat.jsonl", [{"question_id": 81, "category": "writing", "turns": ["Write a haiku.", "Now shorter."]}])
-    write_jsonl(tmp_path / "oa.jsonl", [{"question_id": "x", "lang": "de", "output": "Hallo!",
-                                         "input": "### Human: Hallo ### Assistant: Hi ### Human: Wie geht's? ### Assistant:"}])
-    (tmp_path / "prompts.csv").write_text("id,Prompt,category\na1,Name three rivers,knowledge\na2,\"Say hi, politely\",generic\n")
+    write_jsonl(
+        tmp_path / "fastchat.jsonl",
+        [{"question_id": 81, "category": "writing", "turns": ["Write a haiku.", "Now shorter."]}],
+    )
+    write_jsonl(
+        tmp_path / "oa.jsonl",
+        [
+            {
+                "question_id": "x",
+                "lang": "de",
+                "output": "Hallo!",
+                "input": "### Human: Hallo ### Assistant: Hi ### Human: Wie geht's? ### Assistant:",
+            }
+        ],
+    )
+    (tmp_path / "prompts.csv").write_text(
+        'id,Prompt,category\na1,Name three rivers,knowledge\na2,"Say hi, politely",generic\n'
+    )
     for name in ("vicuna", "fastchat", "oa"):
         assert cli("prompts", "pull", f"my-{name}", "--from", tmp_path / f"{name}.jsonl").code == 0
     assert cli("prompts", "pull", "my-csv", "--from", tmp_path / "prompts.csv").code == 0
     assert load_prompt_set("my-vicuna").prompts[0].question == "What is 2+2?"
     assert load_prompt_set("my-fastchat").prompts[0].user_turns == ["Write a haiku.", "Now shorter."]
     oa = load_prompt_set("my-oa").prompts[0]
-    assert [m.role for m in oa.turns] == ["user", "assistant", "user"] and oa.reference == "Hallo!" and oa.language == "de"
+    assert (
+        [m.role for m in oa.turns] == ["user", "assistant", "user"] and oa.reference == "Hallo!" and oa.language == "de"
+    )
     csv_set = load_prompt_set("my-csv")
     assert [p.id for p in csv_set.prompts] == ["a1", "a2"] and csv_set.prompts[1].question == "Say hi, politely"
     listing = cli("prompts", "list").out

@@ -5,10 +5,10 @@ import json
 import shutil
 
 import pytest
+from conftest import shared_path, write_jsonl
 
 from arena.interop.qlora import readable_model_name
 from arena.store import ResultsStore
-from conftest import shared_path, write_jsonl
 
 
 @pytest.fixture
@@ -17,11 +17,15 @@ def eval_folder(tmp_path):
     published = shared_path("published")
     root = tmp_path / "eval"
     shutil.copytree(published / "qlora-vicuna-pairwise-full" / "ratings", root / "ratings-gpt4/vicuna/pairwise")
-    shutil.copytree(published / "qlora-vicuna-relative-sample" / "ratings", root / "ratings-gpt4/vicuna/relative-gpt-3.5")
+    shutil.copytree(
+        published / "qlora-vicuna-relative-sample" / "ratings", root / "ratings-gpt4/vicuna/relative-gpt-3.5"
+    )
     shutil.copytree(published / "qlora-oa-pairwise-sample" / "ratings", root / "ratings-gpt4/oa")
     shutil.copytree(published / "qlora-vicuna-pairwise-full" / "generations", root / "generations/vicuna")
-    shutil.copy(published / "qlora-vicuna-relative-sample/generations/7b-guanaco-vicuna-generations-topp0.9-temp0.7.jsonl",
-                root / "generations/vicuna")
+    shutil.copy(
+        published / "qlora-vicuna-relative-sample/generations/7b-guanaco-vicuna-generations-topp0.9-temp0.7.jsonl",
+        root / "generations/vicuna",
+    )
     shutil.copytree(published / "qlora-oa-pairwise-sample" / "generations", root / "generations/oa")
     (root / "prompts").mkdir()
     shutil.copy(shared_path("benchmarks", "vicuna80", "questions.jsonl"), root / "prompts/vicuna_questions.jsonl")
@@ -35,8 +39,19 @@ def test_relative_sample_gives_the_papers_percentages(cli, tmp_path):
     assert imported.code == 0, imported.err
     assert "160 rows showed the answers in the other order" in imported.err
     assert "7b-guanaco-vicuna-generations-topp0.9-temp0.7-vs-gpt-3.5-gpt4-reviewer.jsonl: 80 of 80 rows" in imported.err
-    rows = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "relative",
-               "--baseline", "gpt-3.5", "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        results,
+        "--benchmark",
+        "vicuna80",
+        "--method",
+        "relative",
+        "--baseline",
+        "gpt-3.5",
+        "--format",
+        "json",
+    ).json()
     percent = {r["model"]: r["rating"] for r in rows}
     assert percent.keys() == {"guanaco-7b", "bard"}
     # The paper's figures, to the paper's one decimal.
@@ -66,8 +81,12 @@ def test_oa_rows_keyed_by_message_id_import_with_their_answers(cli, tmp_path):
     # The answers meet their verdicts: every judgment naming ChatGPT finds ChatGPT's answer to that prompt.
     with_chatgpt = [j for j in judgments if "gpt-3.5" in (j.model_a, j.model_b)]
     assert with_chatgpt and all(j.question_id in answers for j in with_chatgpt)
-    assert {j.model_a for j in judgments} | {j.model_b for j in judgments} == {"gpt-3.5", "guanaco-65b", "guanaco-7b",
-                                                                              "guanaco-13b"}
+    assert {j.model_a for j in judgments} | {j.model_b for j in judgments} == {
+        "gpt-3.5",
+        "guanaco-65b",
+        "guanaco-7b",
+        "guanaco-13b",
+    }
 
 
 def test_one_command_imports_a_whole_eval_folder(cli, tmp_path, eval_folder):
@@ -80,13 +99,29 @@ def test_one_command_imports_a_whole_eval_folder(cli, tmp_path, eval_folder):
     vicuna = store.judgments("vicuna80")
     # Answers join their verdicts under the same names: answer_gpt35.jsonl is gpt-3.5, answer_bard.jsonl bard.
     models = {j.model_a for j in vicuna} | {j.model_b for j in vicuna}
-    assert models == {"gpt-4", "gpt-3.5", "bard", "vicuna-13b", "guanaco-7b", "guanaco-13b", "guanaco-33b",
-                      "guanaco-65b"}
+    assert models == {
+        "gpt-4",
+        "gpt-3.5",
+        "bard",
+        "vicuna-13b",
+        "guanaco-7b",
+        "guanaco-13b",
+        "guanaco-33b",
+        "guanaco-65b",
+    }
     assert set(store.answered_models("vicuna80")) == models
     rows = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "elo", "--format", "json").json()
     # The paper's Table 1 order (GPT-4 judge, Vicuna benchmark).
-    assert [r["model"] for r in rows] == ["gpt-4", "guanaco-65b", "guanaco-33b", "vicuna-13b", "gpt-3.5",
-                                          "guanaco-13b", "bard", "guanaco-7b"]
+    assert [r["model"] for r in rows] == [
+        "gpt-4",
+        "guanaco-65b",
+        "guanaco-33b",
+        "vicuna-13b",
+        "gpt-3.5",
+        "guanaco-13b",
+        "bard",
+        "guanaco-7b",
+    ]
     again = cli("import", "qlora", eval_folder, "--results", results)
     assert again.code == 0 and "0 added, 4800 already stored" in again.err and "180 already stored" in again.err
     assert len(ResultsStore(results).judgments("vicuna80")) == 4800
@@ -109,7 +144,9 @@ def _bad_import(cli, tmp_path, folder, *extra):
 
 
 def test_a_row_matching_no_prompt_names_file_and_line(cli, tmp_path, eval_folder):
-    assert cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    assert (
+        cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    )
     path = sorted((eval_folder / "ratings-gpt4/vicuna/pairwise").glob("*.jsonl"))[3]
     lines = path.read_text().splitlines()
     row = json.loads(lines[4])
@@ -139,7 +176,12 @@ def test_a_file_name_without_vs_is_refused(cli, tmp_path):
 
 
 def test_one_name_normalisation_for_reviews_and_answers():
-    assert readable_model_name("answer_bard") == readable_model_name("answer-bard") == readable_model_name("bard") == "bard"
+    assert (
+        readable_model_name("answer_bard")
+        == readable_model_name("answer-bard")
+        == readable_model_name("bard")
+        == "bard"
+    )
     assert readable_model_name("answer_gpt35") == readable_model_name("gpt-3.5-oa-generations") == "gpt-3.5"
     assert readable_model_name("answer_vicuna-13b") == readable_model_name("13b-vicuna") == "vicuna-13b"
     assert readable_model_name("13b-hh-rlhf") == readable_model_name("hh-rlhf-13b") == "hh-rlhf-13b"

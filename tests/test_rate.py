@@ -1,6 +1,5 @@
 import asyncio
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
@@ -8,14 +7,15 @@ import signal
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
-from arena.web import db
 from conftest import REPO, run_arena_process
 from helpers.net import free_port
 from helpers.rating import mirrored, prepare, run_load, scratch_schema, start_server
+
+from arena.web import db
 
 POSTGRES_URL_ENV = "ARENA_TEST_POSTGRES_URL"
 both_databases = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
@@ -37,8 +37,10 @@ def database(request):
         return
     url = os.environ.get(POSTGRES_URL_ENV)
     if not url:
-        _no_postgres(f"no PostgreSQL: set {POSTGRES_URL_ENV}=postgresql://USER:PASSWORD@HOST/DATABASE (a role "
-                     "that may create schemas there) to run the rating tests on it")
+        _no_postgres(
+            f"no PostgreSQL: set {POSTGRES_URL_ENV}=postgresql://USER:PASSWORD@HOST/DATABASE (a role "
+            "that may create schemas there) to run the rating tests on it"
+        )
     import sqlalchemy.exc
 
     with contextlib.ExitStack() as stack:
@@ -66,8 +68,15 @@ def rating_server(tmp_path, database):
         return server
 
     engine = db.connect(database or db.default_db_url(results))
-    yield {"results": results, "models": models, "base": f"http://127.0.0.1:{port}", "port": port, "start": start,
-           "engine": engine, "db": db_options}
+    yield {
+        "results": results,
+        "models": models,
+        "base": f"http://127.0.0.1:{port}",
+        "port": port,
+        "start": start,
+        "engine": engine,
+        "db": db_options,
+    }
     for server in servers:
         if server.poll() is None:
             server.terminate()
@@ -114,11 +123,24 @@ def test_rate_in_a_real_browser_then_ratings_see_the_votes(cli, rating_server, b
     page.close()
 
     votes = db.all_votes(rating_server["engine"])
-    assert [v["choice"] for v in votes] == ["left", "right", "tie"] and votes[1]["comment"] == "the right one is clearer"
+    assert [v["choice"] for v in votes] == ["left", "right", "tie"] and votes[1][
+        "comment"
+    ] == "the right one is clearer"
     assert len({v["question_id"] + v["left_model"] + v["right_model"] for v in votes}) == 3
     assert_mirror_is_the_database(results, rating_server["engine"])
-    rows = cli("ratings", "--results", results, "--benchmark", "sample", "--judge", "human", "--format", "json",
-               "--orderings", "100").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        results,
+        "--benchmark",
+        "sample",
+        "--judge",
+        "human",
+        "--format",
+        "json",
+        "--orderings",
+        "100",
+    ).json()
     assert sum(r["matches"] for r in rows) == 6 and sum(r["ties"] for r in rows) == 2
     listing = cli("rate", "raters", "--results", results, *dbo)
     assert "alice" in listing.out and "3" in listing.out
@@ -129,8 +151,11 @@ def test_rate_in_a_real_browser_then_ratings_see_the_votes(cli, rating_server, b
 
 
 def _form(page_html: str) -> dict:
-    return {"assignment": re.search(r'name="assignment" value="(\d+)"', page_html).group(1),
-            "csrf": re.search(r'name="csrf" value="([^"]+)"', page_html).group(1), "choice": "left"}
+    return {
+        "assignment": re.search(r'name="assignment" value="(\d+)"', page_html).group(1),
+        "csrf": re.search(r'name="csrf" value="([^"]+)"', page_html).group(1),
+        "choice": "left",
+    }
 
 
 @both_databases
@@ -158,7 +183,12 @@ def test_every_bad_request_is_refused_and_stores_nothing(cli, rating_server):
             (client.post(f"/r/{alice}/vote", data={**bob_form}), 403),  # bob's item
             (client.post(f"/r/{alice}/vote", data={"choice": "left"}), 400),
             (client.post(f"/r/{alice}/vote", data={**form, "assignment": "abc"}), 400),
-            (client.post(f"/r/{alice}/vote", content=b"\x00\xff", headers={"content-type": "multipart/form-data; boundary=x"}), 400),
+            (
+                client.post(
+                    f"/r/{alice}/vote", content=b"\x00\xff", headers={"content-type": "multipart/form-data; boundary=x"}
+                ),
+                400,
+            ),
             (client.post(f"/r/{carol}/vote", data=form), 403),
             (client.post(f"/r/{alice}/vote", data=form, headers={"origin": "http://evil.example"}), 403),
         ]
@@ -207,8 +237,9 @@ def test_load_50_raters_20_votes_with_a_sigkill_in_the_middle(rating_server):
 
     # Its own thread: the session's Playwright browser keeps an event loop running in this one.
     with ThreadPoolExecutor(1) as pool:
-        outcome = pool.submit(asyncio.run, run_load(rating_server["base"], tokens, 20, kill_and_restart,
-                                                    kill_after=300)).result()
+        outcome = pool.submit(
+            asyncio.run, run_load(rating_server["base"], tokens, 20, kill_and_restart, kill_after=300)
+        ).result()
     votes = db.all_votes(engine)
     assert len(votes) == 1000
     assert len({v["assignment_id"] for v in votes}) == 1000
@@ -255,8 +286,11 @@ def test_two_servers_on_one_database_one_killed_mid_load(rating_server):
     voted = {v["assignment_id"] for v in votes}
     open_assignment = next(row for row in served if row.id not in voted)
     with engine.begin() as conn:
-        conn.execute(db.votes.insert().values(assignment_id=open_assignment.id, choice="tie", comment="",
-                                              created=db.now(), synced=False))
+        conn.execute(
+            db.votes.insert().values(
+                assignment_id=open_assignment.id, choice="tie", comment="", created=db.now(), synced=False
+            )
+        )
         conn.execute(db.votes.update().where(db.votes.c.id == votes[0]["id"]).values(synced=False))
     deadline = time.time() + 15
     while db.all_votes(engine, unsynced=True) and time.time() < deadline:
@@ -321,8 +355,11 @@ def test_serve_checks_everything_before_announcing_the_form(cli, rating_server):
         finished = run_arena_process(*serve, "--models", *models, "--port", port, timeout=60)
     assert finished.returncode == 2, finished.stderr
     assert finished.stderr.strip().splitlines() == [
-        (f"arena: error: port {port} on 127.0.0.1 is already in use (another server?): stop it or choose another "
-         "with --port")]
+        (
+            f"arena: error: port {port} on 127.0.0.1 is already in use (another server?): stop it or choose another "
+            "with --port"
+        )
+    ]
     assert "rating form on" not in finished.stdout + finished.stderr
     for bad in (("--models", models[0]), ("--models", *models, "--benchmark", "no-such-set")):
         outcome = cli(*serve, *bad, "--port", free_port())
@@ -340,7 +377,8 @@ def test_a_postgresql_url_without_its_driver_names_the_extra(cli, tmp_path, monk
     assert outcome.code == 2
     assert outcome.err.strip() == (
         "arena: error: the ratings database postgresql://arena:***@db/arena needs the Python driver 'psycopg', which "
-        "is not installed: install arena with its 'web' extra, which brings it: pip install -e '.[web]'")
+        "is not installed: install arena with its 'web' extra, which brings it: pip install -e '.[web]'"
+    )
     manifests = [path.read_text() for path in (tmp_path / "runs").glob("*.json")]
     assert manifests and all("postgresql://arena:***@db/arena" in m and "secret" not in m for m in manifests)
 
@@ -362,11 +400,18 @@ def reverse_proxy(backend: str, prefix: str):
             return web.Response(status=404, text="not proxied")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in hop_by_hop}
         headers.update({"X-Forwarded-Host": request.host, "X-Forwarded-Proto": request.scheme})
-        async with request.app["session"].request(request.method, backend + request.raw_path[len(prefix):],
-                                                  headers=headers, data=await request.read(),
-                                                  allow_redirects=False) as upstream:
-            return web.Response(status=upstream.status, body=await upstream.read(),
-                                headers={k: v for k, v in upstream.headers.items() if k.lower() not in hop_by_hop})
+        async with request.app["session"].request(
+            request.method,
+            backend + request.raw_path[len(prefix) :],
+            headers=headers,
+            data=await request.read(),
+            allow_redirects=False,
+        ) as upstream:
+            return web.Response(
+                status=upstream.status,
+                body=await upstream.read(),
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in hop_by_hop},
+            )
 
     async def serve():
         app = web.Application()
@@ -418,13 +463,21 @@ def test_behind_a_reverse_proxy_under_a_sub_path(cli, rating_server, browser):
         assert same_site.status_code == 303 and same_site.headers["location"] == f"/rate/r/{token}?saved=1"
         form = _form(httpx.get(link).text)
     # Forwarded headers from an address not allowed (127.0.0.2 is loopback too) are ignored...
-    forged = {"x-forwarded-host": "rate.example.org", "x-forwarded-proto": "https", "origin": "https://rate.example.org"}
+    forged = {
+        "x-forwarded-host": "rate.example.org",
+        "x-forwarded-proto": "https",
+        "origin": "https://rate.example.org",
+    }
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as outsider:
         refused = outsider.post(f"{direct}/r/{token}/vote", data=form, headers=forged)
     assert refused.status_code == 403 and "cross-site" in refused.text
     # ...and believed from the allowed one: host and scheme both count.
-    assert httpx.post(f"{direct}/r/{token}/vote", data=form,
-                      headers={**forged, "origin": "http://rate.example.org"}).status_code == 403
+    assert (
+        httpx.post(
+            f"{direct}/r/{token}/vote", data=form, headers={**forged, "origin": "http://rate.example.org"}
+        ).status_code
+        == 403
+    )
     saved = httpx.post(f"{direct}/r/{token}/vote", data=form, headers=forged)
     assert saved.status_code == 303 and saved.headers["location"] == f"/rate/r/{token}?saved=1"
     assert len(db.all_votes(rating_server["engine"])) == 3
@@ -438,7 +491,9 @@ def test_hostile_requests_get_a_4xx_and_store_nothing(cli, rating_server, tmp_pa
 
     results, engine, models = rating_server["results"], rating_server["engine"], rating_server["models"]
     other = tmp_path / "other.jsonl"
-    other.write_text('{"question_id": "o1", "text": "Name a colour."}\n{"question_id": "o2", "text": "Name a fruit."}\n')
+    other.write_text(
+        '{"question_id": "o1", "text": "Name a colour."}\n{"question_id": "o2", "text": "Name a fruit."}\n'
+    )
     assert cli("prompts", "pull", "other", "--from", other).code == 0
     ResultsStore(results).save_answers([Answer("other", q, m, [f"{m} on {q}"]) for q in ("o1", "o2") for m in models])
     alice = cli("rate", "add-rater", "alice", "--results", results).out.strip().rsplit("/", 1)[1]
@@ -486,8 +541,21 @@ def subprocess_server(rating_server, benchmark, models):
     import subprocess
 
     port = int(rating_server["base"].rsplit(":", 1)[1])
-    command = [sys.executable, "-m", "arena", "rate", "serve", "--benchmark", benchmark, "--models", *models,
-               "--results", str(rating_server["results"]), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "arena",
+        "rate",
+        "serve",
+        "--benchmark",
+        benchmark,
+        "--models",
+        *models,
+        "--results",
+        str(rating_server["results"]),
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(300):
         try:
@@ -506,14 +574,17 @@ def subprocess_server(rating_server, benchmark, models):
 def test_a_huge_hostile_answer_renders_quickly(cli, tmp_path):
     import time
 
+    from starlette.testclient import TestClient
+
     from arena.report.safe_markdown import render_markdown
     from arena.store import Answer, ResultsStore
     from arena.web.app import RateSettings
     from arena.web.server import MAX_RENDERED_CHARS, create_app
-    from starlette.testclient import TestClient
 
     results = tmp_path / "results"
-    sample_ids = [p["question_id"] for p in map(json.loads, (REPO / "prompts" / "sample.jsonl").read_text().splitlines())]
+    sample_ids = [
+        p["question_id"] for p in map(json.loads, (REPO / "prompts" / "sample.jsonl").read_text().splitlines())
+    ]
     store = ResultsStore(results)
     store.save_answers([Answer("sample", q, "hostile", ["![" * 500_000]) for q in sample_ids])
     store.save_answers([Answer("sample", q, "plain", ["a short answer"]) for q in sample_ids])

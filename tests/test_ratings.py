@@ -24,7 +24,9 @@ def random_judgments(seed, n=600, models=5, tie_rate=0.2, error_rate=0.03):
         a, b = rng.choice(models, 2, replace=False)
         u = rng.random()
         p = 1 / (1 + math.exp(strength[b] - strength[a]))
-        verdict = "error" if u < error_rate else "tie" if u < error_rate + tie_rate else ("A" if rng.random() < p else "B")
+        verdict = (
+            "error" if u < error_rate else "tie" if u < error_rate + tie_rate else ("A" if rng.random() < p else "B")
+        )
         out.append(J(f"m{a}", f"m{b}", verdict, q=str(i)))
     return out
 
@@ -86,8 +88,9 @@ def test_paper_elo_is_seeded_and_zero_sum():
 
 def test_swapping_a_and_b_with_the_verdict_changes_nothing():
     judgments = random_judgments(3)
-    swapped = [J(j.model_b, j.model_a, {"A": "B", "B": "A"}.get(j.verdict, j.verdict), q=j.question_id)
-               for j in judgments]
+    swapped = [
+        J(j.model_b, j.model_a, {"A": "B", "B": "A"}.get(j.verdict, j.verdict), q=j.question_id) for j in judgments
+    ]
     m1, m2 = build_matches(judgments), build_matches(swapped)
     assert np.allclose(paper_elo(m1, 300, 1).summary.rating, paper_elo(m2, 300, 1).summary.rating)
     assert np.allclose(bradley_terry(m1, 0).rating, bradley_terry(m2, 0).rating)
@@ -131,8 +134,11 @@ def test_bt_hand_case_three_to_one():
 
 def test_bt_ties_count_as_half_a_win_each_way():
     ties = build_matches([J("x", "y", "tie", q=str(i)) for i in range(4)] + [J("x", "y", "A", q="9")])
-    halves = build_matches([J("x", "y", "A", q=str(i)) for i in range(2)] + [J("x", "y", "B", q=str(i + 5)) for i in range(2)]
-                           + [J("x", "y", "A", q="9")])
+    halves = build_matches(
+        [J("x", "y", "A", q=str(i)) for i in range(2)]
+        + [J("x", "y", "B", q=str(i + 5)) for i in range(2)]
+        + [J("x", "y", "A", q="9")]
+    )
     assert np.allclose(bradley_terry(ties, 0).rating, bradley_terry(halves, 0).rating)
 
 
@@ -165,7 +171,9 @@ def test_win_rate_and_predicted_matrices():
     assert observed[0, 1] == pytest.approx(0.75) and observed[1, 0] == pytest.approx(0.25)
     assert observed[0, 2] == 0 and math.isnan(observed[1, 2])
     predicted = predicted_win_matrix(np.array([1100.0, 1000.0]))
-    assert predicted[0, 1] == pytest.approx(1 / (1 + 10 ** (-0.25))) and predicted[0, 1] + predicted[1, 0] == pytest.approx(1)
+    assert predicted[0, 1] == pytest.approx(1 / (1 + 10 ** (-0.25))) and predicted[0, 1] + predicted[
+        1, 0
+    ] == pytest.approx(1)
 
 
 # --- relative --------------------------------------------------------------------------------------
@@ -176,8 +184,10 @@ def R(a, b, sa, sb, q, **kw):
 
 def test_relative_score_by_hand():
     judgments = [
-        R("cand", "gpt", 8, 10, "1"), R("cand", "gpt", 9, 9, "2"),  # candidate first: 17 / 19
-        R("gpt", "cand", 10, 6, "1"), R("gpt", "cand", 8, 8, "2"),  # baseline first: 14 / 18
+        R("cand", "gpt", 8, 10, "1"),
+        R("cand", "gpt", 9, 9, "2"),  # candidate first: 17 / 19
+        R("gpt", "cand", 10, 6, "1"),
+        R("gpt", "cand", 8, 8, "2"),  # baseline first: 14 / 18
         R("gpt", "cand", None, None, "3"),  # unparsed: left out and counted
     ]
     score = relative_score(judgments, "cand", "gpt", bootstrap=200)
@@ -191,10 +201,15 @@ def test_relative_score_by_hand():
 
 # --- diagnostics -----------------------------------------------------------------------------------
 def test_position_bias_and_order_consistency():
-    judgments = [J("x", "y", "A", q="1"), J("y", "x", "A", q="1"),  # first always wins: inconsistent
-                 J("x", "y", "A", q="2"), J("y", "x", "B", q="2"),  # x both times: consistent
-                 J("x", "y", "tie", q="3"), J("y", "x", "tie", q="3"),  # tie both: consistent
-                 J("x", "y", "error", q="4")]
+    judgments = [
+        J("x", "y", "A", q="1"),
+        J("y", "x", "A", q="1"),  # first always wins: inconsistent
+        J("x", "y", "A", q="2"),
+        J("y", "x", "B", q="2"),  # x both times: consistent
+        J("x", "y", "tie", q="3"),
+        J("y", "x", "tie", q="3"),  # tie both: consistent
+        J("x", "y", "error", q="4"),
+    ]
     (bias,) = judge_bias(judgments)
     assert (bias.decided, bias.first_wins, bias.ties, bias.errors) == (4, 3, 2, 1)
     assert bias.first_win_share == 0.75
@@ -279,7 +294,9 @@ def test_orderings_auto_reaches_its_error_or_says_so_and_agrees_with_a_fixed_cou
     auto = paper_elo(matches, "auto", seed=2, batch=500, max_orderings=40_000)
     fixed = paper_elo(matches, 10_000, seed=2)
     assert auto.orderings % 500 == 0 and (auto.standard_error.max() < 0.1 or auto.orderings == 40_000)
-    combined = np.sqrt(auto.standard_error ** 2 + fixed.standard_error ** 2)
+    combined = np.sqrt(auto.standard_error**2 + fixed.standard_error**2)
     assert (np.abs(auto.summary.rating - fixed.summary.rating) <= 4 * combined).all()
     # Auto plays the same seeded orders: its first 10,000 are the fixed run's.
-    assert auto.orderings >= 10_000 or np.allclose(auto.summary.rating, paper_elo(matches, auto.orderings, 2).summary.rating)
+    assert auto.orderings >= 10_000 or np.allclose(
+        auto.summary.rating, paper_elo(matches, auto.orderings, 2).summary.rating
+    )

@@ -3,18 +3,22 @@ import time
 from pathlib import Path
 
 import pytest
-
-from arena.store import Answer, Judgment, ResultsStore
 from conftest import shared_path
 
-XSS_ANSWER = ('Here is my answer.\n\n<script>window.__xss = 1; alert("script")</script>\n\n'
-              '<img src=x onerror="window.__xss = 2; alert(\'img\')">\n\n[click me](javascript:alert(3))\n\n'
-              '```python\nprint("code stays code")\n```')
+from arena.store import Answer, Judgment, ResultsStore
+
+XSS_ANSWER = (
+    'Here is my answer.\n\n<script>window.__xss = 1; alert("script")</script>\n\n'
+    "<img src=x onerror=\"window.__xss = 2; alert('img')\">\n\n[click me](javascript:alert(3))\n\n"
+    '```python\nprint("code stays code")\n```'
+)
 
 
 @pytest.fixture
 def imported(cli, tmp_path):
-    assert cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    assert (
+        cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    )
     results = tmp_path / "results"
     ratings = shared_path("published", "qlora-vicuna-pairwise-sample", "ratings")
     assert cli("import", "qlora", ratings, "--benchmark", "vicuna80", "--results", results).code == 0
@@ -24,12 +28,28 @@ def imported(cli, tmp_path):
 @pytest.mark.slow
 def test_report_from_the_published_sample_in_a_browser(cli, imported, tmp_path, browser):
     out = tmp_path / "report"
-    result = cli("report", "--benchmark", "vicuna80", "--results", imported, "--out", out, "--orderings", "500",
-                 "--bootstrap", "200")
+    result = cli(
+        "report",
+        "--benchmark",
+        "vicuna80",
+        "--results",
+        imported,
+        "--out",
+        out,
+        "--orderings",
+        "500",
+        "--bootstrap",
+        "200",
+    )
     assert result.code == 0, result.err
     assert Path(result.out.strip()) == (out / "index.html").resolve()
-    assert {p.name for p in out.glob("*.svg")} >= {"elo-gpt-4.svg", "bt-gpt-4.svg", "winrate-gpt-4.svg",
-                                                    "categories-gpt-4.svg", "position-bias.svg"}
+    assert {p.name for p in out.glob("*.svg")} >= {
+        "elo-gpt-4.svg",
+        "bt-gpt-4.svg",
+        "winrate-gpt-4.svg",
+        "categories-gpt-4.svg",
+        "position-bias.svg",
+    }
     page = browser.new_page()
     requests = []
     page.on("request", lambda r: requests.append(r.url))
@@ -41,8 +61,7 @@ def test_report_from_the_published_sample_in_a_browser(cli, imported, tmp_path, 
     assert page.locator("svg[aria-label^='Predicted win probability']").count() == 1
     assert page.locator("svg[aria-label^='Share of points by category']").count() == 1
     assert "page 1 of 24 · 480 battles" in page.inner_text("#page-info")
-    math_questions = (shared_path("benchmarks", "vicuna80", "questions.jsonl").read_text()
-                      .count('"category": "math"'))
+    math_questions = shared_path("benchmarks", "vicuna80", "questions.jsonl").read_text().count('"category": "math"')
     page.select_option("#f-category", "math")
     assert f"of 1 · {math_questions * 6} battles" in page.inner_text("#page-info")
     page.select_option("#f-category", "")
@@ -60,17 +79,45 @@ def test_report_from_the_published_sample_in_a_browser(cli, imported, tmp_path, 
 
 def _xss_store(results: Path) -> None:
     store = ResultsStore(results)
-    store.save_answers([Answer("sample", "s01", "evil", [XSS_ANSWER]), Answer("sample", "s01", "good", ["A **fine** answer."])])
-    store.save_judgments([Judgment("sample", "s01", "evil", "good", "gpt-4", "pairwise", "B",
-                                   explanation="<script>window.__xss = 3</script> judged"),
-                          Judgment("sample", "s01", "good", "evil", "gpt-4", "pairwise", "A")])
+    store.save_answers(
+        [Answer("sample", "s01", "evil", [XSS_ANSWER]), Answer("sample", "s01", "good", ["A **fine** answer."])]
+    )
+    store.save_judgments(
+        [
+            Judgment(
+                "sample",
+                "s01",
+                "evil",
+                "good",
+                "gpt-4",
+                "pairwise",
+                "B",
+                explanation="<script>window.__xss = 3</script> judged",
+            ),
+            Judgment("sample", "s01", "good", "evil", "gpt-4", "pairwise", "A"),
+        ]
+    )
 
 
 def test_untrusted_answers_stay_inert(cli, tmp_path, browser):
     _xss_store(tmp_path / "results")
     out = tmp_path / "report"
-    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "results", "--out", out,
-               "--orderings", "100", "--bootstrap", "50").code == 0
+    assert (
+        cli(
+            "report",
+            "--benchmark",
+            "sample",
+            "--results",
+            tmp_path / "results",
+            "--out",
+            out,
+            "--orderings",
+            "100",
+            "--bootstrap",
+            "50",
+        ).code
+        == 0
+    )
     html = (out / "index.html").read_text()
     assert "<script>window.__xss" not in html and "onerror=" not in html.split('id="battle-data"')[0]
     page = browser.new_page()
@@ -87,9 +134,12 @@ def test_untrusted_answers_stay_inert(cli, tmp_path, browser):
     assert evil.locator("a[href^='javascript']").count() == 0
     page.mouse.wheel(0, 2000)
     # Nothing in the battles could ever run: no script, no image, no element with an on... handler attribute.
-    assert page.evaluate("""() => [...document.querySelectorAll('#battles *')].filter((e) =>
+    assert (
+        page.evaluate("""() => [...document.querySelectorAll('#battles *')].filter((e) =>
         ['SCRIPT', 'IMG', 'IFRAME', 'OBJECT', 'EMBED'].includes(e.tagName)
-        || [...e.attributes].some((a) => a.name.startsWith('on'))).length""") == 0
+        || [...e.attributes].some((a) => a.name.startsWith('on'))).length""")
+        == 0
+    )
     assert dialogs == [] and page.evaluate("window.__xss") is None
     assert "<script>window.__xss = 3</script> judged" in page.inner_text("#battles")
     page.close()
@@ -97,12 +147,31 @@ def test_untrusted_answers_stay_inert(cli, tmp_path, browser):
 
 def test_relative_section_with_both_orders(cli, tmp_path):
     store = ResultsStore(tmp_path / "r")
-    store.save_judgments([Judgment("sample", q, a, b, "gpt-4", "relative", "A" if sa > sb else "B", score_a=sa, score_b=sb)
-                          for q, (a, b, sa, sb) in enumerate([("x", "base", 8, 7), ("base", "x", 9, 6), ("x", "base", 7, 8),
-                                                              ("base", "x", 5, 8)])])
+    store.save_judgments(
+        [
+            Judgment("sample", q, a, b, "gpt-4", "relative", "A" if sa > sb else "B", score_a=sa, score_b=sb)
+            for q, (a, b, sa, sb) in enumerate(
+                [("x", "base", 8, 7), ("base", "x", 9, 6), ("x", "base", 7, 8), ("base", "x", 5, 8)]
+            )
+        ]
+    )
     out = tmp_path / "rep"
-    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", out, "--bootstrap", "50",
-               "--baseline", "base").code == 0
+    assert (
+        cli(
+            "report",
+            "--benchmark",
+            "sample",
+            "--results",
+            tmp_path / "r",
+            "--out",
+            out,
+            "--bootstrap",
+            "50",
+            "--baseline",
+            "base",
+        ).code
+        == 0
+    )
     html = (out / "index.html").read_text()
     assert "Score as % of base" in html and "candidate_first" in html and "baseline_first" in html
     assert (out / "relative-gpt-4.svg").exists()
@@ -146,11 +215,28 @@ def test_names_with_markup_are_text_in_headings_and_tables(cli, tmp_path):
 
     model, judge, label = "<b id=m>mdl</b>", "<i>judge</i>", '<img src=x onerror="alert(1)"> & co'
     ResultsStore(tmp_path / "r").save_judgments(
-        [Judgment("sample", f"s0{i}", a, b, judge, "pairwise", v, meta={"judge_label": label})
-         for i, (a, b, v) in enumerate([(model, "plain", "A"), ("plain", model, "B"), (model, "plain", "tie")])])
+        [
+            Judgment("sample", f"s0{i}", a, b, judge, "pairwise", v, meta={"judge_label": label})
+            for i, (a, b, v) in enumerate([(model, "plain", "A"), ("plain", model, "B"), (model, "plain", "tie")])
+        ]
+    )
     out = tmp_path / "rep"
-    assert cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", out, "--orderings", "20",
-               "--bootstrap", "20").code == 0
+    assert (
+        cli(
+            "report",
+            "--benchmark",
+            "sample",
+            "--results",
+            tmp_path / "r",
+            "--out",
+            out,
+            "--orderings",
+            "20",
+            "--bootstrap",
+            "20",
+        ).code
+        == 0
+    )
 
     class Elements(HTMLParser):
         def __init__(self):

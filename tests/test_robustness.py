@@ -18,14 +18,16 @@ BENCH = "b"
 
 def store_with(path, verdicts):
     """verdicts: (model_a, model_b, verdict, judge) rows, each on its own question."""
-    ResultsStore(path).save_judgments([Judgment(BENCH, f"q{i}", a, b, judge, "pairwise", v)
-                                       for i, (a, b, v, judge) in enumerate(verdicts)])
+    ResultsStore(path).save_judgments(
+        [Judgment(BENCH, f"q{i}", a, b, judge, "pairwise", v) for i, (a, b, v, judge) in enumerate(verdicts)]
+    )
     return path
 
 
 def robustness_rows(cli, results, *extra, benchmark=BENCH):
-    result = cli("ratings", "--benchmark", benchmark, "--results", results, "--method", "robustness",
-                 "--format", "json", *extra)
+    result = cli(
+        "ratings", "--benchmark", benchmark, "--results", results, "--method", "robustness", "--format", "json", *extra
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -39,8 +41,13 @@ def delete_judgments(results, benchmark, removed):
         kept = []
         for line in path.read_text().splitlines():
             record = json.loads(line)
-            key = (record["question_id"], record["model_a"], record["model_b"], record["judge"],
-                   (record.get("meta") or {}).get("turn"))
+            key = (
+                record["question_id"],
+                record["model_a"],
+                record["model_b"],
+                record["judge"],
+                (record.get("meta") or {}).get("turn"),
+            )
             if key in keys and record["protocol"] == "pairwise":
                 gone += 1
             else:
@@ -50,8 +57,19 @@ def delete_judgments(results, benchmark, removed):
 
 
 def rerun(cli, results, benchmark, *extra, method="bt"):
-    result = cli("ratings", "--benchmark", benchmark, "--results", results, "--method", method, "--format", "json",
-                 *(("--bootstrap", "1") if method == "bt" else ()), *extra)
+    result = cli(
+        "ratings",
+        "--benchmark",
+        benchmark,
+        "--results",
+        results,
+        "--method",
+        method,
+        "--format",
+        "json",
+        *(("--bootstrap", "1") if method == "bt" else ()),
+        *extra,
+    )
     assert result.code == 0, result.err
     return {row["model"]: row["rating"] for row in result.json()}
 
@@ -76,8 +94,13 @@ def test_520_against_480_needs_exactly_41(cli, tmp_path):
 
 
 def test_40_removed_leaves_a_tie_which_is_no_flip():
-    matches = Matches(("x", "y"), np.zeros(1000, dtype=np.int64), np.ones(1000, dtype=np.int64),
-                      np.r_[np.ones(520), np.zeros(480)], {})
+    matches = Matches(
+        ("x", "y"),
+        np.zeros(1000, dtype=np.int64),
+        np.ones(1000, dtype=np.int64),
+        np.r_[np.ones(520), np.zeros(480)],
+        {},
+    )
     theta = robustness.bt_fit(matches)
     tied = robustness.bt_fit(robustness.without(matches, np.arange(40)))
     assert tied[0] == pytest.approx(tied[1], abs=1e-9)
@@ -113,15 +136,39 @@ def vicuna_rows(published_vicuna):
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):  # no bound: every pair gets its count
-        assert main(["ratings", "--benchmark", "vicuna80", "--results", str(published_vicuna), "--method",
-                     "robustness", "--max-share", "1", "--format", "json"]) == 0
+        assert (
+            main(
+                [
+                    "ratings",
+                    "--benchmark",
+                    "vicuna80",
+                    "--results",
+                    str(published_vicuna),
+                    "--method",
+                    "robustness",
+                    "--max-share",
+                    "1",
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
     return json.loads(buffer.getvalue())
 
 
 def test_published_vicuna_has_a_count_for_each_pair_of_the_papers_table(cli, vicuna_rows, published_vicuna):
     neighbours = [r for r in vicuna_rows if r["pair"] == "neighbours"]
     assert [r["higher"] for r in neighbours] + [neighbours[-1]["lower"]] == [
-        "gpt-4", "guanaco-65b", "guanaco-33b", "vicuna-13b", "gpt-3.5", "guanaco-13b", "bard", "guanaco-7b"]
+        "gpt-4",
+        "guanaco-65b",
+        "guanaco-33b",
+        "vicuna-13b",
+        "gpt-3.5",
+        "guanaco-13b",
+        "bard",
+        "guanaco-7b",
+    ]
     for row in neighbours:
         assert row["verified"] and row["flip_count"] == len(row["removed"]) > 0
         assert row["flip_share"] == pytest.approx(row["flip_count"] / 4467, abs=1e-6)
@@ -137,8 +184,9 @@ def test_published_vicuna_has_a_count_for_each_pair_of_the_papers_table(cli, vic
     assert [r["flip_count"] for r in bounded[1:]] == [r["flip_count"] for r in neighbours[1:]]
 
 
-def test_each_removed_set_flips_through_the_cli_and_one_judgment_fewer_does_not(cli, vicuna_rows, published_vicuna,
-                                                                                 tmp_path):
+def test_each_removed_set_flips_through_the_cli_and_one_judgment_fewer_does_not(
+    cli, vicuna_rows, published_vicuna, tmp_path
+):
     for row in [r for r in vicuna_rows if r["verified"] and r["pair"] == "neighbours"]:
         for removed, flips in ((row["removed"], True), (row["removed"][:-1], False)):
             results = tmp_path / f"{row['place']}-{flips}"
@@ -149,8 +197,11 @@ def test_each_removed_set_flips_through_the_cli_and_one_judgment_fewer_does_not(
 
 
 def test_unreadable_verdicts_are_never_removed(cli, vicuna_rows, published_vicuna, tmp_path):
-    errors = {(j.question_id, j.model_a, j.model_b) for j in ResultsStore(published_vicuna).judgments("vicuna80")
-              if j.verdict == "error"}
+    errors = {
+        (j.question_id, j.model_a, j.model_b)
+        for j in ResultsStore(published_vicuna).judgments("vicuna80")
+        if j.verdict == "error"
+    }
     assert len(errors) == 13
     removed = {(r["question_id"], r["model_a"], r["model_b"]) for row in vicuna_rows for r in row["removed"]}
     assert removed and not removed & errors
@@ -167,8 +218,12 @@ def test_a_pair_decided_by_one_judges_wide_margin_needs_many_removals(cli, tmp_p
     """Judge `split` sees x and y as equals (500 each); judge `sure` prefers x 150 to 50. Pooled, x leads
     only because of `sure`, and 101 of its verdicts must go before y is ahead: a large count, though the
     pair is close on the pooled record."""
-    verdicts = ([("x", "y", "A", "split")] * 500 + [("x", "y", "B", "split")] * 500
-                + [("x", "y", "A", "sure")] * 150 + [("x", "y", "B", "sure")] * 50)
+    verdicts = (
+        [("x", "y", "A", "split")] * 500
+        + [("x", "y", "B", "split")] * 500
+        + [("x", "y", "A", "sure")] * 150
+        + [("x", "y", "B", "sure")] * 50
+    )
     results = store_with(tmp_path / "r", verdicts)
     pooled = robustness_rows(cli, results, "--pool-judges")[0]
     assert pooled["flip_count"] == 101
@@ -208,8 +263,17 @@ def test_fastchat_turns_name_the_removed_judgments(cli, tmp_path):
     for q in range(40):
         for turn in (1, 2):
             winner = "model_1" if (q + turn) % 5 else "model_2"
-            rows.append({"question_id": q, "model_1": "x", "model_2": "y", "g1_winner": winner,
-                         "g2_winner": winner, "judge": ["gpt-4", "pair-v2"], "turn": turn})
+            rows.append(
+                {
+                    "question_id": q,
+                    "model_1": "x",
+                    "model_2": "y",
+                    "g1_winner": winner,
+                    "g2_winner": winner,
+                    "judge": ["gpt-4", "pair-v2"],
+                    "turn": turn,
+                }
+            )
     (folder / "gpt-4_pair.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     results = tmp_path / "r"
     assert cli("import", "fastchat", tmp_path / "fc", "--benchmark", "mtbench", "--results", results).code == 0
@@ -221,20 +285,28 @@ def test_fastchat_turns_name_the_removed_judgments(cli, tmp_path):
 
 
 def test_table_and_top_model_line(cli, tmp_path):
-    results = store_with(tmp_path / "r", [("x", "y", "A", "gpt-4")] * 30 + [("x", "y", "B", "gpt-4")] * 20
-                         + [("y", "z", "A", "gpt-4")] * 40 + [("y", "z", "B", "gpt-4")] * 10)
+    results = store_with(
+        tmp_path / "r",
+        [("x", "y", "A", "gpt-4")] * 30
+        + [("x", "y", "B", "gpt-4")] * 20
+        + [("y", "z", "A", "gpt-4")] * 40
+        + [("y", "z", "B", "gpt-4")] * 10,
+    )
     result = cli("ratings", "--benchmark", BENCH, "--results", results, "--method", "robustness")
     assert result.code == 0
     assert "Judgments holding each place" in result.out
     assert "Fewest judgments that change the top model" in result.out
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--max-share", "0"), "--max-share"),
-    (("--max-share", "1.5"), "--max-share"),
-    (("--rating", "glicko"), "--rating"),
-    (("--judge", "nobody"), "nobody"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--max-share", "0"), "--max-share"),
+        (("--max-share", "1.5"), "--max-share"),
+        (("--rating", "glicko"), "--rating"),
+        (("--judge", "nobody"), "nobody"),
+    ],
+)
 def test_bad_options_are_one_message_and_exit_2(cli, tmp_path, extra, message):
     results = store_with(tmp_path / "r", [("x", "y", "A", "gpt-4")] * 3)
     result = cli("ratings", "--benchmark", BENCH, "--results", results, "--method", "robustness", *extra)
@@ -249,14 +321,33 @@ def test_every_judgment_an_error_is_a_message(cli, tmp_path):
 
 # --- the report column and the tournament line -----------------------------------------------------------
 def test_report_shows_how_many_judgments_hold_each_place(cli, tmp_path):
-    results = store_with(tmp_path / "r", [("x", "y", "A", "gpt-4")] * 520 + [("x", "y", "B", "gpt-4")] * 480
-                         + [("y", "z", "A", "gpt-4")] * 300 + [("y", "z", "B", "gpt-4")] * 100)
+    results = store_with(
+        tmp_path / "r",
+        [("x", "y", "A", "gpt-4")] * 520
+        + [("x", "y", "B", "gpt-4")] * 480
+        + [("y", "z", "A", "gpt-4")] * 300
+        + [("y", "z", "B", "gpt-4")] * 100,
+    )
     out = tmp_path / "report"
-    assert cli("report", "--benchmark", BENCH, "--results", results, "--out", out, "--orderings", "100",
-               "--bootstrap", "20").code == 0
+    assert (
+        cli(
+            "report",
+            "--benchmark",
+            BENCH,
+            "--results",
+            results,
+            "--out",
+            out,
+            "--orderings",
+            "100",
+            "--bootstrap",
+            "20",
+        ).code
+        == 0
+    )
     html = (out / "index.html").read_text()
-    table = html[html.index('id="bt-gpt-4"'):]
-    table = table[:table.index("</table>")]
+    table = html[html.index('id="bt-gpt-4"') :]
+    table = table[: table.index("</table>")]
     expected = robustness.bt_neighbours(robustness_matches(results))
     assert expected[0].flip_count is not None
     for result in expected:
@@ -272,9 +363,23 @@ def robustness_matches(results):
 
 
 def test_tournament_prints_the_top_pairs_count(cli, published_vicuna, tmp_path):
-    result = cli("tournament", "--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:gpt-4",
-                 "--models", "guanaco-65b", "guanaco-33b", "vicuna-13b", "--results", tmp_path / "t",
-                 "--orderings", "100", "--bootstrap", "20")
+    result = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}:gpt-4",
+        "--models",
+        "guanaco-65b",
+        "guanaco-33b",
+        "vicuna-13b",
+        "--results",
+        tmp_path / "t",
+        "--orderings",
+        "100",
+        "--bootstrap",
+        "20",
+    )
     assert result.code == 0, result.err
     line = next(line for line in result.out.splitlines() if line.startswith("Top place:"))
     judgments = [j for j in ResultsStore(tmp_path / "t").judgments("vicuna80")]

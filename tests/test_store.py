@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from arena.prompts import load_prompt_set
 from arena.errors import ArenaError
-from arena.store import Answer, Judgment, ResultsStore
 from arena.interop.fastchat_export import import_answers
+from arena.prompts import load_prompt_set
+from arena.store import Answer, Judgment, ResultsStore
 from arena.store.jsonl import JsonlLog, TornLineWarning
 
 WRITER = """
@@ -60,7 +60,9 @@ def test_sigkill_mid_write_loses_at_most_the_record_in_flight(tmp_path):
     path = tmp_path / "log.jsonl"
     torn_seen = 0
     for round_number in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(3_000_000)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(3_000_000)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.05 + 0.05 * round_number)
         os.kill(proc.pid, signal.SIGKILL)
@@ -117,8 +119,19 @@ def test_malformed_middle_line_names_file_and_line_and_touches_nothing(tmp_path,
 def test_missing_field_in_a_stored_record(tmp_path):
     path = tmp_path / "results" / "sample" / "judgments" / "gpt-4.jsonl"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"benchmark": "sample", "question_id": "1", "model_a": "x", "judge": "gpt-4",
-                                "protocol": "pairwise", "verdict": "A"}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "sample",
+                "question_id": "1",
+                "model_a": "x",
+                "judge": "gpt-4",
+                "protocol": "pairwise",
+                "verdict": "A",
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(ArenaError, match=r"gpt-4\.jsonl:1: missing field 'model_b'"):
         ResultsStore(tmp_path / "results").judgments("sample")
 
@@ -153,8 +166,10 @@ def test_concurrent_threads_never_interleave(tmp_path):
 
 def test_concurrent_processes_never_interleave(tmp_path):
     path = tmp_path / "p.jsonl"
-    script = ("import sys\nfrom arena.store.jsonl import JsonlLog\nlog = JsonlLog(sys.argv[1])\n"
-              "for i in range(300):\n    log.append([{'w': sys.argv[2], 'i': i, 'pad': 'z' * 70000}])\n")
+    script = (
+        "import sys\nfrom arena.store.jsonl import JsonlLog\nlog = JsonlLog(sys.argv[1])\n"
+        "for i in range(300):\n    log.append([{'w': sys.argv[2], 'i': i, 'pad': 'z' * 70000}])\n"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(w)]) for w in range(3)]
     assert all(p.wait() == 0 for p in procs)
     records = JsonlLog(path).read()
@@ -191,9 +206,8 @@ def test_run_manifest_records_config_versions_and_status(tmp_path):
     assert manifest["status"] == "ok" and manifest["finished"]
     assert manifest["config"] == {"model": "m", "limit": 3} and manifest["seeds"] == {"sampling": 7}
     assert "numpy" in manifest["packages"] and "arena" in manifest["packages"]
-    with pytest.raises(RuntimeError):
-        with store.run("judge", {}):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.run("judge", {}):
+        raise RuntimeError("boom")
     failed = json.loads(next((tmp_path / "results" / "runs").glob("*judge*.json")).read_text())
     assert failed["status"] == "failed: RuntimeError"
 
@@ -202,7 +216,9 @@ def test_fastchat_export_import_round_trip(tmp_path, cli):
     store = ResultsStore(tmp_path / "results")
     sample = load_prompt_set("sample")
     store.save_answers([_answer(p.id, model="model-x", text=f"answer to {p.id}") for p in sample.prompts[:5]])
-    result = cli("export", "fastchat", "--benchmark", "sample", "--out", tmp_path / "fc", "--results", tmp_path / "results")
+    result = cli(
+        "export", "fastchat", "--benchmark", "sample", "--out", tmp_path / "fc", "--results", tmp_path / "results"
+    )
     assert result.code == 0, result.err
     questions = [json.loads(line) for line in (tmp_path / "fc" / "question.jsonl").read_text().splitlines()]
     assert len(questions) == 12 and all(isinstance(q["turns"], list) for q in questions)
@@ -220,9 +236,15 @@ def test_fastchat_export_import_round_trip(tmp_path, cli):
 def test_fastchat_import_bad_line_imports_nothing(tmp_path, cli):
     folder = tmp_path / "fc" / "model_answer"
     folder.mkdir(parents=True)
-    (folder / "a.jsonl").write_text(json.dumps({"question_id": 1, "model_id": "a", "choices": [{"turns": ["x"]}]}) + "\n")
-    (folder / "b.jsonl").write_text(json.dumps({"question_id": 1, "model_id": "b", "choices": [{"turns": ["x"]}]})
-                                    + "\n" + json.dumps({"question_id": 2, "model_id": "b", "choices": []}) + "\n")
+    (folder / "a.jsonl").write_text(
+        json.dumps({"question_id": 1, "model_id": "a", "choices": [{"turns": ["x"]}]}) + "\n"
+    )
+    (folder / "b.jsonl").write_text(
+        json.dumps({"question_id": 1, "model_id": "b", "choices": [{"turns": ["x"]}]})
+        + "\n"
+        + json.dumps({"question_id": 2, "model_id": "b", "choices": []})
+        + "\n"
+    )
     result = cli("import", "fastchat", tmp_path / "fc", "--benchmark", "sample", "--results", tmp_path / "results")
     assert result.code == 2 and "b.jsonl:2: field 'choices'" in result.err
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.jsonl"))
@@ -248,7 +270,11 @@ def test_files_arena_writes_get_the_umask_mode(cli, tmp_path):
         assert cli("prompts", "pull", "mine", "--from", prompts).code == 0
         with ResultsStore(tmp_path / "r").run("import", {}):
             pass
-        written = [tmp_path / "a.json", *(tmp_path / "arena_home").rglob("mine.jsonl"), *(tmp_path / "r" / "runs").iterdir()]
+        written = [
+            tmp_path / "a.json",
+            *(tmp_path / "arena_home").rglob("mine.jsonl"),
+            *(tmp_path / "r" / "runs").iterdir(),
+        ]
         assert len(written) == 3
         assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {oct(0o644)}
     finally:
@@ -307,8 +333,11 @@ def test_columns_give_the_same_matches_as_records(tmp_path):
 
     store = ResultsStore(tmp_path / "r")
     rng = np.random.default_rng(0)
-    rows = [Judgment("b", f"q{i}", f"m{a}", f"m{b}", "j", "pairwise", str(rng.choice(["A", "B", "tie", "error"])))
-            for i, (a, b) in enumerate(rng.integers(0, 5, (300, 2))) if a != b]
+    rows = [
+        Judgment("b", f"q{i}", f"m{a}", f"m{b}", "j", "pairwise", str(rng.choice(["A", "B", "tie", "error"])))
+        for i, (a, b) in enumerate(rng.integers(0, 5, (300, 2)))
+        if a != b
+    ]
     store.save_judgments(rows)
     store.save_judgments([Judgment("b", rows[0].question_id, rows[0].model_a, rows[0].model_b, "j", "pairwise", "tie")])
     by_records = build_matches(store.judgments("b"))
@@ -316,4 +345,6 @@ def test_columns_give_the_same_matches_as_records(tmp_path):
     assert by_records.models == by_columns.models and by_records.errors == by_columns.errors
     order = lambda m: np.lexsort((m.outcome, m.model_b, m.model_a))  # noqa: E731
     for field in ("model_a", "model_b", "outcome"):
-        assert np.array_equal(getattr(by_records, field)[order(by_records)], getattr(by_columns, field)[order(by_columns)])
+        assert np.array_equal(
+            getattr(by_records, field)[order(by_records)], getattr(by_columns, field)[order(by_columns)]
+        )

@@ -1,14 +1,14 @@
 """Style features, style-controlled Bradley-Terry, the length-controlled win rate and the judge's taste."""
 
 import numpy as np
+from conftest import shared_path
 from scipy.optimize import minimize
 
 from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry
-from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
 from arena.ratings.matches import Matches
-from arena.ratings.style.fit import controlled_bt, normalised_difference
 from arena.ratings.style.features import answer_features, text_features
-from conftest import shared_path
+from arena.ratings.style.fit import controlled_bt, normalised_difference
+from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
 
 
 def test_features_count_words_and_markdown():
@@ -37,8 +37,9 @@ def _reference(a, b, y, features, n):
         g[n:] = -features.T @ r
         return g
 
-    x = minimize(loss, np.zeros(n + features.shape[1]), jac=grad, method="BFGS",
-                 options={"gtol": 1e-10, "maxiter": 10_000}).x
+    x = minimize(
+        loss, np.zeros(n + features.shape[1]), jac=grad, method="BFGS", options={"gtol": 1e-10, "maxiter": 10_000}
+    ).x
     x[:n] -= x[:n].mean()
     return x
 
@@ -48,7 +49,9 @@ def test_joint_fit_matches_a_reference_optimiser_on_random_data():
     n, m = 6, 2_000
     a = rng.integers(0, n, m)
     b = (a + rng.integers(1, n, m)) % n
-    features = normalised_difference(rng.integers(0, 400, (m, 3)).astype(float), rng.integers(0, 400, (m, 3)).astype(float))
+    features = normalised_difference(
+        rng.integers(0, 400, (m, 3)).astype(float), rng.integers(0, 400, (m, 3)).astype(float)
+    )
     y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 0.5).astype(float))
     ours = fit_with_covariates(covariate_matches(a, b, y, features, n))
     assert np.abs(ours - _reference(a, b, y, features, n)).max() < 1e-4
@@ -59,7 +62,9 @@ def test_joint_fit_matches_a_reference_on_the_published_judgments(tmp_path, cli)
     from arena.store import ResultsStore
 
     results = tmp_path / "r"
-    assert cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    assert (
+        cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    )
     store = ResultsStore(results)
     names = ("length", "headers", "lists", "bold")
     matches, features = styled_matches(store, "vicuna80", store.judgments("vicuna80"), names)
@@ -83,7 +88,9 @@ def _random_style_data(seed: int, n: int = 6, m: int = 3_000, k: int = 3):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, n, m)
     b = (a + rng.integers(1, n, m)) % n
-    features = normalised_difference(rng.integers(0, 400, (m, k)).astype(float), rng.integers(0, 400, (m, k)).astype(float))
+    features = normalised_difference(
+        rng.integers(0, 400, (m, k)).astype(float), rng.integers(0, 400, (m, k)).astype(float)
+    )
     z = np.linspace(-1, 1, n)[a] - np.linspace(-1, 1, n)[b] + features @ np.linspace(0.8, -0.4, k)
     y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 1 / (1 + np.exp(-z))).astype(float))
     return covariate_matches(a, b, y, features, n)
@@ -108,9 +115,13 @@ def test_resamples_on_the_published_judgments_end_at_their_own_fits(tmp_path, cl
     from arena.store import ResultsStore
 
     results = tmp_path / "r"
-    assert cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    assert (
+        cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    )
     store = ResultsStore(results)
-    matches, features = styled_matches(store, "vicuna80", store.judgments("vicuna80"), ("length", "headers", "lists", "bold"))
+    matches, features = styled_matches(
+        store, "vicuna80", store.judgments("vicuna80"), ("length", "headers", "lists", "bold")
+    )
     n = len(matches.models)
     data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
     point = fit_with_covariates(data)
@@ -176,8 +187,21 @@ def test_with_all_differences_zero_the_controlled_fit_is_plain_bradley_terry():
 
 # --- from the command line, on the paper's own files -----------------------------------------------
 def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published_vicuna):
-    out = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "bt", "--control", "style",
-              "--bootstrap", "100", "--format", "json")
+    out = cli(
+        "ratings",
+        "--results",
+        published_vicuna,
+        "--benchmark",
+        "vicuna80",
+        "--method",
+        "bt",
+        "--control",
+        "style",
+        "--bootstrap",
+        "100",
+        "--format",
+        "json",
+    )
     assert out.code == 0, out.err
     data = out.json()
     assert [c["feature"] for c in data["coefficients"]] == ["length", "headers", "lists", "bold"]
@@ -189,8 +213,23 @@ def test_style_controlled_leaderboard_and_coefficients_as_json(cli, published_vi
 
 
 def test_length_controlled_win_rate_against_chatgpt(cli, published_vicuna):
-    rows = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "winrate", "--baseline",
-               "gpt-3.5", "--control", "length", "--bootstrap", "100", "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        published_vicuna,
+        "--benchmark",
+        "vicuna80",
+        "--method",
+        "winrate",
+        "--baseline",
+        "gpt-3.5",
+        "--control",
+        "length",
+        "--bootstrap",
+        "100",
+        "--format",
+        "json",
+    ).json()
     gpt4 = next(r for r in rows if r["model"] == "gpt-4")
     assert gpt4["ci_low"] <= gpt4["win_rate"] <= gpt4["ci_high"] and gpt4["questions"] == 80
     assert gpt4["lc_win_rate"] < gpt4["win_rate"]  # GPT-4's answers are longer than ChatGPT's
@@ -198,11 +237,33 @@ def test_length_controlled_win_rate_against_chatgpt(cli, published_vicuna):
 
 
 def test_bias_report_has_the_length_preference(cli, published_vicuna, tmp_path):
-    rows = cli("ratings", "--results", published_vicuna, "--benchmark", "vicuna80", "--method", "bias", "--bootstrap", "50",
-               "--format", "json").json()
+    rows = cli(
+        "ratings",
+        "--results",
+        published_vicuna,
+        "--benchmark",
+        "vicuna80",
+        "--method",
+        "bias",
+        "--bootstrap",
+        "50",
+        "--format",
+        "json",
+    ).json()
     assert rows[0]["length_beta"] > 0 and 0.5 < rows[0]["longer_wins_share"] <= 1
-    report = cli("report", "--results", published_vicuna, "--benchmark", "vicuna80", "--out", tmp_path / "rep",
-                 "--bootstrap", "50", "--orderings", "100")
+    report = cli(
+        "report",
+        "--results",
+        published_vicuna,
+        "--benchmark",
+        "vicuna80",
+        "--out",
+        tmp_path / "rep",
+        "--bootstrap",
+        "50",
+        "--orderings",
+        "100",
+    )
     assert report.code == 0, report.err
     html = (tmp_path / "rep" / "index.html").read_text()
     assert 'data-show="controlled"' in html and "Length preference" in html

