@@ -190,7 +190,7 @@ def matches_from_frame(frame: pd.DataFrame):
     winner is missing (an unreadable verdict) are counted as errors and left out."""
     import numpy as np
 
-    from arena.ratings.matches import Matches
+    from arena.ratings.matches import assemble_matches
 
     missing = [c for c in ("model_a", "model_b", "winner") if c not in frame.columns]
     if missing:
@@ -207,15 +207,9 @@ def matches_from_frame(frame: pd.DataFrame):
     model_a = frame["model_a"].astype(str).to_numpy()
     model_b = frame["model_b"].astype(str).to_numpy()
     models, codes = np.unique(np.concatenate([model_a, model_b]), return_inverse=True)
-    a, b = codes[: len(frame)], codes[len(frame) :]
-    decided = ~np.isnan(outcome)
-    errors = np.bincount(a[~decided], minlength=len(models)) + np.bincount(b[~decided], minlength=len(models))
-    return Matches(
-        tuple(str(m) for m in models),
-        a[decided].astype(np.int64),
-        b[decided].astype(np.int64),
-        outcome[decided],
-        {str(m): int(e) for m, e in zip(models, errors) if e},
+    undecided = np.isnan(outcome)
+    return assemble_matches(
+        list(models), codes[: len(frame)], codes[len(frame) :], outcome, np.full(len(frame), np.nan), undecided
     )
 
 

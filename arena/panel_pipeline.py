@@ -149,18 +149,9 @@ def _print_panel(args, names: list[str], command: str, json_out: bool) -> dict:
             path = store.root / file_safe(benchmark) / "leaderboards" / f"{panel_name('majority')}.json"
             write_atomically(path, json.dumps(result, indent=2))
             if not json_out:
-                print_records(
-                    elo,
-                    "table",
-                    f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
-                    leaderboard.RATING_COLUMNS,
-                )
-                print_records(
-                    bt,
-                    "table",
-                    f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}",
-                    leaderboard.RATING_COLUMNS,
-                )
+                from arena.pipelines import print_leaderboards
+
+                print_leaderboards(elo, bt, label, args.orderings, args.bootstrap)
         else:
             record = build_matches(majority).record()
             baseline = resolve_model(args.baseline, args.models_file).name

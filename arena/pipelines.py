@@ -566,18 +566,18 @@ def _rate_tournament(
             + "\n"
         )
     else:
-        print_records(
-            elo,
-            "table",
-            f"Elo (paper: K=32, mean of {args.orderings} orders, 95% CI) · {label}",
-            leaderboard.RATING_COLUMNS,
-        )
-        print_records(
-            bt, "table", f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS
-        )
+        print_leaderboards(elo, bt, label, args.orderings, args.bootstrap)
         _print_top_pair(judgments)
     saved = _save_leaderboard(store, benchmark, judge.name, data)
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")
+
+
+def print_leaderboards(elo: list[dict], bt: list[dict], label: str, orderings: int | str, bootstrap: int) -> None:
+    """A tournament's two tables: the paper's Elo and Bradley-Terry."""
+    print_records(
+        elo, "table", f"Elo (paper: K=32, mean of {orderings} orders, 95% CI) · {label}", leaderboard.RATING_COLUMNS
+    )
+    print_records(bt, "table", f"Bradley-Terry ({bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
 
 
 def _print_top_pair(judgments) -> None:

@@ -69,7 +69,7 @@ def build_matches(judgments: list[Judgment]) -> Matches:
         raise ArenaError("no judgments to rate")
     models = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
     position = {m: i for i, m in enumerate(models)}
-    return _assemble(
+    return assemble_matches(
         models,
         np.array([position[j.model_a] for j in judgments], dtype=np.int64),
         np.array([position[j.model_b] for j in judgments], dtype=np.int64),
@@ -79,7 +79,7 @@ def build_matches(judgments: list[Judgment]) -> Matches:
     )
 
 
-def _assemble(
+def assemble_matches(
     models: list[str], a: np.ndarray, b: np.ndarray, score: np.ndarray, soft: np.ndarray, error: np.ndarray
 ) -> Matches:
     """Matches from one row per judgment: the two models' positions in `models`, the verdict's score for A
@@ -131,4 +131,4 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
         if code >= 0:
             score_of[code] = score
     error = verdicts == columns.code("verdict", "error")
-    return _assemble(models, a, b, score_of[verdicts], columns.preference_b[keep], error)
+    return assemble_matches(models, a, b, score_of[verdicts], columns.preference_b[keep], error)
