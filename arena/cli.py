@@ -956,12 +956,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 # Which extra of `pip install -e '.[EXTRA]'` brings each optional package.
 EXTRAS = {
-    **dict.fromkeys(("torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "gguf"), "hf"),
     **dict.fromkeys(
-        ("starlette", "uvicorn", "sqlalchemy", "jinja2", "multipart", "python_multipart", "psycopg"), "web"
+        ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "gguf", "matplotlib"), "hf"
     ),
+    **dict.fromkeys(("starlette", "uvicorn", "sqlalchemy", "multipart", "python_multipart", "psycopg"), "web"),
     "vllm": "gpu",
     "playwright": "dev",
+    "pandas": "analysis",
 }
 
 

@@ -63,7 +63,8 @@ def _hub_dataset(name: str) -> list[tuple[Message, ...]]:
         import datasets
     except ImportError:
         raise ArenaError(
-            f"'{name}' is not a local file; loading a Hugging Face dataset needs `pip install datasets`"
+            f"'{name}' is not a local file; loading a Hugging Face dataset needs the datasets extra: "
+            "pip install -e '.[datasets]'"
         ) from None
     try:
         rows = datasets.load_dataset(name, split="train")
