@@ -14,6 +14,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def stdout_console():
@@ -133,3 +134,17 @@ def log_to_terminal() -> None:
         logger.addHandler(TerminalHandler())
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+def progress_bar(label: str, total: int, unit: str = "", fields: tuple[str, ...] = ()):
+    """A progress bar on stderr for long work (answers, judge calls, training steps): label, bar, done/total,
+    the unit, then each named field (set with `update(task, <field>=...)`) and the time elapsed. Returns the
+    rich Progress (start/stop it around the work) and the task to advance."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(unit)] if unit else []
+    columns += [TextColumn(f"{{task.fields[{name}]}}") for name in fields]
+    progress = Progress(*columns, TimeElapsedColumn(), console=stderr_console())
+    empty: dict[str, Any] = dict.fromkeys(fields, "")  # every named field starts empty
+    return progress, progress.add_task(label, total=total, **empty)

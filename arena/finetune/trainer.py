@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from arena.console import progress_bar
 from arena.errors import ArenaError
 from arena.finetune.config import FinetuneConfig, adjust_for_size
 from arena.finetune.data import IGNORE, read_conversations, tokenize_conversation
@@ -245,7 +246,9 @@ def finetune(
     for _ in range(state["step"] * config.gradient_accumulation):  # the same data order as an unbroken run
         next(batches)
 
-    progress = _progress(steps, name) if show_progress else None
+    progress, _ = (
+        progress_bar(f"fine-tuning {name}", steps, "steps", ("loss", "rate")) if show_progress else (None, None)
+    )
     model.train()
     try:
         if progress:
@@ -329,25 +332,6 @@ def finetune(
         state["eval_losses"],
         fallbacks,
     )
-
-
-def _progress(total: int, name: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from arena.console import stderr_console
-
-    progress = Progress(
-        TextColumn(f"fine-tuning {name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TextColumn("{task.fields[loss]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=stderr_console(),
-    )
-    progress.add_task(name, total=total, loss="", rate="")
-    return progress
 
 
 def _plot_loss(losses: list, eval_losses: list, path: Path, name: str) -> None:

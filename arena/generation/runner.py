@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from arena.console import progress_bar
 from arena.models.base import ChatModel, GenerationParams, GenerationRequest, backend_factory
 from arena.models.spec import ModelSpec
 from arena.prompts.records import Message, Prompt, PromptSet
@@ -52,22 +53,6 @@ def next_request(prompt: Prompt, replies: list[str]) -> GenerationRequest | None
     return None
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from arena.console import stderr_console
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("answers"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=stderr_console(),
-    )
-
-
 def generate_answers(
     store: ResultsStore,
     prompt_set: PromptSet,
@@ -106,8 +91,11 @@ def _generate(
 ) -> None:
     model = model or backend_factory(spec.backend)(spec)
     report.params, report.model_facts = params.as_record(), model.describe()
-    progress = _progress() if show_progress else None
-    task = progress.add_task(f"{spec.name} on {prompt_set.name}", total=len(todo), rate="") if progress else None
+    progress, task = (
+        progress_bar(f"{spec.name} on {prompt_set.name}", len(todo), "answers", ("rate",))
+        if show_progress
+        else (None, None)
+    )
     if progress:
         progress.start()
     try:

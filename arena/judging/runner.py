@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
+from arena.console import progress_bar
 from arena.errors import ArenaError
 from arena.judging.budget import CostBudget
 from arena.judging.judges import Judge, JudgeReply, JudgeRequest
@@ -116,22 +117,6 @@ def sample_matchups(matchups: list[Matchup], budget: int, seed: int) -> list[Mat
     return random.Random(seed).sample(matchups, budget)
 
 
-def _progress(total: int, label: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from arena.console import stderr_console
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[cost]}"),
-        TimeElapsedColumn(),
-        console=stderr_console(),
-    )
-    return progress, progress.add_task(label, total=total, cost="")
-
-
 def _render(templates: TemplateSet, m: Matchup):
     if m.turn is not None:
         from arena.judging.turns import render_turn
@@ -230,7 +215,11 @@ def judge_matchups(
         if dry_run or not requests:
             return report
 
-        progress, task = _progress(len(requests), f"judging with {judge.name}") if show_progress else (None, None)
+        progress, task = (
+            progress_bar(f"judging with {judge.name}", len(requests), fields=("cost",))
+            if show_progress
+            else (None, None)
+        )
 
         def on_reply(request: JudgeRequest, reply: JudgeReply) -> None:
             landed = utc_now()
