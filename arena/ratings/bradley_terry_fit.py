@@ -18,9 +18,9 @@ import numpy as np
 import scipy.sparse as sparse
 
 from arena.ratings.matches import Matches
-from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
+from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
-ELO_SCALE = 400.0 / np.log(10.0)  # rating points per unit of log-odds
+ELO_SCALE = ELO_POINTS_PER_DECADE / np.log(10.0)  # rating points per unit of log-odds
 # A whisper of L2 on the log-strengths keeps a model that won (or lost) everything finite.
 _RIDGE = 1e-9
 _MAX_STEP = 4.0
@@ -141,4 +141,4 @@ def bradley_terry(matches: Matches, bootstrap: int = 1_000, seed: int = 0, ancho
 
 def predicted_win_matrix(ratings: np.ndarray) -> np.ndarray:
     """P(row beats column) implied by BT ratings on the Elo scale."""
-    return 1.0 / (1.0 + 10.0 ** ((ratings[None, :] - ratings[:, None]) / 400.0))
+    return 1.0 / (1.0 + 10.0 ** ((ratings[None, :] - ratings[:, None]) / ELO_POINTS_PER_DECADE))

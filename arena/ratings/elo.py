@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.ratings.matches import Matches
-from arena.ratings.summary import INITIAL_RATING, RatingSummary, summarize
+from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
 K_FACTOR = 32.0
-_LN10_OVER_400 = np.log(10.0) / 400.0
+_LN10_OVER_400 = np.log(10.0) / ELO_POINTS_PER_DECADE
 
 
 # Up to this many matches the numpy path (one vectorised step per match, across orderings) finishes before
@@ -91,7 +91,7 @@ def match_orders(n_matches: int, orderings: int, seed: int) -> np.ndarray:
 
 def expected_score(rating_a: float, rating_b: float) -> float:
     """Expected score of A under the Elo logistic curve (base 10, scale 400)."""
-    return 1.0 / (1.0 + 10.0 ** ((rating_b - rating_a) / 400.0))
+    return 1.0 / (1.0 + 10.0 ** ((rating_b - rating_a) / ELO_POINTS_PER_DECADE))
 
 
 def elo_final_ratings(matches: Matches, orderings: int, seed: int, k: float = K_FACTOR, first: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from arena.ratings.elo import _LN10_OVER_400
+from arena.ratings.summary import INITIAL_RATING
 
 _LANES = 4  # orderings played side by side in one thread, so the CPU overlaps their chains of updates
 
@@ -55,7 +56,7 @@ def _elo_kernel_from(model_a, model_b, outcome, n_models, orderings, seed, k, fi
             for i in range(n_matches):
                 orders[lane, i] = i
             _shuffle(orders[lane], seed, first + low + lane, swaps)
-        ratings = np.full((lanes, n_models), 1000.0)
+        ratings = np.full((lanes, n_models), INITIAL_RATING)
         for t in range(n_matches):
             for lane in range(lanes):
                 m = orders[lane, t]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-INITIAL_RATING = 1000.0
+INITIAL_RATING = 1000.0  # where every model starts (the paper's Elo) and where ratings are centred (BT)
+ELO_POINTS_PER_DECADE = 400.0  # the Elo scale: 400 points = 10:1 odds of winning
 
 
 @dataclass(frozen=True)

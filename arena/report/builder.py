@@ -22,7 +22,7 @@ from arena.prompts.registry import find_prompt_set
 from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
-from arena.ratings.matches import build_matches, win_rate_matrix
+from arena.ratings.matches import OUTCOME, build_matches, win_rate_matrix
 from arena.report import charts
 from arena.report.options import ReportOptions
 from arena.report.page import render_page
@@ -54,7 +54,7 @@ def _breakdown(judgments: list[Judgment], key) -> tuple[list[str], list[str], li
         if j.verdict not in ("A", "B", "tie"):
             continue
         group = key(j.question_id)
-        score_a = {"A": 1.0, "B": 0.0, "tie": 0.5}[j.verdict]
+        score_a = OUTCOME[j.verdict]
         for model, score in ((j.model_a, score_a), (j.model_b, 1 - score_a)):
             points[(model, group)] += score
             played[(model, group)] += 1
