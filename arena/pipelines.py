@@ -26,7 +26,7 @@ from arena.judging.budget import CostBudget, Price, spending
 from arena.judging.grading import check_templates
 from arena.judging.judges import load_judge
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
-from arena.judging.replay import ReplayJudge
+from arena.judging.replay import ReplayJudge, refuse_batch
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
@@ -499,6 +499,7 @@ def _adaptive(
 
 def _replay_tournament(args: Namespace, judge_name: str) -> int:
     """A tournament answered from recorded verdicts: no answers, no cost, any budget or schedule."""
+    refuse_batch(args.batch, judge_name)
     store = ResultsStore(args.results)
     judge = ReplayJudge.parse(judge_name, args.benchmark, args.protocol)
     models = list(args.models) if args.models else judge.models()
@@ -517,6 +518,9 @@ def _replay_tournament(args: Namespace, judge_name: str) -> int:
         "schedule": args.schedule,
         "pool": len(pool),
     }
+    if args.dry_run:
+        _plan_replay_tournament(store, args, judge, pool)
+        return 0
     with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
         missing = 0
 
@@ -535,6 +539,31 @@ def _replay_tournament(args: Namespace, judge_name: str) -> int:
         manifest.update(exit_status=0, missing=missing)
         _rate_tournament(store, args.benchmark, judge, set(models), args, outcome)
     return 0
+
+
+def _plan_replay_tournament(store: ResultsStore, args: Namespace, judge: ReplayJudge, pool: list[tuple]) -> None:
+    """What a replayed tournament would copy, without writing anything: an adaptive schedule picks its
+    matchups from the verdicts it has seen, so only its upper bound (the budget) is known beforehand."""
+    existing = {  # the plain read: the column cache would write its index file
+        (j.question_id, j.model_a, j.model_b)
+        for j in store.judgments(args.benchmark, judge.name)
+        if j.protocol == args.protocol
+    }
+    if args.schedule == "adaptive":
+        todo = [k for k in pool if k not in existing]
+        info(
+            f"dry run ({args.protocol}): the adaptive schedule would copy up to {min(args.budget, len(todo))} "
+            f"recorded verdicts of '{judge.recorded_judge}' from {judge.source} ({len(pool)} recorded matchups, "
+            f"{len(pool) - len(todo)} already stored); no judge call, cost $0"
+        )
+    else:
+        chosen = random.Random(args.seed).sample(pool, min(args.budget, len(pool))) if args.budget else pool
+        stored = sum(k in existing for k in chosen)
+        info(
+            f"dry run ({args.protocol}): {len(chosen) - stored} recorded verdicts of '{judge.recorded_judge}' "
+            f"would be copied from {judge.source} ({stored} already stored); no judge call, cost $0"
+        )
+    info("dry run: nothing was written")
 
 
 def _rate_tournament(

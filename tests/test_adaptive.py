@@ -216,3 +216,42 @@ def test_schedule_options_are_checked_before_anything_is_written(cli, published_
     )
     assert unknown.code == 2 and "judges there: gpt-4" in unknown.err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_dry_run_of_a_replay_judge_writes_nothing_and_says_what_it_would_copy(cli, published_vicuna, tmp_path):
+    for schedule, expected in (("random", "10 recorded verdicts"), ("adaptive", "would copy up to 10 recorded")):
+        result = cli(
+            "tournament",
+            "--benchmark",
+            "vicuna80",
+            "--judge",
+            f"replay:{published_vicuna}:gpt-4",
+            "--budget",
+            "10",
+            "--schedule",
+            schedule,
+            "--dry-run",
+            "--results",
+            tmp_path / "r",
+        )
+        assert result.code == 0, result.err
+        assert expected in result.err and "cost $0" in result.err and "nothing was written" in result.err
+        assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.*")), "a dry run writes nothing"
+        assert "Elo" not in result.out
+
+
+def test_batch_with_a_replay_judge_is_refused(cli, published_vicuna, tmp_path):
+    result = cli(
+        "tournament",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        f"replay:{published_vicuna}:gpt-4",
+        "--budget",
+        "10",
+        "--batch",
+        "--results",
+        tmp_path / "r",
+    )
+    assert result.code == 2 and "drop --batch" in result.err and "Traceback" not in result.err
+    assert not _stored(tmp_path / "r")

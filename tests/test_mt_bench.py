@@ -362,6 +362,14 @@ def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
     )
     assert again.code == 0 and "0 grades copied" in again.err
     assert len(ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")) == 20
+    replay_args = ["--protocol", "single", "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--limit", "8"]
+    models = ["--model", "alpha", "--model", "beta", "--benchmark", "mt-bench"]
+    dry = cli("evaluate", *models, *replay_args, "--results", tmp_path / "dry", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert "20 grades of 'judge' would be copied" in dry.err and "cost $0" in dry.err
+    assert not (tmp_path / "dry").exists() or not any((tmp_path / "dry").rglob("*.*")), "a dry run writes nothing"
+    batch = cli("evaluate", *models, *replay_args, "--results", tmp_path / "dry", "--batch")
+    assert batch.code == 2 and "drop --batch" in batch.err
 
 
 def test_import_fastchat_single_grades_and_score(mt_bench, cli, tmp_path):

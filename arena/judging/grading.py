@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from arena.console import info, warn
 from arena.errors import ArenaError
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
-from arena.judging.replay import ReplayJudge
+from arena.judging.replay import ReplayJudge, refuse_batch
 from arena.judging.runner import Matchup
 from arena.judging.templates import TemplateSet
 from arena.prompts import load_prompt_set
@@ -132,6 +132,7 @@ def _print_scores(
 def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, judge_name: str) -> int:
     """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
     questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
+    refuse_batch(args.batch, judge_name)
     judge = ReplayJudge.parse(judge_name, prompt_set.name, "single")
     prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
     wanted_questions, models = {p.id for p in prompts}, set(args.model)
@@ -149,6 +150,15 @@ def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, 
         "protocol": "single",
         "limit": args.limit,
     }
+    if args.dry_run:
+        existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
+        stored = sum(key in existing for key in recorded)
+        info(
+            f"dry run (single): {len(recorded) - stored} grades of '{judge.recorded_judge}' would be copied from "
+            f"{judge.source} ({stored} already stored, {len(missing)} question/model pairs with no recorded "
+            "grade); no judge call, cost $0. Nothing was written"
+        )
+        return 0
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
         existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
         copies = [

@@ -85,3 +85,12 @@ class ReplayJudge:
             ]
         )
         return len(found), missing
+
+
+def refuse_batch(batch: bool, judge_name: str) -> None:
+    """Replayed verdicts are copied, never sent anywhere, so --batch has nothing to batch."""
+    if batch:
+        raise ArenaError(
+            f"--batch sends the judge's calls to an OpenAI-compatible Batch API; the judge '{judge_name}' "
+            "replays recorded verdicts and makes no call: drop --batch"
+        )
