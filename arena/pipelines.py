@@ -287,7 +287,7 @@ def run_evaluate(args) -> int:
         "batch": args.batch,
     }
     for spec in [*candidates, baseline]:
-        check_loadable(spec)
+        check_loadable(spec, args.dry_run)
     protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
     for protocol in protocols:
         check_templates(prompt_set, _templates(options, protocol), args.limit)
@@ -425,7 +425,7 @@ def run_tournament(args) -> int:
             "another strong judge for real results."
         )
     for spec in specs:
-        check_loadable(spec)
+        check_loadable(spec, args.dry_run)
     check_templates(prompt_set, _templates(options, args.protocol), args.limit)
     judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
     _check_prices(judge_spec, specs, args.max_cost)

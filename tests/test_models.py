@@ -252,6 +252,23 @@ def test_hub_only_gpu_preset_fails_fast(cli, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_dry_run_plans_a_gpu_only_preset_and_notes_the_real_run_needs_a_gpu(cli, tmp_path, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the preset can load here")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    base = ["evaluate", "--model", "guanaco-7b", "--benchmark", "sample", "--baseline", "chatgpt", "--judge", "gpt-4"]
+    for extra in (["--protocol", "both"], ["--batch"]):
+        result = cli(*base, *extra, "--dry-run", "--results", tmp_path / "r")
+        assert result.code == 0, result.err
+        assert "the real run cannot load this model here" in result.err and "needs a CUDA GPU" in result.err
+        assert "guanaco-7b:" in result.err and "answers to generate" in result.err
+        assert "judge calls needed" in result.err and "no model loaded" in result.err
+    real = cli(*base, "--results", tmp_path / "real")
+    assert real.code == 2 and "needs a CUDA GPU" in real.err
+
+
 def test_vllm_backend_missing_is_a_clear_error(tmp_path):
     import importlib.util
 

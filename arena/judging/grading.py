@@ -99,7 +99,7 @@ def run_single_grading(args: Namespace, judge_name: str, options: JudgingOptions
         "batch": args.batch,
     }
     for spec in candidates:
-        check_loadable(spec)
+        check_loadable(spec, args.dry_run)
     judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
     _check_prices(judge_spec, candidates, args.max_cost)
     with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:

@@ -6,12 +6,15 @@ Modules are imported only when their backend is used, so heavy dependencies stay
 from __future__ import annotations
 
 import importlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from arena.errors import ArenaError
 from arena.prompts.records import Message
+
+logger = logging.getLogger(__name__)
 
 GUANACO_STOP = "### Human:"
 
@@ -102,10 +105,18 @@ def backend_factory(backend: str) -> Callable:
     return _FACTORIES[backend]
 
 
-def check_loadable(spec) -> None:
+def check_loadable(spec, dry_run: bool = False) -> None:
+    """Stop before anything is written when the model cannot load here. A dry run loads no model, so there
+    what stops the real run (no GPU on this machine, say) is a warning beside the plan, not an error."""
     _import_backend(spec.backend)
-    if spec.backend in _CHECKS:
+    if spec.backend not in _CHECKS:
+        return
+    try:
         _CHECKS[spec.backend](spec)
+    except ArenaError as exc:
+        if not dry_run:
+            raise
+        logger.warning("the dry run plans it, but the real run cannot load this model here: %s", exc)
 
 
 def _import_backend(backend: str) -> None:
