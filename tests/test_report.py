@@ -182,6 +182,18 @@ def test_report_without_judgments(cli, tmp_path):
     assert result.code == 2 and "no pairwise or relative judgments" in result.err
 
 
+def test_report_names_judges_without_judgments(cli, tmp_path):
+    ResultsStore(tmp_path / "r").save_judgments(
+        [Judgment("sample", q, "x", "y", "gpt-4", "pairwise", "A") for q in ("1", "2")]
+    )
+    for asked in (["gpt-4", "nosuchjudge"], ["human"]):
+        args = [a for judge in asked for a in ("--judge", judge)]
+        result = cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", tmp_path / "o", *args)
+        assert result.code == 2 and "Traceback" not in result.err
+        assert f"no judgments by {asked[-1]}" in result.err and "judges with judgments there: gpt-4" in result.err
+        assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_big_set_stays_light_and_opens_fast(tmp_path, browser):
     from helpers.report_store import build_big_store

@@ -271,6 +271,13 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
     benchmark, judges, out_dir = options.benchmark, options.judges, options.out_dir
     judgments = store.judgments(benchmark)
     if judges:
+        present = sorted({j.judge for j in judgments})
+        missing = [judge for judge in judges if judge not in present]
+        if missing:  # a mistyped judge would otherwise just be left out of the page, unnoticed
+            raise ArenaError(
+                f"no judgments by {', '.join(missing)} for prompt set '{benchmark}' in {store.root}; "
+                f"judges with judgments there: {', '.join(present) or 'none'}"
+            )
         judgments = [j for j in judgments if j.judge in judges]
     single = [j for j in judgments if j.protocol == "single"]
     judgments = [j for j in judgments if j.protocol in ("pairwise", "relative")]
