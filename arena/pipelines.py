@@ -602,9 +602,13 @@ def _rate_tournament(
 
 
 def print_leaderboards(elo: list[dict], bt: list[dict], label: str, orderings: int | str, bootstrap: int) -> None:
-    """A tournament's two tables: the paper's Elo and Bradley-Terry."""
+    """A tournament's two tables: the paper's Elo and Bradley-Terry, titled as `arena ratings` titles them (the
+    Elo interval is the spread of the single orders' ratings, not a confidence interval of their mean)."""
     print_records(
-        elo, "table", f"Elo (paper: K=32, mean of {orderings} orders, 95% CI) · {label}", leaderboard.RATING_COLUMNS
+        elo,
+        "table",
+        f"Elo (paper: K=32, mean of {orderings} orders, 95% spread of single orders) · {label}",
+        leaderboard.RATING_COLUMNS,
     )
     print_records(bt, "table", f"Bradley-Terry ({bootstrap} bootstrap, 95% CI) · {label}", leaderboard.RATING_COLUMNS)
 

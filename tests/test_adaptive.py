@@ -255,3 +255,25 @@ def test_batch_with_a_replay_judge_is_refused(cli, published_vicuna, tmp_path):
     )
     assert result.code == 2 and "drop --batch" in result.err and "Traceback" not in result.err
     assert not _stored(tmp_path / "r")
+
+
+def test_tournament_titles_its_elo_interval_as_ratings_does(cli, published_vicuna, tmp_path):
+    args = ["--benchmark", "vicuna80", "--judge", f"replay:{published_vicuna}:gpt-4", "--orderings", "20"]
+    result = cli("tournament", *args, "--budget", "200", "--bootstrap", "20", "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    ratings = cli(
+        "ratings",
+        "--benchmark",
+        "vicuna80",
+        "--judge",
+        "replay-gpt-4",
+        "--method",
+        "elo",
+        "--orderings",
+        "20",
+        "--results",
+        tmp_path / "r",
+    )
+    assert ratings.code == 0, ratings.err
+    title = "mean of 20 orders, 95% spread of single orders)"
+    assert title in result.out and title in ratings.out
