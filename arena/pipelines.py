@@ -175,7 +175,7 @@ class JudgingSession:
             batch = f" (with --batch: ${direct * discount:.2f})" if self.judge_spec.backend == "openai" else ""
             info(
                 f"dry run ({protocol}): {report.requested} judge calls needed ({report.already_judged} stored, "
-                f"{report.reused} reusable), estimated cost ${direct:.2f}{batch}"
+                f"{report.reused} reusable){_shared_calls(report)}, estimated cost ${direct:.2f}{batch}"
             )
         else:
             info(report.describe() + demo_label(self.judge))
@@ -239,6 +239,15 @@ class JudgingSession:
             "max_cost": self.options.max_cost,
             "judging": [asdict(r) for r in self.reports],
         }
+
+
+def _shared_calls(report: JudgingReport) -> str:
+    """Why fewer calls than judgments are planned: matchups whose rendered prompts are identical (a question
+    asked twice in the set, say) share one call through the judge cache."""
+    pending = report.planned - report.already_judged - report.reused
+    if pending == report.requested:
+        return ""
+    return f"; {pending} judgments to make, {report.requested} distinct calls (identical prompts share one)"
 
 
 def _check_prices(judge_spec: ModelSpec, specs: list[ModelSpec], max_cost: float | None) -> None:

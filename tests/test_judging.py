@@ -210,6 +210,23 @@ def test_unparseable_verdicts_are_errors_and_retry_errors_fixes_them(cli, tmp_pa
     assert len(stored) == 18 and sum(j.verdict == "error" for j in stored) <= 2
 
 
+def test_dry_run_says_when_identical_prompts_share_one_call(cli, tmp_path, answers_files):
+    # alpha and beta answer the first question word for word: on it, alpha-beta and beta-alpha render one
+    # prompt, and so do alpha-gamma and beta-gamma, and gamma-alpha and gamma-beta: 3 calls fewer than judgments.
+    first = load_prompt_set("sample").prompts[0].id
+    for name in ("alpha", "beta"):
+        rows = [json.loads(line) for line in answers_files[name].read_text().splitlines()]
+        rows = [{**r, "generation": "the same answer"} if r["question_id"] == first else r for r in rows]
+        write_jsonl(answers_files[name], rows)
+    with OpenAICompatibleServer(reply=longer_wins) as server:
+        models = models_file(tmp_path, answers_files, server.base_url)
+        dry = tournament(cli, models, tmp_path / "r", "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "69 judge calls needed" in dry.err and "72 judgments to make, 69 distinct calls" in dry.err
+        real = tournament(cli, models, tmp_path / "r")
+        assert real.code == 0 and len(server.requests) == 69, "one call for each distinct prompt"
+
+
 def test_dry_run_and_budget_guard(cli, tmp_path, answers_files):
     with OpenAICompatibleServer(reply=longer_wins) as server:
         models = models_file(tmp_path, answers_files, server.base_url, max_concurrency=2)
