@@ -403,3 +403,15 @@ def test_answer_generation_spreads_over_endpoints_too(cli, tmp_path):
         assert (
             f"{broken.base_url} served 0" in result.err and f"{one.base_url} served {len(one.requests)}" in result.err
         )
+
+
+def test_the_readme_states_how_long_the_breaker_takes_with_the_defaults():
+    """The README's figure for a judge failing every call, computed from the defaults it names."""
+    from arena.models.endpoints import DEFAULT_BREAKER_FAILURES
+    from arena.models.http import RetryPolicy
+
+    policy = RetryPolicy(attempts=DEFAULT_BREAKER_FAILURES + 1, base_delay=1.0)  # the judge's defaults
+    longest = sum(min(policy.max_delay, policy.base_delay * 2**attempt) for attempt in range(DEFAULT_BREAKER_FAILURES))
+    readme = (REPO / "README.md").read_text()
+    assert "within seconds" not in readme
+    assert f"that is {longest / 2:g}–{longest:g} s" in readme
