@@ -1,0 +1,65 @@
+"""`arena ratings` on the small and odd stores a new user meets first: a handful of matches, single grades
+only, a judge named twice, an empty judgments file, the baseline always shown first."""
+
+from arena.store import Judgment, ResultsStore
+
+
+def pairwise(a, b, verdict, q, judge="gpt-4", **kw):
+    return Judgment("s", q, a, b, judge, "pairwise", verdict, **kw)
+
+
+def relative(a, b, score_a, score_b, q, category):
+    verdict = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
+    return Judgment("s", q, a, b, "gpt-4", "relative", verdict, score_a=score_a, score_b=score_b, category=category)
+
+
+def test_winrate_gives_no_interval_below_ten_decided_judgments(cli, tmp_path):
+    ResultsStore(tmp_path).save_judgments(
+        [pairwise("base", "few", "B", "1"), pairwise("few", "base", "A", "2")]
+        + [pairwise("base", "many", "B" if i % 3 else "A", str(i)) for i in range(12)]
+    )
+    out = cli(
+        "ratings",
+        "--results",
+        tmp_path,
+        "--benchmark",
+        "s",
+        "--method",
+        "winrate",
+        "--baseline",
+        "base",
+        "--format",
+        "json",
+    )
+    assert out.code == 0, out.err
+    rows = {r["model"]: r for r in out.json()}
+    few, many = rows["few"], rows["many"]
+    assert few["win_rate"] == 100.0 and few["judgments"] == 2
+    assert few["ci_low"] is None and few["ci_high"] is None and few["standard_error"] is None
+    assert many["ci_low"] is not None and many["ci_low"] <= many["win_rate"] <= many["ci_high"]
+    table = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "winrate", "--baseline", "base")
+    assert "fewer than 10 decided matches" in table.err
+
+
+def test_relative_by_category_gives_no_interval_below_ten_matches(cli, tmp_path):
+    rows = [relative("cand", "base", 8, 9, str(i), "writing") for i in range(12)]
+    rows += [relative("cand", "base", 7 + i % 3, 8, f"m{i}", "math") for i in range(6)]
+    ResultsStore(tmp_path).save_judgments(rows)
+    out = cli(
+        "ratings",
+        "--results",
+        tmp_path,
+        "--benchmark",
+        "s",
+        "--method",
+        "relative",
+        "--baseline",
+        "base",
+        "--by-category",
+        "--format",
+        "json",
+    )
+    assert out.code == 0, out.err
+    by_category = {r["category"]: r for r in out.json()}
+    assert by_category["math"]["ci_low"] is None and by_category["math"]["ci_high"] is None
+    assert by_category["writing"]["ci_low"] is not None and by_category["all"]["ci_low"] is not None
