@@ -1,6 +1,8 @@
 """`arena ratings` on the small and odd stores a new user meets first: a handful of matches, single grades
 only, a judge named twice, an empty judgments file, the baseline always shown first."""
 
+import pytest
+
 from arena.store import Judgment, ResultsStore
 
 
@@ -63,3 +65,30 @@ def test_relative_by_category_gives_no_interval_below_ten_matches(cli, tmp_path)
     by_category = {r["category"]: r for r in out.json()}
     assert by_category["math"]["ci_low"] is None and by_category["math"]["ci_high"] is None
     assert by_category["writing"]["ci_low"] is not None and by_category["all"]["ci_low"] is not None
+
+
+def single_grades_store(path):
+    ResultsStore(path).save_judgments(
+        [
+            Judgment("s", str(q), model, "", judge, "single", "graded", score_a=float(3 + q % 5))
+            for q in range(6)
+            for model in ("x", "y")
+            for judge in ("gpt-4", "llama")
+        ]
+    )
+
+
+@pytest.mark.parametrize("method", ["bt", "elo", "agreement", "robustness"])
+def test_pairwise_methods_on_single_grades_point_to_score(cli, tmp_path, method):
+    single_grades_store(tmp_path)
+    out = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", method, "--protocol", "single")
+    assert out.code == 2 and not out.out
+    assert f"--method {method} rates pairwise verdicts" in out.err and "--method score" in out.err
+    assert "every judgment is an error" not in out.err and "Traceback" not in out.err
+
+
+def test_agreement_without_two_pairwise_judges_lists_the_stored_judges(cli, tmp_path):
+    single_grades_store(tmp_path)
+    out = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "agreement")
+    assert out.code == 2
+    assert "judges stored: gpt-4 (single), llama (single)" in out.err

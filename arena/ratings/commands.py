@@ -24,6 +24,11 @@ def run_ratings(args) -> int:
     protocol = args.protocol or (
         "relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise"
     )
+    if protocol == "single":  # only --panel mean picks it by default, and that goes with --method score
+        raise ArenaError(
+            f"--method {method} rates pairwise verdicts (protocol pairwise or relative); single-answer grades "
+            "(protocol single, e.g. MT-bench) are rated with --method score"
+        )
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
@@ -279,8 +284,11 @@ def _agreement(stored: list[Judgment], args, protocol: str) -> int:
     if len(judges) > 2 or args.panel:
         return panel_commands.panel_agreement(stored, args, protocol)
     if len(judges) != 2:
+        stored_judges = sorted({(j.judge, j.protocol) for j in stored})
+        described = ", ".join(f"{judge} ({judged})" for judge, judged in stored_judges) or "none"
         raise ArenaError(
-            f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}"
+            f"--method agreement compares exactly two judges' {protocol} verdicts (give --judge twice); "
+            f"judges stored: {described}"
         )
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
     ratings = [
