@@ -92,3 +92,14 @@ def test_agreement_without_two_pairwise_judges_lists_the_stored_judges(cli, tmp_
     out = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "agreement")
     assert out.code == 2
     assert "judges stored: gpt-4 (single), llama (single)" in out.err
+
+
+@pytest.mark.parametrize("method", ["bt", "winrate", "bias"])
+def test_a_judge_named_twice_is_refused(cli, tmp_path, method):
+    ResultsStore(tmp_path).save_judgments([pairwise("base", "m", "B", str(q)) for q in range(12)])
+    out = cli(
+        "ratings", "--results", tmp_path, "--benchmark", "s", "--method", method, "--baseline", "base",
+        "--judge", "gpt-4", "--judge", "gpt-4",
+    )  # fmt: skip
+    assert out.code == 2 and not out.out
+    assert "--judge gpt-4 given more than once" in out.err
