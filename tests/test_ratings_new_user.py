@@ -103,3 +103,17 @@ def test_a_judge_named_twice_is_refused(cli, tmp_path, method):
     )  # fmt: skip
     assert out.code == 2 and not out.out
     assert "--judge gpt-4 given more than once" in out.err
+
+
+def test_winrate_rows_count_wins_ties_and_losses_and_the_table_drops_unset_lc_columns(cli, tmp_path):
+    verdicts = ["B"] * 6 + ["tie"] * 3 + ["A"] * 2 + ["error"]  # the model is shown second: B is its win
+    ResultsStore(tmp_path).save_judgments([pairwise("base", "m", v, str(q)) for q, v in enumerate(verdicts)])
+    args = ("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "winrate", "--baseline", "base")
+    (row,) = cli(*args, "--format", "json").json()
+    assert (row["wins"], row["ties"], row["losses"], row["judgments"]) == (6, 3, 2, 11)
+    assert row["lc_win_rate"] is None and "lc_ci_low" in row  # JSON keeps its shape
+    csv_header = cli(*args, "--format", "csv").out.splitlines()[0].split(",")
+    assert {"wins", "ties", "losses", "lc_win_rate"} <= set(csv_header)
+    table = cli(*args).out
+    assert "wins" in table and "losses" in table
+    assert "lc_" not in table and "length_beta" not in table

@@ -225,11 +225,10 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
-        return (
-            rows,
-            f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}",
-            leaderboard.WINRATE_COLUMNS,
-        )
+        columns = leaderboard.WINRATE_COLUMNS
+        if lengths is None and args.format == "table":  # JSON and CSV keep one shape, the LC fields null
+            columns = tuple(c for c in columns if c not in leaderboard.LC_COLUMNS)
+        return rows, f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}", columns
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")

@@ -209,9 +209,14 @@ WINRATE_COLUMNS = (
     "lc_ci_low",
     "lc_ci_high",
     "length_beta",
+    "wins",
+    "ties",
+    "losses",
     "questions",
     "judgments",
 )
+# Computed only with --control length: a table without it leaves them out rather than show columns of n/a.
+LC_COLUMNS = ("lc_win_rate", "lc_standard_error", "lc_ci_low", "lc_ci_high", "length_beta")
 
 
 def controlled_bt_rows(
@@ -292,6 +297,10 @@ def winrate_rows(
                 "lc_ci_low": None,
                 "lc_ci_high": None,
                 "length_beta": None,
+                # AlpacaEval's n_wins / n_draws / n_wins_base, from the hard verdicts
+                "wins": int((hard == 1.0).sum()),
+                "ties": int((hard == 0.5).sum()),
+                "losses": int((hard == 0.0).sum()),
                 "questions": len(set(question.tolist())),
                 "judgments": len(decided),
                 "baseline": baseline,
