@@ -225,10 +225,11 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
-        columns = leaderboard.WINRATE_COLUMNS
+        winrate_columns = leaderboard.WINRATE_COLUMNS
         if lengths is None and args.format == "table":  # JSON and CSV keep one shape, the LC fields null
-            columns = tuple(c for c in columns if c not in leaderboard.LC_COLUMNS)
-        return rows, f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}", columns
+            winrate_columns = tuple(c for c in winrate_columns if c not in leaderboard.LC_COLUMNS)
+        title = f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}"
+        return rows, title, winrate_columns
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")

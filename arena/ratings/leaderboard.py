@@ -197,7 +197,7 @@ def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
 # --- style control -------------------------------------------------------------------------------------
 COEFFICIENT_COLUMNS = ("feature", "beta", "ci_low", "ci_high")
 CONTROLLED_COLUMNS = (*RATING_COLUMNS[:4], "rating_uncontrolled", "rank_change", *RATING_COLUMNS[4:])
-WINRATE_COLUMNS = (
+WINRATE_COLUMNS: tuple[str, ...] = (
     "model",
     "win_rate",
     "standard_error",
