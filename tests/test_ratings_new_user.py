@@ -117,3 +117,14 @@ def test_winrate_rows_count_wins_ties_and_losses_and_the_table_drops_unset_lc_co
     table = cli(*args).out
     assert "wins" in table and "losses" in table
     assert "lc_" not in table and "length_beta" not in table
+
+
+def test_an_empty_judgments_file_is_named_as_such(cli, tmp_path):
+    store = ResultsStore(tmp_path)
+    store.save_judgments([pairwise("x", "y", "A", "1")])
+    (log,) = (tmp_path / "s" / "judgments").glob("*.jsonl")
+    log.write_text("")
+    out = cli("ratings", "--results", tmp_path, "--benchmark", "s")
+    assert out.code == 2 and "Traceback" not in out.err
+    assert "its judgment files hold no records" in out.err and f"{log} (empty)" in " ".join(out.err.split())
+    assert "sets with judgments there" not in out.err  # it used to list the very set it said had none

@@ -11,6 +11,7 @@ from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
 from arena.ratings.matches import build_matches, matches_from_columns
 from arena.store import Judgment, ResultsStore
+from arena.store.results import file_safe
 
 
 def run_ratings(args) -> int:
@@ -93,6 +94,14 @@ def _by_judge_group(judgments: list[Judgment], pool: bool) -> dict[str, list[Jud
 
 def _require_judgments(store: ResultsStore, args, count: int) -> None:
     if not count:
+        folder = store.root / file_safe(args.benchmark) / "judgments"
+        files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+        if files:  # the set is listed as judged, yet nothing in its files reads as a record
+            described = ", ".join(f"{path} ({'empty' if path.stat().st_size == 0 else 'no records'})" for path in files)
+            raise ArenaError(
+                f"no judgments stored for prompt set '{args.benchmark}' in {args.results}: its judgment files "
+                f"hold no records: {described}"
+            )
         raise ArenaError(
             f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
             f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})"
