@@ -128,3 +128,26 @@ def test_an_empty_judgments_file_is_named_as_such(cli, tmp_path):
     assert out.code == 2 and "Traceback" not in out.err
     assert "its judgment files hold no records" in out.err and f"{log} (empty)" in " ".join(out.err.split())
     assert "sets with judgments there" not in out.err  # it used to list the very set it said had none
+
+
+def test_bias_with_the_baseline_always_first_says_so_and_prints_no_nan(cli, tmp_path):
+    verdicts = ["A"] * 9 + ["B"] * 3  # the baseline, always shown first, wins 9 of 12
+    ResultsStore(tmp_path).save_judgments(
+        [pairwise("base", model, v, str(q)) for model in ("m", "n") for q, v in enumerate(verdicts)]
+    )
+    args = ("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "bias", "--bootstrap", "20")
+    table = cli(*args)
+    assert table.code == 0, table.err
+    assert "nan" not in table.out.lower() and "n/a" in table.out
+    message = " ".join(table.err.split())
+    assert "every judgment by gpt-4 shows base first" in message and "cannot be told from base's strength" in message
+    (row,) = cli(*args, "--format", "json").json()
+    assert row["consistency"] is None and row["order_pairs"] == 0
+
+
+def test_bias_with_both_orders_has_no_such_note(cli, tmp_path):
+    ResultsStore(tmp_path).save_judgments(
+        [pairwise("base", "m", "A", str(q)) for q in range(6)] + [pairwise("m", "base", "B", str(q)) for q in range(6)]
+    )
+    table = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "bias", "--bootstrap", "20")
+    assert table.code == 0 and "shows base first" not in table.err

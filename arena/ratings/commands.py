@@ -74,6 +74,7 @@ def run_ratings(args) -> int:
     code = _print_sections(results, args)
     if args.format == "table":
         if method == "bias":
+            _note_one_model_first(judgments)
             panel_commands.print_self_preference(results[0][1])
         else:
             panel_commands.note_self_judging(judgments, args)
@@ -261,6 +262,17 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
     columns = tuple(rows[0]) if rows and args.format == "table" else None  # the table leaves self-preference apart
     rows = panel_commands.with_self_preference(rows, judgments, args)
     return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", columns
+
+
+def _note_one_model_first(judgments: list[Judgment]) -> None:
+    from arena.ratings.diagnostics import always_shown_first
+
+    for judge, model in always_shown_first(judgments).items():
+        info(
+            f"note: every judgment by {judge} shows {model} first, so its position bias cannot be told from "
+            f"{model}'s strength (first_win_share is {model}'s win rate) and no pair was judged in both orders "
+            "(consistency n/a)"
+        )
 
 
 def _length_preference(store: ResultsStore, args, judgments) -> dict:
