@@ -1,7 +1,10 @@
 """`arena ratings` on the small and odd stores a new user meets first: a handful of matches, single grades
 only, a judge named twice, an empty judgments file, the baseline always shown first."""
 
+import csv
+
 import pytest
+from conftest import shared_path
 
 from arena.store import Judgment, ResultsStore
 
@@ -151,3 +154,25 @@ def test_bias_with_both_orders_has_no_such_note(cli, tmp_path):
     )
     table = cli("ratings", "--results", tmp_path, "--benchmark", "s", "--method", "bias", "--bootstrap", "20")
     assert table.code == 0 and "shows base first" not in table.err
+
+
+def test_winrate_counts_and_bias_note_on_published_alpaca_eval(cli, tmp_path):
+    sample = shared_path("published", "alpaca-eval-2-sample")
+    results = tmp_path / "results"
+    assert cli("import", "alpaca-eval", sample / "results", "--results", results).code == 0
+    with open(sample / "leaderboard-rows.csv") as handle:
+        published = {row[""]: row for row in csv.DictReader(handle)}
+    baseline = "gpt4_1106_preview"
+    args = ("ratings", "--results", results, "--benchmark", "alpaca-eval", "--bootstrap", "10")
+    rows = cli(*args, "--method", "winrate", "--baseline", baseline, "--format", "json").json()
+    assert rows
+    for row in rows:
+        expected = published[row["model"]]
+        assert (row["wins"], row["ties"], row["losses"]) == (
+            int(expected["n_wins"]),
+            int(expected["n_draws"]),
+            int(expected["n_wins_base"]),
+        )
+    bias = cli(*args, "--method", "bias")
+    assert bias.code == 0, bias.err
+    assert "nan" not in bias.out.lower() and f"shows {baseline} first" in " ".join(bias.err.split())
