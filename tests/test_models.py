@@ -363,3 +363,8 @@ def test_a_partial_published_file_warns_and_stores_what_it_has(cli, tmp_path):
     assert result.code == 0, result.err
     assert "3 answers generated" in result.err and "77 prompts have no published answer: 4, 5," in result.err
     assert sorted(ResultsStore(tmp_path / "r").answers("vicuna80", "three")) == ["1", "2", "3"]
+
+
+def test_a_misspelled_model_name_gets_the_closest_known_one(cli):
+    result = cli("models", "show", "gpt4")
+    assert result.code == 2 and "unknown model 'gpt4' (did you mean 'gpt-4'?)" in result.err

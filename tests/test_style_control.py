@@ -1,6 +1,7 @@
 """Style features, style-controlled Bradley-Terry, the length-controlled win rate and the judge's taste."""
 
 import numpy as np
+import pytest
 from conftest import shared_path
 from scipy.optimize import minimize
 
@@ -278,3 +279,13 @@ def test_control_without_stored_answers_names_the_models(cli, tmp_path):
     assert result.code == 2 and "no stored answer for: guanaco-13b" in result.err and "guanaco-7b" in result.err
     unknown = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--control", "emoji")
     assert unknown.code == 2 and "known are length, headers, lists, bold, code_blocks" in unknown.err
+
+
+def test_a_misspelled_control_gets_the_closest_feature():
+    from arena.errors import ArenaError
+    from arena.ratings.style.features import resolve_control
+
+    with pytest.raises(ArenaError, match=r"unknown style feature 'lenght' \(did you mean 'length'\?\)"):
+        resolve_control("lenght")
+    with pytest.raises(ArenaError, match=r"'lenght', 'boldd' \(did you mean 'length', 'bold'\?\)"):
+        resolve_control("lenght,boldd,headers")
