@@ -362,6 +362,7 @@ def test_a_partial_published_file_warns_and_stores_what_it_has(cli, tmp_path):
     result = cli("generate", "--model", f"answers:{path}", "--benchmark", "vicuna80", "--results", tmp_path / "r")
     assert result.code == 0, result.err
     assert "3 answers generated" in result.err and "77 prompts have no published answer: 4, 5," in result.err
+    assert "3/3 answers" in result.err  # the bar counts the answers the file has, not the set's 80
     assert sorted(ResultsStore(tmp_path / "r").answers("vicuna80", "three")) == ["1", "2", "3"]
 
 
