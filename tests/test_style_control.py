@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import shared_path
 from scipy.optimize import minimize
 
@@ -313,3 +314,13 @@ def test_readme_length_controlled_table_is_what_arena_prints(cli, published_vicu
     }
     assert quoted == printed
     assert list(quoted) == [r["model"] for r in rows]  # in the order arena prints them
+
+
+def test_a_misspelled_control_gets_the_closest_feature():
+    from arena.errors import ArenaError
+    from arena.ratings.style.features import resolve_control
+
+    with pytest.raises(ArenaError, match=r"unknown style feature 'lenght' \(did you mean 'length'\?\)"):
+        resolve_control("lenght")
+    with pytest.raises(ArenaError, match=r"'lenght', 'boldd' \(did you mean 'length', 'bold'\?\)"):
+        resolve_control("lenght,boldd,headers")
