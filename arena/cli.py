@@ -1005,7 +1005,28 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     command.error(f"unrecognized arguments: {', '.join(hints)}")
 
 
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a tool that SIGPIPE ended (128 + 13), e.g. `yes | head -1`
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`arena ARGS`. A reader that closes the pipe early (`| head`) is a normal end, not an error: the command
+    stops quietly with EXIT_PIPE_CLOSED, like other Unix tools, whether stdout or stderr was the closed one."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush after main returns
+        return code
+    except BrokenPipeError:
+        import contextlib
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):  # nothing more can reach the reader; nothing may complain at exit
+            with contextlib.suppress(OSError, ValueError):  # a stream that is no real file (captured) stays
+                os.dup2(devnull, stream.fileno())
+        return EXIT_PIPE_CLOSED
+
+
+def _run(argv: list[str] | None) -> int:
     from arena.console import log_to_terminal
 
     warnings.showwarning = _show_warning
@@ -1018,6 +1039,8 @@ def main(argv: list[str] | None = None) -> int:
     except ArenaError as exc:
         sys.stderr.write(f"arena: error: {exc}\n")
         return exc.exit_code
+    except BrokenPipeError:
+        raise  # main's to handle: the reader went away, no error to report
     except ModuleNotFoundError as exc:
         package = (exc.name or "").split(".")[0]
         if package not in EXTRAS:

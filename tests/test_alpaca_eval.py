@@ -142,6 +142,8 @@ def test_a_single_file_and_rows_without_preference(cli, tmp_path):
         ("two baselines", "row 4: baseline (generator_1) is 'other-baseline', but row 1"),
         ("preference", "row 4: field 'preference' must be a number in [0, 2.5], got 2.7"),
         ("two texts", "row 4: instruction id 'q-1' has a different text"),
+        ("duplicate", "row 4: duplicate id: instruction 'ae-"),
+        ("two baseline answers", "row 1: gpt4_1106_preview's answer to instruction 'ae-"),
     ],
 )
 def test_bad_input_names_the_file_and_row_and_imports_nothing(cli, tmp_path, arena_home, fault, message):
@@ -152,6 +154,10 @@ def test_bad_input_names_the_file_and_row_and_imports_nothing(cli, tmp_path, are
         rows[3]["generator_1"] = "other-baseline"
     elif fault == "preference":
         rows[3]["preference"] = 2.7
+    elif fault == "duplicate":
+        rows[3] = rows[0]
+    elif fault == "two baseline answers":  # claude-2's file, read first, holds the baseline's answer as published
+        rows[0]["output_1"] += " (edited)"
     else:
         rows[0]["instruction_id"] = rows[3]["instruction_id"] = "q-1"
     bad.write_text(json.dumps(rows))

@@ -488,3 +488,31 @@ def test_demo_tournament_end_to_end_on_the_real_model(cli, tmp_path):
     assert rows["demo_judge"] is True and "DEMO judge" in first.out and "DEMO judge" in first.err
     again = cli(*args)
     assert again.code == 0 and "12 already stored" in again.err and "0 judged now" in again.err
+
+
+def test_evaluate_warns_of_prompts_a_published_answer_file_lacks(cli, tmp_path, answers_files):
+    alpha = answers_files[MODELS[0]]
+    rows = alpha.read_text().splitlines()
+    alpha.write_text("\n".join(rows[1:]) + "\n")  # the first prompt has no published answer
+    with OpenAICompatibleServer(reply=longer_wins) as server:
+        models = models_file(tmp_path, answers_files, server.base_url)
+        result = cli(
+            "evaluate",
+            "--model",
+            MODELS[0],
+            "--baseline",
+            MODELS[1],
+            "--benchmark",
+            "sample",
+            "--judge",
+            "judge",
+            "--models-file",
+            models,
+            "--results",
+            tmp_path / "r",
+            "--bootstrap",
+            "20",
+        )
+    assert result.code == 0, result.err
+    first = json.loads(rows[0])["question_id"]
+    assert f"arena: warning: 1 prompts have no published answer: {first}" in result.err

@@ -351,3 +351,38 @@ def test_published_answers_play_as_a_model(cli, tmp_path):
     name = Path(generations).stem
     answers = ResultsStore(tmp_path / "r").answers("vicuna80", name)
     assert len(answers) == 80 and all(a.text and "### Human" not in a.text for a in answers.values())
+
+
+@pytest.mark.parametrize("rows", [[{"question_id": 81, "turns": ["a"]}, {"question_id": 82, "turns": ["b"]}], []])
+def test_published_answers_for_another_set_are_refused(cli, tmp_path, rows):
+    from conftest import shared_path
+
+    assert (
+        cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    )
+    path = tmp_path / "mt-bench-answers.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = cli("generate", "--model", f"answers:{path}", "--benchmark", "vicuna80", "--results", tmp_path / "r")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{path}: {len(rows)} answer rows, none of them for a prompt of this set" in result.err
+    assert ("e.g. '81'" if rows else "ids (none)") in result.err and "80 ids (e.g. '1')" in result.err
+
+
+def test_a_partial_published_file_warns_and_stores_what_it_has(cli, tmp_path):
+    from conftest import shared_path
+
+    assert (
+        cli("prompts", "pull", "vicuna80", "--from", shared_path("benchmarks", "vicuna80", "questions.jsonl")).code == 0
+    )
+    path = tmp_path / "three.jsonl"
+    path.write_text("".join(json.dumps({"question_id": q, "turns": [f"answer {q}"]}) + "\n" for q in (1, 2, 3)))
+    result = cli("generate", "--model", f"answers:{path}", "--benchmark", "vicuna80", "--results", tmp_path / "r")
+    assert result.code == 0, result.err
+    assert "3 answers generated" in result.err and "77 prompts have no published answer: 4, 5," in result.err
+    assert "3/3 answers" in result.err  # the bar counts the answers the file has, not the set's 80
+    assert sorted(ResultsStore(tmp_path / "r").answers("vicuna80", "three")) == ["1", "2", "3"]
+
+
+def test_a_misspelled_model_name_gets_the_closest_known_one(cli):
+    result = cli("models", "show", "gpt4")
+    assert result.code == 2 and "unknown model 'gpt4' (did you mean 'gpt-4'?)" in result.err

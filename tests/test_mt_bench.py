@@ -412,6 +412,24 @@ def test_import_fastchat_single_grades_and_score(mt_bench, cli, tmp_path):
     ]
 
 
+def test_import_fastchat_refuses_an_answer_to_no_question_of_the_set_and_writes_nothing(mt_bench, cli, tmp_path):
+    files = fastchat_answer_files(tmp_path, mt_bench, models={"alpha": 0})
+    rows = files["alpha"].read_text().splitlines()
+    rows[2] = json.dumps({"question_id": 9999, "model_id": "alpha", "choices": [{"index": 0, "turns": ["x"]}]})
+    files["alpha"].write_text("\n".join(rows) + "\n")
+    result = cli("import", "fastchat", tmp_path / "fastchat", "--benchmark", "mt-bench", "--results", tmp_path / "r")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{files['alpha']}:3: question_id '9999' matches no question of prompt set 'mt-bench'" in result.err
+    assert not (tmp_path / "r").exists()  # no answers, and no run manifest either
+
+
+def test_a_failed_fastchat_import_leaves_no_run_manifest(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("import", "fastchat", tmp_path / "empty", "--benchmark", "mt-bench", "--results", tmp_path / "r")
+    assert result.code == 2 and "has neither model_answer/ nor model_judgment/" in result.err
+    assert not (tmp_path / "r").exists()
+
+
 def test_judge_prompts_missing_a_template_is_named_and_nothing_is_written(mt_bench, cli, tmp_path):
     broken = tmp_path / "judge_prompts.jsonl"
     broken.write_text(

@@ -242,3 +242,15 @@ def test_unwritable_data_dir(cli, tmp_path, monkeypatch):
 def test_errors_are_arena_errors_not_tracebacks(tmp_path):
     with pytest.raises(ArenaError):
         load_prompt_set(str(write_jsonl(tmp_path / "e.jsonl", ["{"])))
+
+
+def test_replacing_a_set_says_so_and_counts_in_words(cli, tmp_path):
+    two = tmp_path / "two.jsonl"
+    two.write_text('{"question_id": "a", "text": "Hi?"}\n{"question_id": "b", "text": "Bye?"}\n')
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"question_id": "c", "text": "Why?"}\n')
+    first = cli("prompts", "pull", "myset", "--from", two)
+    assert first.code == 0 and "stored 2 prompts for 'myset'" in first.err and "replaced" not in first.err
+    again = cli("prompts", "pull", "myset", "--from", one, "--replace")
+    assert again.code == 0, again.err
+    assert "replaced the earlier 'myset' (2 prompts): stored 1 prompt for 'myset' in" in again.err

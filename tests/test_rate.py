@@ -603,3 +603,11 @@ def test_a_huge_hostile_answer_renders_quickly(cli, tmp_path):
     render_markdown("![" * (MAX_RENDERED_CHARS // 2 + 1))
     capped = time.perf_counter() - started
     assert times[0] < 4 * capped and times[1] < times[0] / 2, (times, capped)
+
+
+def test_an_export_with_no_votes_still_has_its_full_header(cli, tmp_path):
+    result = cli("rate", "export", "--results", tmp_path / "r", "--format", "csv")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "vote_id,benchmark,question_id,rater,left_model,right_model,choice,comment,created"
+    ]

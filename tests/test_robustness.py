@@ -387,3 +387,9 @@ def test_tournament_prints_the_top_pairs_count(cli, published_vicuna, tmp_path):
 
     top = robustness.bt_neighbours(build_matches(judgments), places=1)[0]
     assert f"held by {top.flip_count} of" in line and "guanaco-65b over guanaco-33b" in line
+
+
+def test_json_rows_name_their_judge_even_with_one_judge(cli, tmp_path):
+    results = store_with(tmp_path / "r", [("x", "y", "A", "gpt-4")] * 30 + [("x", "y", "B", "gpt-4")] * 20)
+    rows = robustness_rows(cli, results)
+    assert rows and all(row["judge"] == "gpt-4" for row in rows)

@@ -1,6 +1,9 @@
 """Style features, style-controlled Bradley-Terry, the length-controlled win rate and the judge's taste."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from conftest import shared_path
 from scipy.optimize import minimize
 
@@ -278,3 +281,46 @@ def test_control_without_stored_answers_names_the_models(cli, tmp_path):
     assert result.code == 2 and "no stored answer for: guanaco-13b" in result.err and "guanaco-7b" in result.err
     unknown = cli("ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--control", "emoji")
     assert unknown.code == 2 and "known are length, headers, lists, bold, code_blocks" in unknown.err
+
+
+def test_readme_length_controlled_table_is_what_arena_prints(cli, published_vicuna):
+    """The README's "vs gpt-3.5 (ChatGPT)" table quotes the command it names (1,000 bootstrap resamples, seed
+    0): when the LC method changes, the table must be rerun, not left showing the old method's figures."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("| vs gpt-3.5 (ChatGPT) |") :].split("\n\n")[0].splitlines()[2:]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    quoted = {model: figures for model, *figures in cells}
+    rows = cli(
+        "ratings",
+        "--results",
+        published_vicuna,
+        "--benchmark",
+        "vicuna80",
+        "--method",
+        "winrate",
+        "--baseline",
+        "gpt-3.5",
+        "--control",
+        "length",
+        "--format",
+        "json",
+    ).json()
+    printed = {
+        r["model"]: [
+            f"{r['win_rate']:.1f} ({r['ci_low']:.1f}–{r['ci_high']:.1f})",
+            f"{r['lc_win_rate']:.1f} ({r['lc_ci_low']:.1f}–{r['lc_ci_high']:.1f})",
+        ]
+        for r in rows
+    }
+    assert quoted == printed
+    assert list(quoted) == [r["model"] for r in rows]  # in the order arena prints them
+
+
+def test_a_misspelled_control_gets_the_closest_feature():
+    from arena.errors import ArenaError
+    from arena.ratings.style.features import resolve_control
+
+    with pytest.raises(ArenaError, match=r"unknown style feature 'lenght' \(did you mean 'length'\?\)"):
+        resolve_control("lenght")
+    with pytest.raises(ArenaError, match=r"'lenght', 'boldd' \(did you mean 'length', 'bold'\?\)"):
+        resolve_control("lenght,boldd,headers")

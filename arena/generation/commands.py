@@ -60,11 +60,6 @@ def run_generate(args: Namespace) -> int:
         f"{report.model} on {report.benchmark}: {report.generated} answers generated, "
         f"{report.already_done} already stored, {report.empty} empty{speed}"
     )
-    if report.missing:
-        info(
-            f"{len(report.missing)} prompts have no published answer: {', '.join(report.missing[:10])}"
-            + (" ..." if len(report.missing) > 10 else "")
-        )
     info(f"answers in {args.results}/{prompt_set.name}/answers/")
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from arena.console import progress_bar
@@ -73,8 +74,19 @@ def generate_answers(
         done = {} if overwrite else store.answers(prompt_set.name, spec.name)
         todo = [p for p in prompts if p.id not in done]
         report = GenerationReport(spec.name, prompt_set.name, len(prompts), already_done=len(prompts) - len(todo))
+        if todo and spec.backend == "answers":  # a published file: what it lacks is known before any work
+            from arena.models.answers import published_ids_for
+
+            found = published_ids_for(Path(spec.path or ""), [p.id for p in prompts])
+            report.missing.extend(p.id for p in todo if p.id not in found)
+            todo = [p for p in todo if p.id in found]
         if todo:
             _generate(store, prompt_set, spec, params, todo, report, chunk_size, model, show_progress)
+    if report.missing:
+        logger.warning(
+            f"{len(report.missing)} prompts have no published answer: {', '.join(report.missing[:10])}"
+            + (" ..." if len(report.missing) > 10 else "")
+        )
     return report
 
 
@@ -105,7 +117,7 @@ def _generate(
             if progress:
                 progress.update(
                     task,
-                    advance=len(todo[start : start + chunk_size]),
+                    advance=len(answers),  # answers found: a prompt a published file lacks does not count
                     rate=f"{report.tokens_per_second:.1f} tok/s" if report.tokens else "",
                 )
     finally:

@@ -63,6 +63,7 @@ class AlpacaImport:
     files: list[Path] = field(default_factory=list)
     judgments: list[Judgment] = field(default_factory=list)
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)  # (model, question) -> first seen
+    answer_origins: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, question) -> "file: row n"
     instructions: dict[str, Instruction] = field(default_factory=dict)  # id -> instruction, in file order
     without_preference: int = 0
     added: int = 0
@@ -115,6 +116,7 @@ def read_annotations(
     the first bad row, naming the file and the row (1-based)."""
     imported = utc_now()
     baseline_seen: tuple[str, int] | None = None
+    row_of_instruction: dict[str, int] = {}  # one file judges each instruction once; a repeat would count twice
     for number, row in enumerate(_read_rows(path), start=1):
         where = f"{path}: row {number}"
         if not isinstance(row, dict):
@@ -137,6 +139,12 @@ def read_annotations(
                 f"{where}: instruction id '{qid}' has a different text than elsewhere "
                 f"({seen.text[:60]!r} vs {text[:60]!r})"
             )
+        if qid in row_of_instruction:
+            raise ArenaError(
+                f"{where}: duplicate id: instruction '{qid}' ({text[:60]!r}) is already row "
+                f"{row_of_instruction[qid]} of this file"
+            )
+        row_of_instruction[qid] = number
         if qid not in result.instructions:
             result.instructions[qid] = Instruction(qid, text, str(row.get("dataset") or "alpaca-eval"))
         preference = row.get("preference")
@@ -171,17 +179,23 @@ def read_annotations(
             )
         )
         for who, output in ((baseline, row["output_1"]), (model, row["output_2"])):
-            result.answers.setdefault(
-                (who, qid),
-                Answer(
-                    benchmark=benchmark,
-                    question_id=qid,
-                    model=who,
-                    turns=[output],
-                    answer_id=stable_id(_SOURCE, who, qid),
-                    created=imported,
-                    meta={"source": _SOURCE},
-                ),
+            first = result.answers.get((who, qid))
+            if first is not None:
+                if first.turns != [output]:
+                    raise ArenaError(
+                        f"{where}: {who}'s answer to instruction '{qid}' differs from the one in "
+                        f"{result.answer_origins[(who, qid)]}: one model has one answer per instruction"
+                    )
+                continue
+            result.answer_origins[(who, qid)] = where
+            result.answers[(who, qid)] = Answer(
+                benchmark=benchmark,
+                question_id=qid,
+                model=who,
+                turns=[output],
+                answer_id=stable_id(_SOURCE, who, qid),
+                created=imported,
+                meta={"source": _SOURCE},
             )
     result.files.append(path)
 

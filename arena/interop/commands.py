@@ -40,12 +40,13 @@ def run_import_qlora(args) -> int:
 
 
 def run_import_fastchat(args) -> int:
-    from arena.interop.fastchat_import import import_fastchat
+    from arena.interop.fastchat_import import import_fastchat, read_fastchat_source
 
+    source = read_fastchat_source(args.directory, args.benchmark)  # layout and answers checked before the run
     store = ResultsStore(args.results)
     config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark}
     with store.run("import-fastchat", config) as manifest:
-        lines = import_fastchat(store, args.directory, args.benchmark, args.judge)
+        lines = import_fastchat(store, source, args.benchmark, args.judge)
         manifest.update(summary=lines, exit_status=0)
     for line in lines:
         info(line)

@@ -47,8 +47,12 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
     return counts
 
 
-def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) -> list[Answer]:
-    """Parse a whole model_answer file before anything is stored, so a bad line imports nothing."""
+def read_fastchat_answers(
+    path: Path, benchmark: str, model: str | None = None, prompt_ids: set[str] | None = None
+) -> list[Answer]:
+    """Parse a whole model_answer file before anything is stored, so a bad line imports nothing. With
+    `prompt_ids` (the set is available here), an answer to a question the set does not have is refused: it
+    could never be judged, and most often means the file belongs to another set."""
     answers: list[Answer] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl_objects(path):
@@ -61,6 +65,11 @@ def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) 
         if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
             raise ArenaError(f"{where}: field 'choices[0].turns' must be a list of strings")
         qid = str(row["question_id"])
+        if prompt_ids is not None and qid not in prompt_ids:
+            raise ArenaError(
+                f"{where}: question_id {qid!r} matches no question of prompt set '{benchmark}' "
+                f"({len(prompt_ids)} questions)"
+            )
         if qid in seen:
             raise ArenaError(f"{where}: duplicate question id {qid!r} (first seen on line {seen[qid]})")
         seen[qid] = number
@@ -79,13 +88,25 @@ def read_fastchat_answers(path: Path, benchmark: str, model: str | None = None) 
     return answers
 
 
-def import_answers(store: ResultsStore, directory: Path, benchmark: str) -> dict[str, int]:
-    """Import every model_answer file; answers already stored (same question and model) are skipped."""
+def read_answer_files(directory: Path, benchmark: str) -> list[list[Answer]]:
+    """Every model_answer file, parsed and checked (against the prompt set when it is available here)."""
+    from arena.prompts.registry import find_prompt_set
+
     folder = directory / "model_answer" if (directory / "model_answer").is_dir() else directory
     files = sorted(folder.glob("*.jsonl"))
     if not files:
         raise ArenaError(f"{directory}: no model_answer/*.jsonl files found")
-    parsed = [read_fastchat_answers(path, benchmark) for path in files]
+    prompt_set = find_prompt_set(benchmark)
+    prompt_ids = None if prompt_set is None else set(prompt_set.by_id)
+    return [read_fastchat_answers(path, benchmark, prompt_ids=prompt_ids) for path in files]
+
+
+def import_answers(store: ResultsStore, directory: Path, benchmark: str) -> dict[str, int]:
+    """Import every model_answer file; answers already stored (same question and model) are skipped."""
+    return store_answer_files(store, read_answer_files(directory, benchmark), benchmark)
+
+
+def store_answer_files(store: ResultsStore, parsed: list[list[Answer]], benchmark: str) -> dict[str, int]:
     added = {}
     for answers in parsed:
         model = answers[0].model

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from arena.errors import ArenaError
 from arena.inputs import iter_jsonl_objects, require_fields
-from arena.store.records import Judgment, stable_id, utc_now
+from arena.store.records import Answer, Judgment, stable_id, utc_now
 from arena.store.results import ResultsStore
 
 _FASTCHAT_WINNER = {"model_1": 1, "model_2": 2, "tie": 0, "error": None}
@@ -102,22 +102,41 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
             raise ArenaError(f"{where}: missing field 'model_1' (pairwise) or 'model' (single)")
 
 
-def import_fastchat(store: ResultsStore, directory: Path, benchmark: str, judge: str | None) -> list[str]:
-    """Answers from model_answer/ and judgments from model_judgment/, whichever DIR has."""
-    from arena.interop.fastchat_export import import_answers
+@dataclass(frozen=True)
+class FastchatSource:
+    """What a FastChat folder holds, checked before anything is opened in the store: its answers parsed, its
+    judgment files found (those are streamed at import, being large)."""
+
+    directory: Path
+    answers: list[list[Answer]]
+    judgment_files: list[Path]
+
+
+def read_fastchat_source(directory: Path, benchmark: str) -> FastchatSource:
+    """Answers from model_answer/ and judgment files from model_judgment/, whichever DIR has."""
+    from arena.interop.fastchat_export import read_answer_files
 
     if not directory.is_dir():
         raise ArenaError(f"{directory}: not a directory")
     answer_dir, judgment_dir = directory / "model_answer", directory / "model_judgment"
     if not answer_dir.is_dir() and not judgment_dir.is_dir():
         raise ArenaError(f"{directory}: has neither model_answer/ nor model_judgment/")
-    judgment_files = sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else []
-    lines = []
-    if answer_dir.is_dir():
-        for model, count in import_answers(store, directory, benchmark).items():
-            lines.append(f"answers {model}: {count} added")
-    if judgment_files:
-        lines.append(_import_judgments(store, judgment_files, benchmark, judge))
+    return FastchatSource(
+        directory,
+        read_answer_files(directory, benchmark) if answer_dir.is_dir() else [],
+        sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else [],
+    )
+
+
+def import_fastchat(store: ResultsStore, source: FastchatSource, benchmark: str, judge: str | None) -> list[str]:
+    from arena.interop.fastchat_export import store_answer_files
+
+    lines = [
+        f"answers {model}: {count} added"
+        for model, count in store_answer_files(store, source.answers, benchmark).items()
+    ]
+    if source.judgment_files:
+        lines.append(_import_judgments(store, source.judgment_files, benchmark, judge))
     return lines
 
 

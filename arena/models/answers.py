@@ -95,6 +95,20 @@ def read_published_answers(path: Path) -> dict[str, str]:
     return {row.question_id: row.text for row in read_published_answer_rows(path)}
 
 
+def published_ids_for(path: Path, prompt_ids: list[str]) -> set[str]:
+    """The ids of `prompt_ids` the file answers. None at all is a wrong file (another set's answers, or an
+    empty file), not a partial run: refused naming both sides so the mismatch is visible at a glance."""
+    file_ids = [row.question_id for row in read_published_answer_rows(path)]
+    found = set(file_ids) & set(prompt_ids)
+    if not found:
+        example = f"e.g. {file_ids[0]!r}" if file_ids else "none"
+        raise ArenaError(
+            f"{path}: {len(file_ids)} answer rows, none of them for a prompt of this set: the file's ids "
+            f"({example}) match none of the set's {len(prompt_ids)} ids (e.g. {prompt_ids[0]!r})"
+        )
+    return found
+
+
 class PublishedAnswersModel(ChatModel):
     """Replies turn by turn: a multi-turn file (FastChat `choices[0].turns`) gives its n-th turn as the model's
     n-th reply to a question; a one-answer file replies once. A turn the file does not have is missing."""

@@ -190,7 +190,10 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
         if backend in BACKENDS:
             label = Path(target).stem if backend == "answers" else target.rstrip("/").split("/")[-1]
             return ModelSpec(label, backend, target, {})
+    close = difflib.get_close_matches(name, list(models), n=1, cutoff=0.6)
     raise ArenaError(
-        f"unknown model '{name}': known models are {', '.join(sorted(models))}; "
+        f"unknown model '{name}'"
+        + (f" (did you mean '{close[0]}'?)" if close else "")
+        + f": known models are {', '.join(sorted(models))}; "
         "or write BACKEND:TARGET (hf:, gguf:, answers:, openai:, vllm:)"
     )

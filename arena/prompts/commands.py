@@ -59,11 +59,19 @@ def run_show(args) -> int:
     return 0
 
 
+def _prompts(count: int) -> str:
+    return f"{count} prompt" + ("" if count == 1 else "s")
+
+
 def run_pull(args) -> int:
+    from arena.prompts.registry import find_prompt_set
+
+    earlier = find_prompt_set(args.name) if args.replace else None  # --replace must say what it replaced
     path, count = pull_prompt_set(args.name, args.from_path, args.references, args.replace)
     references = sum(bool(p.references) for p in load_prompt_set(args.name).prompts)
     info(
-        f"stored {count} prompts for '{args.name}' in {path}"
+        (f"replaced the earlier '{args.name}' ({_prompts(len(earlier))}): " if earlier is not None else "")
+        + f"stored {_prompts(count)} for '{args.name}' in {path}"
         + (f", with reference answers for {references} of them" if references else "")
     )
     return 0

@@ -11,6 +11,7 @@ from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
 from arena.ratings.matches import build_matches, matches_from_columns
 from arena.store import Judgment, ResultsStore
+from arena.store.results import file_safe
 
 
 def run_ratings(args) -> int:
@@ -24,6 +25,11 @@ def run_ratings(args) -> int:
     protocol = args.protocol or (
         "relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise"
     )
+    if protocol == "single":  # only --panel mean picks it by default, and that goes with --method score
+        raise ArenaError(
+            f"--method {method} rates pairwise verdicts (protocol pairwise or relative); single-answer grades "
+            "(protocol single, e.g. MT-bench) are rated with --method score"
+        )
     if args.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
     if method == "bt" and args.control:
@@ -68,6 +74,7 @@ def run_ratings(args) -> int:
     code = _print_sections(results, args)
     if args.format == "table":
         if method == "bias":
+            _note_one_model_first(judgments)
             panel_commands.print_self_preference(results[0][1])
         else:
             panel_commands.note_self_judging(judgments, args)
@@ -88,6 +95,14 @@ def _by_judge_group(judgments: list[Judgment], pool: bool) -> dict[str, list[Jud
 
 def _require_judgments(store: ResultsStore, args, count: int) -> None:
     if not count:
+        folder = store.root / file_safe(args.benchmark) / "judgments"
+        files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+        if files:  # the set is listed as judged, yet nothing in its files reads as a record
+            described = ", ".join(f"{path} ({'empty' if path.stat().st_size == 0 else 'no records'})" for path in files)
+            raise ArenaError(
+                f"no judgments stored for prompt set '{args.benchmark}' in {args.results}: its judgment files "
+                f"hold no records: {described}"
+            )
         raise ArenaError(
             f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
             f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})"
@@ -220,11 +235,11 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
             lengths = length_differences(store, args.benchmark, judgments)
         rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
-        return (
-            rows,
-            f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}",
-            leaderboard.WINRATE_COLUMNS,
-        )
+        winrate_columns = leaderboard.WINRATE_COLUMNS
+        if lengths is None and args.format == "table":  # JSON and CSV keep one shape, the LC fields null
+            winrate_columns = tuple(c for c in winrate_columns if c not in leaderboard.LC_COLUMNS)
+        title = f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}"
+        return rows, title, winrate_columns
     if method == "relative":
         if not args.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
@@ -247,6 +262,17 @@ def _rate(store: ResultsStore, judgments, args, method: str, title: str):
     columns = tuple(rows[0]) if rows and args.format == "table" else None  # the table leaves self-preference apart
     rows = panel_commands.with_self_preference(rows, judgments, args)
     return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", columns
+
+
+def _note_one_model_first(judgments: list[Judgment]) -> None:
+    from arena.ratings.diagnostics import always_shown_first
+
+    for judge, model in always_shown_first(judgments).items():
+        info(
+            f"note: every judgment by {judge} shows {model} first, so its position bias cannot be told from "
+            f"{model}'s strength (first_win_share is {model}'s win rate) and no pair was judged in both orders "
+            "(consistency n/a)"
+        )
 
 
 def _length_preference(store: ResultsStore, args, judgments) -> dict:
@@ -279,8 +305,11 @@ def _agreement(stored: list[Judgment], args, protocol: str) -> int:
     if len(judges) > 2 or args.panel:
         return panel_commands.panel_agreement(stored, args, protocol)
     if len(judges) != 2:
+        stored_judges = sorted({(j.judge, j.protocol) for j in stored})
+        described = ", ".join(f"{judge} ({judged})" for judge, judged in stored_judges) or "none"
         raise ArenaError(
-            f"--method agreement compares exactly two judges (give --judge twice); stored: {', '.join(judges)}"
+            f"--method agreement compares exactly two judges' {protocol} verdicts (give --judge twice); "
+            f"judges stored: {described}"
         )
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
     ratings = [

@@ -35,7 +35,16 @@ class JudgeBias:
     errors: int
     order_pairs: int  # (question, pair) judged in both orders
     consistent_pairs: int
-    consistency: float
+    consistency: float | None  # None: no pair judged in both orders (AlpacaEval shows its baseline first)
+
+
+def always_shown_first(judgments: list[Judgment]) -> dict[str, str]:
+    """{judge: model} for each judge whose every judgment showed the same model first (AlpacaEval puts its
+    baseline first): its first-answer win share is then that model's win rate, not a position bias."""
+    shown: dict[str, set[str]] = defaultdict(set)
+    for j in judgments:
+        shown[j.judge].add(j.model_a)
+    return {judge: next(iter(models)) for judge, models in sorted(shown.items()) if len(models) == 1}
 
 
 def _winner(j: Judgment) -> str:
@@ -70,7 +79,7 @@ def judge_bias(judgments: list[Judgment]) -> list[JudgeBias]:
                 errors=sum(j.verdict == "error" for j in items),
                 order_pairs=len(both),
                 consistent_pairs=consistent,
-                consistency=consistent / len(both) if both else float("nan"),
+                consistency=consistent / len(both) if both else None,
             )
         )
     return rows

@@ -139,7 +139,7 @@ def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str
 
 def not_estimable(rows: list[dict]) -> list[str]:
     """Models listed without a rating (Bradley-Terry: too few decided matches)."""
-    return [r["model"] for r in rows if r["rating"] is None]
+    return [r["model"] for r in rows if "rating" in r and r["rating"] is None]
 
 
 def elo_leaderboard(judgments: list[Judgment], orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
@@ -157,11 +157,14 @@ def relative_leaderboard(
 ) -> list[dict]:
     def row(score, category=None):
         data = asdict(score)
+        # the same rule as Elo and Bradley-Terry: 6 scored matches gave 91.3 (60.0–118.1)
+        meaningful = score.wins + score.ties + score.losses >= MIN_MATCHES_FOR_INTERVAL
+        low, high = data.pop("ci_low"), data.pop("ci_high")
         return {
             "model": data.pop("model"),
             "rating": round(data.pop("percent"), 2),
-            "ci_low": round(data.pop("ci_low"), 2),
-            "ci_high": round(data.pop("ci_high"), 2),
+            "ci_low": round(low, 2) if meaningful else None,
+            "ci_high": round(high, 2) if meaningful else None,
             "questions": data.pop("questions"),
             "wins": data.pop("wins"),
             "losses": data.pop("losses"),
@@ -194,7 +197,7 @@ def with_categories(judgments: list[Judgment], prompt_set) -> list[Judgment]:
 # --- style control -------------------------------------------------------------------------------------
 COEFFICIENT_COLUMNS = ("feature", "beta", "ci_low", "ci_high")
 CONTROLLED_COLUMNS = (*RATING_COLUMNS[:4], "rating_uncontrolled", "rank_change", *RATING_COLUMNS[4:])
-WINRATE_COLUMNS = (
+WINRATE_COLUMNS: tuple[str, ...] = (
     "model",
     "win_rate",
     "standard_error",
@@ -206,9 +209,14 @@ WINRATE_COLUMNS = (
     "lc_ci_low",
     "lc_ci_high",
     "length_beta",
+    "wins",
+    "ties",
+    "losses",
     "questions",
     "judgments",
 )
+# Computed only with --control length: a table without it leaves them out rather than show columns of n/a.
+LC_COLUMNS = ("lc_win_rate", "lc_standard_error", "lc_ci_low", "lc_ci_high", "length_beta")
 
 
 def controlled_bt_rows(
@@ -272,21 +280,27 @@ def winrate_rows(
         if length_difference is not None:
             gap = np.array([length_difference[j.judgment_id] for j in decided])
             pool.append((question, score, np.where(first, gap, -gap)))
+        # the same rule as Elo and Bradley-Terry: 2 judgments gave 100.0 (100.0–100.0)
+        meaningful = len(decided) >= MIN_MATCHES_FOR_INTERVAL
         rows.append(
             {
                 "model": model,
                 "win_rate": round(raw[0], 2),
                 "standard_error": round(float(100 * score.std(ddof=1) / np.sqrt(len(score))), 2)
-                if len(score) > 1
+                if meaningful
                 else None,
-                "ci_low": round(raw[1], 2),
-                "ci_high": round(raw[2], 2),
+                "ci_low": round(raw[1], 2) if meaningful else None,
+                "ci_high": round(raw[2], 2) if meaningful else None,
                 "discrete_win_rate": round(float(100 * hard.mean()), 2),
                 "lc_win_rate": None,
                 "lc_standard_error": None,
                 "lc_ci_low": None,
                 "lc_ci_high": None,
                 "length_beta": None,
+                # AlpacaEval's n_wins / n_draws / n_wins_base, from the hard verdicts
+                "wins": int((hard == 1.0).sum()),
+                "ties": int((hard == 0.5).sum()),
+                "losses": int((hard == 0.0).sum()),
                 "questions": len(set(question.tolist())),
                 "judgments": len(decided),
                 "baseline": baseline,
@@ -305,11 +319,12 @@ def winrate_rows(
         )
         fit = length_controlled_win_rates(data, bootstrap, seed)
         for i, row in enumerate(rows):
+            meaningful = row["judgments"] >= MIN_MATCHES_FOR_INTERVAL
             row.update(
                 lc_win_rate=_rounded(fit.win_rate[i]),
-                lc_standard_error=_rounded(fit.standard_error[i]),
-                lc_ci_low=_rounded(fit.ci_low[i]),
-                lc_ci_high=_rounded(fit.ci_high[i]),
+                lc_standard_error=_rounded(fit.standard_error[i]) if meaningful else None,
+                lc_ci_low=_rounded(fit.ci_low[i]) if meaningful else None,
+                lc_ci_high=_rounded(fit.ci_high[i]) if meaningful else None,
                 length_beta=_rounded(fit.length_beta[i], 4),
             )
     return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))

@@ -45,6 +45,10 @@ def own_models_of(judgments: list[Judgment], args) -> dict[str, str]:
 
 def check_options(args) -> None:
     """Combinations that cannot mean what they say: one message and exit 2 before anything is read."""
+    judges = args.judge or []
+    repeated = sorted({j for j in judges if judges.count(j) > 1})
+    if repeated:  # the tournament's wording (arena/panel_pipeline.py)
+        raise ArenaError(f"--judge {', '.join(repeated)} given more than once: each judge is rated once")
     if args.method == "robustness" and (args.panel or args.exclude_self):
         raise ArenaError(
             "--panel and --exclude-self do not apply to --method robustness (it tests one judge's leaderboard)"

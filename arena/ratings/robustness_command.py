@@ -121,7 +121,8 @@ def run_robustness(store: ResultsStore, args, protocol: str) -> int:
             )
         output.append((", ".join(group), rows))
     if args.format == "json":
-        data = [row if len(output) == 1 else {"judge": judge, **row} for judge, rows in output for row in rows]
+        # every row names its judge, however many judges: the shape of every other method's JSON rows
+        data = [{"judge": judge, **row} for judge, rows in output for row in rows]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.format == "csv":
         print_records(

@@ -99,25 +99,45 @@ def _serve(args) -> None:
     run(app, sock, root_path)
 
 
+# The export's columns, in order: a CSV with no votes still has its full header, so scripts read it alike.
+EXPORT_COLUMNS = (
+    "vote_id",
+    "benchmark",
+    "question_id",
+    "rater",
+    "left_model",
+    "right_model",
+    "choice",
+    "comment",
+    "created",
+)
+
+
 def _export(votes: list[dict], fmt: str) -> None:
     rows = [
-        {
-            "vote_id": v["id"],
-            "benchmark": v["benchmark"],
-            "question_id": v["question_id"],
-            "rater": v["name"],
-            "left_model": v["left_model"],
-            "right_model": v["right_model"],
-            "choice": v["choice"],
-            "comment": v["comment"],
-            "created": str(v["created"]),
-        }
+        dict(
+            zip(
+                EXPORT_COLUMNS,
+                (
+                    v["id"],
+                    v["benchmark"],
+                    v["question_id"],
+                    v["name"],
+                    v["left_model"],
+                    v["right_model"],
+                    v["choice"],
+                    v["comment"],
+                    str(v["created"]),
+                ),
+                strict=True,
+            )
+        )
         for v in votes
     ]
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["vote_id"], lineterminator="\n")
+    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

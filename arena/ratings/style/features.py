@@ -52,8 +52,15 @@ def resolve_control(control: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in control.split(",") if n.strip())
     unknown = [n for n in names if n not in FEATURES]
     if unknown or not names:
+        import difflib
+
+        close = [
+            match[0] for u in unknown if (match := difflib.get_close_matches(u, [*FEATURES, "style"], n=1, cutoff=0.6))
+        ]
         raise ArenaError(
-            f"unknown style feature {', '.join(repr(u) for u in unknown) or repr(control)}: known are "
+            f"unknown style feature {', '.join(repr(u) for u in unknown) or repr(control)}"
+            + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "")
+            + ": known are "
             f"{', '.join(FEATURES)} (or 'length' / 'style' = {', '.join(CONTROLS['style'])})"
         )
     return names
