@@ -64,9 +64,12 @@ def published_vicuna(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def arena_home(tmp_path, monkeypatch):
-    """Every test gets its own empty data directory: nothing leaks between tests or into the user's cache."""
+    """Every test gets its own empty data directory: nothing leaks between tests or into the user's cache.
+    Output is as a pipe gets it (160 columns): pytest-xdist's workers set COLUMNS=80, which would narrow every
+    table; a test of narrow terminals sets COLUMNS itself."""
     home = tmp_path / "arena_home"
     monkeypatch.setenv("ARENA_HOME", str(home))
+    monkeypatch.delenv("COLUMNS", raising=False)
     return home
 
 
