@@ -9,6 +9,7 @@ import shutil
 import pytest
 from conftest import shared_path, write_jsonl
 from openai_server import OpenAICompatibleServer
+from test_judging import models_file
 
 from arena.judging.judges import reply_from_text
 from arena.judging.parsing import parse_grade
@@ -68,16 +69,11 @@ def fastchat_answer_files(tmp_path, prompt_set, models=MODELS):
 
 
 def models_toml(tmp_path, answer_files, judge_url, **judge_options):
-    lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answer_files.items()]
-    options = {"retries": 1, "retry_base_delay": 0.01, "timeout": 2.0, "max_concurrency": 8, **judge_options}
-    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
-    lines.append(
-        f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
-        f'api_key_env = "JUDGE_KEY"\n{extra}'
+    """test_judging's arena.toml (the answers models and a judge at `judge_url`), with one retry and a judge
+    that can take MT-bench's longer prompts."""
+    return models_file(
+        tmp_path, answer_files, judge_url, **{"retries": 1, "timeout": 2.0, "max_concurrency": 8, **judge_options}
     )
-    path = tmp_path / "models.toml"
-    path.write_text("\n".join(lines))
-    return path
 
 
 def grade(cli, models, results, *extra):
@@ -321,7 +317,7 @@ def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
     with OpenAICompatibleServer(reply=grading_judge) as server:
         models = models_toml(tmp_path, answer_files, server.base_url)
         assert grade(cli, models, tmp_path / "recorded", "--limit", "5").code == 0
-    result = cli(
+    replay = (
         "evaluate",
         "--model",
         "alpha",
@@ -338,28 +334,13 @@ def test_replay_judge_copies_recorded_grades(mt_bench, cli, tmp_path):
         "--limit",
         "8",
     )
+    result = cli(*replay)
     assert result.code == 0, result.err
     assert "6 question/model pairs have no recorded grade" in result.err
     copies = ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")
     assert len(copies) == 5 * 2 * 2
     assert all(c.score_a == expected_grade(c.model_a, c.question_id, c.turn) for c in copies)
-    again = cli(
-        "evaluate",
-        "--model",
-        "alpha",
-        "--model",
-        "beta",
-        "--benchmark",
-        "mt-bench",
-        "--protocol",
-        "single",
-        "--judge",
-        f"replay:{tmp_path / 'recorded'}:judge",
-        "--results",
-        tmp_path / "r",
-        "--limit",
-        "8",
-    )
+    again = cli(*replay)
     assert again.code == 0 and "0 grades copied" in again.err
     assert len(ResultsStore(tmp_path / "r").judgments("mt-bench", "replay-judge")) == 20
     replay_args = ["--protocol", "single", "--judge", f"replay:{tmp_path / 'recorded'}:judge", "--limit", "8"]
