@@ -21,12 +21,6 @@ class AnswersMissing(ArenaError):
     report or a bias table goes on without that part."""
 
 
-class BudgetStopped(ArenaError):
-    """The spending cap stopped a stage that cannot store partial work under another name."""
-
-    exit_code = EXIT_BUDGET_STOPPED
-
-
 class CallsFailed(ArenaError):
     """Calls to an endpoint failed in transport (refused, a circuit breaker); what was done is kept."""
 

@@ -91,10 +91,6 @@ def read_published_answer_rows(path: Path) -> list[PublishedAnswer]:
     return rows
 
 
-def read_published_answers(path: Path) -> dict[str, str]:
-    return {row.question_id: row.text for row in read_published_answer_rows(path)}
-
-
 def published_ids_for(path: Path, prompt_ids: list[str]) -> set[str]:
     """The ids of `prompt_ids` the file answers. None at all is a wrong file (another set's answers, or an
     empty file), not a partial run: refused naming both sides so the mismatch is visible at a glance."""
