@@ -27,9 +27,8 @@ from arena.ratings.judge_panel import PANEL_RULES, panel_judgments, panel_name
 from arena.ratings.matches import build_matches
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
+from arena.store.records import HUMAN_JUDGE
 from arena.store.results import file_safe
-
-HUMAN = "human"
 
 
 def judges_of(args) -> list[str]:
@@ -41,13 +40,13 @@ def judges_of(args) -> list[str]:
 
 def _stored_name(judge: str, args) -> str:
     """The name a member's judgments are stored under; checks the member before anything is judged."""
-    if judge == HUMAN:
-        if not ResultsStore(args.results).judgments(_benchmark_name(args), HUMAN):
+    if judge == HUMAN_JUDGE:
+        if not ResultsStore(args.results).judgments(_benchmark_name(args), HUMAN_JUDGE):
             raise ArenaError(
                 f"--judge human: no human votes stored for '{args.benchmark}' in {args.results} "
                 "(collect them with arena rate serve)"
             )
-        return HUMAN
+        return HUMAN_JUDGE
     if judge.startswith(REPLAY_PREFIX):
         protocols = ["pairwise", "relative"] if args.protocol == "both" else [args.protocol]
         return ReplayJudge.parse(judge, _benchmark_name(args), protocols[0]).name
@@ -93,7 +92,7 @@ def run_panel(args, run_one: Callable[[Namespace], int], command: str) -> int:
     budget = CostBudget(args.max_cost)  # one cap for the whole command, shared by every member
     codes, outputs = [], {}
     for judge, name in zip(judges, names):
-        if judge == HUMAN:
+        if judge == HUMAN_JUDGE:
             info(f"panel member human: the votes stored in {args.results} are used as they are")
             continue
         info(f"panel member {judge}:")

@@ -30,10 +30,8 @@ from arena.report.safe_markdown import render_markdown
 from arena.report.scores import mt_bench_sections
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
-from arena.store.records import Judgment, utc_now
+from arena.store.records import HUMAN_JUDGE, Judgment, utc_now
 from arena.store.results import file_safe
-
-HUMAN = "human"
 
 
 def _category_key(prompt_set):
@@ -310,13 +308,13 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
             "0.5 = no position bias; bars are 95% Wilson intervals",
         )
     agreements = []
-    if HUMAN in by_judge:
-        human = [j for j in by_judge[HUMAN] if j.protocol == "pairwise"]
+    if HUMAN_JUDGE in by_judge:
+        human = [j for j in by_judge[HUMAN_JUDGE] if j.protocol == "pairwise"]
         for section in sections:
             other = section["judge"]
-            if other != HUMAN and "bt" in section and human:
+            if other != HUMAN_JUDGE and "bt" in section and human:
                 machine = [j for j in by_judge[other] if j.protocol == "pairwise"]
-                human_section = next(s for s in sections if s["judge"] == HUMAN)
+                human_section = next(s for s in sections if s["judge"] == HUMAN_JUDGE)
                 ratings = [{r["model"]: r["rating"] for r in s.get("bt", [])} for s in (section, human_section)]
                 agreements.append(asdict(judge_agreement(machine, human, *ratings)))
 
