@@ -15,6 +15,7 @@ from pathlib import Path
 
 from arena import __version__
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 
 DEFAULT_RESULTS = Path("results")
 
@@ -447,7 +448,7 @@ def _add_ratings(subparsers) -> None:
     ratings.add_argument(
         "--orderings",
         type=_orderings,
-        default=10_000,
+        default=DEFAULT_ORDERINGS,
         metavar="N|auto",
         help="Elo: random match orders (default: the paper's 10,000). The interval is the spread of "
         "single-order results (2.5-97.5 percentiles), as in the paper; JSON rows also give the "
@@ -456,7 +457,7 @@ def _add_ratings(subparsers) -> None:
         "so, with the precision reached)",
     )
     ratings.add_argument(
-        "--bootstrap", type=_integer(1), default=1_000, metavar="N", help="BT/relative/score: resamples"
+        "--bootstrap", type=_integer(1), default=DEFAULT_RESAMPLES, metavar="N", help="BT/relative/score: resamples"
     )
     ratings.add_argument("--seed", type=_integer(0), default=0)
     ratings.add_argument("--by-category", action="store_true", help="relative: add a per-category breakdown")
@@ -609,8 +610,10 @@ def _add_judging_options(
         "With --schedule adaptive each round is one batch",
     )
     group.add_argument("--limit", type=_integer(1), default=None, metavar="N", help="only the first N prompts")
-    group.add_argument("--orderings", type=_integer(1), default=10_000, help="Elo: random match orders")
-    group.add_argument("--bootstrap", type=_integer(1), default=1_000, help="bootstrap resamples for intervals")
+    group.add_argument("--orderings", type=_integer(1), default=DEFAULT_ORDERINGS, help="Elo: random match orders")
+    group.add_argument(
+        "--bootstrap", type=_integer(1), default=DEFAULT_RESAMPLES, help="bootstrap resamples for intervals"
+    )
 
 
 def _add_pipelines(subparsers) -> None:
@@ -802,8 +805,8 @@ def _add_report(subparsers) -> None:
         "--baseline; required when they name none)",
     )
     report.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: reports/BENCHMARK/")
-    report.add_argument("--orderings", type=_integer(1), default=10_000)
-    report.add_argument("--bootstrap", type=_integer(1), default=1_000)
+    report.add_argument("--orderings", type=_integer(1), default=DEFAULT_ORDERINGS)
+    report.add_argument("--bootstrap", type=_integer(1), default=DEFAULT_RESAMPLES)
     report.add_argument("--seed", type=_integer(0), default=0)
     report.set_defaults(handler=_lazy("arena.report.commands", "run_report"))
 

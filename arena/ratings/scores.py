@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_RESAMPLES
 from arena.store import Judgment
 
 SCORE_COLUMNS = ["model", "score", "ci", "turn1", "turn2", "graded", "errors"]
@@ -61,7 +62,7 @@ def bootstrap_interval(questions: np.ndarray, scores: np.ndarray, resamples: int
     return [round(float(low), 4), round(float(high), 4)]
 
 
-def score_rows(grades: list[Grade], resamples: int = 1000, seed: int = 0) -> list[dict]:
+def score_rows(grades: list[Grade], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[dict]:
     """One row per model, best score first."""
     rows = []
     for model in sorted({g.model for g in grades}):
