@@ -15,10 +15,10 @@ class TokenBucket:
     per_second: float
     capacity: float
     tokens: float = field(init=False)
-    updated: float = field(default_factory=time.monotonic)
+    updated: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tokens = float(self.capacity)  # a new bucket starts full
+        self.tokens, self.updated = float(self.capacity), time.monotonic()  # a new bucket starts full
 
     def take(self) -> float:
         """Take a token if there is one and return 0.0; else take nothing and return the seconds until there is."""
