@@ -3,6 +3,7 @@ prints and the report renders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 
 from arena.errors import ArenaError, NothingToRate
@@ -29,7 +30,7 @@ RELATIVE_COLUMNS = (
 )
 
 
-def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = None) -> list[Judgment]:
+def select(judgments: list[Judgment], protocol: str, judges: Sequence[str] | None = None) -> list[Judgment]:
     chosen = [j for j in judgments if j.protocol == protocol and (not judges or j.judge in judges)]
     if not chosen:
         have = sorted({(j.judge, j.protocol) for j in judgments})
