@@ -25,7 +25,7 @@ from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import OUTCOME, build_matches, win_rate_matrix
 from arena.report import charts
 from arena.report.options import ReportOptions
-from arena.report.page import render_page
+from arena.report.page import PageContent, render_page
 from arena.report.safe_markdown import render_markdown
 from arena.report.scores import mt_bench_sections
 from arena.store import ResultsStore
@@ -320,7 +320,7 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
 
     metadata = _run_metadata(store, benchmark, prompt_set, judgments + single)
     nonce = secrets.token_urlsafe(16)
-    html = render_page(
+    content = PageContent(
         benchmark=benchmark,
         sections=sections,
         bias=[asdict(b) for b in bias],
@@ -332,6 +332,7 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
         counts={"judgments": len(judgments), "judges": len(by_judge)},
         mt_bench=mt_bench,
     )
+    html = render_page(content)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, svg in figures.items():
         (out_dir / name).write_text(svg, encoding="utf-8")
