@@ -36,6 +36,11 @@ class RateOptions:
     mirror_every: float = 0.0
     format: str = ""  # raters, export
 
+    @classmethod
+    def of(cls, args: Namespace) -> RateOptions:
+        db_url = args.db or db.default_db_url(args.results)
+        return options_from(cls, args, db_url=db_url, models=tuple(getattr(args, "models", ())))
+
     @property
     def shown_db(self) -> str:
         return db.shown_url(self.db_url)
@@ -48,12 +53,7 @@ _RECORDED = {"serve": ("benchmark", "models", "per_rater"), "add-rater": ("name"
 def run_rate(args: Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    options = options_from(
-        RateOptions,
-        args,
-        db_url=args.db or db.default_db_url(args.results),
-        models=tuple(getattr(args, "models", ())),
-    )
+    options = RateOptions.of(args)
     try:
         if options.action in _RECORDED:
             from arena.store import ResultsStore
