@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,8 +156,8 @@ class Results:
         method: str = "elo",
         judge: str | None = None,
         protocol: str = "pairwise",
-        orderings: int = 10_000,
-        bootstrap: int = 1_000,
+        orderings: int = DEFAULT_ORDERINGS,
+        bootstrap: int = DEFAULT_RESAMPLES,
         seed: int = 0,
         baseline: str | None = None,
     ) -> pd.DataFrame:
@@ -214,7 +215,7 @@ def matches_from_frame(frame: pd.DataFrame):
 
 
 def bradley_terry(
-    frame: pd.DataFrame, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+    frame: pd.DataFrame, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
 ) -> pd.DataFrame:
     """Bradley-Terry ratings (Elo scale, bootstrap 95% intervals) of any DataFrame of matches, as the rows
     `arena ratings --method bt` prints."""
@@ -223,7 +224,7 @@ def bradley_terry(
     return _pandas().DataFrame(leaderboard.bt_rows(matches_from_frame(frame), bootstrap, seed, anchor))
 
 
-def elo(frame: pd.DataFrame, orderings: int = 10_000, seed: int = 0) -> pd.DataFrame:
+def elo(frame: pd.DataFrame, orderings: int = DEFAULT_ORDERINGS, seed: int = 0) -> pd.DataFrame:
     """The QLoRA paper's Elo (K=32, mean of `orderings` random match orders) of any DataFrame of matches."""
     from arena.ratings import leaderboard
 

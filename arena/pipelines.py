@@ -12,14 +12,14 @@ import random
 import sys
 from argparse import Namespace
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.console import info, print_records, warn
 from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
-from arena.generation.commands import generation_params
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.budget import CostBudget, Price, spending
@@ -30,8 +30,10 @@ from arena.judging.replay import ReplayJudge, refuse_batch
 from arena.judging.runner import JudgingReport, judge_matchups, pairs_of, plan_matchups, sample_matchups
 from arena.judging.templates import TemplateSet, builtin_templates, load_fastchat_templates
 from arena.models.base import GenerationParams, check_loadable
+from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
-from arena.panel_pipeline import judges_of, run_panel
+from arena.panel_pipeline import run_panel
+from arena.pipeline_options import EvaluateOptions, JudgingOptions, TournamentOptions
 from arena.prompts import load_prompt_set
 from arena.prompts.records import PromptSet
 from arena.ratings import leaderboard
@@ -69,44 +71,11 @@ def _answers_for(
     return answers, planned_cost
 
 
-@dataclass(frozen=True)
-class JudgingOptions:
-    """What a judging command's session reads of its flags, fixed once per command (once per member of a
-    judge panel), so nothing below the command handler reads or changes the argparse Namespace."""
-
-    max_cost: float | None
-    retry_errors: bool
-    dry_run: bool
-    batch: bool
-    limit: int | None
-    judge_template: Path | None
-    judge_reviewers: Path | None
-    generation: GenerationParams
-    explicit_generation: dict[str, object] = field(default_factory=dict)  # flags typed: beat model settings
-    shared_budget: CostBudget | None = None  # a judge panel's one cap, spent from by every member
-
-    @classmethod
-    def from_args(cls, args: Namespace, shared_budget: CostBudget | None = None) -> JudgingOptions:
-        generation, explicit = generation_params(args)
-        return cls(
-            max_cost=args.max_cost,
-            retry_errors=args.retry_errors,
-            dry_run=args.dry_run,
-            batch=args.batch,
-            limit=args.limit,
-            judge_template=args.judge_template,
-            judge_reviewers=args.judge_reviewers,
-            generation=generation,
-            explicit_generation=explicit,
-            shared_budget=shared_budget,
-        )
-
-
-def _judge_spec(judge: str, args: Namespace) -> ModelSpec:
-    spec = resolve_model(judge, args.models_file)
-    if args.judge_base_url:
-        spec = replace(spec, backend="openai", options={**spec.options, "base_url": args.judge_base_url})
-    return without_keys(spec) if args.dry_run else spec
+def _judge_spec(judge: str, options: JudgingOptions) -> ModelSpec:
+    spec = resolve_model(judge, options.models_file)
+    if options.judge_base_url:
+        spec = replace(spec, backend="openai", options={**spec.options, "base_url": options.judge_base_url})
+    return without_keys(spec) if options.dry_run else spec
 
 
 def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, options: JudgingOptions):
@@ -122,9 +91,9 @@ def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, options: J
     return batch_judge(judge, spec, store.root, benchmark) if options.batch else judge
 
 
-def _models(names: list[str], args) -> list[ModelSpec]:
-    specs = [resolve_model(m, args.models_file) for m in names]
-    return [without_keys(s) for s in specs] if args.dry_run else specs
+def _models(names: Iterable[str], options: JudgingOptions) -> list[ModelSpec]:
+    specs = [resolve_model(m, options.models_file) for m in names]
+    return [without_keys(s) for s in specs] if options.dry_run else specs
 
 
 def _templates(options: JudgingOptions, protocol: str) -> TemplateSet:
@@ -268,66 +237,92 @@ def _spec_record(spec: ModelSpec) -> dict:
     }
 
 
-def run_evaluate(args) -> int:
-    if len(judges_of(args)) > 1:
-        return run_panel(args, run_evaluate, "evaluate")  # arena/panel_pipeline.py
-    judge_name = judges_of(args)[0]
-    options = JudgingOptions.from_args(args, getattr(args, "panel_budget", None))
-    if args.protocol == "single":  # grades, not comparisons: no baseline
-        from arena.judging.grading import run_single_grading
-
-        return run_single_grading(args, judge_name, options)
-    store = ResultsStore(args.results)
-    prompt_set = load_prompt_set(args.benchmark)
-    candidates = _models(args.model, args)
-    baseline = _models([args.baseline], args)[0]
-    judge_spec = _judge_spec(judge_name, args)
-    if baseline.name in {c.name for c in candidates}:
-        raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
-    config = {
-        "models": [_spec_record(s) for s in candidates],
-        "baseline": _spec_record(baseline),
+def run_config(
+    options: JudgingOptions, prompt_set: PromptSet, judge_spec: ModelSpec, models: list[ModelSpec], **more: object
+) -> dict:
+    """What a judging command's run manifest records of what it was asked (`more`: the command's own)."""
+    return {
+        "models": [_spec_record(s) for s in models],
         "judge": _spec_record(judge_spec),
         "benchmark": prompt_set.name,
         "prompt_set_sha256": prompt_set.sha256,
-        "protocol": args.protocol,
-        "limit": args.limit,
-        "dry_run": args.dry_run,
-        "batch": args.batch,
+        "protocol": options.protocol,
+        **more,
+        "limit": options.limit,
+        "dry_run": options.dry_run,
+        "batch": options.batch,
     }
-    for spec in [*candidates, baseline]:
-        check_loadable(spec, args.dry_run)
-    protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
-    for protocol in protocols:
-        check_templates(prompt_set, _templates(options, protocol), args.limit)
-    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
-    _check_prices(judge_spec, [*candidates, baseline], args.max_cost)
-    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+
+
+def ready_judge(
+    store: ResultsStore,
+    prompt_set: PromptSet,
+    options: JudgingOptions,
+    judge_spec: ModelSpec,
+    specs: list[ModelSpec],
+    templates: list[TemplateSet],
+):
+    """What a judging command checks before it writes anything, then its judge: every answer model can load,
+    the templates have what they need, the judge loads (a missing key or model fails here, first) and every
+    paid endpoint has a price."""
+    for spec in specs:
+        check_loadable(spec, options.dry_run)
+    for template_set in templates:
+        check_templates(prompt_set, template_set, options.limit)
+    judge = _load_judge(judge_spec, store, prompt_set.name, options)
+    _check_prices(judge_spec, specs, options.max_cost)
+    return judge
+
+
+def run_evaluate(args: Namespace) -> int:
+    return evaluate(EvaluateOptions.of(args))
+
+
+def evaluate(options: EvaluateOptions) -> int:
+    if len(options.judges) > 1:
+        return run_panel(options, evaluate)  # arena/panel_pipeline.py
+    if options.protocol == "single":  # grades, not comparisons: no baseline
+        from arena.judging.grading import run_single_grading
+
+        return run_single_grading(options)
+    store = ResultsStore(options.results)
+    prompt_set = load_prompt_set(options.benchmark)
+    candidates = _models(options.candidates, options)
+    baseline = _models([options.baseline], options)[0]
+    judge_spec = _judge_spec(options.judges[0], options)
+    if baseline.name in {c.name for c in candidates}:
+        raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
+    config = run_config(options, prompt_set, judge_spec, candidates, baseline=_spec_record(baseline))
+    protocols = options.protocols
+    templates = [_templates(options, protocol) for protocol in protocols]
+    judge = ready_judge(store, prompt_set, options, judge_spec, [*candidates, baseline], templates)
+    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
-        matchups = plan_matchups(prompt_set, answers, pairs, args.limit, baseline=baseline.name)
-        protocols = ["relative", "pairwise"] if args.protocol == "both" else [args.protocol]
+        matchups = plan_matchups(prompt_set, answers, pairs, options.limit, baseline=baseline.name)
         for protocol in protocols:
             session.judge_all(protocol, matchups)
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
         if session.shows_results():
-            _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args)
+            _print_evaluation(store, prompt_set, judge, {c.name for c in candidates}, baseline.name, options)
     return code
 
 
-def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols, args) -> None:
+def _print_evaluation(
+    store: ResultsStore, prompt_set: PromptSet, judge, names: set[str], baseline: str, options: EvaluateOptions
+) -> None:
     stored = store.judgments(prompt_set.name, judge.name)
-    names = {c.name for c in candidates}
+    protocols = options.protocols
     if "relative" in protocols:
         judgments = [j for j in stored if j.protocol == "relative" and {j.model_a, j.model_b} & names]
         try:  # unreadable relative replies must not hide the pairwise results judged beside them
-            rows = leaderboard.relative_leaderboard(judgments, baseline.name, args.bootstrap, args.seed)
+            rows = leaderboard.relative_leaderboard(judgments, baseline, options.bootstrap, options.seed)
             print_records(
                 rows,
                 "table",
-                f"% of {baseline.name} on {prompt_set.name} · judge {judge.name}"
+                f"% of {baseline} on {prompt_set.name} · judge {judge.name}"
                 f"{demo_label(judge)} (mean of both orders, 95% CI)",
                 leaderboard.RELATIVE_COLUMNS,
             )
@@ -336,13 +331,13 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
     if "pairwise" in protocols:
         rows = []
         for name in sorted(names):
-            judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline.name}]
+            judged = [j for j in stored if j.protocol == "pairwise" and {j.model_a, j.model_b} == {name, baseline}]
             if judged:
                 rows.append({"model": name, **build_matches(judged).record()[name]})
         print_records(
             rows,
             "table",
-            f"{', '.join(sorted(names))} vs {baseline.name} · pairwise, both orders{demo_label(judge)}",
+            f"{', '.join(sorted(names))} vs {baseline} · pairwise, both orders{demo_label(judge)}",
             ["model", "wins", "ties", "losses", "errors", "matches"],
         )
         from arena.ratings.style.data import length_differences
@@ -350,15 +345,15 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
         pairwise = [
             j
             for j in stored
-            if j.protocol == "pairwise" and {j.model_a, j.model_b} & names and baseline.name in (j.model_a, j.model_b)
+            if j.protocol == "pairwise" and {j.model_a, j.model_b} & names and baseline in (j.model_a, j.model_b)
         ]
         if pairwise:
             lengths = length_differences(store, prompt_set.name, pairwise)
-            rows = leaderboard.winrate_rows(pairwise, baseline.name, lengths, args.bootstrap, args.seed)
+            rows = leaderboard.winrate_rows(pairwise, baseline, lengths, options.bootstrap, options.seed)
             print_records(
                 rows,
                 "table",
-                f"Win rate vs {baseline.name}, raw and length-controlled (ties half, 95% CI "
+                f"Win rate vs {baseline}, raw and length-controlled (ties half, 95% CI "
                 f"over questions){demo_label(judge)}",
                 leaderboard.WINRATE_COLUMNS,
             )
@@ -367,7 +362,7 @@ def _print_evaluation(store, prompt_set, judge, candidates, baseline, protocols,
         for j in stored
         if j.verdict == "error"
         and j.protocol in protocols
-        and baseline.name in (j.model_a, j.model_b)
+        and baseline in (j.model_a, j.model_b)
         and {j.model_a, j.model_b} & names
     )
     if unreadable:
@@ -392,57 +387,45 @@ def demo_models() -> list[str]:
 DEMO_MAX_NEW_TOKENS = 128  # keeps the offline demo to minutes on a 2-core CPU
 
 
-def run_tournament(args) -> int:
-    if args.schedule == "adaptive" and not args.budget:
+def run_tournament(args: Namespace) -> int:
+    return tournament(TournamentOptions.of(args))
+
+
+def tournament(options: TournamentOptions) -> int:
+    if options.schedule == "adaptive" and not options.budget:
         raise ArenaError("--schedule adaptive needs --budget N (judge calls in all)")
-    if args.until_separated and args.schedule != "adaptive":
+    if options.until_separated and options.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
-    if len(judges_of(args)) > 1:
-        return run_panel(args, run_tournament, "tournament")  # arena/panel_pipeline.py
-    judge_name = judges_of(args)[0]
+    if len(options.judges) > 1:
+        return run_panel(options, tournament)  # arena/panel_pipeline.py
+    judge_name = options.judges[0]
     if judge_name.startswith(REPLAY_PREFIX):
-        return _replay_tournament(args, judge_name)
-    demo = not args.models
-    model_names = list(args.models or demo_models())
-    options = JudgingOptions.from_args(args, getattr(args, "panel_budget", None))
+        return _replay_tournament(options, judge_name)
+    demo = not options.models
+    model_names = list(options.models or demo_models())
     if demo:
         given = options.explicit_generation.get("max_new_tokens")
         capped = min(int(given), DEMO_MAX_NEW_TOKENS) if isinstance(given, int) else DEMO_MAX_NEW_TOKENS
         options = replace(options, explicit_generation={**options.explicit_generation, "max_new_tokens": capped})
     if len(set(model_names)) < 2:
         raise ArenaError("a tournament needs at least two different models")
-    store = ResultsStore(args.results)
-    prompt_set = load_prompt_set(args.benchmark)
-    specs = _models(model_names, args)
-    judge_spec = _judge_spec(judge_name, args)
-    config = {
-        "models": [_spec_record(s) for s in specs],
-        "judge": _spec_record(judge_spec),
-        "benchmark": prompt_set.name,
-        "prompt_set_sha256": prompt_set.sha256,
-        "protocol": args.protocol,
-        "budget": args.budget,
-        "schedule": args.schedule,
-        "limit": args.limit,
-        "dry_run": args.dry_run,
-        "batch": args.batch,
-    }
+    store = ResultsStore(options.results)
+    prompt_set = load_prompt_set(options.benchmark)
+    specs = _models(model_names, options)
+    judge_spec = _judge_spec(judge_name, options)
+    config = run_config(options, prompt_set, judge_spec, specs, budget=options.budget, schedule=options.schedule)
     if demo and judge_name == DEMO_JUDGE:
         info(
             "demo tournament: SmolLM2-135M 4-bit configurations on the offline sample, judged by the same "
             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
             "another strong judge for real results."
         )
-    for spec in specs:
-        check_loadable(spec, args.dry_run)
-    check_templates(prompt_set, _templates(options, args.protocol), args.limit)
-    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
-    _check_prices(judge_spec, specs, args.max_cost)
-    with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
+    judge = ready_judge(store, prompt_set, options, judge_spec, specs, [_templates(options, options.protocol)])
+    with store.run("tournament", config, seeds={"seed": options.seed}) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(specs)
-        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), args.limit)
-        if args.schedule == "adaptive" and not args.dry_run:
+        matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), options.limit)
+        if options.schedule == "adaptive" and not options.dry_run:
             by_key = {(m.prompt.id, m.model_a, m.model_b): m for m in matchups}
             outcome = _adaptive(
                 store,
@@ -450,23 +433,29 @@ def run_tournament(args) -> int:
                 judge.name,
                 [s.name for s in specs],
                 list(by_key),
-                args,
-                lambda keys: session.judge_all(args.protocol, [by_key[k] for k in keys]),
+                options,
+                lambda keys: session.judge_all(options.protocol, [by_key[k] for k in keys]),
             )
         else:
-            if args.budget:
-                matchups = sample_matchups(matchups, args.budget, args.seed)
-            session.judge_all(args.protocol, matchups)
+            if options.budget:
+                matchups = sample_matchups(matchups, options.budget, options.seed)
+            session.judge_all(options.protocol, matchups)
             outcome = None
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
         if session.shows_results():
-            _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, args, outcome)
+            _rate_tournament(store, prompt_set.name, judge, {s.name for s in specs}, options, outcome)
     return code
 
 
 def _adaptive(
-    store: ResultsStore, benchmark: str, judge_name: str, models: list[str], pool: list[tuple], args, judge_round
+    store: ResultsStore,
+    benchmark: str,
+    judge_name: str,
+    models: list[str],
+    pool: list[tuple[str, str, str]],
+    options: TournamentOptions,
+    judge_round: Callable[[list[tuple[str, str, str]]], object],
 ) -> ScheduleResult:
     """The adaptive schedule over `pool`, reading what is judged from the store (so a rerun continues)."""
     from arena.judging.schedule import adaptive_schedule, units_of  # scipy: only for --schedule adaptive
@@ -474,20 +463,23 @@ def _adaptive(
     keys = set(pool)
 
     def judged():  # through the store's column cache: each round parses only the lines the last one added
-        stored = [m for m in store.judgment_columns(benchmark, judge_name).matchups(args.protocol) if m[:3] in keys]
+        stored = [m for m in store.judgment_columns(benchmark, judge_name).matchups(options.protocol) if m[:3] in keys]
         return {m[:3] for m in stored}, [(a, b, OUTCOME[verdict]) for _, a, b, verdict in stored if verdict in OUTCOME]
 
-    round_size = args.round_size or (batch_round_size(args.budget) if getattr(args, "batch", False) else 16)
+    assert options.budget is not None  # the handler refuses --schedule adaptive without it
+    round_size = options.round_size or (
+        batch_round_size(options.budget) if options.batch else DEFAULT_JUDGE_CONCURRENCY
+    )
     result = adaptive_schedule(
         sorted(models),
         units_of(pool),
-        args.budget,
+        options.budget,
         round_size,
-        args.seed,
+        options.seed,
         judged,
         judge_round,
-        args.until_separated,
-        args.confidence,
+        options.until_separated,
+        options.confidence,
     )
     described = {
         "budget": "the budget is spent",
@@ -500,18 +492,18 @@ def _adaptive(
     )
     if result.unresolved_pairs:
         info(
-            f"neighbours not separated at {args.confidence:.0%}: "
+            f"neighbours not separated at {options.confidence:.0%}: "
             + "; ".join(" vs ".join(p) for p in result.unresolved_pairs)
         )
     return result
 
 
-def _replay_tournament(args: Namespace, judge_name: str) -> int:
+def _replay_tournament(options: TournamentOptions, judge_name: str) -> int:
     """A tournament answered from recorded verdicts: no answers, no cost, any budget or schedule."""
-    refuse_batch(args.batch, judge_name)
-    store = ResultsStore(args.results)
-    judge = ReplayJudge.parse(judge_name, args.benchmark, args.protocol)
-    models = list(args.models) if args.models else judge.models()
+    refuse_batch(options.batch, judge_name)
+    store = ResultsStore(options.results)
+    judge = ReplayJudge.parse(judge_name, options.benchmark, options.protocol)
+    models = list(options.models) if options.models else judge.models()
     pool = judge.pool(models)
     if not pool:
         raise ArenaError(
@@ -521,82 +513,96 @@ def _replay_tournament(args: Namespace, judge_name: str) -> int:
     config = {
         "models": models,
         "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
-        "benchmark": args.benchmark,
-        "protocol": args.protocol,
-        "budget": args.budget,
-        "schedule": args.schedule,
+        "benchmark": options.benchmark,
+        "protocol": options.protocol,
+        "budget": options.budget,
+        "schedule": options.schedule,
         "pool": len(pool),
     }
-    if args.dry_run:
-        _plan_replay_tournament(store, args, judge, pool)
+    if options.dry_run:
+        _plan_replay_tournament(store, options, judge, pool)
         return 0
-    with store.run("tournament", config, seeds={"seed": args.seed}) as manifest:
+    with store.run("tournament", config, seeds={"seed": options.seed}) as manifest:
         missing = 0
 
         def judge_round(keys):
             nonlocal missing
-            missing += judge.replay(store, args.benchmark, keys)[1]
+            missing += judge.replay(store, options.benchmark, keys)[1]
 
-        if args.schedule == "adaptive":
-            outcome = _adaptive(store, args.benchmark, judge.name, models, pool, args, judge_round)
+        if options.schedule == "adaptive":
+            outcome = _adaptive(store, options.benchmark, judge.name, models, pool, options, judge_round)
         else:
-            chosen = random.Random(args.seed).sample(pool, min(args.budget, len(pool))) if args.budget else pool
-            judge_round(chosen)
+            judge_round(_random_budget(pool, options))
             outcome = None
         if missing:
             info(f"{missing} matchups have no recorded verdict and were left out (not stored as errors)")
         manifest.update(exit_status=0, missing=missing)
-        _rate_tournament(store, args.benchmark, judge, set(models), args, outcome)
+        _rate_tournament(store, options.benchmark, judge, set(models), options, outcome)
     return 0
 
 
-def _plan_replay_tournament(store: ResultsStore, args: Namespace, judge: ReplayJudge, pool: list[tuple]) -> None:
+def _random_budget(pool: list[tuple], options: TournamentOptions) -> list[tuple]:
+    """The recorded matchups a random --budget picks (all of them without one), the same for the same seed."""
+    if not options.budget:
+        return pool
+    return random.Random(options.seed).sample(pool, min(options.budget, len(pool)))
+
+
+def _plan_replay_tournament(
+    store: ResultsStore, options: TournamentOptions, judge: ReplayJudge, pool: list[tuple]
+) -> None:
     """What a replayed tournament would copy, without writing anything: an adaptive schedule picks its
     matchups from the verdicts it has seen, so only its upper bound (the budget) is known beforehand."""
     existing = {  # the plain read: the column cache would write its index file
         (j.question_id, j.model_a, j.model_b)
-        for j in store.judgments(args.benchmark, judge.name)
-        if j.protocol == args.protocol
+        for j in store.judgments(options.benchmark, judge.name)
+        if j.protocol == options.protocol
     }
-    if args.schedule == "adaptive":
+    if options.schedule == "adaptive":
+        assert options.budget is not None  # the handler refuses --schedule adaptive without it
         todo = [k for k in pool if k not in existing]
         info(
-            f"dry run ({args.protocol}): the adaptive schedule would copy up to {min(args.budget, len(todo))} "
+            f"dry run ({options.protocol}): the adaptive schedule would copy up to {min(options.budget, len(todo))} "
             f"recorded verdicts of '{judge.recorded_judge}' from {judge.source} ({len(pool)} recorded matchups, "
             f"{len(pool) - len(todo)} already stored); no judge call, cost $0"
         )
     else:
-        chosen = random.Random(args.seed).sample(pool, min(args.budget, len(pool))) if args.budget else pool
+        chosen = _random_budget(pool, options)
         stored = sum(k in existing for k in chosen)
         info(
-            f"dry run ({args.protocol}): {len(chosen) - stored} recorded verdicts of '{judge.recorded_judge}' "
+            f"dry run ({options.protocol}): {len(chosen) - stored} recorded verdicts of '{judge.recorded_judge}' "
             f"would be copied from {judge.source} ({stored} already stored); no judge call, cost $0"
         )
     info("dry run: nothing was written")
 
 
 def _rate_tournament(
-    store: ResultsStore, benchmark: str, judge, names: set[str], args, schedule: ScheduleResult | None = None
+    store: ResultsStore,
+    benchmark: str,
+    judge,
+    names: set[str],
+    options: TournamentOptions,
+    schedule: ScheduleResult | None = None,
 ) -> None:
     judgments = [
         j
         for j in store.judgments(benchmark, judge.name)
-        if j.protocol == args.protocol and j.model_a in names and j.model_b in names
+        if j.protocol == options.protocol and j.model_a in names and j.model_b in names
     ]
-    elo = leaderboard.elo_leaderboard(judgments, args.orderings, args.seed)
-    bt = leaderboard.bt_leaderboard(judgments, args.bootstrap, args.seed)
+    elo = leaderboard.elo_leaderboard(judgments, options.orderings, options.seed)
+    bt = leaderboard.bt_leaderboard(judgments, options.bootstrap, options.seed)
     label = f"{benchmark} · judge {judge.name}{demo_label(judge)}"
     data = {
         "elo": elo,
         "bradley_terry": bt,
         "judge_calls": schedule.judge_calls if schedule else len(judgments),
-        "schedule": args.schedule,
+        "schedule": options.schedule,
         "unresolved_pairs": schedule.unresolved_pairs if schedule else [],
         "models": sorted(names),
         "judge": judge.name,
         "demo_judge": judge.demo,
     }
-    if args.format == "json":
+    if options.format == "json":
         sys.stdout.write(
             json.dumps(
                 {k: data[k] for k in ("elo", "bradley_terry", "judge_calls", "schedule", "unresolved_pairs")}, indent=2
@@ -604,7 +610,7 @@ def _rate_tournament(
             + "\n"
         )
     else:
-        print_leaderboards(elo, bt, label, args.orderings, args.bootstrap)
+        print_leaderboards(elo, bt, label, options.orderings, options.bootstrap)
         _print_top_pair(judgments)
     saved = _save_leaderboard(store, benchmark, judge.name, data)
     info(f"leaderboard saved to {saved}; answers and judgments in {store.root}/{benchmark}/")

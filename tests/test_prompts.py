@@ -114,7 +114,9 @@ def test_pull_offline_without_from_fails_clearly(cli, monkeypatch):
     from arena.prompts import registry
 
     monkeypatch.setitem(
-        registry.PINNED, "vicuna80", registry.PinnedSet("vicuna80", "http://127.0.0.1:9/q.jsonl", "0" * 64, 80, "")
+        registry.PINNED,
+        "vicuna80",
+        registry.PinnedSet(registry.PinnedFile("http://127.0.0.1:9/q.jsonl", "0" * 64), 80, ""),
     )
     result = cli("prompts", "pull", "vicuna80")
     assert result.code == 2

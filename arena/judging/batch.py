@@ -44,6 +44,7 @@ from arena.judging.judges import (
     reply_from_text,
 )
 from arena.models.http import RETRYABLE_STATUS, RetryPolicy
+from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import ModelSpec
 from arena.store.atomic import write_atomically
 
@@ -70,8 +71,9 @@ class BatchFailed(ArenaError):
 
 def batch_round_size(budget: int) -> int:
     """Round size of `--schedule adaptive --batch` when none is given: every round waits for a whole batch
-    (up to the 24 h window), so a budget is spent in about BATCH_ROUNDS batches rather than rounds of 16."""
-    return max(16, -(-budget // BATCH_ROUNDS))
+    (up to the 24 h window), so a budget is spent in about BATCH_ROUNDS batches rather than rounds of a judge's
+    usual concurrency (never fewer calls than that)."""
+    return max(DEFAULT_JUDGE_CONCURRENCY, -(-budget // BATCH_ROUNDS))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from arena.errors import ArenaError
+from arena.token_bucket import TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -217,24 +217,15 @@ def _is_count(value: object) -> TypeGuard[int]:
 
 
 class RateLimiter:
-    """Token bucket: at most `per_minute` requests a minute, in bursts of up to `burst`."""
+    """At most `per_minute` requests a minute, in bursts of up to `burst`: `acquire` waits for a token."""
 
     def __init__(self, per_minute: float | None, burst: int = 1):
-        self.rate = per_minute / 60.0 if per_minute else None
-        self.capacity = max(1, burst)
-        self.tokens = float(self.capacity)
-        self.updated = time.monotonic()
+        self.bucket = TokenBucket(per_minute / 60.0, max(1, burst)) if per_minute else None
         self.lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        if self.rate is None:
+        if self.bucket is None:
             return
         async with self.lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+            while wait := self.bucket.take():
+                await asyncio.sleep(wait)

@@ -7,7 +7,6 @@ the templates, and that every question whose template needs a reference answer h
 
 from __future__ import annotations
 
-from argparse import Namespace
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from arena.store import Answer, ResultsStore
 from arena.store.records import utc_now
 
 if TYPE_CHECKING:
-    from arena.pipelines import JudgingOptions
+    from arena.pipeline_options import EvaluateOptions
 
 
 def grading_matchups(prompt_set: PromptSet, answers: dict[str, dict[str, Answer]], limit: int | None) -> list[Matchup]:
@@ -66,60 +65,42 @@ def check_templates(prompt_set: PromptSet, templates: TemplateSet, limit: int | 
             )
 
 
-def run_single_grading(args: Namespace, judge_name: str, options: JudgingOptions) -> int:
-    from arena.models.base import check_loadable
-    from arena.pipelines import (
-        JudgingSession,
-        _check_prices,
-        _judge_spec,
-        _load_judge,
-        _models,
-        _spec_record,
-        _templates,
-        demo_label,
-    )
+def run_single_grading(options: EvaluateOptions) -> int:
+    from arena.pipelines import JudgingSession, _judge_spec, _models, _templates, demo_label, ready_judge, run_config
 
-    store = ResultsStore(args.results)
-    prompt_set = load_prompt_set(args.benchmark)
+    store = ResultsStore(options.results)
+    prompt_set = load_prompt_set(options.benchmark)
+    judge_name = options.judges[0]
     if judge_name.startswith(REPLAY_PREFIX):
-        return _replay_grades(store, prompt_set, args, judge_name)
+        return _replay_grades(store, prompt_set, options, judge_name)
     templates = _templates(options, "single")
-    check_templates(prompt_set, templates, args.limit)
-    candidates = _models(args.model, args)
-    judge_spec = _judge_spec(judge_name, args)
-    config = {
-        "models": [_spec_record(s) for s in candidates],
-        "judge": _spec_record(judge_spec),
-        "benchmark": prompt_set.name,
-        "prompt_set_sha256": prompt_set.sha256,
-        "protocol": "single",
-        "templates": {name: t.hash for name, t in templates.variants.items()},
-        "limit": args.limit,
-        "dry_run": args.dry_run,
-        "batch": args.batch,
-    }
-    for spec in candidates:
-        check_loadable(spec, args.dry_run)
-    judge = _load_judge(judge_spec, store, prompt_set.name, options)  # a missing key or model fails here, first
-    _check_prices(judge_spec, candidates, args.max_cost)
-    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+    check_templates(prompt_set, templates, options.limit)
+    candidates = _models(options.candidates, options)
+    judge_spec = _judge_spec(judge_name, options)
+    config = run_config(
+        options, prompt_set, judge_spec, candidates, templates={n: t.hash for n, t in templates.variants.items()}
+    )
+    judge = ready_judge(store, prompt_set, options, judge_spec, candidates, [])
+    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(candidates)
-        session.judge_all("single", grading_matchups(prompt_set, answers, args.limit))
+        session.judge_all("single", grading_matchups(prompt_set, answers, options.limit))
         code = session.finish()
         manifest.update(session.record(), exit_status=code)
-        if not args.dry_run:
-            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, args, demo_label(judge))
+        if not options.dry_run:
+            _print_scores(store, prompt_set, judge.name, {s.name for s in candidates}, options, demo_label(judge))
     return code
 
 
 def _print_scores(
-    store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], args, label: str = ""
+    store: ResultsStore, prompt_set: PromptSet, judge: str, models: set[str], options: EvaluateOptions, label: str = ""
 ) -> None:
     from arena.ratings.scores import grades_of, print_scores, score_rows
 
     stored = [j for j in store.judgments(prompt_set.name, judge) if j.model_a in models]
-    rows = score_rows(grades_of(stored, {p.id: p.category for p in prompt_set.prompts}), args.bootstrap, args.seed)
+    rows = score_rows(
+        grades_of(stored, {p.id: p.category for p in prompt_set.prompts}), options.bootstrap, options.seed
+    )
     print_scores(
         rows,
         "table",
@@ -129,13 +110,13 @@ def _print_scores(
     info(f"answers and judgments in {store.root}/{prompt_set.name}/")
 
 
-def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, judge_name: str) -> int:
+def _replay_grades(store: ResultsStore, prompt_set: PromptSet, options: EvaluateOptions, judge_name: str) -> int:
     """Grades recorded in another results store, copied under the judge `replay-JUDGE` for these models and
     questions: no answers, no cost. A turn with no recorded grade is counted as missing, never invented."""
-    refuse_batch(args.batch, judge_name)
+    refuse_batch(options.batch, judge_name)
     judge = ReplayJudge.parse(judge_name, prompt_set.name, "single")
-    prompts = prompt_set.prompts[: args.limit] if args.limit else prompt_set.prompts
-    wanted_questions, models = {p.id for p in prompts}, set(args.model)
+    prompts = prompt_set.prompts[: options.limit] if options.limit else prompt_set.prompts
+    wanted_questions, models = {p.id for p in prompts}, set(options.candidates)
     recorded = {
         (j.question_id, j.model_a, j.turn or int(j.meta.get("turn", 1))): j
         for j in ResultsStore(judge.source).judgments(prompt_set.name, judge.recorded_judge)
@@ -148,9 +129,9 @@ def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, 
         "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
         "benchmark": prompt_set.name,
         "protocol": "single",
-        "limit": args.limit,
+        "limit": options.limit,
     }
-    if args.dry_run:
+    if options.dry_run:
         existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
         stored = sum(key in existing for key in recorded)
         info(
@@ -159,7 +140,7 @@ def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, 
             "grade); no judge call, cost $0. Nothing was written"
         )
         return 0
-    with store.run("evaluate", config, seeds={"seed": args.seed}) as manifest:
+    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
         existing = {(j.question_id, j.model_a, j.turn) for j in store.judgments(prompt_set.name, judge.name)}
         copies = [
             replace(
@@ -182,5 +163,5 @@ def _replay_grades(store: ResultsStore, prompt_set: PromptSet, args: Namespace, 
         if missing:
             info(f"{len(missing)} question/model pairs have no recorded grade and were left out (not stored as errors)")
         manifest.update(exit_status=0, missing=len(missing))
-        _print_scores(store, prompt_set, judge.name, models, args)
+        _print_scores(store, prompt_set, judge.name, models, options)
     return 0

@@ -126,6 +126,14 @@ def _render(templates: TemplateSet, m: Matchup):
     return (template, *template.render(question_text(m.prompt), m.answer_a.text, m.answer_b.text if m.answer_b else ""))
 
 
+VERDICT_FIELDS = ("verdict", "score_a", "score_b", "explanation", "raw", "probabilities")
+
+
+def _with_verdict(draft: Judgment, source: Judgment | JudgeReply, **more) -> Judgment:
+    """The draft judgment with the verdict of a reply, or of a stored judgment of the same rendered prompt."""
+    return replace(draft, **{name: getattr(source, name) for name in VERDICT_FIELDS}, **more)
+
+
 def judge_matchups(
     store: ResultsStore,
     benchmark: str,
@@ -184,18 +192,7 @@ def judge_matchups(
                 report.already_judged += 1
             elif key in by_key:
                 source = by_key[key]
-                reused.append(
-                    replace(
-                        draft,
-                        verdict=source.verdict,
-                        score_a=source.score_a,
-                        score_b=source.score_b,
-                        explanation=source.explanation,
-                        raw=source.raw,
-                        probabilities=source.probabilities,
-                        meta={**draft.meta, "reused_from": source.judgment_id},
-                    )
-                )
+                reused.append(_with_verdict(draft, source, meta={**draft.meta, "reused_from": source.judgment_id}))
             else:
                 waiting[key].append(draft)
                 requests.setdefault(
@@ -223,25 +220,12 @@ def judge_matchups(
 
         def on_reply(request: JudgeRequest, reply: JudgeReply) -> None:
             landed = utc_now()
-            records = [
-                replace(
-                    d,
-                    verdict=reply.verdict,
-                    score_a=reply.score_a,
-                    score_b=reply.score_b,
-                    explanation=reply.explanation,
-                    raw=reply.raw,
-                    probabilities=reply.probabilities,
-                    created=landed,
-                    meta={
-                        **d.meta,
-                        "cost": reply.cost,
-                        "tokens": reply.tokens,
-                        **({"request_id": reply.request_id} if reply.request_id else {}),
-                    },
-                )
-                for d in waiting[request.key]
-            ]
+            spent = {
+                "cost": reply.cost,
+                "tokens": reply.tokens,
+                **({"request_id": reply.request_id} if reply.request_id else {}),
+            }
+            records = [_with_verdict(d, reply, created=landed, meta={**d.meta, **spent}) for d in waiting[request.key]]
             commits.add(records)
             report.judged += len(records)
             report.errors += len(records) if reply.verdict == "error" else 0

@@ -119,7 +119,7 @@ def adaptive_schedule(
     round_size: int,
     seed: int,
     judged: Callable[[], tuple[set[tuple[str, str, str]], list[tuple[str, str, float]]]],
-    judge_round: Callable[[list[tuple[str, str, str]]], None],
+    judge_round: Callable[[list[tuple[str, str, str]]], object],
     until_separated: bool = False,
     confidence: float = 0.95,
 ) -> ScheduleResult:

@@ -3,9 +3,14 @@ tokenizer's own chat template."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from arena.errors import ArenaError
 from arena.models.base import GUANACO_STOP
 from arena.prompts.records import Message
+
+if TYPE_CHECKING:
+    from arena.models.spec import ModelSpec
 
 # The system line the QLoRA paper put before every Guanaco prompt.
 GUANACO_SYSTEM = (
@@ -21,6 +26,11 @@ def guanaco_prompt(messages: tuple[Message, ...]) -> str:
         speaker = "### Human:" if message.role == "user" else "### Assistant:"
         parts.append(f"{speaker} {message.content}")
     return " ".join(parts) + " ### Assistant:"
+
+
+def prompt_format_of(spec: ModelSpec, tokenizer) -> str:
+    """The model's `prompt_format` option, else its tokenizer's chat template if it has one, else Guanaco's."""
+    return spec.option("prompt_format", "chat_template" if tokenizer.chat_template else "guanaco")
 
 
 def render_prompt(prompt_format: str, messages: tuple[Message, ...], tokenizer=None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
-from arena.models.formats import render_prompt, stop_marker
+from arena.models.formats import prompt_format_of, render_prompt, stop_marker
 from arena.models.options import check_option
 from arena.models.spec import ModelSpec
 from arena.paths import arena_home
@@ -204,18 +204,14 @@ class HFChatModel(ChatModel):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.prompt_format = spec.option(
-            "prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco"
-        )
+        self.prompt_format = prompt_format_of(spec, self.tokenizer)
         self.batch_size = int(spec.option("batch_size", 8))
 
     def describe(self) -> dict:
         return {
             "backend": "hf",
-            "path": self.spec.path,
+            **self.spec.weights_record(),
             "gguf_file": self.spec.option("gguf_file"),
-            "quantization": self.spec.option("quantization", "none"),
-            "adapter": self.spec.option("adapter"),
             "prompt_format": self.prompt_format,
             "footprint_bytes": self.model.get_memory_footprint(),
         }

@@ -30,6 +30,14 @@ class ModelSpec:
     def option(self, key: str, default=None):
         return self.options.get(key, default)
 
+    def weights_record(self) -> dict:
+        """What a local backend's run records of the weights it loads."""
+        return {
+            "path": self.path,
+            "quantization": self.option("quantization", "none"),
+            "adapter": self.option("adapter"),
+        }
+
 
 def _guanaco(size: str, base: str) -> ModelSpec:
     return ModelSpec(

@@ -7,7 +7,7 @@ import time
 
 from arena.errors import ArenaError
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
-from arena.models.formats import render_prompt, stop_marker
+from arena.models.formats import prompt_format_of, render_prompt, stop_marker
 from arena.models.spec import ModelSpec
 
 
@@ -26,17 +26,10 @@ class VLLMChatModel(ChatModel):
             kwargs["quantization"] = "bitsandbytes"
         self.llm = LLM(**kwargs, **spec.option("vllm_args", {}))
         self.tokenizer = self.llm.get_tokenizer()
-        self.prompt_format = spec.option(
-            "prompt_format", "chat_template" if self.tokenizer.chat_template else "guanaco"
-        )
+        self.prompt_format = prompt_format_of(spec, self.tokenizer)
 
     def describe(self) -> dict:
-        return {
-            "backend": "vllm",
-            "path": self.spec.path,
-            "adapter": self.spec.option("adapter"),
-            "quantization": self.spec.option("quantization", "none"),
-        }
+        return {"backend": "vllm", **self.spec.weights_record()}
 
     def generate(self, requests: list[GenerationRequest], params: GenerationParams) -> list[Generation]:
         from vllm import SamplingParams

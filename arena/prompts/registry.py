@@ -26,47 +26,46 @@ _MT_BENCH_RAW = f"https://raw.githubusercontent.com/lm-sys/FastChat/{_FASTCHAT_C
 
 @dataclass(frozen=True)
 class PinnedFile:
-    """A reference-answer file that comes with a pinned set, pinned the same way."""
+    """A public file fetched by URL and accepted only with this exact checksum."""
 
     url: str
     sha256: str
-    path_in_folder: str  # where it sits in a folder laid out like the source repository's
+    path_in_folder: str = ""  # where it sits in a folder laid out like the source repository's, if it has one
 
 
 @dataclass(frozen=True)
 class PinnedSet:
-    """A public prompt file fetched by URL and accepted only with this exact checksum."""
+    """A public prompt set (named by its key in PINNED): its questions' file, and its reference answers' if any."""
 
-    name: str
-    url: str
-    sha256: str
+    questions: PinnedFile
     count: int
     description: str
     language: str | None = None
     references: PinnedFile | None = None
-    file_in_folder: str = ""  # the questions' name in a folder laid out like the source repository's
 
 
 PINNED = {
     "vicuna80": PinnedSet(
-        "vicuna80",
-        f"{_QLORA_RAW}/vicuna_questions.jsonl",
-        "590c39157bc561eadd7f03cad4be18c2b597f93029780af65f86718f39eafa87",
+        PinnedFile(
+            f"{_QLORA_RAW}/vicuna_questions.jsonl", "590c39157bc561eadd7f03cad4be18c2b597f93029780af65f86718f39eafa87"
+        ),
         80,
         "Vicuna benchmark: 80 questions in 9 categories (QLoRA paper copy)",
         language="en",
     ),
     "oa953": PinnedSet(
-        "oa953",
-        f"{_QLORA_RAW}/oa_questions.jsonl",
-        "6fb3b5d42975bd72c5a22612435d9daee2de29fdf1fe595d65754b18a4dc57f4",
+        PinnedFile(
+            f"{_QLORA_RAW}/oa_questions.jsonl", "6fb3b5d42975bd72c5a22612435d9daee2de29fdf1fe595d65754b18a4dc57f4"
+        ),
         953,
         "OpenAssistant benchmark: 953 OASST1 validation prompts, many languages, multi-turn",
     ),
     "mt-bench": PinnedSet(
-        "mt-bench",
-        f"{_MT_BENCH_RAW}/question.jsonl",
-        "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+        PinnedFile(
+            f"{_MT_BENCH_RAW}/question.jsonl",
+            "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+            "question.jsonl",
+        ),
         80,
         "MT-bench: 80 two-turn questions in 8 categories, GPT-4 references for math, reasoning and coding (FastChat)",
         language="en",
@@ -75,7 +74,6 @@ PINNED = {
             "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
             "reference_answer/gpt-4.jsonl",
         ),
-        file_in_folder="question.jsonl",
     ),
 }
 SAMPLE = "sample"
@@ -137,17 +135,17 @@ def load_prompt_set(name_or_path: str) -> PromptSet:
             "arena's own offline sample, written for this project",
         )
     if name_or_path in PINNED:
-        pinned = PINNED[name_or_path]
-        path = _stored_path(pinned.name)
+        name, pinned = name_or_path, PINNED[name_or_path]
+        path = _stored_path(name)
         if not path.exists():
             raise ArenaError(
-                f"prompt set '{pinned.name}' is not downloaded yet: run `arena prompts pull {pinned.name}` "
-                f"(or `arena prompts pull {pinned.name} --from FILE` with a local copy)"
+                f"prompt set '{name}' is not downloaded yet: run `arena prompts pull {name}` "
+                f"(or `arena prompts pull {name} --from FILE` with a local copy)"
             )
-        prompts = _attach_references(pinned.name, read_prompt_file(path, pinned.name))
+        prompts = _attach_references(name, read_prompt_file(path, name))
         if pinned.language:
             prompts = [p if p.language else replace(p, language=pinned.language) for p in prompts]
-        return PromptSet(pinned.name, prompts, pinned.url, pinned.sha256, pinned.description)
+        return PromptSet(name, prompts, pinned.questions.url, pinned.questions.sha256, pinned.description)
     user_path = _user_set_path(name_or_path) if _NAME.match(name_or_path) else None
     if user_path is not None:
         prompts = _attach_references(name_or_path, read_prompt_file(user_path, name_or_path))
@@ -200,24 +198,26 @@ def _source_folder(name: str, folder: Path, references: Path | None) -> tuple[Pa
     """`--from FOLDER` for a set pinned with its source repository's layout (MT-bench: question.jsonl and
     reference_answer/gpt-4.jsonl): the questions' file and, unless given, the references'."""
     pinned = PINNED.get(name)
-    if pinned is None or not pinned.file_in_folder:
+    if pinned is None or not pinned.questions.path_in_folder:
         raise ArenaError(f"{folder}: is a directory; give the prompt file itself (--from FILE)")
-    questions = folder / pinned.file_in_folder
+    questions = folder / pinned.questions.path_in_folder
     if not questions.is_file():
         raise ArenaError(
-            f"{folder}: no {pinned.file_in_folder} in this folder (expected FastChat's data/mt_bench/ layout)"
+            f"{folder}: no {pinned.questions.path_in_folder} in this folder (expected FastChat's data/mt_bench/ layout)"
         )
     if references is None and pinned.references and (folder / pinned.references.path_in_folder).is_file():
         references = folder / pinned.references.path_in_folder
     return questions, references
 
 
-def _check_pinned(path: Path, where: str, name: str, expected: str) -> None:
+def _check_pinned(path: Path, pinned: PinnedFile, what: str, given: Path | None) -> None:
+    """`path` (downloaded from the pinned URL, or the copy the user `given`) is the pinned file, else nothing
+    is stored."""
     actual = sha256_of(path)
-    if actual != expected:
+    if actual != pinned.sha256:
         raise ArenaError(
-            f"{where}: checksum mismatch for '{name}': expected sha256 {expected}, got {actual}. The file "
-            "is not the pinned one; nothing was stored"
+            f"{given or pinned.url}: checksum mismatch for '{what}': expected sha256 {pinned.sha256}, got {actual}. "
+            "The file is not the pinned one; nothing was stored"
         )
 
 
@@ -260,20 +260,16 @@ def pull_prompt_set(
     tmp, tmp_references = (_temporary(folder, name), _temporary(_references_path(name).parent, name))
     try:
         if from_path is None:
-            _download(PINNED[name].url, tmp)
+            _download(PINNED[name].questions.url, tmp)
             if pinned_references is not None:
                 _download(pinned_references.url, tmp_references)
                 references = tmp_references
         source = from_path or tmp
         if name in PINNED:
-            _check_pinned(source, str(from_path or PINNED[name].url), name, PINNED[name].sha256)
+            _check_pinned(source, PINNED[name].questions, name, from_path)
         if references is not None and pinned_references is not None:
-            _check_pinned(
-                references,
-                str(references if references != tmp_references else pinned_references.url),
-                f"{name} references",
-                pinned_references.sha256,
-            )
+            given = references if references != tmp_references else None
+            _check_pinned(references, pinned_references, f"{name} references", given)
         prompts = read_prompt_file(source, name) if from_path else read_prompt_jsonl(source, name)
         if references is not None:
             from arena.prompts.references import read_references

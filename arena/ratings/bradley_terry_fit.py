@@ -17,6 +17,7 @@ import os
 import numpy as np
 import scipy.sparse as sparse
 
+from arena.ratings import DEFAULT_RESAMPLES
 from arena.ratings.matches import Matches
 from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
@@ -120,7 +121,9 @@ def in_chunks(bootstrap: int, chunk: int, fit) -> np.ndarray:
         return np.concatenate(list(pool.map(lambda job: fit(*job), sizes)))
 
 
-def bradley_terry(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> RatingSummary:
+def bradley_terry(
+    matches: Matches, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
+) -> RatingSummary:
     """MLE ratings with 95% bootstrap intervals (matches resampled with replacement)."""
     n = len(matches.models)
     anchor_index = matches.index(anchor) if anchor else None

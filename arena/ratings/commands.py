@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -9,76 +11,83 @@ from arena.console import info, print_records, to_json, warn
 from arena.errors import AnswersMissing, ArenaError
 from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
-from arena.ratings.matches import build_matches, matches_from_columns
+from arena.ratings.matches import Matches, build_matches, matches_from_columns
+from arena.ratings.options import RatingsOptions
 from arena.store import Judgment, ResultsStore
 from arena.store.results import file_safe
 
 
-def run_ratings(args) -> int:
-    store = ResultsStore(args.results)
-    method = args.method
-    panel_commands.check_options(args)
+def run_ratings(args: Namespace) -> int:
+    return show_ratings(RatingsOptions.of(args))
+
+
+def show_ratings(options: RatingsOptions) -> int:
+    store = ResultsStore(options.results)
+    method = options.method
+    panel_commands.check_options(options)
     if method == "score":  # single-answer grades (MT-bench), not matches
         from arena.ratings.scores import run_scores
 
-        return run_scores(store, args)
-    protocol = args.protocol or (
-        "relative" if method == "relative" else "single" if args.panel == "mean" else "pairwise"
+        return run_scores(store, options)
+    protocol = options.protocol or (
+        "relative" if method == "relative" else "single" if options.panel == "mean" else "pairwise"
     )
     if protocol == "single":  # only --panel mean picks it by default, and that goes with --method score
         raise ArenaError(
             f"--method {method} rates pairwise verdicts (protocol pairwise or relative); single-answer grades "
             "(protocol single, e.g. MT-bench) are rated with --method score"
         )
-    if args.control and method not in ("bt", "winrate"):
+    if options.control and method not in ("bt", "winrate"):
         raise ArenaError("--control goes with --method bt (style-controlled Bradley-Terry) or --method winrate")
-    if method == "bt" and args.control:
-        return _controlled_bt(store, args, protocol)
+    if method == "bt" and options.control:
+        return _controlled_bt(store, options, protocol)
     if method == "robustness":
         from arena.ratings.robustness_command import run_robustness
 
-        return run_robustness(store, args, protocol)
-    judge_view = args.panel or args.exclude_self or args.self_model  # arena/ratings/panel_commands.py
+        return run_robustness(store, options, protocol)
+    judge_view = options.panel or options.exclude_self or options.self_model  # arena/ratings/panel_commands.py
     if (
         method in ("elo", "bt") and not judge_view
     ):  # the scaled path: numpy columns from the store's cache, no object per judgment
-        columns = store.judgment_columns(args.benchmark)
-        _require_judgments(store, args, len(columns))
-        judges = _judges_with(columns, protocol, args.judge)
-        groups = _judge_groups(judges, args.pool_judges)
+        columns = store.judgment_columns(options.benchmark)
+        _require_judgments(store, options, len(columns))
+        judges = _judges_with(columns, protocol, options.judge)
+        groups = _judge_groups(judges, options.pool_judges)
         sections = [(group, matches_from_columns(columns, protocol, group)) for group in groups]
-        rate = (
-            (lambda m: leaderboard.elo_rows(m, args.orderings, args.seed))
-            if method == "elo"
-            else (lambda m: leaderboard.bt_rows(m, args.bootstrap, args.seed, args.baseline))
-        )
         results = [
             (
                 ", ".join(group),
-                *_titled(rate(m), args, method, f"{args.benchmark} · judge {', '.join(group)} · {protocol}"),
+                *_rated_matches(m, options, method, f"{options.benchmark} · judge {', '.join(group)} · {protocol}"),
             )
             for group, m in sections
         ]
-        code = _print_sections(results, args)
-        panel_commands.note_self_judging_columns(columns, judges, protocol, args)
+        code = _print_sections(results, options)
+        panel_commands.note_self_judging_columns(columns, judges, protocol, options)
         return code
-    stored = store.judgments(args.benchmark)
-    _require_judgments(store, args, len(stored))
+    stored = store.judgments(options.benchmark)
+    _require_judgments(store, options, len(stored))
     if method == "agreement":
-        return _agreement(stored, args, protocol)
-    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
+        return _agreement(stored, options, protocol)
+    judgments = panel_commands.judge_view(stored, options, protocol) or leaderboard.select(
+        stored, protocol, options.judge
+    )
     results = [
-        (judge, *_rate(store, items, args, method, f"{args.benchmark} · judge {judge} · {protocol}"))
-        for judge, items in _by_judge_group(judgments, args.pool_judges or method == "bias").items()
+        (judge, *_rate(store, items, options, method, f"{options.benchmark} · judge {judge} · {protocol}"))
+        for judge, items in _by_judge_group(judgments, options.pool_judges or method == "bias").items()
     ]
-    code = _print_sections(results, args)
-    if args.format == "table":
+    code = _print_sections(results, options)
+    if options.format == "table":
         if method == "bias":
             _note_one_model_first(judgments)
             panel_commands.print_self_preference(results[0][1])
         else:
-            panel_commands.note_self_judging(judgments, args)
+            panel_commands.note_self_judging(judgments, options)
     return code
+
+
+def _judgments_viewed(stored: list[Judgment], options: RatingsOptions, protocol: str) -> list[Judgment]:
+    """The judgments rated: the panel's and each judge's view (panel_commands), or the --judge ones."""
+    return panel_commands.judge_view(stored, options, protocol) or leaderboard.select(stored, protocol, options.judge)
 
 
 def _judge_groups(judges: list[str], pool: bool) -> list[list[str]]:
@@ -93,23 +102,23 @@ def _by_judge_group(judgments: list[Judgment], pool: bool) -> dict[str, list[Jud
     return {", ".join(group): [j for j in judgments if j.judge in group] for group in groups}
 
 
-def _require_judgments(store: ResultsStore, args, count: int) -> None:
+def _require_judgments(store: ResultsStore, options: RatingsOptions, count: int) -> None:
     if not count:
-        folder = store.root / file_safe(args.benchmark) / "judgments"
+        folder = store.root / file_safe(options.benchmark) / "judgments"
         files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
         if files:  # the set is listed as judged, yet nothing in its files reads as a record
             described = ", ".join(f"{path} ({'empty' if path.stat().st_size == 0 else 'no records'})" for path in files)
             raise ArenaError(
-                f"no judgments stored for prompt set '{args.benchmark}' in {args.results}: its judgment files "
+                f"no judgments stored for prompt set '{options.benchmark}' in {options.results}: its judgment files "
                 f"hold no records: {described}"
             )
         raise ArenaError(
-            f"no judgments stored for prompt set '{args.benchmark}' in {args.results} "
+            f"no judgments stored for prompt set '{options.benchmark}' in {options.results} "
             f"(sets with judgments there: {', '.join(store.judged_benchmarks()) or 'none'})"
         )
 
 
-def _judges_with(columns, protocol: str, wanted: list[str] | None) -> list[str]:
+def _judges_with(columns, protocol: str, wanted: Sequence[str] | None) -> list[str]:
     import numpy as np
 
     rows = columns.codes["protocol"] == columns.code("protocol", protocol)
@@ -121,17 +130,17 @@ def _judges_with(columns, protocol: str, wanted: list[str] | None) -> list[str]:
             f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
             f"judges with {protocol} judgments: {described}"
         )
-    return wanted or present
+    return list(wanted or present)
 
 
-def _titled(rows, args, method, title):
+def _titled(rows, options: RatingsOptions, method, title):
     if method == "elo":
-        used = rows[0]["orderings"] if rows else args.orderings
-        what = f"mean of {used} orders" + (" (auto)" if args.orderings == "auto" else "")
-        if args.orderings == "auto":
+        used = rows[0]["orderings"] if rows else options.orderings
+        what = f"mean of {used} orders" + (" (auto)" if options.orderings == "auto" else "")
+        if options.orderings == "auto":
             _say_if_auto_fell_short(rows, title)
         return rows, f"Elo (paper: K=32, {what}, 95% spread of single orders) · {title}", leaderboard.RATING_COLUMNS
-    return rows, f"Bradley-Terry ({args.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
+    return rows, f"Bradley-Terry ({options.bootstrap} bootstrap, 95% CI) · {title}", leaderboard.RATING_COLUMNS
 
 
 def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
@@ -148,44 +157,47 @@ def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
         )
 
 
-def _print_sections(results, args) -> int:
+def _print_sections(results, options: RatingsOptions) -> int:
     rows_out, columns_out = [], None
     for judge, rows, title, columns in results:
         # JSON and CSV rows always name their judge (one shape whatever the number of judges); a table does
         # when there are several
-        if len(results) > 1 or args.format != "table":
+        if len(results) > 1 or options.format != "table":
             rows = [{"judge": judge, **row} for row in rows]
             columns = ("judge", *(c for c in columns if c != "judge")) if columns else None
-        if args.format == "table":
+        if options.format == "table":
             print_records(rows, "table", title, columns)
         rows_out += rows
         columns_out = columns
-    if args.format != "table":
-        print_records(rows_out, args.format, "", columns_out)
+    if options.format != "table":
+        print_records(rows_out, options.format, "", columns_out)
     elif any(r.get("ci_low", 0) is None for r in rows_out):
         unrated = "; a rating of n/a: too few to rate at all" if leaderboard.not_estimable(rows_out) else ""
         info(f"n/a: fewer than {leaderboard.MIN_MATCHES_FOR_INTERVAL} decided matches; no meaningful interval{unrated}")
     return 0
 
 
-def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
+def _controlled_bt(store: ResultsStore, options: RatingsOptions, protocol: str) -> int:
     from arena.ratings.style.data import styled_matches
     from arena.ratings.style.features import resolve_control
 
-    names = resolve_control(args.control)
-    stored = store.judgments(args.benchmark)
-    _require_judgments(store, args, len(stored))
-    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
+    assert options.control is not None  # the handler comes here only with --control
+    names = resolve_control(options.control)
+    stored = store.judgments(options.benchmark)
+    _require_judgments(store, options, len(stored))
+    judgments = panel_commands.judge_view(stored, options, protocol) or leaderboard.select(
+        stored, protocol, options.judge
+    )
     output: list[dict[str, Any]] = []
-    for judge, items in _by_judge_group(judgments, args.pool_judges).items():
-        matches, features = styled_matches(store, args.benchmark, items, names)
+    for judge, items in _by_judge_group(judgments, options.pool_judges).items():
+        matches, features = styled_matches(store, options.benchmark, items, names)
         rows, coefficients = leaderboard.controlled_bt_rows(
-            matches, features, names, args.bootstrap, args.seed, args.baseline
+            matches, features, names, options.bootstrap, options.seed, options.baseline
         )
-        if args.format == "table":
+        if options.format == "table":
             title = (
-                f"Bradley-Terry controlled for {', '.join(names)} ({args.bootstrap} bootstrap, 95% CI) · "
-                f"{args.benchmark} · judge {judge}"
+                f"Bradley-Terry controlled for {', '.join(names)} ({options.bootstrap} bootstrap, 95% CI) · "
+                f"{options.benchmark} · judge {judge}"
             )
             print_records(rows, "table", title, leaderboard.CONTROLLED_COLUMNS)
             print_records(
@@ -199,11 +211,11 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     # row each, told apart by `table` (the coefficients are part of what the terminal shows).
     ratings = [{"judge": o["judge"], **r} for o in output for r in o["ratings"]]
     coefficients = [{"judge": o["judge"], **c} for o in output for c in o["coefficients"]]
-    if args.format == "json":
+    if options.format == "json":
         import sys
 
         sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients}) + "\n")
-    elif args.format == "csv":
+    elif options.format == "csv":
         columns = ("table", "judge", *leaderboard.CONTROLLED_COLUMNS, "feature", "beta")
         print_records(
             [{"table": "ratings", **r} for r in ratings] + [{"table": "coefficients", **c} for c in coefficients],
@@ -214,54 +226,62 @@ def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
     return 0
 
 
-def _rate(store: ResultsStore, judgments, args, method: str, title: str):
+def _rated_matches(matches: Matches, options: RatingsOptions, method: str, title: str):
+    """(rows, title, columns) of an Elo or Bradley-Terry table, whichever path built the matches."""
+    if method == "elo":
+        return _titled(leaderboard.elo_rows(matches, options.orderings, options.seed), options, method, title)
+    rows = leaderboard.bt_rows(matches, options.bootstrap, options.seed, options.baseline)
+    return _titled(rows, options, method, title)
+
+
+def _rate(store: ResultsStore, judgments, options: RatingsOptions, method: str, title: str):
     """(rows, title, columns) of an Elo or Bradley-Terry table (object path: panels, --exclude-self), a
     relative-score table, win rates, or the judge diagnostics."""
     if method in ("elo", "bt"):
-        rate = leaderboard.elo_rows if method == "elo" else leaderboard.bt_rows
-        extra = (args.orderings, args.seed) if method == "elo" else (args.bootstrap, args.seed, args.baseline)
-        return _titled(rate(build_matches(judgments), *extra), args, method, title)
+        return _rated_matches(build_matches(judgments), options, method, title)
     if method == "winrate":
-        if not args.baseline:
+        if not options.baseline:
             raise ArenaError("--method winrate needs --baseline MODEL (e.g. gpt-3.5)")
         lengths = None
-        if args.control:
+        if options.control:
             from arena.ratings.style.features import resolve_control
 
-            if resolve_control(args.control) != ("length",):
+            if resolve_control(options.control) != ("length",):
                 raise ArenaError("--method winrate controls for length only: use --control length")
             from arena.ratings.style.data import length_differences
 
-            lengths = length_differences(store, args.benchmark, judgments)
-        rows = leaderboard.winrate_rows(judgments, args.baseline, lengths, args.bootstrap, args.seed)
+            lengths = length_differences(store, options.benchmark, judgments)
+        rows = leaderboard.winrate_rows(judgments, options.baseline, lengths, options.bootstrap, options.seed)
         what = "raw and length-controlled" if lengths is not None else "raw"
         winrate_columns = leaderboard.WINRATE_COLUMNS
-        if lengths is None and args.format == "table":  # JSON and CSV keep one shape, the LC fields null
+        if lengths is None and options.format == "table":  # JSON and CSV keep one shape, the LC fields null
             winrate_columns = tuple(c for c in winrate_columns if c not in leaderboard.LC_COLUMNS)
-        title = f"Win rate vs {args.baseline}, {what} (ties half, 95% CI over questions) · {title}"
+        title = f"Win rate vs {options.baseline}, {what} (ties half, 95% CI over questions) · {title}"
         return rows, title, winrate_columns
     if method == "relative":
-        if not args.baseline:
+        if not options.baseline:
             raise ArenaError("--method relative needs --baseline MODEL (e.g. gpt-3.5)")
-        if args.by_category:
-            judgments = leaderboard.with_categories(judgments, find_prompt_set(args.benchmark))
+        if options.by_category:
+            judgments = leaderboard.with_categories(judgments, find_prompt_set(options.benchmark))
             if not any(j.category for j in judgments):
                 raise ArenaError(
-                    f"--by-category: the judgments carry no categories and prompt set '{args.benchmark}' "
-                    f"is not available here to supply them: run `arena prompts pull {args.benchmark}` "
+                    f"--by-category: the judgments carry no categories and prompt set '{options.benchmark}' "
+                    f"is not available here to supply them: run `arena prompts pull {options.benchmark}` "
                     "(or add --from FILE), then rerun"
                 )
-        rows = leaderboard.relative_leaderboard(judgments, args.baseline, args.bootstrap, args.seed, args.by_category)
-        relative_columns = leaderboard.RELATIVE_COLUMNS + (("category",) if args.by_category else ())
-        return rows, f"% of {args.baseline} (mean of both orders, 95% CI) · {title}", relative_columns
+        rows = leaderboard.relative_leaderboard(
+            judgments, options.baseline, options.bootstrap, options.seed, options.by_category
+        )
+        relative_columns = leaderboard.RELATIVE_COLUMNS + (("category",) if options.by_category else ())
+        return rows, f"% of {options.baseline} (mean of both orders, 95% CI) · {title}", relative_columns
     from arena.ratings.diagnostics import judge_bias
 
     rows = [asdict(b) for b in judge_bias(judgments)]
     for row in rows:
-        row.update(_length_preference(store, args, [j for j in judgments if j.judge == row["judge"]]))
-    columns = tuple(rows[0]) if rows and args.format == "table" else None  # the table leaves self-preference apart
-    rows = panel_commands.with_self_preference(rows, judgments, args)
-    return rows, f"Judge position bias, order consistency and length preference · {args.benchmark}", columns
+        row.update(_length_preference(store, options, [j for j in judgments if j.judge == row["judge"]]))
+    columns = tuple(rows[0]) if rows and options.format == "table" else None  # the table leaves self-preference apart
+    rows = panel_commands.with_self_preference(rows, judgments, options)
+    return rows, f"Judge position bias, order consistency and length preference · {options.benchmark}", columns
 
 
 def _note_one_model_first(judgments: list[Judgment]) -> None:
@@ -275,7 +295,7 @@ def _note_one_model_first(judgments: list[Judgment]) -> None:
         )
 
 
-def _length_preference(store: ResultsStore, args, judgments) -> dict:
+def _length_preference(store: ResultsStore, options: RatingsOptions, judgments) -> dict:
     """The judge's length coefficient (models held fixed) and how often the longer answer won, when the
     answers behind its verdicts are stored; None otherwise."""
     from arena.ratings.style.data import styled_matches
@@ -286,10 +306,10 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
     if not pairwise:
         return empty
     try:
-        matches, features = styled_matches(store, args.benchmark, pairwise, ("length",))
+        matches, features = styled_matches(store, options.benchmark, pairwise, ("length",))
     except AnswersMissing:
         return empty  # answers not stored: position bias alone
-    bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(args.bootstrap, 200), args.seed)
+    bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(options.bootstrap, 200), options.seed)
     return {
         "longer_wins_share": round(bias.longer_wins_share, 4),
         "length_beta": round(bias.length_beta, 4),
@@ -298,12 +318,12 @@ def _length_preference(store: ResultsStore, args, judgments) -> dict:
     }
 
 
-def _agreement(stored: list[Judgment], args, protocol: str) -> int:
+def _agreement(stored: list[Judgment], options: RatingsOptions, protocol: str) -> int:
     from arena.ratings.diagnostics import judge_agreement
 
-    judges = args.judge or sorted({j.judge for j in stored if j.protocol == protocol})
-    if len(judges) > 2 or args.panel:
-        return panel_commands.panel_agreement(stored, args, protocol)
+    judges = options.judge or sorted({j.judge for j in stored if j.protocol == protocol})
+    if len(judges) > 2 or options.panel:
+        return panel_commands.panel_agreement(stored, options, protocol)
     if len(judges) != 2:
         stored_judges = sorted({(j.judge, j.protocol) for j in stored})
         described = ", ".join(f"{judge} ({judged})" for judge, judged in stored_judges) or "none"
@@ -313,8 +333,9 @@ def _agreement(stored: list[Judgment], args, protocol: str) -> int:
         )
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
     ratings = [
-        {r["model"]: r["rating"] for r in leaderboard.bt_leaderboard(items, 0, args.seed)} for items in (first, second)
+        {r["model"]: r["rating"] for r in leaderboard.bt_leaderboard(items, 0, options.seed)}
+        for items in (first, second)
     ]
     result = judge_agreement(first, second, *ratings)
-    print_records([asdict(result)], args.format, f"Agreement {judges[0]} vs {judges[1]} · {args.benchmark}")
+    print_records([asdict(result)], options.format, f"Agreement {judges[0]} vs {judges[1]} · {options.benchmark}")
     return 0

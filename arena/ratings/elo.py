@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arena.ratings import DEFAULT_ORDERINGS
 from arena.ratings.matches import Matches
 from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
@@ -136,7 +137,7 @@ AUTO_MAX_ORDERINGS = 100_000  # ... or at this many orderings, whichever comes f
 
 def paper_elo(
     matches: Matches,
-    orderings: int | str = 10_000,
+    orderings: int | str = DEFAULT_ORDERINGS,
     seed: int = 0,
     k: float = K_FACTOR,
     target_error: float = AUTO_TARGET_ERROR,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, replace
+from typing import Any
 
 import numpy as np
 
@@ -106,54 +107,48 @@ def check_panel(rule: str, protocol: str, judges: list[str]) -> None:
         )
 
 
+# What a panel's judgment keeps of its first member's record is the matchup itself: that judge's scores, soft
+# preference, text and template are not the panel's (and the id is computed anew).
+_MEMBERS_OWN: dict[str, Any] = {
+    "score_b": None,
+    "preference_b": None,
+    "raw": None,
+    "probabilities": None,
+    "template_hash": None,
+    "judgment_id": "",
+}
+
+
 def panel_judgments(judgments: list[Judgment], judges: list[str], rule: str) -> list[Judgment]:
     """The panel's verdict on every item that a quorum of `judges` judged, as judgments by `panel-RULE`;
     `meta["votes"]` keeps each member's verdict (or grade) on the item."""
     name, members = panel_name(rule), ", ".join(judges)
 
-    def record(first: Judgment, turn, votes: dict, **verdict) -> Judgment:
-        # Nothing of the first member's record but the matchup itself: its scores, soft preference, text and
-        # template are that judge's, not the panel's.
+    def record(first: Judgment, turn, votes: dict, verdict: str, grade: float | None = None) -> Judgment:
         return replace(
             first,
+            **_MEMBERS_OWN,
             judge=name,
-            score_b=None,
-            preference_b=None,
-            raw=None,
-            probabilities=None,
-            template_hash=None,
+            verdict=verdict,
+            score_a=grade,
             explanation=f"{rule} of {members}",
             source=_panel_source(members, turn),
-            judgment_id="",
             meta={"panel": judges, "turn": turn, "votes": votes},
-            **verdict,
         )
 
     if rule == "majority":
         items, votes, first = votes_of(judgments, judges)
-        verdicts = panel.majority_verdicts(votes)
+        verdicts = panel.majority_verdicts(votes).tolist()
         return [
-            record(
-                first[k],
-                k[-1],
-                {judge: _vote_name(code) for judge, code in zip(judges, row)},
-                verdict=panel.CLASSES[v],
-                score_a=None,
-            )
-            for k, v, row in zip(items, verdicts.tolist(), votes.tolist())
+            record(first[k], k[-1], dict(zip(judges, map(_vote_name, row))), panel.CLASSES[v])
+            for k, v, row in zip(items, verdicts, votes.tolist())
             if v != panel.NO_VOTE
         ]
     items, grades, first = grades_of(judgments, judges)
-    means = panel.mean_grades(grades)
+    means = panel.mean_grades(grades).tolist()
     return [
-        record(
-            first[k],
-            k[-1],
-            {judge: (None if np.isnan(x) else float(x)) for judge, x in zip(judges, row)},
-            verdict="graded",
-            score_a=round(float(g), 4),
-        )
-        for k, g, row in zip(items, means.tolist(), grades.tolist())
+        record(first[k], k[-1], dict(zip(judges, map(_grade_shown, row))), "graded", round(g, 4))
+        for k, g, row in zip(items, means, grades.tolist())
         if not np.isnan(g)
     ]
 
@@ -185,6 +180,10 @@ def _panel_source(members: str, turn) -> str:
 
 def _vote_name(code: int) -> str | None:
     return None if code == panel.NO_VOTE else panel.CLASSES[code]
+
+
+def _grade_shown(grade: float) -> float | None:
+    return None if np.isnan(grade) else float(grade)
 
 
 def agreement_rows(judgments: list[Judgment], judges: list[str]) -> tuple[list[dict], dict]:

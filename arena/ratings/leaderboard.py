@@ -3,9 +3,11 @@ prints and the report renders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 
 from arena.errors import ArenaError, NothingToRate
+from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.ratings.summary import RatingSummary
@@ -28,7 +30,7 @@ RELATIVE_COLUMNS = (
 )
 
 
-def select(judgments: list[Judgment], protocol: str, judges: list[str] | None = None) -> list[Judgment]:
+def select(judgments: list[Judgment], protocol: str, judges: Sequence[str] | None = None) -> list[Judgment]:
     chosen = [j for j in judgments if j.protocol == protocol and (not judges or j.judge in judges)]
     if not chosen:
         have = sorted({(j.judge, j.protocol) for j in judgments})
@@ -72,7 +74,7 @@ def _decided(matches: Matches) -> Matches:
     return matches
 
 
-def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
+def elo_rows(matches: Matches, orderings: int | str = DEFAULT_ORDERINGS, seed: int = 0) -> list[dict]:
     """The paper's Elo rows; each also carries the Monte Carlo standard error of its mean (`mean_se`), the
     95% interval of the mean (`mean_ci_low`, `mean_ci_high`) and how many orderings were played."""
     from arena.ratings.elo import paper_elo  # numba: only when Elo is asked for
@@ -91,7 +93,9 @@ def elo_rows(matches: Matches, orderings: int | str = 10_000, seed: int = 0) -> 
     return rows
 
 
-def bt_rows(matches: Matches, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None) -> list[dict]:
+def bt_rows(
+    matches: Matches, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
+) -> list[dict]:
     """Bradley-Terry rows. A model with fewer than MIN_MATCHES_FOR_RATING decided matches is not estimable (one
     human vote gave 2606.8 against -606.8: the number only says who won that vote): its row has `rating` null
     and no interval, like the Elo table's n/a, and the others are fitted without its matches."""
@@ -142,18 +146,22 @@ def not_estimable(rows: list[dict]) -> list[str]:
     return [r["model"] for r in rows if "rating" in r and r["rating"] is None]
 
 
-def elo_leaderboard(judgments: list[Judgment], orderings: int | str = 10_000, seed: int = 0) -> list[dict]:
+def elo_leaderboard(judgments: list[Judgment], orderings: int | str = DEFAULT_ORDERINGS, seed: int = 0) -> list[dict]:
     return elo_rows(build_matches(judgments), orderings, seed)
 
 
 def bt_leaderboard(
-    judgments: list[Judgment], bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+    judgments: list[Judgment], bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
 ) -> list[dict]:
     return bt_rows(build_matches(judgments), bootstrap, seed, anchor)
 
 
 def relative_leaderboard(
-    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0, by_category: bool = False
+    judgments: list[Judgment],
+    baseline: str,
+    bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    by_category: bool = False,
 ) -> list[dict]:
     def row(score, category=None):
         data = asdict(score)
@@ -220,7 +228,7 @@ LC_COLUMNS = ("lc_win_rate", "lc_standard_error", "lc_ci_low", "lc_ci_high", "le
 
 
 def controlled_bt_rows(
-    matches: Matches, features, names, bootstrap: int = 1_000, seed: int = 0, anchor: str | None = None
+    matches: Matches, features, names, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
 ) -> tuple[list[dict], list[dict]]:
     """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved)
     and the style coefficients with their intervals."""
@@ -244,7 +252,11 @@ def controlled_bt_rows(
 
 
 def winrate_rows(
-    judgments: list[Judgment], baseline: str, length_difference: dict | None, bootstrap: int = 1_000, seed: int = 0
+    judgments: list[Judgment],
+    baseline: str,
+    length_difference: dict | None,
+    bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> list[dict]:
     """Win rate of every model against `baseline`: soft verdicts as fractional wins, ties half (AlpacaEval's
     `win_rate`, with its standard error), and from the hard verdicts alone (its `discrete_win_rate`). With

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_RESAMPLES
 
 BASELINE_VARIANT_WEIGHT = 0.2  # AlpacaEval's regularize_to_baseline_lambda: weight per instruction of the variant rows
 LENGTH_VARIANT_MARKERS = ("verbose", "concise")  # AlpacaEval's names for the baseline regenerated longer / shorter
@@ -323,7 +324,7 @@ def fit_length_prior(
 
 def length_controlled_win_rates(
     data: BaselineJudgments,
-    bootstrap: int = 1_000,
+    bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     difficulty: np.ndarray | None = None,
     variant_weight: float = BASELINE_VARIANT_WEIGHT,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.errors import ArenaError, NothingToRate
+from arena.ratings import DEFAULT_RESAMPLES
 from arena.store.records import Judgment
 
 
@@ -52,7 +53,7 @@ def _ratio_percent(weights: np.ndarray, cand: np.ndarray, base: np.ndarray) -> n
 
 
 def relative_score(
-    judgments: list[Judgment], model: str, baseline: str, bootstrap: int = 1_000, seed: int = 0
+    judgments: list[Judgment], model: str, baseline: str, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> RelativeScore:
     """`judgments`: relative-protocol judgments of `model` against `baseline`, in either order."""
     pairs = [j for j in judgments if {j.model_a, j.model_b} == {model, baseline}]
@@ -99,7 +100,7 @@ def relative_score(
 
 
 def relative_scores(
-    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0
+    judgments: list[Judgment], baseline: str, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> list[RelativeScore]:
     models = sorted(({j.model_a for j in judgments} | {j.model_b for j in judgments}) - {baseline})
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
@@ -114,7 +115,7 @@ def relative_scores(
 
 
 def relative_by_category(
-    judgments: list[Judgment], baseline: str, bootstrap: int = 1_000, seed: int = 0
+    judgments: list[Judgment], baseline: str, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> dict[str, list[RelativeScore]]:
     grouped: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:

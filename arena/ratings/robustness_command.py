@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from arena.store import ResultsStore
 
 TABLE_COLUMNS = ("place", "higher", "lower", "rating_gap", "flip_count", "flip_share", "verified")
 _REMOVED_FIELDS = ("question_id", "model_a", "model_b", "judge")
+
+if TYPE_CHECKING:
+    from arena.ratings.options import RatingsOptions
 
 
 @dataclass(frozen=True)
@@ -91,40 +95,40 @@ def _turns(store: ResultsStore, benchmark: str, wanted: set[str]) -> dict[str, o
     return found
 
 
-def run_robustness(store: ResultsStore, args, protocol: str) -> int:
+def run_robustness(store: ResultsStore, options: RatingsOptions, protocol: str) -> int:
     from arena.ratings.commands import _judges_with, _require_judgments
 
-    columns = store.judgment_columns(args.benchmark)
-    _require_judgments(store, args, len(columns))
-    judges = _judges_with(columns, protocol, args.judge)
-    groups = [judges] if args.pool_judges else [[j] for j in judges]
+    columns = store.judgment_columns(options.benchmark)
+    _require_judgments(store, options, len(columns))
+    judges = _judges_with(columns, protocol, options.judge)
+    groups = [judges] if options.pool_judges else [[j] for j in judges]
     output = []
     for group in groups:
         rated = rated_columns(columns, protocol, group)
         if len(rated.matches) == 0:
             raise ArenaError(f"every {protocol} judgment by {', '.join(group)} is an error: nothing to rate")
-        neighbours, top = _search(rated.matches, args)
+        neighbours, top = _search(rated.matches, options)
         rows = []
         for place, result in enumerate(neighbours, start=1):
             rows.append(
                 {
                     **pair_row(result, rated.matches, place, "neighbours"),
-                    "removed": removed_judgments(store, args.benchmark, columns, rated.rows[result.removed]),
+                    "removed": removed_judgments(store, options.benchmark, columns, rated.rows[result.removed]),
                 }
             )
         if top is not None:
             rows.append(
                 {
                     **pair_row(top, rated.matches, 1, "top model"),
-                    "removed": removed_judgments(store, args.benchmark, columns, rated.rows[top.removed]),
+                    "removed": removed_judgments(store, options.benchmark, columns, rated.rows[top.removed]),
                 }
             )
         output.append((", ".join(group), rows))
-    if args.format == "json":
+    if options.format == "json":
         # every row names its judge, however many judges: the shape of every other method's JSON rows
         data = [{"judge": judge, **row} for judge, rows in output for row in rows]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    elif args.format == "csv":
+    elif options.format == "csv":
         print_records(
             [{"judge": judge, **row} for judge, rows in output for row in rows],
             "csv",
@@ -133,25 +137,25 @@ def run_robustness(store: ResultsStore, args, protocol: str) -> int:
         )
     else:
         for judge, rows in output:
-            _print_table(rows, args, protocol, judge)
+            _print_table(rows, options, protocol, judge)
     return 0
 
 
-def _search(matches: Matches, args):
+def _search(matches: Matches, options: RatingsOptions):
     """Neighbour pairs from the top and the fewest judgments that change the leader, by the chosen rating."""
-    if args.rating == "elo":
+    if options.rating == "elo":
         from arena.ratings.elo import paper_elo
 
         def elo(subset: Matches) -> np.ndarray:
-            return paper_elo(subset, args.orderings, args.seed).summary.rating
+            return paper_elo(subset, options.orderings, options.seed).summary.rating
 
-        return robustness.elo_neighbours(matches, elo, args.max_share, top_model=True)
-    neighbours = robustness.bt_neighbours(matches, args.max_share)
-    top = robustness.bt_top_model(matches, args.max_share, {(r.higher, r.lower): r for r in neighbours})
+        return robustness.elo_neighbours(matches, elo, options.max_share, top_model=True)
+    neighbours = robustness.bt_neighbours(matches, options.max_share)
+    top = robustness.bt_top_model(matches, options.max_share, {(r.higher, r.lower): r for r in neighbours})
     return neighbours, top
 
 
-def _print_table(rows: list[dict], args, protocol: str, judge: str) -> None:
+def _print_table(rows: list[dict], options: RatingsOptions, protocol: str, judge: str) -> None:
     shown = [
         {
             **row,
@@ -161,13 +165,13 @@ def _print_table(rows: list[dict], args, protocol: str, judge: str) -> None:
         for row in rows
         if row["pair"] == "neighbours"
     ]
-    rating = "Elo (paper)" if args.rating == "elo" else "Bradley-Terry"
+    rating = "Elo (paper)" if options.rating == "elo" else "Bradley-Terry"
     matches = rows[0]["matches"] if rows else 0
     print_records(
         shown,
         "table",
-        f"Judgments holding each place ({rating}, bound {args.max_share:g} of {matches} "
-        f"decided) · {args.benchmark} · judge {judge} · {protocol}",
+        f"Judgments holding each place ({rating}, bound {options.max_share:g} of {matches} "
+        f"decided) · {options.benchmark} · judge {judge} · {protocol}",
         TABLE_COLUMNS,
     )
     top = next((row for row in rows if row["pair"] == "top model"), None)
@@ -176,7 +180,7 @@ def _print_table(rows: list[dict], args, protocol: str, judge: str) -> None:
     info(
         "flip_count: the fewest judgments (a prefix of the list ranked by first-order influence) whose removal puts "
         "the lower model above the higher when the ratings are refit without them; verified: False when removing "
-        f"{args.max_share:.0%} of the judgments does not. --format json lists them."
+        f"{options.max_share:.0%} of the judgments does not. --format json lists them."
     )
 
 

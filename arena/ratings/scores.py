@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_RESAMPLES
 from arena.store import Judgment
 
 SCORE_COLUMNS = ["model", "score", "ci", "turn1", "turn2", "graded", "errors"]
 JSON_FIELDS = ("model", "score", "turn1", "turn2", "categories", "ci")
+
+if TYPE_CHECKING:
+    from arena.ratings.options import RatingsOptions
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def bootstrap_interval(questions: np.ndarray, scores: np.ndarray, resamples: int
     return [round(float(low), 4), round(float(high), 4)]
 
 
-def score_rows(grades: list[Grade], resamples: int = 1000, seed: int = 0) -> list[dict]:
+def score_rows(grades: list[Grade], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[dict]:
     """One row per model, best score first."""
     rows = []
     for model in sorted({g.model for g in grades}):
@@ -120,41 +125,41 @@ def print_scores(rows: list[dict], fmt: str, title: str, judge: str | None = Non
     print_records(flat, "table", f"Mean grade per category · {title.split(' · ', 1)[-1]}", ["model", *categories])
 
 
-def run_scores(store, args) -> int:
+def run_scores(store, options: RatingsOptions) -> int:
     """`arena ratings --method score`."""
     import json
 
     from arena.prompts.registry import find_prompt_set
     from arena.ratings import panel_commands
 
-    everything = store.judgments(args.benchmark)
-    view = panel_commands.judge_view(everything, args, "single")  # --panel mean, --exclude-self: beside each judge
+    everything = store.judgments(options.benchmark)
+    view = panel_commands.judge_view(everything, options, "single")  # --panel mean, --exclude-self: beside each judge
     stored = [
         j
         for j in (everything if view is None else view)
-        if j.protocol == "single" and (view is not None or not args.judge or j.judge in args.judge)
+        if j.protocol == "single" and (view is not None or not options.judge or j.judge in options.judge)
     ]
     if not stored:
         raise ArenaError(
-            f"no single-answer grades stored for prompt set '{args.benchmark}' in {args.results}"
-            + (f" by {', '.join(args.judge)}" if args.judge else "")
+            f"no single-answer grades stored for prompt set '{options.benchmark}' in {options.results}"
+            + (f" by {', '.join(options.judge)}" if options.judge else "")
             + ": grade with `arena evaluate --protocol single` or import FastChat's *_single.jsonl"
         )
-    prompt_set = find_prompt_set(args.benchmark)
+    prompt_set = find_prompt_set(options.benchmark)
     categories = {p.id: p.category for p in prompt_set.prompts} if prompt_set else {}
     judges = sorted({j.judge for j in stored})
     output = []
     for judge in judges:  # each judge on its own: grades of different judges are not one scale
         mine = [j for j in stored if j.judge == judge]
-        rows = score_rows(grades_of(mine, categories), args.bootstrap, args.seed)
+        rows = score_rows(grades_of(mine, categories), options.bootstrap, options.seed)
         print_scores(
             rows,
-            args.format,
+            options.format,
             f"MT-bench score (mean grade over graded turns, 95% CI over questions, "
-            f"{args.bootstrap} bootstrap) · {args.benchmark} · judge {judge}",
+            f"{options.bootstrap} bootstrap) · {options.benchmark} · judge {judge}",
         )
         keep = [{k: r[k] for k in JSON_FIELDS} for r in rows]
         output += [{"judge": judge, **r} for r in keep] if len(judges) > 1 else keep
-    if args.format == "json":
+    if options.format == "json":
         sys.stdout.write(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
     return 0

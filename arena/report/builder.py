@@ -25,15 +25,13 @@ from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import OUTCOME, build_matches, win_rate_matrix
 from arena.report import charts
 from arena.report.options import ReportOptions
-from arena.report.page import render_page
+from arena.report.page import PageContent, render_page
 from arena.report.safe_markdown import render_markdown
 from arena.report.scores import mt_bench_sections
 from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
-from arena.store.records import Judgment, utc_now
+from arena.store.records import HUMAN_JUDGE, Judgment, utc_now
 from arena.store.results import file_safe
-
-HUMAN = "human"
 
 
 def _category_key(prompt_set):
@@ -310,19 +308,19 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
             "0.5 = no position bias; bars are 95% Wilson intervals",
         )
     agreements = []
-    if HUMAN in by_judge:
-        human = [j for j in by_judge[HUMAN] if j.protocol == "pairwise"]
+    if HUMAN_JUDGE in by_judge:
+        human = [j for j in by_judge[HUMAN_JUDGE] if j.protocol == "pairwise"]
         for section in sections:
             other = section["judge"]
-            if other != HUMAN and "bt" in section and human:
+            if other != HUMAN_JUDGE and "bt" in section and human:
                 machine = [j for j in by_judge[other] if j.protocol == "pairwise"]
-                human_section = next(s for s in sections if s["judge"] == HUMAN)
+                human_section = next(s for s in sections if s["judge"] == HUMAN_JUDGE)
                 ratings = [{r["model"]: r["rating"] for r in s.get("bt", [])} for s in (section, human_section)]
                 agreements.append(asdict(judge_agreement(machine, human, *ratings)))
 
     metadata = _run_metadata(store, benchmark, prompt_set, judgments + single)
     nonce = secrets.token_urlsafe(16)
-    html = render_page(
+    content = PageContent(
         benchmark=benchmark,
         sections=sections,
         bias=[asdict(b) for b in bias],
@@ -334,6 +332,7 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
         counts={"judgments": len(judgments), "judges": len(by_judge)},
         mt_bench=mt_bench,
     )
+    html = render_page(content)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, svg in figures.items():
         (out_dir / name).write_text(svg, encoding="utf-8")

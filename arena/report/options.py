@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_ORDERINGS = 10_000
-DEFAULT_BOOTSTRAP = 1_000
+from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 
 
 @dataclass(frozen=True)
@@ -19,5 +18,5 @@ class ReportOptions:
     judges: tuple[str, ...] | None = None
     baseline: str | None = None  # for relative scores; None: the one baseline the judgments name
     orderings: int = DEFAULT_ORDERINGS
-    bootstrap: int = DEFAULT_BOOTSTRAP
+    bootstrap: int = DEFAULT_RESAMPLES
     seed: int = 0

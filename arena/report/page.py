@@ -8,6 +8,7 @@ page's own script (by nonce) run and forbids any network access."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 # The Bradley-Terry table adds how many judgments hold each place (arena.ratings.robustness).
 BT_COLUMNS = (*RATING_COLUMNS, "held_by")
+# The columns of each kind of table, by the name the template knows them by.
+TABLE_COLUMNS = {
+    "score_columns": SCORE_TABLE_COLUMNS,
+    "rating_columns": RATING_COLUMNS,
+    "bt_columns": BT_COLUMNS,
+    "controlled_columns": CONTROLLED_COLUMNS,
+    "coefficient_columns": COEFFICIENT_COLUMNS,
+    "relative_columns": RELATIVE_COLUMNS,
+}
 
 
 def _rating_number(value: float) -> str:
@@ -52,45 +62,26 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(rating_number=_rating_number, pretty_json=_pretty_json, file_safe=file_safe)
-    env.globals.update(
-        score_columns=SCORE_TABLE_COLUMNS,
-        rating_columns=RATING_COLUMNS,
-        bt_columns=BT_COLUMNS,
-        controlled_columns=CONTROLLED_COLUMNS,
-        coefficient_columns=COEFFICIENT_COLUMNS,
-        relative_columns=RELATIVE_COLUMNS,
-        css=_static("report.css"),
-        script=_static("report.js"),
-    )
+    env.globals.update(TABLE_COLUMNS, css=_static("report.css"), script=_static("report.js"))
     return env
 
 
-def render_page(
-    benchmark: str,
-    sections: list[dict],
-    bias: list[dict],
-    agreements: list[dict],
-    figures: dict,
-    metadata: dict,
-    battles: str,
-    nonce: str,
-    counts: dict,
-    mt_bench: list[dict] | None = None,
-) -> str:
-    return (
-        _environment()
-        .get_template("report.html.j2")
-        .render(
-            benchmark=benchmark,
-            sections=sections,
-            bias=bias,
-            length_bias=[s["length_bias"] for s in sections if "length_bias" in s],
-            agreements=agreements,
-            figures=figures,
-            metadata=metadata,
-            battles=battles,
-            nonce=nonce,
-            counts=counts,
-            mt_bench=mt_bench or [],
-        )
-    )
+@dataclass(frozen=True)
+class PageContent:
+    """Everything the page shows, by the names the template uses."""
+
+    benchmark: str
+    sections: list[dict]  # one per judge (and panel): its tables and charts
+    bias: list[dict]
+    agreements: list[dict]
+    figures: dict  # SVG charts by file name
+    metadata: dict
+    battles: str  # the battle browser's data, gzip-compressed and base64-encoded
+    nonce: str
+    counts: dict
+    mt_bench: list[dict] = field(default_factory=list)
+
+
+def render_page(content: PageContent) -> str:
+    length_bias = [s["length_bias"] for s in content.sections if "length_bias" in s]
+    return _environment().get_template("report.html.j2").render(vars(content), length_bias=length_bias)

@@ -11,7 +11,6 @@ import logging
 import random
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC
 from itertools import combinations
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from arena.errors import ArenaError
 from arena.store import Judgment, ResultsStore
 from arena.store.records import HUMAN_JUDGE, stable_id
+from arena.token_bucket import TokenBucket
 from arena.web import db
 
 logger = logging.getLogger(__name__)
@@ -45,21 +45,19 @@ class RateSettings:
 
 
 class TokenBuckets:
-    """Per-token request limiter (votes only)."""
+    """One token bucket per rater link (votes only): `allow` refuses a vote the link has no token for."""
 
     def __init__(self, per_minute: float, burst: int):
-        self.rate, self.capacity = per_minute / 60.0, burst
-        self.state: dict[str, tuple[float, float]] = {}
+        self.per_second, self.capacity = per_minute / 60.0, burst
+        self.buckets: dict[str, TokenBucket] = {}
         self.lock = threading.Lock()
 
     def allow(self, key: str) -> bool:
         with self.lock:
-            tokens, updated = self.state.get(key, (float(self.capacity), time.monotonic()))
-            now = time.monotonic()
-            tokens = min(self.capacity, tokens + (now - updated) * self.rate)
-            allowed = tokens >= 1
-            self.state[key] = (tokens - 1 if allowed else tokens, now)
-            return allowed
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = TokenBucket(self.per_second, self.capacity)
+            return not bucket.take()
 
 
 def vote_judgment(vote: dict, benchmark: str) -> Judgment:

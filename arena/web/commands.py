@@ -5,53 +5,90 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
 
+from arena.command_options import options_from
 from arena.console import info, print_records
 from arena.errors import ArenaError
 from arena.web import db
 
 
-def _engine(args):
-    return db.connect(args.db or db.default_db_url(args.results))
+@dataclass(frozen=True, kw_only=True)
+class RateOptions:
+    """What `arena rate ACTION` was asked, typed by the handler; the options another action has stay unset."""
+
+    action: str
+    results: Path
+    db_url: str  # --db, else the SQLite file in the results directory
+    name: str = ""  # add-rater, revoke
+    base_url: str = ""  # add-rater
+    benchmark: str | None = None  # serve, export
+    models: tuple[str, ...] = ()  # serve
+    host: str = ""
+    port: int = 0
+    per_rater: int | None = None
+    votes_per_minute: float = 0.0
+    burst: int = 0
+    root_path: str = ""
+    forwarded_allow_ips: str = ""
+    mirror_every: float = 0.0
+    format: str = ""  # raters, export
+
+    @classmethod
+    def of(cls, args: Namespace) -> RateOptions:
+        db_url = args.db or db.default_db_url(args.results)
+        return options_from(cls, args, db_url=db_url, models=tuple(getattr(args, "models", ())))
+
+    @property
+    def shown_db(self) -> str:
+        return db.shown_url(self.db_url)
 
 
-def run_rate(args) -> int:
+# What the run manifest of each action that changes something records (the others leave none).
+_RECORDED = {"serve": ("benchmark", "models", "per_rater"), "add-rater": ("name",), "revoke": ("name",)}
+
+
+def run_rate(args: Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    options = RateOptions.of(args)
     try:
-        if args.action in ("serve", "add-rater", "revoke"):  # the commands that change something leave a manifest
+        if options.action in _RECORDED:
             from arena.store import ResultsStore
 
             config = {
-                "action": args.action,
-                "db": db.shown_url(args.db or db.default_db_url(args.results)),
-                **{k: getattr(args, k) for k in ("benchmark", "models", "name", "per_rater") if hasattr(args, k)},
+                "action": options.action,
+                "db": options.shown_db,
+                **{k: getattr(options, k) for k in _RECORDED[options.action]},
             }
-            with ResultsStore(args.results).run(f"rate-{args.action}", config) as manifest:
-                _rate(args)
+            with ResultsStore(options.results).run(f"rate-{options.action}", config) as manifest:
+                _rate(options)
                 manifest.update(exit_status=0)
         else:
-            _rate(args)
+            _rate(options)
     except SQLAlchemyError as exc:
-        shown = db.shown_url(args.db or db.default_db_url(args.results))
         raise ArenaError(
-            f"the ratings database ({shown}) refused the change: {getattr(exc, 'orig', None) or exc}"
+            f"the ratings database ({options.shown_db}) refused the change: {getattr(exc, 'orig', None) or exc}"
         ) from None
     return 0
 
 
-def _rate(args) -> None:
-    if args.action == "serve":
-        _serve(args)
-    elif args.action == "add-rater":
-        token = db.add_rater(_engine(args), args.name)
-        info(f"rater '{args.name}' added; their personal link (keep it secret):")
-        print(f"{args.base_url.rstrip('/')}/r/{token}")
-    elif args.action == "revoke":
-        db.revoke_rater(_engine(args), args.name)
-        info(f"rater '{args.name}' revoked: their link now answers 403")
-    elif args.action == "raters":
-        progress = db.rater_progress(_engine(args))
+def _rate(options: RateOptions) -> None:
+    if options.action == "serve":
+        _serve(options)
+        return
+    engine = db.connect(options.db_url)
+    if options.action == "add-rater":
+        token = db.add_rater(engine, options.name)
+        info(f"rater '{options.name}' added; their personal link (keep it secret):")
+        print(f"{options.base_url.rstrip('/')}/r/{token}")
+    elif options.action == "revoke":
+        db.revoke_rater(engine, options.name)
+        info(f"rater '{options.name}' revoked: their link now answers 403")
+    elif options.action == "raters":
+        progress = db.rater_progress(engine)
         records = [
             {
                 "rater": r["rater"],
@@ -61,39 +98,40 @@ def _rate(args) -> None:
             }
             for r in progress
         ]
-        print_records(records, args.format, "Raters", ["rater", "votes", "status", "created"])
+        print_records(records, options.format, "Raters", ["rater", "votes", "status", "created"])
     else:
-        _export(db.all_votes(_engine(args), args.benchmark), args.format)
+        _export(db.all_votes(engine, options.benchmark), options.format)
 
 
-def _serve(args) -> None:
+def _serve(options: RateOptions) -> None:
     """Everything is checked (prompt set, models, answers, database, port) before the form is announced."""
     from arena.web.app import RateSettings
     from arena.web.server import TrustedProxies, create_app, listen, run
 
-    root_path = args.root_path.rstrip("/")
+    root_path = options.root_path.rstrip("/")
     if root_path and not root_path.startswith("/"):
-        raise ArenaError(f"--root-path {args.root_path!r}: a sub-path starts with '/' (e.g. /rate)")
+        raise ArenaError(f"--root-path {options.root_path!r}: a sub-path starts with '/' (e.g. /rate)")
     try:
-        trusted = TrustedProxies.parse(args.forwarded_allow_ips)
+        trusted = TrustedProxies.parse(options.forwarded_allow_ips)
     except ValueError as exc:
         raise ArenaError(f"--forwarded-allow-ips: {exc}") from None
+    assert options.benchmark is not None  # required by `arena rate serve`
     settings = RateSettings(
-        args.benchmark,
-        tuple(args.models),
-        args.results,
-        args.db or db.default_db_url(args.results),
-        args.per_rater,
-        args.votes_per_minute,
-        args.burst,
-        args.mirror_every,
+        options.benchmark,
+        options.models,
+        options.results,
+        options.db_url,
+        options.per_rater,
+        options.votes_per_minute,
+        options.burst,
+        options.mirror_every,
     )
     app = create_app(settings, trusted)
-    sock = listen(args.host, args.port)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        info(f"warning: serving on {args.host}, reachable from other machines")
+    sock = listen(options.host, options.port)
+    if options.host not in ("127.0.0.1", "localhost", "::1"):
+        info(f"warning: serving on {options.host}, reachable from other machines")
     info(
-        f"rating form on http://{args.host}:{args.port}{root_path}/ — give each rater the link from "
+        f"rating form on http://{options.host}:{options.port}{root_path}/ — give each rater the link from "
         "`arena rate add-rater`"
     )
     run(app, sock, root_path)

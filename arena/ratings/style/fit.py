@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.ratings import DEFAULT_RESAMPLES
 from arena.ratings.bradley_terry_fit import to_elo_scale
 from arena.ratings.matches import Matches
 from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates
@@ -41,7 +42,7 @@ def controlled_bt(
     matches: Matches,
     features: np.ndarray,
     names: list[str] | tuple[str, ...],
-    bootstrap: int = 1_000,
+    bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     anchor: str | None = None,
 ) -> ControlledFit:
