@@ -257,6 +257,53 @@ def test_a_small_report_fits_style_without_numba_or_scipy_sparse(tmp_path):
     assert 'data-show="controlled"' in (tmp_path / "rep" / "index.html").read_text()
 
 
+def test_style_matches_from_the_columns_are_those_of_the_judgment_objects(tmp_path, cli):
+    """The columnar path (`arena ratings --control style`, the report) and the object path (panels) give the
+    same matches, in the same order, and the same style differences: on the paper's judgments, and on a store
+    with unreadable verdicts, one model judged only unreadably and a second judge."""
+    from arena.ratings.style.data import styled_matches, styled_matches_from_columns
+    from arena.store import Answer, Judgment, ResultsStore
+
+    names = ("length", "headers", "lists", "bold")
+    results = tmp_path / "paper"
+    assert (
+        cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    )
+    mixed = ResultsStore(tmp_path / "mixed")
+    models, questions = ["a", "b", "c", "d"], [f"q{i}" for i in range(12)]
+    mixed.save_answers(
+        [
+            Answer("set", q, m, ["# x\n" * (i % 2) + "word " * (3 + 5 * i + len(q))])
+            for q in questions
+            for i, m in enumerate(models)
+        ]
+    )
+    verdicts = ["A", "B", "tie", "error", "B", "A"]
+    mixed.save_judgments(
+        [
+            Judgment("set", q, x, y, judge, "pairwise", verdicts[(n + len(judge)) % 6])
+            for n, q in enumerate(questions)
+            for x, y in (("a", "b"), ("c", "a"), ("b", "c"))
+            for judge in ("one", "other")
+        ]
+        + [Judgment("set", q, "d", "a", "one", "pairwise", "error") for q in questions[:3]]
+    )
+    for store, benchmark, judges in (
+        (ResultsStore(results), "vicuna80", None),
+        (mixed, "set", ["one"]),
+        (mixed, "set", None),
+    ):
+        objects = [j for j in store.judgments(benchmark) if not judges or j.judge in judges]
+        expected, expected_features = styled_matches(store, benchmark, objects, names)
+        columns = store.judgment_columns(benchmark)
+        matches, features = styled_matches_from_columns(store, benchmark, columns, "pairwise", judges, names)
+        assert matches.models == expected.models and matches.errors == expected.errors
+        for field in ("model_a", "model_b", "outcome"):
+            assert np.array_equal(getattr(matches, field), getattr(expected, field))
+        assert np.array_equal(features, expected_features)
+    assert "d" not in matches.models and matches.errors["d"] == 3
+
+
 def test_a_known_length_effect_is_recovered_and_unmasks_a_long_winded_model():
     rng = np.random.default_rng(11)
     n, m = 5, 20_000

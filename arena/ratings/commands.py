@@ -168,17 +168,30 @@ def _print_sections(results, args) -> int:
     return 0
 
 
+def _styled_groups(store: ResultsStore, args, protocol: str, names: tuple[str, ...]):
+    """(judges joined, matches, style differences) per judge group: from the store's columns, as every other
+    rating method reads them, or from judgment objects when a panel or --exclude-self makes its own set."""
+    from arena.ratings.style.data import styled_matches, styled_matches_from_columns
+
+    if args.panel or args.exclude_self or args.self_model:
+        stored = store.judgments(args.benchmark)
+        _require_judgments(store, args, len(stored))
+        judgments = panel_commands.judge_view(stored, args, protocol) or []
+        for judge, items in _by_judge_group(judgments, args.pool_judges).items():
+            yield (judge, *styled_matches(store, args.benchmark, items, names))
+        return
+    columns = store.judgment_columns(args.benchmark)
+    _require_judgments(store, args, len(columns))
+    for group in _judge_groups(sorted(_judges_with(columns, protocol, args.judge)), args.pool_judges):
+        yield (", ".join(group), *styled_matches_from_columns(store, args.benchmark, columns, protocol, group, names))
+
+
 def _controlled_bt(store: ResultsStore, args, protocol: str) -> int:
-    from arena.ratings.style.data import styled_matches
     from arena.ratings.style.features import resolve_control
 
     names = resolve_control(args.control)
-    stored = store.judgments(args.benchmark)
-    _require_judgments(store, args, len(stored))
-    judgments = panel_commands.judge_view(stored, args, protocol) or leaderboard.select(stored, protocol, args.judge)
     output: list[dict[str, Any]] = []
-    for judge, items in _by_judge_group(judgments, args.pool_judges).items():
-        matches, features = styled_matches(store, args.benchmark, items, names)
+    for judge, matches, features in _styled_groups(store, args, protocol, names):
         rows, coefficients = leaderboard.controlled_bt_rows(
             matches, features, names, args.bootstrap, args.seed, args.baseline
         )
