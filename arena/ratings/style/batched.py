@@ -40,8 +40,9 @@ _MAX_STEP = 4.0
 # halve (enforced) leave less than the last step, 1e-4 log-odds = 0.02 rating points (measured: under 2e-5).
 _TOLERANCE = 1e-4
 _MAX_ITERATIONS = 60
-# Resamples × matches held at once (each array 2 MB; the Hessian's cross terms hold k of them).
-_CELLS_PER_CHUNK = 1 << 18
+# Resamples × matches worked on at once: each array 512 kB, so a step's passes stay in the CPU's cache (measured
+# on 8 models, 5,000 matches, 1,000 resamples: 0.20 s at 2¹⁶, 0.45 s at 2¹⁸).
+_CELLS_PER_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
