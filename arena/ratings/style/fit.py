@@ -28,8 +28,9 @@ from arena.ratings.summary import RatingSummary, summarize
 
 # Up to this many match-fits (matches × (resamples + 1)) the numpy engine finishes before numba would have
 # started and loaded its kernels; above it the compiled kernels win. Measured on this project's 2-core machine
-# (`python benchmarks/ratings.py --style-threshold`, 4 features, fresh processes): numpy 0.25 s at 3 million
-# (8 and 20 models), 0.74 s at 10 million; the compiled path 0.5 s at either, nearly all of it numba's start.
+# (`python benchmarks/ratings.py --style-threshold`: 4 features, 1,000 resamples, fresh processes, another job
+# running, load average 2-3.5): numpy 0.34 s at 3 million (8 models; 0.42 s with 20), 0.59 s at 5 million,
+# 1.2 s at 10 million; the compiled path 0.56-0.73 s at any of these, nearly all of it numba's start.
 _NUMPY_MAX_CELLS = 5_000_000
 
 
