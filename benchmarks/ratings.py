@@ -14,9 +14,14 @@ likelihood ratings).
 `--style`: style-controlled Bradley-Terry (4 features) with 1,000 resamples on 50,000 matches among 20
 models, against the uncontrolled fit on the same data.
 
+`--style-threshold`: the numpy and the compiled style-control engines, each in a fresh process as a command
+would run it, from a hundred matches to ten thousand: where the numpy engine stops being the faster (the
+threshold `arena.ratings.style.fit._NUMPY_MAX_CELLS`).
+
     python benchmarks/ratings.py [--orderings 10000] [--bootstrap 1000] [--python-orderings 2000] [--repeats 3]
     python benchmarks/ratings.py --scale [--sizes 200000:50,1000000:100,400000:500]
     python benchmarks/ratings.py --style
+    python benchmarks/ratings.py --style-threshold
 """
 
 from __future__ import annotations
@@ -71,11 +76,18 @@ def main() -> int:
     parser.add_argument("--scale", action="store_true", help="public-leaderboard sizes against the FastChat harness")
     parser.add_argument("--sizes", default="200000:50,1000000:100,400000:500", help="battles:models,...")
     parser.add_argument("--style", action="store_true", help="style-controlled Bradley-Terry timing")
+    parser.add_argument(
+        "--style-threshold", action="store_true", help="numpy against compiled style-control engine, by size"
+    )
     args = parser.parse_args()
     if args.scale:
         from ratings_scale import run_scale
 
         return run_scale(args.sizes, args.bootstrap)
+    if args.style_threshold:
+        from ratings_scale import run_style_threshold
+
+        return run_style_threshold(args.bootstrap, args.repeats)
     if args.style:
         from ratings_scale import run_style
 

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -38,6 +37,8 @@ def _negative_log_likelihood(theta, pairs, outcome, weights, alpha):
 
 
 def lbfgs_fit(pairs, outcome, weights, n_models, alpha=np.log(10.0), tol=1e-6):
+    from scipy.optimize import minimize  # here: the --style-threshold runs import this file, and time imports
+
     result = minimize(
         _negative_log_likelihood,
         np.zeros(n_models),
@@ -310,4 +311,84 @@ def run_style(bootstrap: int) -> int:
         f"after an install or a change, about 13 s once): "
         f"{(numba_start + first) / uncontrolled:.1f}x the uncontrolled fit for a process's first controlled fit"
     )
+    return 0
+
+
+# --- style control: where the numpy engine hands over to the compiled one ----------------------------------
+_STYLE_ENGINE_RUN = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {benchmarks!r})
+from ratings_scale import style_data
+data, seeds = style_data({models}, {matches}, {bootstrap})
+start = time.perf_counter()
+from arena.ratings.style import {engine} as engine
+point = engine.fit_with_covariates(data)
+engine.bootstrap_fits(data, point, seeds)
+first = time.perf_counter() - start
+start = time.perf_counter()
+point = engine.fit_with_covariates(data)
+engine.bootstrap_fits(data, point, seeds)
+print(first, time.perf_counter() - start)
+"""
+
+
+def style_data(models: int, matches: int, bootstrap: int):
+    """Synthetic style-control data (4 features) laid out for the engines, and the resamples' seeds."""
+    from arena.ratings.style.batched import covariate_matches
+
+    rng = np.random.default_rng(0)
+    strength = rng.normal(0, 1, models)
+    a = rng.integers(0, models, matches)
+    b = (a + rng.integers(1, models, matches)) % models
+    features = rng.normal(0, 0.3, (matches, 4))
+    p = 1 / (1 + np.exp(-(strength[a] - strength[b] + features @ np.array([0.5, 0.2, 0.1, 0.0]))))
+    outcome = np.where(rng.random(matches) < 0.1, 0.5, (rng.random(matches) < p).astype(float))
+    seeds = np.random.default_rng([0, 2]).bit_generator.random_raw(bootstrap)
+    return covariate_matches(a, b, outcome, features, models), seeds
+
+
+def run_style_threshold(bootstrap: int, repeats: int = 3) -> int:
+    """Each engine in a fresh process (so the compiled one pays numba's start and loads its kernels, as an
+    `arena` command does), fitting the point and `bootstrap` resamples; medians of `repeats` interleaved runs."""
+    from arena.ratings.style.fit import _NUMPY_MAX_CELLS
+
+    def run(engine: str, models: int, matches: int) -> tuple[float, float]:
+        code = _STYLE_ENGINE_RUN.format(
+            benchmarks=str(Path(__file__).resolve().parent),
+            models=models,
+            matches=matches,
+            bootstrap=bootstrap,
+            engine=engine,
+        )
+        first, again = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout.split()
+        return float(first), float(again)
+
+    print(f"style-controlled BT, 4 features, {bootstrap} resamples; seconds in a fresh process (then warm)")
+    print(f"{'models':>6s} {'matches':>8s} {'cells':>11s} {'numpy':>7s} {'compiled':>9s} {'(warm)':>7s}  faster")
+    for models, matches in [
+        (3, 100),
+        (8, 300),
+        (8, 1_000),
+        (8, 3_000),
+        (8, 5_000),
+        (8, 10_000),
+        (20, 3_000),
+        (20, 10_000),
+    ]:
+        times: dict[str, list[tuple[float, float]]] = {"batched": [], "kernels": []}
+        for _ in range(repeats):
+            for engine in times:
+                times[engine].append(run(engine, models, matches))
+        numpy_s = statistics.median(t[0] for t in times["batched"])
+        compiled_s = statistics.median(t[0] for t in times["kernels"])
+        warm_s = statistics.median(t[1] for t in times["kernels"])
+        cells = matches * (bootstrap + 1)
+        print(
+            f"{models:6d} {matches:8,d} {cells:11,d} {numpy_s:7.2f} {compiled_s:9.2f} {warm_s:7.2f}  "
+            f"{'numpy' if numpy_s < compiled_s else 'compiled'}"
+            f"{'  (numpy taken)' if cells <= _NUMPY_MAX_CELLS else ''}"
+        )
     return 0

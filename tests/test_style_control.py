@@ -9,9 +9,11 @@ from scipy.optimize import minimize
 
 from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry
 from arena.ratings.matches import Matches
+from arena.ratings.style import batched
+from arena.ratings.style.batched import covariate_matches
 from arena.ratings.style.features import answer_features, text_features
 from arena.ratings.style.fit import controlled_bt, normalised_difference
-from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates, resample_counts
+from arena.ratings.style.kernels import bootstrap_fits, fit_with_covariates, resample_counts
 
 
 def test_features_count_words_and_markdown():
@@ -153,6 +155,153 @@ def test_a_resample_draws_every_match_with_equal_chance():
     assert np.abs(per_match - 1).max() < 0.12
     assert abs((counts == 0).mean() - (1 - 1 / 500) ** 500) < 0.005  # the share of matches left out, ~36.8%
     assert not np.array_equal(counts[0], counts[1])
+
+
+def test_the_numpy_engine_draws_the_resamples_of_the_compiled_one():
+    data = _random_style_data(8, m=257)
+    seeds = np.concatenate(
+        [np.array([0, 1, 2**64 - 1], dtype=np.uint64), np.random.default_rng(2).bit_generator.random_raw(50)]
+    )
+    compiled = np.array([resample_counts(data, seed) for seed in seeds])
+    assert np.array_equal(batched.resample_counts(data, seeds), compiled)
+
+
+def _few_matches_data():
+    """Six models, one of which (m5) played only 14 matches, with ties and two style features."""
+    rng = np.random.default_rng(21)
+    a = np.concatenate([rng.integers(0, 5, 400), np.full(7, 5), rng.integers(0, 5, 7)])
+    b = np.concatenate([(a[:400] + rng.integers(1, 5, 400)) % 5, rng.integers(0, 5, 7), np.full(7, 5)])
+    y = np.where(rng.random(len(a)) < 0.2, 0.5, (rng.random(len(a)) < 0.5).astype(float))
+    y[400:] = [1, 0, 0.5, 1, 0, 1, 0.5, 0, 1, 0, 0.5, 1, 0, 1]
+    features = normalised_difference(
+        rng.integers(0, 300, (len(a), 2)).astype(float), rng.integers(0, 300, (len(a), 2)).astype(float)
+    )
+    return Matches(tuple(f"m{i}" for i in range(6)), a, b, y, {}), features
+
+
+@pytest.mark.parametrize("case", ["random", "small", "few matches"])
+def test_the_numpy_and_compiled_engines_give_the_same_fit_and_intervals(case, monkeypatch):
+    """The numpy engine (small inputs) and the compiled kernels draw the same resamples and end every fit at
+    its maximum-likelihood estimate within the tolerance: the point fit agrees to rounding, the resamples and
+    the intervals to the tolerance (1e-4 log-odds)."""
+    from arena.ratings.style import fit as style_fit
+
+    if case == "few matches":
+        matches, features = _few_matches_data()
+    else:
+        data_seed, m = (9, 3_000) if case == "random" else (10, 102)
+        rng = np.random.default_rng(data_seed)
+        n, k = (6, 3) if case == "random" else (3, 4)
+        a = rng.integers(0, n, m)
+        b = (a + rng.integers(1, n, m)) % n
+        features = normalised_difference(
+            rng.integers(0, 400, (m, k)).astype(float), rng.integers(0, 400, (m, k)).astype(float)
+        )
+        y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 0.5).astype(float))
+        matches = Matches(tuple(f"m{i}" for i in range(n)), a, b, y, {})
+    n, names = len(matches.models), tuple(f"f{i}" for i in range(features.shape[1]))
+    data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
+    point = batched.fit_with_covariates(data)
+    assert np.abs(point - fit_with_covariates(data)).max() < 1e-6
+    if case != "few matches":  # there a rare resample leaves m5 unbeaten: its fit runs off, on either route
+        seeds = np.random.default_rng(4).bit_generator.random_raw(100)
+        assert np.abs(batched.bootstrap_fits(data, point, seeds) - bootstrap_fits(data, point, seeds)).max() < 1e-4
+    fits = {}
+    for engine, cells in (("numpy", 10**12), ("compiled", 0)):
+        monkeypatch.setattr(style_fit, "_NUMPY_MAX_CELLS", cells)
+        fits[engine] = controlled_bt(matches, features, names, bootstrap=200, seed=5)
+    numpy_fit, compiled = fits["numpy"], fits["compiled"]
+    for field in ("rating", "ci_low", "ci_high"):
+        difference = getattr(numpy_fit.summary, field) - getattr(compiled.summary, field)
+        assert np.abs(difference).max() < 1e-4 * ELO_SCALE, field
+    for field in ("beta", "beta_low", "beta_high"):
+        assert np.abs(getattr(numpy_fit, field) - getattr(compiled, field)).max() < 1e-4, field
+    assert np.abs(numpy_fit.summary.rating - compiled.summary.rating).max() < 1e-6 * ELO_SCALE
+
+
+def test_a_small_report_fits_style_without_numba_or_scipy_sparse(tmp_path):
+    """102 judgments with their answers: the report's style section takes the numpy engine, so the process
+    never imports numba (half a second to start) nor scipy.sparse."""
+    import itertools
+    import subprocess
+    import sys
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    store = ResultsStore(tmp_path / "r")
+    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
+    store.save_answers(
+        [
+            Answer("styled", q, m, [f"- {m} answers {q}. " * (5 + 7 * i)])
+            for q in questions
+            for i, m in enumerate(models)
+        ]
+    )
+    pairs = itertools.product(questions, itertools.permutations(models, 2))
+    store.save_judgments(
+        [
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie", "A")[n % 4])
+            for n, (q, (a, b)) in enumerate(pairs)
+        ]
+    )
+    code = (
+        "import sys\nfrom arena.cli import main\n"
+        f"main(['report', '--benchmark', 'styled', '--results', {str(tmp_path / 'r')!r}, '--out', "
+        f"{str(tmp_path / 'rep')!r}])\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(out.stdout.split())
+    assert "arena.ratings.style.batched" in modules  # the style section was fitted ...
+    assert not {m for m in modules if m.split(".")[0] == "numba"} and "scipy.sparse" not in modules  # ... in numpy
+    assert 'data-show="controlled"' in (tmp_path / "rep" / "index.html").read_text()
+
+
+def test_style_matches_from_the_columns_are_those_of_the_judgment_objects(tmp_path, cli):
+    """The columnar path (`arena ratings --control style`, the report) and the object path (panels) give the
+    same matches, in the same order, and the same style differences: on the paper's judgments, and on a store
+    with unreadable verdicts, one model judged only unreadably and a second judge."""
+    from arena.ratings.style.data import styled_matches, styled_matches_from_columns
+    from arena.store import Answer, Judgment, ResultsStore
+
+    names = ("length", "headers", "lists", "bold")
+    results = tmp_path / "paper"
+    assert (
+        cli("import", "qlora", shared_path("published", "qlora-vicuna-pairwise-full"), "--results", results).code == 0
+    )
+    mixed = ResultsStore(tmp_path / "mixed")
+    models, questions = ["a", "b", "c", "d"], [f"q{i}" for i in range(12)]
+    mixed.save_answers(
+        [
+            Answer("set", q, m, ["# x\n" * (i % 2) + "word " * (3 + 5 * i + len(q))])
+            for q in questions
+            for i, m in enumerate(models)
+        ]
+    )
+    verdicts = ["A", "B", "tie", "error", "B", "A"]
+    mixed.save_judgments(
+        [
+            Judgment("set", q, x, y, judge, "pairwise", verdicts[(n + len(judge)) % 6])
+            for n, q in enumerate(questions)
+            for x, y in (("a", "b"), ("c", "a"), ("b", "c"))
+            for judge in ("one", "other")
+        ]
+        + [Judgment("set", q, "d", "a", "one", "pairwise", "error") for q in questions[:3]]
+    )
+    for store, benchmark, judges in (
+        (ResultsStore(results), "vicuna80", None),
+        (mixed, "set", ["one"]),
+        (mixed, "set", None),
+    ):
+        objects = [j for j in store.judgments(benchmark) if not judges or j.judge in judges]
+        expected, expected_features = styled_matches(store, benchmark, objects, names)
+        columns = store.judgment_columns(benchmark)
+        matches, features = styled_matches_from_columns(store, benchmark, columns, "pairwise", judges, names)
+        assert matches.models == expected.models and matches.errors == expected.errors
+        for field in ("model_a", "model_b", "outcome"):
+            assert np.array_equal(getattr(matches, field), getattr(expected, field))
+        assert np.array_equal(features, expected_features)
+    assert "d" not in matches.models and matches.errors["d"] == 3
 
 
 def test_a_known_length_effect_is_recovered_and_unmasks_a_long_winded_model():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import scipy.sparse as sparse
 
 from arena.ratings import DEFAULT_RESAMPLES
 from arena.ratings.matches import Matches
@@ -30,6 +29,11 @@ _MAX_STEP = 4.0
 _TOLERANCE = 1e-7
 _MAX_ITERATIONS = 60
 _CELLS_PER_CHUNK = 4_000_000  # resamples × models² held at once (about 32 MB per array)
+# Up to this many entries (kinds × models², about 22 models) the points operator is a dense array: faster than
+# scipy.sparse's product there (1,000 resamples on 20 models: 6 ms against 14 ms, measured), and a small report
+# does not import scipy.sparse (0.09 s). Counts times 0, ½ and 1 sum exactly in any order, so both give the
+# same tables (soft verdicts' fractions: to rounding).
+_DENSE_OPERATOR_MAX = 500_000
 
 
 def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
@@ -60,19 +64,27 @@ def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
     return kinds, counts.astype(np.float64)
 
 
-def _points_operator(kinds: np.ndarray, n_models: int) -> sparse.csr_matrix:
+def _points_operator(kinds: np.ndarray, n_models: int):
     """(kinds × models²): a count vector times this is the points table, points[i, j] = points i took from j
-    (a tie gives half to each side)."""
+    (a tie gives half to each side). A dense array when small (see _DENSE_OPERATOR_MAX), else scipy.sparse."""
     a, b, score = kinds[:, 0].astype(np.int64), kinds[:, 1].astype(np.int64), kinds[:, 2] / 2.0
     rows = np.concatenate([np.arange(len(kinds)), np.arange(len(kinds))])
     cols = np.concatenate([a * n_models + b, b * n_models + a])
-    return sparse.csr_matrix((np.concatenate([score, 1.0 - score]), (rows, cols)), shape=(len(kinds), n_models**2))
+    values = np.concatenate([score, 1.0 - score])
+    if len(kinds) * n_models**2 <= _DENSE_OPERATOR_MAX:
+        dense = np.zeros((len(kinds), n_models**2))
+        np.add.at(dense, (rows, cols), values)
+        return dense
+    import scipy.sparse as sparse
+
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(kinds), n_models**2))
 
 
 def points_tables(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.ndarray:
     """(S, K) count vectors -> (S, n, n) points tables."""
     counts = np.atleast_2d(counts)
-    flat = (_points_operator(kinds, n_models).T @ counts.T).T
+    operator = _points_operator(kinds, n_models)
+    flat = counts @ operator if isinstance(operator, np.ndarray) else (operator.T @ counts.T).T
     return np.asarray(flat).reshape(-1, n_models, n_models)
 
 

@@ -177,20 +177,34 @@ def _print_sections(results, options: RatingsOptions) -> int:
     return 0
 
 
+def _styled_groups(store: ResultsStore, options: RatingsOptions, protocol: str, names: tuple[str, ...]):
+    """(judges joined, matches, style differences) per judge group: from the store's columns, as every other
+    rating method reads them, or from judgment objects when a panel or --exclude-self makes its own set."""
+    from arena.ratings.style.data import styled_matches, styled_matches_from_columns
+
+    if options.panel or options.exclude_self or options.self_model:
+        stored = store.judgments(options.benchmark)
+        _require_judgments(store, options, len(stored))
+        judgments = panel_commands.judge_view(stored, options, protocol) or []
+        for judge, items in _by_judge_group(judgments, options.pool_judges).items():
+            yield (judge, *styled_matches(store, options.benchmark, items, names))
+        return
+    columns = store.judgment_columns(options.benchmark)
+    _require_judgments(store, options, len(columns))
+    for group in _judge_groups(sorted(_judges_with(columns, protocol, options.judge)), options.pool_judges):
+        yield (
+            ", ".join(group),
+            *styled_matches_from_columns(store, options.benchmark, columns, protocol, group, names),
+        )
+
+
 def _controlled_bt(store: ResultsStore, options: RatingsOptions, protocol: str) -> int:
-    from arena.ratings.style.data import styled_matches
     from arena.ratings.style.features import resolve_control
 
     assert options.control is not None  # the handler comes here only with --control
     names = resolve_control(options.control)
-    stored = store.judgments(options.benchmark)
-    _require_judgments(store, options, len(stored))
-    judgments = panel_commands.judge_view(stored, options, protocol) or leaderboard.select(
-        stored, protocol, options.judge
-    )
     output: list[dict[str, Any]] = []
-    for judge, items in _by_judge_group(judgments, options.pool_judges).items():
-        matches, features = styled_matches(store, options.benchmark, items, names)
+    for judge, matches, features in _styled_groups(store, options, protocol, names):
         rows, coefficients = leaderboard.controlled_bt_rows(
             matches, features, names, options.bootstrap, options.seed, options.baseline
         )

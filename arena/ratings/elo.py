@@ -14,6 +14,7 @@ import numpy as np
 
 from arena.ratings import DEFAULT_ORDERINGS
 from arena.ratings.matches import Matches
+from arena.ratings.random_draws import below, splitmix64, stream_start
 from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
 K_FACTOR = 32.0
@@ -28,20 +29,13 @@ _NUMPY_ROWS = 16_384  # orderings per numpy chunk (bounded memory for --ordering
 
 def _splitmix_swaps(n_matches: int, seed: int, first: int, orderings: int) -> np.ndarray:
     """The Fisher-Yates draws of orderings first .. first + orderings - 1: (orderings, n_matches - 1), the
-    same SplitMix64 counter and Lemire scaling as the compiled `_shuffle` (uint64 arithmetic wraps)."""
+    same SplitMix64 streams and Lemire scaling as the compiled `_shuffle` (arena.ratings.random_draws)."""
     last = n_matches - 1
     ordering = np.arange(first, first + orderings, dtype=np.uint64)[:, None]
     step = np.arange(last, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
-        z = (
-            np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
-            + ordering
-            + (step + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-        )
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        return (((z >> np.uint64(32)) * (np.uint64(last + 1) - step)) >> np.uint64(32)).astype(np.int64)
+        z = splitmix64(stream_start(np.uint64(seed), ordering), step + np.uint64(1))
+        return below(z, np.uint64(last + 1) - step).astype(np.int64)
 
 
 def _numpy_orders(n_matches: int, orderings: int, seed: int, first: int = 0) -> np.ndarray:

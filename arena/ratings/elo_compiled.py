@@ -7,26 +7,29 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from arena.ratings import random_draws
 from arena.ratings.elo import _LN10_OVER_400
 from arena.ratings.summary import INITIAL_RATING
 
 _LANES = 4  # orderings played side by side in one thread, so the CPU overlaps their chains of updates
 
 
+# The generator of arena.ratings.random_draws, compiled (inlined into the kernels below).
+_splitmix64 = numba.njit(inline="always")(random_draws.splitmix64)
+_stream_start = numba.njit(inline="always")(random_draws.stream_start)
+_below = numba.njit(inline="always")(random_draws.below)
+
+
 @numba.njit(inline="always")
 def _shuffle(order, seed, ordering, swaps):
-    """Fisher-Yates shuffle of `order` in place, driven by SplitMix64 seeded for this (seed, ordering). The
+    """Fisher-Yates shuffle of `order` in place, driven by SplitMix64's stream for this (seed, ordering). The
     generator's state is a counter, so every draw is computed first, in a loop the compiler vectorises; only
     the swaps go one at a time. `swaps`: scratch for the n − 1 draws."""
-    start = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + np.uint64(ordering)
+    start = _stream_start(np.uint64(seed), np.uint64(ordering))
     last = order.shape[0] - 1
     for step in range(last):
-        z = start + np.uint64(step + 1) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
         # Lemire's multiply-shift: 32 random bits scaled to [0, i] without a division, i = last − step.
-        swaps[step] = np.int64(((z >> np.uint64(32)) * np.uint64(last - step + 1)) >> np.uint64(32))
+        swaps[step] = np.int64(_below(_splitmix64(start, np.uint64(step + 1)), np.uint64(last - step + 1)))
     for step in range(last):
         i, j = last - step, swaps[step]
         order[i], order[j] = order[j], order[i]

@@ -112,6 +112,12 @@ def win_rate_matrix(matches: Matches) -> np.ndarray:
 
 def matches_from_columns(columns, protocol: str, judges: list[str] | None = None) -> Matches:
     """The same as build_matches, straight from the store's columns: no object per judgment."""
+    return matches_and_rows(columns, protocol, judges)[0]
+
+
+def matches_and_rows(columns, protocol: str, judges: list[str] | None = None) -> tuple[Matches, np.ndarray]:
+    """matches_from_columns, and for each match its row in `columns`, for what else a caller reads of it (the
+    question, to look up the two answers)."""
     keep = columns.codes["protocol"] == columns.code("protocol", protocol)
     if judges:
         keep &= np.isin(columns.codes["judge"], [columns.code("judge", j) for j in judges])
@@ -131,4 +137,6 @@ def matches_from_columns(columns, protocol: str, judges: list[str] | None = None
         if code >= 0:
             score_of[code] = score
     error = verdicts == columns.code("verdict", "error")
-    return assemble_matches(models, a, b, score_of[verdicts], columns.preference_b[keep], error)
+    score = score_of[verdicts]
+    matches = assemble_matches(models, a, b, score, columns.preference_b[keep], error)
+    return matches, np.flatnonzero(keep)[~np.isnan(score)]  # assemble_matches keeps the verdicts with a score

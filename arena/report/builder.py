@@ -7,13 +7,15 @@ gzip-compressed inside the page and is rendered a page at a time, so ~50,000 jud
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +34,9 @@ from arena.store import ResultsStore
 from arena.store.atomic import write_atomically
 from arena.store.records import HUMAN_JUDGE, Judgment, utc_now
 from arena.store.results import file_safe
+
+if TYPE_CHECKING:
+    from arena.store.columns import JudgmentColumns
 
 
 def _category_key(prompt_set):
@@ -82,8 +87,16 @@ def _relative_baseline(judge: str, judgments: list[Judgment], requested: str | N
 
 
 def _judge_section(
-    judge: str, judgments: list[Judgment], prompt_set, store: ResultsStore, options: ReportOptions, figures: dict
+    judge: str,
+    judgments: list[Judgment],
+    prompt_set,
+    store: ResultsStore,
+    options: ReportOptions,
+    figures: dict,
+    columns: Callable[[], JudgmentColumns] | None,
 ) -> dict:
+    """One judge's tables and charts. `columns`: the store's columns (read on first call), where this judge's
+    judgments are the stored ones; None for a panel, whose majority verdicts exist only as objects."""
     label = next((j.meta.get("judge_label") for j in judgments if j.meta.get("judge_label")), "")
     if any(j.meta.get("demo_judge") for j in judgments):
         label = "DEMO judge: a tiny model, not a real verdict" + (f"; {label}" if label else "")
@@ -134,7 +147,7 @@ def _judge_section(
                 f"Share of points by category · judge {judge}",
                 "share of points in that category's matches",
             )
-    _style_section(section, pairwise, store, options, figures, slug, judge)
+    _style_section(section, pairwise, store, options, figures, slug, judge, columns)
     baseline = _relative_baseline(judge, relative, options.baseline)
     if relative and baseline:
         try:
@@ -165,10 +178,12 @@ def _style_section(
     figures: dict,
     slug: str,
     judge: str,
+    columns: Callable[[], JudgmentColumns] | None,
 ) -> None:
     """Style-controlled ratings, the judge's style coefficients and its taste for length, when the answers
-    behind its verdicts are stored (else the report simply has no style section for this judge)."""
-    from arena.ratings.style.data import styled_matches
+    behind its verdicts are stored (else the report simply has no style section for this judge). The matches
+    come from the store's columns when there are any (see _judge_section), as `arena ratings` reads them."""
+    from arena.ratings.style.data import styled_matches, styled_matches_from_columns
     from arena.ratings.style.features import CONTROLS
     from arena.ratings.style.fit import length_bias
 
@@ -176,7 +191,12 @@ def _style_section(
         return
     names = CONTROLS["style"]
     try:
-        matches, features = styled_matches(store, options.benchmark, pairwise, names)
+        if columns is None:
+            matches, features = styled_matches(store, options.benchmark, pairwise, names)
+        else:
+            matches, features = styled_matches_from_columns(
+                store, options.benchmark, columns(), "pairwise", [judge], names
+            )
     except AnswersMissing:
         return
     rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, options.bootstrap, options.seed)
@@ -293,12 +313,15 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         by_judge[j.judge].append(j)
+    columns = functools.cache(lambda: store.judgment_columns(benchmark))  # read once, if a style section asks
     sections = [
-        _judge_section(judge, items, prompt_set, store, options, figures) for judge, items in sorted(by_judge.items())
+        _judge_section(judge, items, prompt_set, store, options, figures, columns)
+        for judge, items in sorted(by_judge.items())
     ]
     panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
     if panel:
-        sections.append({**_judge_section(panel[0], panel[1], prompt_set, store, options, figures), "label": panel[2]})
+        section = _judge_section(panel[0], panel[1], prompt_set, store, options, figures, None)
+        sections.append({**section, "label": panel[2]})
 
     bias = judge_bias([j for j in judgments if j.protocol == "pairwise"])
     if bias:

@@ -2,8 +2,14 @@
 
 Style-controlled Bradley-Terry (Chatbot Arena's style control): logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k,
 where d_k = (a_k − b_k) / (a_k + b_k) is the normalised difference of style feature k between the two answers
-(0 when both are 0). θ and β are fitted jointly (`arena.ratings.style.kernels`); bootstrap resamples of the
-matches give intervals for both. θ is then what a model is worth once style is accounted for.
+(0 when both are 0). θ and β are fitted jointly by Newton's method; bootstrap resamples of the matches give
+intervals for both. θ is then what a model is worth once style is accounted for.
+
+Two engines do the fitting, as for the paper's Elo: small inputs go to `arena.ratings.style.batched` (numpy,
+resamples fitted together), larger ones to the compiled kernels of `arena.ratings.style.kernels` (numba,
+imported only then: starting numba costs about half a second, most of a small report). Both draw the very same
+resamples and end every fit at its maximum-likelihood estimate within the fit's tolerance, so which one ran
+shows only in the last digits.
 
 The length-controlled win rate against a baseline (AlpacaEval 2.0's) is `arena.ratings.length_controlled`.
 """
@@ -18,8 +24,26 @@ from arena.errors import ArenaError
 from arena.ratings import DEFAULT_RESAMPLES
 from arena.ratings.bradley_terry_fit import to_elo_scale
 from arena.ratings.matches import Matches
-from arena.ratings.style.kernels import bootstrap_fits, covariate_matches, fit_with_covariates
+from arena.ratings.style.batched import covariate_matches
 from arena.ratings.summary import RatingSummary, summarize
+
+# Up to this many match-fits (matches × (resamples + 1)) the numpy engine finishes before numba would have
+# started and loaded its kernels; above it the compiled kernels win. Measured on this project's 2-core machine
+# (`python benchmarks/ratings.py --style-threshold`: 4 features, 1,000 resamples, fresh processes, another job
+# running, load average 2-3.5): numpy 0.34 s at 3 million (8 models; 0.42 s with 20), 0.59 s at 5 million,
+# 1.2 s at 10 million; the compiled path 0.56-0.73 s at any of these, nearly all of it numba's start.
+_NUMPY_MAX_CELLS = 5_000_000
+
+
+def _engine(matches: int, bootstrap: int):
+    """The module that fits: `batched` (numpy) for small inputs, `kernels` (numba) for large ones."""
+    if matches * (max(bootstrap, 0) + 1) <= _NUMPY_MAX_CELLS:
+        from arena.ratings.style import batched
+
+        return batched
+    from arena.ratings.style import kernels
+
+    return kernels
 
 
 def normalised_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -52,13 +76,14 @@ def controlled_bt(
         raise ArenaError(f"style features: expected {count} rows of {len(names)}, got {features.shape}")
     anchor_index = matches.index(anchor) if anchor else None
     data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
-    point = fit_with_covariates(data)
+    engine = _engine(count, bootstrap)
+    point = engine.fit_with_covariates(data)
     rating = to_elo_scale(point[:n], anchor_index)
     if bootstrap <= 0:
         return ControlledFit(
             summarize(matches.models, rating[None, :], rating), tuple(names), point[n:], point[n:], point[n:]
         )
-    samples = bootstrap_fits(data, point, np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap))
+    samples = engine.bootstrap_fits(data, point, np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap))
     low, high = np.percentile(samples[:, n:], [2.5, 97.5], axis=0)
     return ControlledFit(
         summarize(matches.models, to_elo_scale(samples[:, :n], anchor_index), rating),

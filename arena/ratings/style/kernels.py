@@ -1,78 +1,45 @@
-"""Bradley-Terry with per-match covariates, logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, fitted by the same
-centred Newton method as `bradley_terry` (the rank-one term 11ᵀ/n fills the null space of a common shift of θ).
+"""Bradley-Terry with per-match covariates, logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, compiled (numba): the
+path for inputs large enough to repay numba's start-up (smaller ones take `arena.ratings.style.batched`, the
+same fit in numpy with the very same resamples). Fitted by the same centred Newton method as `bradley_terry`
+(the rank-one term 11ᵀ/n fills the null space of a common shift of θ).
 
 Matches with continuous covariates cannot be pooled into (model, model) cells, so every step reads every
 match. To keep those reads cheap, each match is written with the lower model index first (covariates negated
 and outcome flipped when swapped: the likelihood is the same) and the matches are sorted by pair, so θ_A − θ_B
 is one number per run of matches and the θ gradient one sum per run; covariates are stored one row per
-feature. The hot loops over matches are then straight loops that the compiler turns into SIMD code.
+feature (`batched.covariate_matches`). The hot loops over matches are then straight loops that the compiler
+turns into SIMD code.
 
 Bootstrap resamples are solved by chord iterations: Newton steps that keep the full-data system (inverted once)
 instead of building the resample's own. A resample's system differs from it by a few per cent, so each step
 shrinks the error 20-50-fold (measured on 50,000 matches), and a step needs only the gradient. The first
 step's gradient, at the full-data fit, weighs residuals that are the same for every resample, so it needs no
 sigmoid at all. A resample whose steps stop halving goes on with full Newton steps. Either way each resample
-ends at its own maximum-likelihood estimate (within the tolerance below); only the route differs from Newton.
+ends at its own maximum-likelihood estimate (within the tolerance of `batched`); only the route differs from
+Newton.
+
+The constants (ridge, step clip, tolerance) and the generator (`arena.ratings.random_draws`) come from other
+files and are compiled in as constants; numba's cache watches only this file, so after changing those clear
+the cached kernels (`__pycache__/kernels.*.nbi`, `*.nbc`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from arena.ratings import random_draws
 from arena.ratings.bradley_terry_fit import in_chunks
+from arena.ratings.style.batched import _MAX_ITERATIONS, _MAX_STEP, _RIDGE, _TOLERANCE, CovariateMatches
 
 # error_model="numpy": no ZeroDivisionError branch in 1 / (1 + e), which would keep the loops from vectorising.
 _COMPILED = dict(cache=True, fastmath=True, nogil=True, error_model="numpy")
-_RIDGE = 1e-9  # a whisper of L2 keeps a model that won (or lost) everything finite
-_MAX_STEP = 4.0
-# Largest step, in log-odds. Newton's error after a step of 1e-4 is of order 1e-8; chord steps that at least
-# halve (enforced) leave less than the last step, 1e-4 log-odds = 0.02 rating points (measured: under 2e-5).
-_TOLERANCE = 1e-4
-_MAX_ITERATIONS = 60
-
-
-@dataclass(frozen=True)
-class CovariateMatches:
-    """Matches in the layout the compiled passes read: pair runs, lower model index first."""
-
-    n_models: int
-    starts: np.ndarray  # (runs + 1,): run r is matches starts[r]:starts[r + 1]
-    low: np.ndarray  # (runs,) the run's models, low < high
-    high: np.ndarray
-    outcome: np.ndarray  # (matches,) for `low`: 1 win, 0.5 tie, 0 loss
-    features: np.ndarray  # (k, matches) covariates, low's answer against high's, in float32: 7 digits are more
-    # than a ratio of word counts carries, and half the bytes make every pass over the matches faster
-
-    @property
-    def arrays(self) -> tuple:
-        return self.starts, self.low, self.high, self.outcome, self.features
-
-
-def covariate_matches(
-    a: np.ndarray, b: np.ndarray, outcome: np.ndarray, features: np.ndarray, n_models: int
-) -> CovariateMatches:
-    """Lay the matches out once per fit; `features`: (matches, k), A's answer against B's."""
-    swap = a > b
-    low, high = np.where(swap, b, a).astype(np.int64), np.where(swap, a, b).astype(np.int64)
-    pair = low * n_models + high
-    order = np.argsort(pair, kind="stable")
-    first = np.flatnonzero(np.diff(pair[order], prepend=-1))
-    signed = np.where(swap[:, None], -features, features)[order]
-    return CovariateMatches(
-        n_models,
-        np.append(first, len(pair)).astype(np.int64),
-        low[order][first],
-        high[order][first],
-        np.ascontiguousarray(np.where(swap, 1.0 - outcome, outcome)[order], dtype=np.float64),
-        np.ascontiguousarray(signed.T, dtype=np.float32),
-    )
-
-
+# The generator of arena.ratings.random_draws, compiled (inlined into _draw_counts).
+_splitmix64 = numba.njit(inline="always")(random_draws.splitmix64)
+_unit = numba.njit(inline="always")(random_draws.unit)
 _TAYLOR_EXP = tuple(1.0 / math.factorial(j) for j in range(14, -1, -1))  # 1/14!, ..., 1/1!, 1/0!
 
 
@@ -192,16 +159,12 @@ def _newton(starts, low, high, outcome, features, counts, params, scratch):
 
 @numba.njit(**_COMPILED)
 def _draw_counts(seed, counts, drawn):
-    """A multinomial resample: as many uniform draws of a match as there are matches, from splitmix64
-    (Steele, Lea & Flood 2014) started at this resample's own seed. Its state is a plain counter, so the
+    """A multinomial resample: as many uniform draws of a match as there are matches, from SplitMix64
+    (`arena.ratings.random_draws`) started at this resample's own seed. Its state is a plain counter, so the
     draws vectorise; only the counting is one at a time."""
     size = counts.shape[0]
     for i in range(size):
-        z = seed + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        drawn[i] = int((z >> np.uint64(11)) * (1.0 / 9007199254740992.0) * size)  # uniform in [0, 1) times size
+        drawn[i] = int(_unit(_splitmix64(seed, np.uint64(i + 1))) * size)  # uniform in [0, 1) times size
     counts[:] = 0.0
     for i in range(size):
         counts[min(drawn[i], size - 1)] += 1.0
