@@ -422,7 +422,7 @@ COMMANDS: dict[str, Command] = {
             MODELS_FILE,
             RESULTS,
         ),
-        "arena.pipelines:run_evaluate",
+        "arena.pipelines.commands:run_evaluate",
         description="Generates the answers that are missing (candidates and baseline), has the judge compare "
         "each candidate with the baseline in both answer orders, and prints the score relative to the "
         "baseline (the QLoRA paper's '% of ChatGPT') with a 95% interval, and win/tie/loss. "
@@ -493,7 +493,7 @@ COMMANDS: dict[str, Command] = {
             MODELS_FILE,
             RESULTS,
         ),
-        "arena.pipelines:run_tournament",
+        "arena.pipelines.commands:run_tournament",
         description="Every pair of models on every question, in both answer orders (each order is a match, as "
         "in the QLoRA paper), or a random --budget of matchups; then the paper's Elo and Bradley-Terry "
         "leaderboards. With no arguments: an offline demo on the sample set among SmolLM2-135M 4-bit "

@@ -48,8 +48,8 @@ def test_a_judge_panel_leaves_its_parsed_arguments_as_they_were(tmp_path, capsys
 @pytest.mark.parametrize(
     "argv, typed, derived",
     [
-        (["evaluate", "--model", "a", "--benchmark", "sample"], "arena.pipeline_options:EvaluateOptions", EVALUATE),
-        (["tournament"], "arena.pipeline_options:TournamentOptions", JUDGING),
+        (["evaluate", "--model", "a", "--benchmark", "sample"], "arena.pipelines.options:EvaluateOptions", EVALUATE),
+        (["tournament"], "arena.pipelines.options:TournamentOptions", JUDGING),
         (["ratings", "--benchmark", "sample"], "arena.ratings.options:RatingsOptions", set()),
         (["rate", "serve", "--benchmark", "sample", "--models", "a", "b"], "arena.web.commands:RateOptions", RATE),
     ],

@@ -90,7 +90,7 @@ def test_cpu_smoke_finetune_then_generate_and_play(cli, tmp_path):
     board = json.loads((tmp_path / "r" / "sample" / "leaderboards" / "smollm2-135m-q4.json").read_text())
     assert {r["model"] for r in board["elo"]} == {"smollm2-greedy", "smol-tuned"}
 
-    from arena.pipelines import demo_models
+    from arena.pipelines.commands import demo_models
 
     assert "smol-tuned" in demo_models()
 

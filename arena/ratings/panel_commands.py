@@ -52,7 +52,7 @@ def check_options(options: RatingsOptions) -> None:
     """Combinations that cannot mean what they say: one message and exit 2 before anything is read."""
     judges = list(options.judge or ())
     repeated = sorted({j for j in judges if judges.count(j) > 1})
-    if repeated:  # the tournament's wording (arena/panel_pipeline.py)
+    if repeated:  # the tournament's wording (arena/pipelines/panel.py)
         raise ArenaError(f"--judge {', '.join(repeated)} given more than once: each judge is rated once")
     if options.method == "robustness" and (options.panel or options.exclude_self):
         raise ArenaError(

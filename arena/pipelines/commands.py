@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.console import info, print_records, warn
-from arena.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
@@ -32,8 +31,9 @@ from arena.judging.templates import TemplateSet, builtin_templates, load_fastcha
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
-from arena.panel_pipeline import run_panel
-from arena.pipeline_options import EvaluateOptions, JudgingOptions, TournamentOptions
+from arena.pipelines.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
+from arena.pipelines.options import EvaluateOptions, JudgingOptions, TournamentOptions
+from arena.pipelines.panel import run_panel
 from arena.prompts import load_prompt_set
 from arena.prompts.records import PromptSet
 from arena.ratings import leaderboard
@@ -71,7 +71,7 @@ def _answers_for(
     return answers, planned_cost
 
 
-def _judge_spec(judge: str, options: JudgingOptions) -> ModelSpec:
+def spec_of_judge(judge: str, options: JudgingOptions) -> ModelSpec:
     spec = resolve_model(judge, options.models_file)
     if options.judge_base_url:
         spec = replace(spec, backend="openai", options={**spec.options, "base_url": options.judge_base_url})
@@ -91,12 +91,12 @@ def _load_judge(spec: ModelSpec, store: ResultsStore, benchmark: str, options: J
     return batch_judge(judge, spec, store.root, benchmark) if options.batch else judge
 
 
-def _models(names: Iterable[str], options: JudgingOptions) -> list[ModelSpec]:
+def model_specs(names: Iterable[str], options: JudgingOptions) -> list[ModelSpec]:
     specs = [resolve_model(m, options.models_file) for m in names]
     return [without_keys(s) for s in specs] if options.dry_run else specs
 
 
-def _templates(options: JudgingOptions, protocol: str) -> TemplateSet:
+def judge_templates(options: JudgingOptions, protocol: str) -> TemplateSet:
     if options.judge_template:
         templates = load_fastchat_templates(options.judge_template, options.judge_reviewers, protocol)
         if templates.protocol != protocol:
@@ -131,7 +131,7 @@ class JudgingSession:
             self.store,
             self.prompt_set.name,
             self.judge,
-            _templates(options, protocol),
+            judge_templates(options, protocol),
             matchups,
             retry_errors=options.retry_errors,
             budget=self.budget,
@@ -280,21 +280,21 @@ def run_evaluate(args: Namespace) -> int:
 
 def evaluate(options: EvaluateOptions) -> int:
     if len(options.judges) > 1:
-        return run_panel(options, evaluate)  # arena/panel_pipeline.py
+        return run_panel(options, evaluate)  # arena/pipelines/panel.py
     if options.protocol == "single":  # grades, not comparisons: no baseline
-        from arena.judging.grading import run_single_grading
+        from arena.pipelines.grading import run_single_grading
 
         return run_single_grading(options)
     store = ResultsStore(options.results)
     prompt_set = load_prompt_set(options.benchmark)
-    candidates = _models(options.candidates, options)
-    baseline = _models([options.baseline], options)[0]
-    judge_spec = _judge_spec(options.judges[0], options)
+    candidates = model_specs(options.candidates, options)
+    baseline = model_specs([options.baseline], options)[0]
+    judge_spec = spec_of_judge(options.judges[0], options)
     if baseline.name in {c.name for c in candidates}:
         raise ArenaError(f"the baseline '{baseline.name}' is also a candidate")
     config = run_config(options, prompt_set, judge_spec, candidates, baseline=_spec_record(baseline))
     protocols = options.protocols
-    templates = [_templates(options, protocol) for protocol in protocols]
+    templates = [judge_templates(options, protocol) for protocol in protocols]
     judge = ready_judge(store, prompt_set, options, judge_spec, [*candidates, baseline], templates)
     with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
@@ -397,7 +397,7 @@ def tournament(options: TournamentOptions) -> int:
     if options.until_separated and options.schedule != "adaptive":
         raise ArenaError("--until-separated goes with --schedule adaptive")
     if len(options.judges) > 1:
-        return run_panel(options, tournament)  # arena/panel_pipeline.py
+        return run_panel(options, tournament)  # arena/pipelines/panel.py
     judge_name = options.judges[0]
     if judge_name.startswith(REPLAY_PREFIX):
         return _replay_tournament(options, judge_name)
@@ -411,8 +411,8 @@ def tournament(options: TournamentOptions) -> int:
         raise ArenaError("a tournament needs at least two different models")
     store = ResultsStore(options.results)
     prompt_set = load_prompt_set(options.benchmark)
-    specs = _models(model_names, options)
-    judge_spec = _judge_spec(judge_name, options)
+    specs = model_specs(model_names, options)
+    judge_spec = spec_of_judge(judge_name, options)
     config = run_config(options, prompt_set, judge_spec, specs, budget=options.budget, schedule=options.schedule)
     if demo and judge_name == DEMO_JUDGE:
         info(
@@ -420,7 +420,7 @@ def tournament(options: TournamentOptions) -> int:
             "135M model as a DEMO judge (verdicts read from next-token probabilities). Use --judge gpt-4 or "
             "another strong judge for real results."
         )
-    judge = ready_judge(store, prompt_set, options, judge_spec, specs, [_templates(options, options.protocol)])
+    judge = ready_judge(store, prompt_set, options, judge_spec, specs, [judge_templates(options, options.protocol)])
     with store.run("tournament", config, seeds={"seed": options.seed}) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(specs)

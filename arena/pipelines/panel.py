@@ -22,7 +22,7 @@ from arena.judging.budget import CostBudget
 from arena.judging.replay import PREFIX as REPLAY_PREFIX
 from arena.judging.replay import ReplayJudge
 from arena.models.spec import resolve_model
-from arena.pipeline_options import EvaluateOptions, JudgingOptions, TournamentOptions
+from arena.pipelines.options import EvaluateOptions, JudgingOptions, TournamentOptions
 from arena.ratings import leaderboard
 from arena.ratings.judge_panel import PANEL_RULES, panel_judgments, panel_name
 from arena.ratings.matches import build_matches
@@ -45,9 +45,9 @@ def _stored_name(judge: str, options: JudgingOptions) -> str:
         return HUMAN_JUDGE
     if judge.startswith(REPLAY_PREFIX):
         return ReplayJudge.parse(judge, _benchmark_name(options), options.protocols[0]).name
-    from arena.pipelines import _judge_spec
+    from arena.pipelines.commands import spec_of_judge
 
-    return _judge_spec(judge, options).name
+    return spec_of_judge(judge, options).name
 
 
 def _benchmark_name(options: JudgingOptions) -> str:
@@ -147,7 +147,7 @@ def _print_panel(options: JudgingOptions, names: list[str], json_out: bool) -> d
             path = store.root / file_safe(benchmark) / "leaderboards" / f"{panel_name('majority')}.json"
             write_atomically(path, json.dumps(result, indent=2))
             if not json_out:
-                from arena.pipelines import print_leaderboards
+                from arena.pipelines.commands import print_leaderboards
 
                 print_leaderboards(elo, bt, label, options.orderings, options.bootstrap)
         else:
