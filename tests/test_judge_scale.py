@@ -376,6 +376,60 @@ def test_refused_connections_are_unreachable_then_the_circuit_opens():
         http.run_sync(call(3))
 
 
+@pytest.mark.parametrize(
+    "fault, kind, sent",
+    [("502", "Unconfirmed", 1), ("reset", "Unconfirmed", 1), ("cut", "Unconfirmed", 1), ("400", "ErrorStatus", 1)]
+    + [("429", None, 2), (None, None, 1)],
+)
+def test_a_call_that_must_not_take_effect_twice_is_never_sent_again(fault, kind, sent):
+    """`request(once=True)` (the Batch API's create): a lost answer is Unconfirmed after one request, a refusal
+    stops, rate limiting is retried."""
+    from arena.models import http
+
+    async def call(url):
+        async with http.open_session(2) as session:
+            return await http.request(
+                session,
+                http.Endpoint(url, None),
+                "POST",
+                "/chat/completions",
+                http.RetryPolicy(attempts=3, base_delay=0.01, timeout=2),
+                lambda body: body,
+                body=b'{"model": "m", "messages": []}',
+                content_type="application/json",
+                once=True,
+            )
+
+    with OpenAICompatibleServer(reply=lambda m: "fine", faults=[fault]) as server:
+        if kind is None:
+            assert b"fine" in http.run_sync(call(server.base_url))
+        else:
+            with pytest.raises(http.RequestFailed) as raised:
+                http.run_sync(call(server.base_url))
+            assert type(raised.value).__name__ == kind
+        assert len(server.requests) == sent
+
+
+def test_a_connection_never_made_is_retried_without_a_breaker():
+    """A pool with rest_seconds 0 (the Batch API's one server) never opens the circuit: a refused connection
+    is tried again after the backoff, then Unreachable."""
+    from arena.models import http
+    from arena.models.endpoints import EndpointPool
+
+    with OpenAICompatibleServer(reply=lambda m: "fine") as server:
+        url = server.base_url
+    pool = EndpointPool([http.Endpoint(url, None)], rest_seconds=0)
+    policy = http.RetryPolicy(attempts=3, base_delay=0.01, timeout=2)
+
+    async def call():
+        async with http.open_session(2) as session:
+            return await http.request(session, pool, "GET", "/batches", policy, lambda body: body, once=True)
+
+    with pytest.raises(http.Unreachable, match="gave up after 3 attempts"):
+        http.run_sync(call())
+    assert pool.states[0].failures == 3
+
+
 def test_answer_generation_spreads_over_endpoints_too(cli, tmp_path):
     with (
         OpenAICompatibleServer(reply=lambda m: "an answer", delay=0.05) as one,

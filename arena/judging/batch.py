@@ -26,12 +26,13 @@ has settled (real usage frees the rest of each reservation) the lines left out a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from arena.errors import EXIT_CALLS_FAILED, ArenaError
 from arena.judging.budget import CallMeter, CostBudget, Price
@@ -43,7 +44,8 @@ from arena.judging.judges import (
     RunOutcome,
     reply_from_text,
 )
-from arena.models.http import RETRYABLE_STATUS, RetryPolicy
+from arena.models.endpoints import EndpointPool
+from arena.models.http import RequestFailed, RetryPolicy, Unconfirmed, open_session, request, run_sync
 from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import ModelSpec
 from arena.store.atomic import write_atomically
@@ -178,86 +180,86 @@ class BatchLedger:
 
 
 class BatchAPI:
-    """Plain HTTP to the files and batches endpoints under the judge's base_url. Transient trouble (429, 5xx,
-    a dropped connection) is retried with the judge's policy; anything else stops the command."""
+    """Plain HTTP to the files and batches endpoints under the judge's base_url, through the judge's transport
+    (`arena.models.http.request`): transient trouble (429, 5xx, a dropped connection) is retried with the judge's
+    policy; anything else stops the command (BatchFailed)."""
 
-    def __init__(self, judge: OpenAIJudge, policy: RetryPolicy):
-        import httpx
+    def __init__(self, session, judge: OpenAIJudge, policy: RetryPolicy):
+        self.session, self.base_url, self.policy = session, judge.endpoint.base_url, policy
+        # The batches live on this one server: every call goes there, and is never refused by a circuit breaker.
+        self.endpoint = EndpointPool([judge.endpoint], rest_seconds=0)
 
-        self.base_url, self.policy = judge.endpoint.base_url, policy
-        headers = {"Authorization": f"Bearer {judge.endpoint.api_key}"} if judge.endpoint.api_key else {}
-        self.client = httpx.Client(headers=headers, timeout=policy.timeout)
-
-    def close(self) -> None:
-        self.client.close()
-
-    def _call(self, method: str, path: str, creates: bool = False, **kwargs):
+    async def _call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None, creates: bool = False
+    ) -> bytes:
         """`creates`: the call makes something billable, so an answer that may have been lost after the server
         acted on it is never retried (CreationUnconfirmed instead)."""
-        import httpx
-
-        problem = "no attempt made"
-        for attempt in range(self.policy.attempts):
-            retry_after = None
-            try:
-                response = self.client.request(method, f"{self.base_url}{path}", **kwargs)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                if creates and not isinstance(exc, httpx.ConnectError):
-                    raise CreationUnconfirmed(problem) from None
-            else:
-                if response.status_code < 300:
-                    return response
-                problem = f"HTTP {response.status_code}: {response.text[:300]}"
-                if creates and response.status_code >= 500:
-                    raise CreationUnconfirmed(problem)
-                if response.status_code not in RETRYABLE_STATUS:
-                    break
-                retry_after = response.headers.get("retry-after")
-            if attempt + 1 < self.policy.attempts:
-                time.sleep(self.policy.delay(attempt, retry_after))
-        raise BatchFailed(f"Batch API {method} {self.base_url}{path}: {problem}")
-
-    def _json(self, method: str, path: str, creates: bool = False, **kwargs) -> dict:
-        response = self._call(method, path, creates, **kwargs)
         try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise BatchFailed(f"Batch API {method} {self.base_url}{path}: not a JSON object: {response.text[:200]!r}")
-        return data
+            return await request(
+                self.session,
+                self.endpoint,
+                method,
+                path,
+                self.policy,
+                _whole,
+                body=body,
+                content_type=content_type,
+                once=creates,
+                per_read_timeout=True,
+            )
+        except Unconfirmed as exc:
+            raise CreationUnconfirmed(str(exc)) from None
+        except RequestFailed as exc:
+            raise BatchFailed(f"Batch API {method} {self.base_url}{path}: {exc}") from None
 
-    def upload(self, data: bytes) -> str:
-        uploaded = self._json(
-            "POST",
-            "/files",
-            data={"purpose": "batch"},
-            files={"file": ("arena-batch.jsonl", data, "application/jsonl")},
+    async def _json(
+        self, method: str, path: str, body: dict | None = None, files: dict | None = None, creates: bool = False
+    ) -> dict:
+        """A call whose answer is a JSON object; its request a JSON `body`, or a multipart form of `files`."""
+        content_type = None
+        data = None
+        if body is not None:
+            data, content_type = json.dumps(body).encode(), "application/json"
+        elif files is not None:
+            data, content_type = _multipart(files)
+        content = await self._call(method, path, data, content_type, creates)
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            text = content.decode(errors="replace")[:200]
+            raise BatchFailed(f"Batch API {method} {self.base_url}{path}: not a JSON object: {text!r}")
+        return answer
+
+    async def upload(self, data: bytes) -> str:
+        uploaded = await self._json(
+            "POST", "/files", files={"purpose": "batch", "file": ("arena-batch.jsonl", data, "application/jsonl")}
         )
         return str(uploaded["id"])
 
-    def create(self, file_id: str, metadata: dict) -> dict:
-        return self._json(
+    async def create(self, file_id: str, metadata: dict) -> dict:
+        return await self._json(
             "POST",
             "/batches",
-            creates=True,
-            json={
+            {
                 "input_file_id": file_id,
                 "endpoint": BATCH_URL,
                 "completion_window": COMPLETION_WINDOW,
                 "metadata": metadata,
             },
+            creates=True,
         )
 
-    def get(self, batch_id: str) -> dict:
-        return self._json("GET", f"/batches/{batch_id}")
+    async def get(self, batch_id: str) -> dict:
+        return await self._json("GET", f"/batches/{batch_id}")
 
-    def find(self, submission: str) -> dict | None:
+    async def find(self, submission: str) -> dict | None:
         """The batch whose metadata carries this submission token, from the server's list (newest first)."""
         after = None
         while True:
-            page = self._json("GET", "/batches", params={"limit": 100, **({"after": after} if after else {})})
+            query = urlencode({"limit": 100, **({"after": after} if after else {})})
+            page = await self._json("GET", f"/batches?{query}")
             for batch in page.get("data") or []:
                 if (batch.get("metadata") or {}).get("arena_submission") == submission:
                     return batch
@@ -265,8 +267,27 @@ class BatchAPI:
                 return None
             after = page["data"][-1]["id"]
 
-    def content(self, file_id: str) -> bytes:
-        return self._call("GET", f"/files/{file_id}/content").content
+    async def content(self, file_id: str) -> bytes:
+        return await self._call("GET", f"/files/{file_id}/content")
+
+
+def _whole(content: bytes) -> bytes:
+    return content
+
+
+def _multipart(fields: dict[str, str | tuple[str, bytes, str]]) -> tuple[bytes, str]:
+    """A multipart/form-data body (RFC 7578) and its content type: a string field is a value, a tuple a file
+    (name, data, content type)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, str):
+            head, data = f'name="{name}"\r\n', value.encode()
+        else:
+            filename, data, content_type = value
+            head = f'name="{name}"; filename="{filename}"\r\nContent-Type: {content_type}\r\n'
+        parts.append(f"--{boundary}\r\nContent-Disposition: form-data; {head}\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass
@@ -307,20 +328,22 @@ class BatchJudge(Judge):
         return {"custom_id": request.key, "method": "POST", "url": BATCH_URL, "body": body}
 
     def run(self, requests: list[JudgeRequest], on_reply: OnReply, budget: CostBudget) -> RunOutcome:
-        api = BatchAPI(self.direct, self.direct.policy)
-        try:
-            return self._run(api, {r.key: r for r in requests}, on_reply, budget)
-        finally:
-            api.close()
+        return run_sync(self._run({r.key: r for r in requests}, on_reply, budget))
 
-    def _run(self, api: BatchAPI, wanted: dict[str, JudgeRequest], on_reply: OnReply, budget: CostBudget) -> RunOutcome:
+    async def _run(self, wanted: dict[str, JudgeRequest], on_reply: OnReply, budget: CostBudget) -> RunOutcome:
+        async with open_session(1) as session:  # one call at a time
+            return await self._run_batches(BatchAPI(session, self.direct, self.direct.policy), wanted, on_reply, budget)
+
+    async def _run_batches(
+        self, api: BatchAPI, wanted: dict[str, JudgeRequest], on_reply: OnReply, budget: CostBudget
+    ) -> RunOutcome:
         outcome = RunOutcome()
         sent_count: dict[str, int] = {}
         retry: set[str] = set()
         for entry in self.ledger.entries():  # what earlier runs submitted comes first: it is paid for
-            submitted = self._resume(api, entry, wanted, budget)
+            submitted = await self._resume(api, entry, wanted, budget)
             if submitted is not None:
-                retry |= self._collect(api, submitted, wanted, on_reply, outcome)
+                retry |= await self._collect(api, submitted, wanted, on_reply, outcome)
                 for key in entry["custom_ids"]:
                     sent_count[key] = sent_count.get(key, 0) + 1
         resumed = set(sent_count)
@@ -340,19 +363,19 @@ class BatchJudge(Judge):
             if not meters:
                 outcome.not_started += len(todo)
                 break
-            submitted = self._submit(api, [wanted[k] for k in meters], meters)
+            submitted = await self._submit(api, [wanted[k] for k in meters], meters)
             for key in meters:
                 sent_count[key] = sent_count.get(key, 0) + 1
-            again = self._collect(api, submitted, wanted, on_reply, outcome)
+            again = await self._collect(api, submitted, wanted, on_reply, outcome)
             todo = [k for k in todo if k not in meters] + sorted(again)
         return outcome
 
-    def _resume(
+    async def _resume(
         self, api: BatchAPI, entry: dict, wanted: dict[str, JudgeRequest], budget: CostBudget
     ) -> _Submitted | None:
         batch_id = entry["batch_id"]
         if batch_id is None:
-            found = api.find(entry["submission"])
+            found = await api.find(entry["submission"])
             if found is None:  # the process died before the server created it: nothing to pay for
                 logger.info(
                     f"batch submission {entry['submission']} never reached the server; its requests are sent again"
@@ -374,12 +397,13 @@ class BatchJudge(Judge):
                 submitted.meters[key] = meter
         return submitted
 
-    def _submit(self, api: BatchAPI, requests: list[JudgeRequest], meters: dict[str, CallMeter]) -> _Submitted:
+    async def _submit(self, api: BatchAPI, requests: list[JudgeRequest], meters: dict[str, CallMeter]) -> _Submitted:
         submission = uuid.uuid4().hex
         self.ledger.add(submission, [r.key for r in requests])  # first, so a batch is never created unrecorded
         data = "".join(json.dumps(self._line(r), ensure_ascii=False) + "\n" for r in requests).encode()
         try:
-            created = api.create(api.upload(data), {"arena_run": self.run_name[-500:], "arena_submission": submission})
+            file_id = await api.upload(data)
+            created = await api.create(file_id, {"arena_run": self.run_name[-500:], "arena_submission": submission})
         except BatchFailed:
             # Refused outright (no batch exists): forget it so a rerun sends these requests again.
             self.ledger.remove(submission)
@@ -387,7 +411,7 @@ class BatchJudge(Judge):
                 meter.unbilled()
             raise
         except CreationUnconfirmed as exc:
-            found = api.find(submission)
+            found = await api.find(submission)
             if found is None:  # kept in the ledger: the rerun looks for it again before sending anything
                 for meter in meters.values():
                     meter.unbilled()
@@ -403,11 +427,11 @@ class BatchJudge(Judge):
         )
         return _Submitted(submission, str(created["id"]), frozenset(meters), meters)
 
-    def _wait(self, api: BatchAPI, batch_id: str) -> dict:
+    async def _wait(self, api: BatchAPI, batch_id: str) -> dict:
         shown = None
         try:
             while True:
-                batch = api.get(batch_id)
+                batch = await api.get(batch_id)
                 counts = batch.get("request_counts") or {}
                 line = (
                     f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "
@@ -418,15 +442,15 @@ class BatchJudge(Judge):
                     shown = line
                 if batch.get("status") in TERMINAL:
                     return batch
-                time.sleep(self.options.poll_seconds)
-        except KeyboardInterrupt:
+                await asyncio.sleep(self.options.poll_seconds)
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C: asyncio.run cancels the run
             logger.info(
                 f"batch {batch_id} keeps running on the server; rerun the same command to collect it (nothing is "
                 "submitted twice)"
             )
             raise
 
-    def _collect(
+    async def _collect(
         self,
         api: BatchAPI,
         submitted: _Submitted,
@@ -435,7 +459,7 @@ class BatchJudge(Judge):
         outcome: RunOutcome,
     ) -> set[str]:
         """Wait for the batch, store its replies, and return the keys to send again."""
-        batch = self._wait(api, submitted.batch_id)
+        batch = await self._wait(api, submitted.batch_id)
         status = batch.get("status")
         if status == "failed":
             self.ledger.remove(submitted.submission)
@@ -456,7 +480,7 @@ class BatchJudge(Judge):
                 for file_key in ("output_file_id", "error_file_id")
                 if batch.get(file_key)
                 for line in parse_batch_file(
-                    api.content(batch[file_key]), f"{file_key.split('_')[0]} file of batch {submitted.batch_id}"
+                    await api.content(batch[file_key]), f"{file_key.split('_')[0]} file of batch {submitted.batch_id}"
                 )
             ]
         except BatchFailed:

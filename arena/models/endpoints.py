@@ -5,7 +5,8 @@ An endpoint that fails the same way `breaker_failures` times in a row (or refuse
 listening there) is rested for `rest_seconds`, doubling each time it fails again after a rest, and the run goes
 on with the others. When every endpoint is resting, the circuit is open: the calls left fail at once with
 CircuitOpen instead of retrying a dead endpoint for minutes. Rate limiting (429) and slow replies never rest
-an endpoint: they are what a busy healthy endpoint does."""
+an endpoint: they are what a busy healthy endpoint does. With `rest_seconds` 0 no endpoint is ever rested (the
+Batch API's one server, which holds the batches: retried there whatever happens)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ class EndpointPool:
             return
         state.streak = state.streak + 1 if signature == state.streak_signature else 1
         state.streak_signature = signature
+        if self.rest_seconds <= 0:
+            return
         refused = signature.startswith("Unreachable")
         if (refused or state.streak >= self.breaker_failures) and not state.resting(time.monotonic()):
             state.rested_until = time.monotonic() + self.rest_seconds * 2**state.rests

@@ -1,6 +1,6 @@
-"""Calls to OpenAI-compatible endpoints, with one retry policy object shared by every caller (generation
-and judging): exponential backoff with jitter on 429, 5xx, timeouts and dropped connections, honouring
-Retry-After. Failures are exceptions, one type per kind of failure, never sentinel strings.
+"""Calls to OpenAI-compatible endpoints, through one request loop and one retry policy object shared by every
+caller (generation, judging, the Batch API): exponential backoff with jitter on 429, 5xx, timeouts and dropped
+connections, honouring Retry-After. Failures are exceptions, one type per kind of failure, never sentinel strings.
 
 The client is aiohttp: on this project's 2-core machines it keeps 90% of a 0.5 s endpoint's capacity at 256
 calls in flight, where httpx's own connection pool kept 7% (measured for issue 25). A call may go to
@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from arena.errors import ArenaError
 
 if TYPE_CHECKING:
     from arena.models.endpoints import EndpointPool
+
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -91,6 +94,12 @@ class Malformed(RequestFailed):
     """A complete reply whose body is not a chat completion (not JSON, no choices)."""
 
 
+class Unconfirmed(RequestFailed):
+    """A call that must not take effect twice (`request(once=True)`: it creates something billable) was sent,
+    and its answer was lost (cut off, a 5xx as from a proxy losing it): it may have taken effect, so it is not
+    sent again; the caller looks for what it would have made."""
+
+
 class CircuitOpen(RequestFailed):
     """Every endpoint failed the same way several times in a row (circuit breaker): the calls left are not
     sent, since they would fail the same way. `cause` is the repeated failure."""
@@ -158,21 +167,39 @@ class _Failure:
         """Failures with the same signature are "identical" to the circuit breaker; None: not counted."""
         return None if self.transient else f"{self.kind.__name__}:{self.status}"
 
+    @property
+    def unconfirmed(self) -> bool:
+        """Sent, and nothing that came back says the server did not act on it (cut off, a 5xx, an unreadable
+        reply): a call that must not take effect twice is not sent again after this."""
+        return self.kind in (CutOff, Malformed) or (self.status or 0) >= 500
+
 
 async def _attempt(
-    session, endpoint: Endpoint, payload: bytes, headers: dict, policy: RetryPolicy, meter: AttemptMeter | None
-) -> dict | _Failure:
-    """One POST; the parsed reply, or what went wrong. The meter learns whether the attempt may have been
-    billed: a reply that came back is billed whatever its body, an error status is not, and one cut off after
-    sending may have been."""
+    session,
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict,
+    policy: RetryPolicy,
+    meter: AttemptMeter | None,
+    read: Callable[[bytes], T | None],
+    per_read_timeout: bool,
+) -> T | _Failure:
+    """One request; what `read` makes of a 2xx reply's body, or what went wrong. The meter learns whether the
+    attempt may have been billed: an error status is not, one cut off after sending may have been, and a reply
+    that came back is `read`'s to bill."""
     import aiohttp
 
-    url = f"{endpoint.base_url}/chat/completions"
+    if per_read_timeout:  # file transfers: any size, as long as they keep moving
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=policy.timeout, sock_read=policy.timeout)
+    else:
+        timeout = aiohttp.ClientTimeout(total=policy.timeout)
     try:
-        async with session.post(
-            url, data=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=policy.timeout)
+        async with session.request(
+            method, f"{endpoint.base_url}{path}", data=body, headers=headers, timeout=timeout
         ) as response:
-            body = await response.read()
+            content = await response.read()
             status = response.status
             retry_after = response.headers.get("Retry-After")
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -190,16 +217,14 @@ async def _attempt(
         if meter is not None:
             meter.cut_off()
         raise
-    if status == 200:
-        data = _json_or_none(body)
-        if meter is not None:
-            meter.billed(data.get("usage") if isinstance(data, dict) else None, len(body))
-        if _has_message(data):
-            return data
-        return _Failure(Malformed, f"malformed response from {endpoint.base_url}: {body[:200]!r}", status)
+    if 200 <= status < 300:
+        result = read(content)
+        if result is not None:
+            return result
+        return _Failure(Malformed, f"malformed response from {endpoint.base_url}: {content[:200]!r}", status)
     if meter is not None:
         meter.unbilled()
-    text = body[:300].decode(errors="replace")
+    text = content[:300].decode(errors="replace")
     if status == 400 and ("context_length_exceeded" in text or "maximum context length" in text):
         return _Failure(ContextTooLong, f"HTTP 400 from {endpoint.base_url}: {text}", status, retryable=False)
     return _Failure(
@@ -212,18 +237,31 @@ async def _attempt(
     )
 
 
-async def chat_completion(
-    session, endpoints: Endpoint | EndpointPool, payload: dict, policy: RetryPolicy, meter: AttemptMeter | None = None
-) -> dict:
-    """POST /chat/completions and return the parsed JSON, retrying what is worth retrying, on another
-    endpoint when there are several. `session` comes from `open_session`. Raises one RequestFailed subclass
-    per kind of failure, or NotSent when the meter refuses an attempt."""
-    import orjson
-
+async def request(
+    session,
+    endpoints: Endpoint | EndpointPool,
+    method: str,
+    path: str,
+    policy: RetryPolicy,
+    read: Callable[[bytes], T | None],
+    *,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    meter: AttemptMeter | None = None,
+    once: bool = False,
+    per_read_timeout: bool = False,
+) -> T:
+    """`method` `path` under an endpoint (`session` from `open_session`), retrying what is worth retrying
+    (408, 409, 429, 5xx, timeouts, dropped connections, with backoff and Retry-After), on another endpoint when
+    there are several. A 2xx reply's body goes through `read`: its result is returned; None means an unreadable
+    reply (Malformed, retried). `once`: the call must not take effect twice (it creates something billable), so
+    after a failure that may have followed the server's action (cut off, 5xx) it raises Unconfirmed instead of
+    sending again; a connection never made is still retried. `per_read_timeout`: the policy's timeout bounds
+    each read rather than the whole call. Raises one RequestFailed subclass per kind of failure, or NotSent when
+    the meter refuses an attempt."""
     from arena.models.endpoints import EndpointPool
 
     pool = endpoints if isinstance(endpoints, EndpointPool) else EndpointPool([endpoints])
-    body = orjson.dumps(payload)
     failure: _Failure | None = None
     tried: list = []
     for attempt in range(policy.attempts):
@@ -235,12 +273,14 @@ async def chat_completion(
             if meter is not None:
                 meter.unbilled()
             raise
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": content_type} if content_type else {}
         if state.endpoint.api_key:
             headers["Authorization"] = f"Bearer {state.endpoint.api_key}"
         state.outstanding += 1
         try:
-            result = await _attempt(session, state.endpoint, body, headers, policy, meter)
+            result = await _attempt(
+                session, state.endpoint, method, path, body, headers, policy, meter, read, per_read_timeout
+            )
         finally:
             state.outstanding -= 1
         if not isinstance(result, _Failure):
@@ -248,6 +288,8 @@ async def chat_completion(
             return result
         failure = result
         pool.failed(state, failure.signature, failure.message)
+        if once and failure.unconfirmed:
+            raise Unconfirmed(failure.message, failure.status)
         if not failure.retryable:
             raise failure.kind(failure.message, failure.status)
         tried.append(state)
@@ -259,6 +301,32 @@ async def chat_completion(
     if failure.kind is Unreachable:
         raise Unreachable(message)
     raise failure.kind(message, failure.status)
+
+
+async def chat_completion(
+    session, endpoints: Endpoint | EndpointPool, payload: dict, policy: RetryPolicy, meter: AttemptMeter | None = None
+) -> dict:
+    """POST /chat/completions and return the parsed JSON (see `request`). A reply that came back is billed
+    whatever its body; one without a message is Malformed."""
+    import orjson
+
+    def read(content: bytes) -> dict | None:
+        data = _json_or_none(content)
+        if meter is not None:
+            meter.billed(data.get("usage") if isinstance(data, dict) else None, len(content))
+        return data if _has_message(data) else None
+
+    return await request(
+        session,
+        endpoints,
+        "POST",
+        "/chat/completions",
+        policy,
+        read,
+        body=orjson.dumps(payload),
+        content_type="application/json",
+        meter=meter,
+    )
 
 
 def _json_or_none(body: bytes):
