@@ -191,3 +191,12 @@ def test_a_set_of_ones_own_pulled_or_new_is_imported_into(cli, tmp_path):
     assert new.code == 0 and "prompt set 'my-own-set' is not available here" in new.err
     again = cli("import", "fastchat", root, "--benchmark", "my-own-set", "--results", results)
     assert again.code == 0 and "not available here" not in again.err  # already in the results folder
+
+
+def test_the_readme_and_the_help_name_the_set_mt_bench():
+    from pathlib import Path
+
+    import arena.cli
+
+    for path in (Path(__file__).parents[1] / "README.md", Path(arena.cli.__file__)):
+        assert "--benchmark mtbench" not in path.read_text(), path
