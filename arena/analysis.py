@@ -3,7 +3,7 @@ any DataFrame of matches.
 
     import arena
     res = arena.Results("results")
-    res.judgments("vicuna80", judge="gpt-4")        # one row per judgment, with both answers' lengths
+    res.judgments("vicuna80", judge="gpt-4", protocol="pairwise")  # one row per judgment, with answer lengths
     res.answers("vicuna80")                          # one row per (model, prompt)
     res.leaderboard("vicuna80", method="elo")        # the numbers `arena ratings` prints, as a DataFrame
     arena.ratings.bradley_terry(df, bootstrap=1000)  # any DataFrame with model_a, model_b, winner columns
@@ -196,6 +196,13 @@ def matches_from_frame(frame: pd.DataFrame):
     missing = [c for c in ("model_a", "model_b", "winner") if c not in frame.columns]
     if missing:
         raise ArenaError(f"the DataFrame needs the columns model_a, model_b and winner; missing: {', '.join(missing)}")
+    if "protocol" in frame.columns:
+        protocols = sorted(frame["protocol"].dropna().astype(str).unique())
+        if len(protocols) > 1:
+            raise ArenaError(
+                f"the DataFrame mixes protocols ({', '.join(protocols)}): a rating fits one kind of verdict, as "
+                '`arena ratings` does; select one, e.g. res.judgments(set, protocol="pairwise")'
+            )
     winners = frame["winner"].astype("string").str.lower()
     outcome = winners.map(_OUTCOME_OF_WINNER).astype("float64").to_numpy()
     unknown = winners.notna().to_numpy() & np.isnan(outcome)

@@ -668,7 +668,7 @@ COMMANDS: dict[str, Command] = {
             "fastchat": Command(
                 "FastChat llm_judge answers (model_answer/) and judgments (model_judgment/)",
                 """
-                arena import fastchat FastChat/fastchat/llm_judge/data/mt_bench --benchmark mtbench
+                arena import fastchat FastChat/fastchat/llm_judge/data/mt_bench --benchmark mt-bench
                 arena export fastchat --benchmark sample --out out/ && arena import fastchat out/ --benchmark sample
                 """,
                 (

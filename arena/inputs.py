@@ -30,6 +30,34 @@ def require_fields(row: dict, names: tuple[str, ...], where: str) -> None:
             raise ArenaError(f"{where}: missing field '{name}'")
 
 
+def text_field(row: dict, name: str, where: str) -> str:
+    """The field as a non-empty string (a model or judge name): anything else is one message naming it."""
+    if name not in row:
+        raise ArenaError(f"{where}: missing field '{name}'")
+    value = row[name]
+    if not isinstance(value, str) or not value.strip():
+        raise ArenaError(f"{where}: field '{name}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def id_field(row: dict, name: str, where: str) -> str:
+    """An id that files write as a number or a string (question ids): as a string; null, true, a list or an
+    empty string are refused."""
+    if name not in row:
+        raise ArenaError(f"{where}: missing field '{name}'")
+    value = row[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        raise ArenaError(f"{where}: field '{name}' must be a string or an integer id, got {value!r}")
+    return str(value)
+
+
+def json_error_text(detail: json.JSONDecodeError) -> str:
+    """The standard library's message with its column, worded once: its messages "Unterminated string
+    starting at" and "Invalid control character at" already end in "at"."""
+    joiner = " column" if detail.msg.endswith(" at") else " at column"
+    return f"{detail.msg}{joiner} {detail.colno}" + (f" of line {detail.lineno}" if detail.lineno > 1 else "")
+
+
 def read_jsonl_objects(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) for every non-empty line."""
     return list(iter_jsonl_objects(path))
@@ -78,5 +106,5 @@ def _json_problem(line: bytes, exc: ValueError) -> str:
     try:
         json.loads(text)
     except json.JSONDecodeError as detail:
-        return f"not valid JSON ({detail.msg} at column {detail.colno})"
+        return f"not valid JSON ({json_error_text(detail)})"
     return f"not valid JSON ({exc})"

@@ -228,15 +228,15 @@ def test_fastchat_judgments_pairwise_and_single(cli, tmp_path):
         ],
     )
     results = tmp_path / "results"
-    assert cli("import", "fastchat", tmp_path / "bench", "--benchmark", "mtbench", "--results", results).code == 0
-    judgments = ResultsStore(results).judgments("mtbench")
+    assert cli("import", "fastchat", tmp_path / "bench", "--benchmark", "mt-bench", "--results", results).code == 0
+    judgments = ResultsStore(results).judgments("mt-bench")
     pair = sorted((j.question_id, j.model_a, j.verdict) for j in judgments if j.protocol == "pairwise")
     # g2 shows model_2 first, so model_1 winning there is a win for the second-shown answer.
     assert pair == [("81", "llama", "B"), ("81", "vicuna", "A"), ("82", "llama", "error"), ("82", "vicuna", "tie")]
     single = sorted((j.question_id, j.verdict, j.score_a) for j in judgments if j.protocol == "single")
     assert single == [("81", "graded", 8.0), ("82", "error", None)]
-    assert cli("import", "fastchat", tmp_path / "bench", "--benchmark", "mtbench", "--results", results).code == 0
-    assert len(ResultsStore(results).judgments("mtbench")) == 6
+    assert cli("import", "fastchat", tmp_path / "bench", "--benchmark", "mt-bench", "--results", results).code == 0
+    assert len(ResultsStore(results).judgments("mt-bench")) == 6
 
 
 def test_review_file_names():

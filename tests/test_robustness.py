@@ -276,11 +276,11 @@ def test_fastchat_turns_name_the_removed_judgments(cli, tmp_path):
             )
     (folder / "gpt-4_pair.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     results = tmp_path / "r"
-    assert cli("import", "fastchat", tmp_path / "fc", "--benchmark", "mtbench", "--results", results).code == 0
-    row = robustness_rows(cli, results, "--max-share", "1", benchmark="mtbench")[0]
+    assert cli("import", "fastchat", tmp_path / "fc", "--benchmark", "mt-bench", "--results", results).code == 0
+    row = robustness_rows(cli, results, "--max-share", "1", benchmark="mt-bench")[0]
     assert row["verified"] and all(r["turn"] in (1, 2) for r in row["removed"])
-    assert delete_judgments(results, "mtbench", row["removed"]) == row["flip_count"]
-    after = rerun(cli, results, "mtbench")
+    assert delete_judgments(results, "mt-bench", row["removed"]) == row["flip_count"]
+    after = rerun(cli, results, "mt-bench")
     assert after[row["lower"]] > after[row["higher"]]
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import id_field, json_error_text
 from arena.store.records import Answer, Judgment, stable_id, utc_now, verdict_of_preference
 from arena.store.results import ResultsStore
 
@@ -102,8 +103,10 @@ def _read_rows(path: Path) -> list:
             rows = json.loads(handle.read())
     except OSError as exc:
         raise ArenaError(f"{path}: cannot read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ArenaError(f"{path}: not valid JSON ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ArenaError(f"{path}: not valid JSON ({json_error_text(exc)})") from None
+    except ValueError:  # bytes that are not UTF-8 text
+        raise ArenaError(f"{path}: not UTF-8 text") from None
     if not isinstance(rows, list):
         raise ArenaError(f"{path}: expected a JSON list of annotation rows, got {type(rows).__name__}")
     return rows
@@ -132,7 +135,11 @@ def read_annotations(
                 f"{where}: baseline (generator_1) is '{baseline}', but row {baseline_seen[1]} of this "
                 f"file names '{baseline_seen[0]}': one file compares one model with one baseline"
             )
-        qid = str(row.get("instruction_id") or instruction_id(text))
+        for name in ("annotator", "dataset"):  # optional, but when given, strings
+            if row.get(name) is not None and not isinstance(row[name], str):
+                raise ArenaError(f"{where}: field '{name}' must be a string, got {row[name]!r}")
+        given = row.get("instruction_id") not in (None, "")
+        qid = id_field(row, "instruction_id", where) if given else instruction_id(text)
         seen = result.instructions.get(qid) or known.get(qid)
         if seen is not None and seen.text != text:
             raise ArenaError(

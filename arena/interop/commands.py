@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from arena.console import info
+from arena.console import info, warn
+from arena.errors import ArenaError
 from arena.store import ResultsStore
+
+
+def check_import_set(name: str, store: ResultsStore) -> None:
+    """An import may fill a set that is not pulled here (its question ids are then not checked), but a name one
+    typo away from a known set ('mtbench' for 'mt-bench') is refused rather than starting a second set."""
+    import difflib
+
+    from arena.prompts.registry import PINNED, SAMPLE, user_set_names
+
+    known = [SAMPLE, *PINNED, *user_set_names()]
+    if name in known or name in store.benchmarks():
+        return
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    if close:
+        raise ArenaError(
+            f"unknown prompt set '{name}'; did you mean '{close[0]}'? (a set of your own: "
+            f"`arena prompts pull {name} --from FILE` first)"
+        )
+    warn(f"prompt set '{name}' is not available here: a new set, whose question ids are not checked")
 
 
 def run_import_qlora(args) -> int:
     from arena.interop.qlora import read_qlora_eval, store_imports
 
     store = ResultsStore(args.results)
+    if args.benchmark:
+        check_import_set(args.benchmark, store)
     imports = read_qlora_eval(args.directory, args.judge, args.benchmark, args.generations)  # all checked first
     config = {
         "source": str(args.directory),
@@ -42,8 +64,9 @@ def run_import_qlora(args) -> int:
 def run_import_fastchat(args) -> int:
     from arena.interop.fastchat_import import import_fastchat, read_fastchat_source
 
-    source = read_fastchat_source(args.directory, args.benchmark)  # layout and answers checked before the run
     store = ResultsStore(args.results)
+    check_import_set(args.benchmark, store)
+    source = read_fastchat_source(args.directory, args.benchmark)  # every file checked before the run
     config = {"source": str(args.directory), "judge": args.judge, "benchmark": args.benchmark}
     with store.run("import-fastchat", config) as manifest:
         lines = import_fastchat(store, source, args.benchmark, args.judge)

@@ -1,7 +1,7 @@
 """FastChat llm_judge data into the results store: answers from model_answer/ and judgments from
-model_judgment/. Judgment files are streamed (a million rows in bounded memory) into temporary files beside
-the logs; only when every file has been read without a fault are those appended to the logs, so a bad file
-imports nothing. Judgments already stored are skipped."""
+model_judgment/. Every file is read and checked before anything is written, so a bad file imports nothing.
+Judgment files are then streamed (a million rows in bounded memory) into temporary files beside the logs, which
+are appended to the logs once all have been read. Judgments already stored are skipped."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from arena.errors import ArenaError
-from arena.inputs import iter_jsonl_objects, require_fields
+from arena.inputs import id_field, iter_jsonl_objects, require_fields, text_field
 from arena.store.records import Answer, Judgment, stable_id, utc_now
 from arena.store.results import ResultsStore
 
@@ -58,44 +58,69 @@ class _Line:
         )
 
 
+def _judge_field(row: dict, where: str) -> tuple[str | None, str | None]:
+    """FastChat's `"judge": [judge model, prompt name]` as (judge, template); (None, None) when absent."""
+    if "judge" not in row:
+        return None, None
+    info = row["judge"]
+    if not (
+        isinstance(info, list) and 1 <= len(info) <= 2 and all(isinstance(part, str) and part.strip() for part in info)
+    ):
+        raise ArenaError(f"{where}: field 'judge' must be [judge model, prompt name] (two strings), got {info!r}")
+    return info[0], info[1] if len(info) > 1 else None
+
+
+def _optional_text(row: dict, name: str, where: str) -> str:
+    """A judge's written judgment: a string, or absent or null (then empty)."""
+    value = row.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ArenaError(f"{where}: field '{name}' must be a string, got {value!r}")
+    return value
+
+
 def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
-    """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one."""
+    """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one.
+    Every field read is checked: a wrong type is one message naming the file, the line and the field."""
     imported = utc_now()  # one stamp for the file: the time of import, not of each row
     for number, row in iter_jsonl_objects(path):
         where = f"{path}:{number}"
-        require_fields(row, ("question_id",), where)
-        judge_info = row.get("judge") or []
-        judge_name = judge or (judge_info[0] if judge_info else path.stem.split("_")[0])
-        template = judge_info[1] if len(judge_info) > 1 else None
+        question_id = id_field(row, "question_id", where)
+        judge_model, template = _judge_field(row, where)
+        judge_name = judge or judge_model or path.stem.split("_")[0]
         turn = row.get("turn", 1)
         if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
             raise ArenaError(f"{where}: field 'turn' must be a turn number (1, 2, ...), got {turn!r}")
         source = f"fastchat:{path.name}:turn{turn}"
-        line = _Line(benchmark, str(row["question_id"]), judge_name, template, source, turn, imported)
+        line = _Line(benchmark, question_id, judge_name, template, source, turn, imported)
         if "model_1" in row:
-            require_fields(row, ("model_2", "g1_winner", "g2_winner"), where)
+            models = {"model_1": text_field(row, "model_1", where), "model_2": text_field(row, "model_2", where)}
+            require_fields(row, ("g1_winner", "g2_winner"), where)
             for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
                 winner = row[f"{order}_winner"]
-                if winner not in _FASTCHAT_WINNER:
+                if not isinstance(winner, str) or winner not in _FASTCHAT_WINNER:
                     raise ArenaError(
                         f"{where}: field '{order}_winner' must be model_1, model_2, tie or error, got {winner!r}"
                     )
                 verdict = (
                     "error" if winner == "error" else "tie" if winner == "tie" else "A" if winner == first else "B"
                 )
-                yield line.judgment(row[first], row[second], "pairwise", verdict, str(row.get(f"{order}_judgment", "")))
+                text = _optional_text(row, f"{order}_judgment", where)
+                yield line.judgment(models[first], models[second], "pairwise", verdict, text)
         elif "model" in row:
+            model = text_field(row, "model", where)
             require_fields(row, ("score",), where)
             score = row["score"]
-            if not isinstance(score, (int, float)) or isinstance(score, bool):
+            if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ArenaError(f"{where}: field 'score' must be a number, got {score!r}")
             readable = 1 <= score <= 10  # FastChat writes -1 for a judgment it could not read
             yield line.judgment(
-                row["model"],
+                model,
                 "",
                 "single",
                 "graded" if readable else "error",
-                str(row.get("judgment", "")),
+                _optional_text(row, "judgment", where),
                 float(score) if readable else None,
             )
         else:
@@ -105,7 +130,8 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
 @dataclass(frozen=True)
 class FastchatSource:
     """What a FastChat folder holds, checked before anything is opened in the store: its answers parsed, its
-    judgment files found (those are streamed at import, being large)."""
+    judgment files read through once and checked (they are read again, streamed, at import: being large, they
+    are not kept in memory)."""
 
     directory: Path
     answers: list[list[Answer]]
@@ -121,11 +147,12 @@ def read_fastchat_source(directory: Path, benchmark: str) -> FastchatSource:
     answer_dir, judgment_dir = directory / "model_answer", directory / "model_judgment"
     if not answer_dir.is_dir() and not judgment_dir.is_dir():
         raise ArenaError(f"{directory}: has neither model_answer/ nor model_judgment/")
-    return FastchatSource(
-        directory,
-        read_answer_files(directory, benchmark) if answer_dir.is_dir() else [],
-        sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else [],
-    )
+    answers = read_answer_files(directory, benchmark) if answer_dir.is_dir() else []
+    judgment_files = sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else []
+    for path in judgment_files:  # every row checked before the import writes anything, answers included
+        for _ in iter_fastchat_judgments(path, benchmark, None):
+            pass
+    return FastchatSource(directory, answers, judgment_files)
 
 
 def import_fastchat(store: ResultsStore, source: FastchatSource, benchmark: str, judge: str | None) -> list[str]:

@@ -177,7 +177,7 @@ def _sides(by_name: tuple[str, str], row: dict, owner: dict[str, str], where: st
 
 def _verdict(score, pairwise: bool, where: str) -> tuple[str, float | None, float | None]:
     if pairwise:
-        if isinstance(score, bool) or score not in _THREE_CLASS:
+        if not isinstance(score, int) or isinstance(score, bool) or score not in _THREE_CLASS:
             raise ArenaError(f"{where}: field 'score' must be 1, 2, 3 or -1 in a three-class file, got {score!r}")
         return _THREE_CLASS[score], None, None
     if not (
@@ -205,6 +205,9 @@ def read_review_file(
         where = f"{path}:{number}"
         require_fields(row, ("score", "text"), where)
         qid = question_id_of(row, where)
+        text = row["text"]
+        if not isinstance(text, str):
+            raise ArenaError(f"{where}: field 'text' must be a string, got {text!r}")
         if prompt_ids is not None and qid not in prompt_ids:
             raise ArenaError(f"{where}: question id {qid!r} matches no prompt of '{benchmark}'")
         if qid in seen:
@@ -224,8 +227,8 @@ def read_review_file(
                 verdict=verdict,
                 score_a=score_a,
                 score_b=score_b,
-                explanation=str(row["text"]),
-                raw=str(row["text"]),
+                explanation=text,
+                raw=text,
                 source=f"qlora:{path.name}",
                 meta={
                     "file": path.name,

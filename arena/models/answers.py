@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import ArenaError
-from arena.inputs import read_jsonl_objects
+from arena.inputs import id_field, read_jsonl_objects
 from arena.models.base import ChatModel, Generation, GenerationParams, GenerationRequest, clean_answer, register_backend
 from arena.models.spec import ModelSpec
 
@@ -20,7 +20,7 @@ QUESTION_ID_FIELDS = ("question_id", "message_id")
 def question_id_of(row: dict, where: str) -> str:
     for name in QUESTION_ID_FIELDS:
         if name in row:
-            return str(row[name])
+            return id_field(row, name, where)
     raise ArenaError(f"{where}: missing field 'question_id' (or 'message_id')")
 
 
