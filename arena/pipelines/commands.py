@@ -31,7 +31,7 @@ from arena.judging.templates import TemplateSet, builtin_templates, load_fastcha
 from arena.models.base import GenerationParams, check_loadable
 from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import DEMO_JUDGE, DEMO_MODELS, ModelSpec, available_models, resolve_model
-from arena.pipelines.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, without_keys
+from arena.pipelines.dryrun import FILE_BACKENDS, UnloadedJudge, plan_generation, plan_import, without_keys
 from arena.pipelines.options import EvaluateOptions, JudgingOptions, TournamentOptions
 from arena.pipelines.panel import run_panel
 from arena.prompts import load_prompt_set
@@ -58,8 +58,12 @@ def _answers_for(
     answers with placeholders, and the estimated cost of generating them."""
     answers, planned_cost = {}, 0.0
     for spec in specs:
-        if dry_run and spec.backend not in FILE_BACKENDS:
-            plan, answers[spec.name] = plan_generation(store, prompt_set, spec, params.with_overrides(explicit), limit)
+        if dry_run:
+            plan, answers[spec.name] = (
+                plan_import(store, prompt_set, spec, limit)
+                if spec.backend in FILE_BACKENDS
+                else plan_generation(store, prompt_set, spec, params.with_overrides(explicit), limit)
+            )
             info(f"dry run (generation): {plan.describe()}")
             planned_cost += plan.cost
             continue
@@ -296,7 +300,7 @@ def evaluate(options: EvaluateOptions) -> int:
     protocols = options.protocols
     templates = [judge_templates(options, protocol) for protocol in protocols]
     judge = ready_judge(store, prompt_set, options, judge_spec, [*candidates, baseline], templates)
-    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
+    with store.run("evaluate", config, seeds={"seed": options.seed}, dry_run=options.dry_run) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers([*candidates, baseline])
         pairs = [p for c in candidates for p in ((c.name, baseline.name), (baseline.name, c.name))]
@@ -421,7 +425,7 @@ def tournament(options: TournamentOptions) -> int:
             "another strong judge for real results."
         )
     judge = ready_judge(store, prompt_set, options, judge_spec, specs, [judge_templates(options, options.protocol)])
-    with store.run("tournament", config, seeds={"seed": options.seed}) as manifest:
+    with store.run("tournament", config, seeds={"seed": options.seed}, dry_run=options.dry_run) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(specs)
         matchups = plan_matchups(prompt_set, answers, pairs_of([s.name for s in specs]), options.limit)

@@ -40,7 +40,7 @@ def run_single_grading(options: EvaluateOptions) -> int:
         options, prompt_set, judge_spec, candidates, templates={n: t.hash for n, t in templates.variants.items()}
     )
     judge = ready_judge(store, prompt_set, options, judge_spec, candidates, [])
-    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
+    with store.run("evaluate", config, seeds={"seed": options.seed}, dry_run=options.dry_run) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(candidates)
         session.judge_all("single", grading_matchups(prompt_set, answers, options.limit))

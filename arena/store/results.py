@@ -201,9 +201,13 @@ class ResultsStore:
 
     # --- run manifests -------------------------------------------------------------------------
     @contextmanager
-    def run(self, command: str, config: dict, seeds: dict | None = None):
+    def run(self, command: str, config: dict, seeds: dict | None = None, dry_run: bool = False):
         """Record what ran, with which versions and seeds; the manifest is written at start and updated
-        at the end, so even a killed run leaves a trace of its configuration."""
+        at the end, so even a killed run leaves a trace of its configuration. A dry run writes none: the
+        manifest it yields is kept in memory only."""
+        if dry_run:
+            yield {"command": command, "config": config, "seeds": seeds or {}}
+            return
         started = utc_now()
         # Milliseconds in the name: a judge panel runs its members one after the other in one process.
         stem = f"{started.replace(':', '')[:21]}-{file_safe(command)}-{os.getpid()}"

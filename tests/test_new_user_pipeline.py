@@ -1,0 +1,89 @@
+"""A new user's pass on a fresh clone: dry runs that write nothing, stored answers that spare loading a model,
+imported models named as they are stored, the replay judge against a baseline, unknown stored verdicts,
+--orderings auto's stopping rule, and length control on tiny samples."""
+
+import hashlib
+import json
+
+import pytest
+from conftest import write_jsonl
+from openai_server import OpenAICompatibleServer
+
+from arena.prompts import load_prompt_set
+from arena.store import ResultsStore
+
+
+@pytest.fixture(autouse=True)
+def judge_key(monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+
+
+def _judge(messages):
+    user = messages[-1].content
+    if "score" in user.lower() and "[[" in user:
+        return "Fine.\nRating: [[6]]"
+    return "Both fine.\n1"
+
+
+def _models(tmp_path, judge_url, names=("alpha", "beta")):
+    """Published answer files on the whole sample set, an arena.toml naming them, and two API judges."""
+    prompts = load_prompt_set("sample").prompts
+    lines = []
+    for index, name in enumerate(names):
+        rows = [{"question_id": p.id, "generation": f"{name} answers {p.id}. " + "more " * index} for p in prompts]
+        path = write_jsonl(tmp_path / f"{name}-published.jsonl", rows)
+        lines.append(f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n')
+    for judge in ("pj", "pj2"):
+        lines.append(
+            f'[models.{judge}]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
+            'api_key_env = "JUDGE_KEY"\nretries = 0\n'
+        )
+    models = tmp_path / "arena.toml"
+    models.write_text("\n".join(lines))
+    return models
+
+
+def _snapshot(root):
+    if not root.exists():
+        return None
+    return {
+        str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+    }
+
+
+DRY_RUNS = {
+    "tournament": ["tournament", "--models", "alpha", "beta", "--judge", "pj"],
+    "evaluate both": ["evaluate", "--model", "alpha", "--baseline", "beta", "--judge", "pj", "--protocol", "both"],
+    "evaluate baseline file": ["evaluate", "--model", "alpha", "--baseline", "answers:{gpt35}", "--judge", "pj"],
+    "single grading": ["evaluate", "--model", "alpha", "--judge", "pj", "--protocol", "single", "--limit", "5"],
+    "panel": ["evaluate", "--model", "alpha", "--baseline", "beta", "--judge", "pj", "--judge", "pj2"],
+    "batch": ["tournament", "--models", "alpha", "beta", "--judge", "pj", "--batch"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(DRY_RUNS))
+@pytest.mark.parametrize("stored", [False, True], ids=["empty", "half-stored"])
+def test_a_dry_run_writes_nothing_and_says_what_it_would_do(cli, tmp_path, command, stored):
+    gpt35 = write_jsonl(
+        tmp_path / "gpt35.jsonl",
+        [{"question_id": p.id, "generation": f"gpt35 on {p.id}"} for p in load_prompt_set("sample").prompts],
+    )
+    results = tmp_path / "R"
+    with OpenAICompatibleServer(reply=_judge) as server:
+        models = _models(tmp_path, server.base_url)
+        common = ["--benchmark", "sample", "--results", results, "--models-file", models]
+        args = [str(a).format(gpt35=gpt35) for a in DRY_RUNS[command]]
+        if stored:  # a real run on part of the set first: the dry run must leave its files byte for byte
+            real = cli(*[a for a in args if a != "--batch"], *common, "--limit", "2")
+            assert real.code == 0, real.err
+        before = _snapshot(results)
+        calls = len(server.requests)
+        dry = cli(*args, *common, "--dry-run")
+        assert dry.code == 0, dry.err
+        assert len(server.requests) == calls, "a dry run calls no endpoint"
+    assert _snapshot(results) == before, "a dry run writes nothing at all"
+    assert "answers generated" not in dry.err
+    assert "dry run" in dry.err and "judge calls needed" in dry.err
+    if not stored and command != "single grading":
+        assert "answers would be read from its file" in dry.err
