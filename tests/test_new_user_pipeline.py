@@ -3,14 +3,13 @@ imported models named as they are stored, the replay judge against a baseline, u
 --orderings auto's stopping rule, and length control on tiny samples."""
 
 import hashlib
-import json
 
 import pytest
 from conftest import write_jsonl
 from openai_server import OpenAICompatibleServer
 
 from arena.prompts import load_prompt_set
-from arena.store import ResultsStore
+from arena.store import Answer, ResultsStore
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +86,31 @@ def test_a_dry_run_writes_nothing_and_says_what_it_would_do(cli, tmp_path, comma
     assert "dry run" in dry.err and "judge calls needed" in dry.err
     if not stored and command != "single grading":
         assert "answers would be read from its file" in dry.err
+
+
+def _store_answers(results, model, prompts, text="stored answer of {model} to {qid}"):
+    ResultsStore(results).save_answers(
+        Answer("sample", p.id, model, [text.format(model=model, qid=p.id)] * p.model_turns) for p in prompts
+    )
+
+
+def test_a_gpu_model_whose_answers_are_all_stored_is_never_loaded(cli, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the new user's laptop
+    results = tmp_path / "R"
+    prompts = load_prompt_set("sample").prompts
+    _store_answers(results, "guanaco-7b", prompts[:-1])  # as `arena import qlora` stores them; the last one lacks
+    with OpenAICompatibleServer(reply=_judge) as server:
+        models = _models(tmp_path, server.base_url)
+        args = ["evaluate", "--model", "guanaco-7b", "--baseline", "alpha", "--judge", "pj", "--benchmark", "sample"]
+        args += ["--results", results, "--models-file", models, "--limit", "3"]
+        dry = cli(*args, "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "guanaco-7b: every answer is stored" in dry.err
+        assert "GPU" not in dry.err and "cannot load" not in dry.err
+        real = cli(*args)
+        assert real.code == 0, real.err
+        assert "GPU" not in real.err and len(server.requests) == 6
+        # the whole set, one answer missing: now the model must load, and this machine cannot load it
+        more = cli(*args[:-2])
+    assert more.code == 2 and "needs a CUDA GPU" in more.err

@@ -75,6 +75,12 @@ def _answers_for(
     return answers, planned_cost
 
 
+def answers_missing(store: ResultsStore, prompt_set: PromptSet, model: str, limit: int | None) -> int:
+    """How many of the prompts a command plays have no stored answer of `model`."""
+    stored = store.answers(prompt_set.name, model)
+    return sum(p.id not in stored for p in (prompt_set.prompts[:limit] if limit else prompt_set.prompts))
+
+
 def spec_of_judge(judge: str, options: JudgingOptions) -> ModelSpec:
     spec = resolve_model(judge, options.models_file)
     if options.judge_base_url:
@@ -266,11 +272,13 @@ def ready_judge(
     specs: list[ModelSpec],
     templates: list[TemplateSet],
 ):
-    """What a judging command checks before it writes anything, then its judge: every answer model can load,
-    the templates have what they need, the judge loads (a missing key or model fails here, first) and every
-    paid endpoint has a price."""
+    """What a judging command checks before it writes anything, then its judge: every answer model that has
+    answers to generate can load (one whose answers are all stored is never loaded, so it needs no GPU), the
+    templates have what they need, the judge loads (a missing key or model fails here, first) and every paid
+    endpoint has a price."""
     for spec in specs:
-        check_loadable(spec, options.dry_run)
+        if answers_missing(store, prompt_set, spec.name, options.limit):
+            check_loadable(spec, options.dry_run)
     for template_set in templates:
         check_templates(prompt_set, template_set, options.limit)
     judge = _load_judge(judge_spec, store, prompt_set.name, options)
