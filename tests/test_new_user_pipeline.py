@@ -114,3 +114,36 @@ def test_a_gpu_model_whose_answers_are_all_stored_is_never_loaded(cli, tmp_path,
         # the whole set, one answer missing: now the model must load, and this machine cannot load it
         more = cli(*args[:-2])
     assert more.code == 2 and "needs a CUDA GPU" in more.err
+
+
+def test_a_model_known_only_by_its_stored_answers_can_be_named(cli, tmp_path):
+    results = tmp_path / "R"
+    prompts = load_prompt_set("sample").prompts
+    _store_answers(results, "vicuna-13b", prompts)  # imported: neither a preset nor in arena.toml
+    _store_answers(results, "llama-7b", prompts[:4])
+    with OpenAICompatibleServer(reply=_judge) as server:
+        models = _models(tmp_path, server.base_url)
+        common = ["--benchmark", "sample", "--results", results, "--models-file", models, "--judge", "pj"]
+        evaluate = cli(
+            "evaluate",
+            "--model",
+            "vicuna-13b",
+            "--baseline",
+            "alpha",
+            *common,
+            "--limit",
+            "3",
+            "--protocol",
+            "pairwise",
+        )
+        assert evaluate.code == 0, evaluate.err
+        assert len(server.requests) == 6 and "vicuna-13b" in evaluate.out
+        tournament = cli("tournament", "--models", "vicuna-13b", "llama-7b", *common, "--limit", "4")
+        assert tournament.code == 0, tournament.err
+        calls = len(server.requests)
+        short = cli("evaluate", "--model", "llama-7b", "--baseline", "alpha", *common)
+        assert short.code == 2 and len(server.requests) == calls
+        assert f"{len(prompts) - 4} of the {len(prompts)} prompts played have none" in short.err
+        assert "llama-7b.jsonl" in short.err and "--limit" in short.err
+        unknown = cli("evaluate", "--model", "vicuna-7b", "--baseline", "alpha", *common)
+        assert unknown.code == 2 and "unknown model 'vicuna-7b'" in unknown.err

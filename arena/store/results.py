@@ -75,8 +75,11 @@ class ResultsStore:
             raise ArenaError(f"results directory {self.root} is not readable")
 
     # --- answers -------------------------------------------------------------------------------
+    def answers_path(self, benchmark: str, model: str) -> Path:
+        return self.root / file_safe(benchmark) / "answers" / f"{log_name(model)}.jsonl"
+
     def _answers_log(self, benchmark: str, model: str) -> JsonlLog:
-        return JsonlLog(self.root / file_safe(benchmark) / "answers" / f"{log_name(model)}.jsonl")
+        return JsonlLog(self.answers_path(benchmark, model))
 
     def answers(self, benchmark: str, model: str) -> dict[str, Answer]:
         """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
