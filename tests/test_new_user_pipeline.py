@@ -9,7 +9,7 @@ from conftest import write_jsonl
 from openai_server import OpenAICompatibleServer
 
 from arena.prompts import load_prompt_set
-from arena.store import Answer, ResultsStore
+from arena.store import Answer, Judgment, ResultsStore
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +147,42 @@ def test_a_model_known_only_by_its_stored_answers_can_be_named(cli, tmp_path):
         assert "llama-7b.jsonl" in short.err and "--limit" in short.err
         unknown = cli("evaluate", "--model", "vicuna-7b", "--baseline", "alpha", *common)
         assert unknown.code == 2 and "unknown model 'vicuna-7b'" in unknown.err
+
+
+def _recorded(root, protocol="pairwise", models=("vic", "gpt35"), questions=None, verdicts=("A", "B", "tie")):
+    """A results store holding gpt-4's recorded verdicts on both orders of every sample question."""
+    prompts = questions or [p.id for p in load_prompt_set("sample").prompts]
+    a, b = models
+    judgments = [
+        Judgment("sample", q, x, y, "gpt-4", protocol, verdicts[(i + (x == b)) % len(verdicts)])
+        for i, q in enumerate(prompts)
+        for x, y in ((a, b), (b, a))
+    ]
+    ResultsStore(root).save_judgments(judgments)
+    return judgments
+
+
+def test_evaluate_replays_recorded_pairwise_verdicts_against_a_baseline(cli, tmp_path):
+    prompts = load_prompt_set("sample").prompts
+    _recorded(tmp_path / "recorded")
+    files = {
+        name: write_jsonl(
+            tmp_path / f"{name}.jsonl", [{"question_id": p.id, "generation": f"{name} {p.id}"} for p in prompts]
+        )
+        for name in ("vic", "gpt35")
+    }
+    args = ["evaluate", "--model", f"answers:{files['vic']}", "--baseline", f"answers:{files['gpt35']}"]
+    args += ["--judge", f"replay:{tmp_path / 'recorded'}:gpt-4", "--protocol", "pairwise", "--benchmark", "sample"]
+    args += ["--results", tmp_path / "R"]
+    dry = cli(*args, "--dry-run")
+    assert dry.code == 0, dry.err
+    assert f"{2 * len(prompts)} recorded verdicts of 'gpt-4' would be copied" in dry.err
+    assert not (tmp_path / "R").exists()
+    real = cli(*args)
+    assert real.code == 0, real.err
+    stored = ResultsStore(tmp_path / "R").judgments("sample", "replay-gpt-4")
+    assert len(stored) == 2 * len(prompts) and {j.protocol for j in stored} == {"pairwise"}
+    assert "vic" in real.out and "wins" in real.out
+    assert "no length-controlled win rate" not in real.err  # the answer files were imported for it
+    again = cli(*args, "--limit", "3")
+    assert again.code == 0 and "0 verdicts copied" in again.err and "6 already stored" in again.err

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arena.console import info, print_records, warn
-from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, ArenaError, NothingToRate
+from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED, AnswersMissing, ArenaError, NothingToRate
 from arena.generation.runner import generate_answers
 from arena.judging.batch import DEFAULT_DISCOUNT, batch_judge, batch_round_size
 from arena.judging.budget import CostBudget, Price, spending
@@ -319,6 +319,8 @@ def evaluate(options: EvaluateOptions) -> int:
         from arena.pipelines.grading import run_single_grading
 
         return run_single_grading(options)
+    if options.judges[0].startswith(REPLAY_PREFIX):
+        return _replay_evaluate(options, options.judges[0])
     store = ResultsStore(options.results)
     prompt_set = load_prompt_set(options.benchmark)
     candidates = model_specs(options.candidates, options, prompt_set.name)
@@ -342,6 +344,78 @@ def evaluate(options: EvaluateOptions) -> int:
         if session.shows_results():
             _print_evaluation(store, prompt_set, judge, {c.name for c in candidates}, baseline.name, options)
     return code
+
+
+def _played_name(name: str, options: JudgingOptions) -> str:
+    """The name a model's recorded verdicts carry: an inline BACKEND:TARGET's label (answers:gpt35.jsonl plays
+    as gpt35), otherwise the name as given (a replay needs no definition of the models it rates)."""
+    return resolve_model(name, options.models_file).name if ":" in name else name
+
+
+def _replay_evaluate(options: EvaluateOptions, judge_name: str) -> int:
+    """Candidates against the baseline answered from recorded pairwise or relative verdicts, both orders of
+    every question played: nothing is generated or judged, nothing costs, and a matchup with no record is
+    counted as missing, never invented."""
+    refuse_batch(options.batch, judge_name)
+    store = ResultsStore(options.results)
+    prompt_set = load_prompt_set(options.benchmark)
+    candidates = [_played_name(c, options) for c in options.candidates]
+    baseline = _played_name(options.baseline, options)
+    if baseline in candidates:
+        raise ArenaError(f"the baseline '{baseline}' is also a candidate")
+    questions = [p.id for p in prompt_set.prompts[: options.limit]]
+    wanted = [(q, a, b) for q in questions for c in candidates for a, b in ((c, baseline), (baseline, c))]
+    judges = {protocol: ReplayJudge.parse(judge_name, prompt_set.name, protocol) for protocol in options.protocols}
+    files = (
+        [
+            s
+            for s in model_specs([*options.candidates, options.baseline], options, prompt_set.name)
+            if s.backend in FILE_BACKENDS and s.origin != STORED_ANSWERS
+        ]
+        if not options.dry_run
+        else []
+    )
+    judge = next(iter(judges.values()))
+    config = {
+        "models": candidates,
+        "baseline": baseline,
+        "judge": {"replay": str(judge.source), "recorded_judge": judge.recorded_judge},
+        "benchmark": prompt_set.name,
+        "protocol": options.protocol,
+        "limit": options.limit,
+    }
+    with store.run("evaluate", config, seeds={"seed": options.seed}, dry_run=options.dry_run) as manifest:
+        for spec in files:  # answer files named on the command line: imported, so length control has them
+            generate_answers(store, prompt_set, spec, options.generation, limit=options.limit, show_progress=False)
+        missing = 0
+        for protocol, replayed in judges.items():
+            if options.dry_run:
+                existing = {
+                    (j.question_id, j.model_a, j.model_b)
+                    for j in store.judgments(prompt_set.name, replayed.name)
+                    if j.protocol == protocol
+                }
+                recorded = [k for k in wanted if k in replayed.records]
+                stored = sum(k in existing for k in recorded)
+                info(
+                    f"dry run ({protocol}): {len(recorded) - stored} recorded verdicts of '{replayed.recorded_judge}' "
+                    f"would be copied from {replayed.source} ({stored} already stored, "
+                    f"{len(wanted) - len(recorded)} matchups with none); no judge call, cost $0. Nothing was written"
+                )
+                continue
+            copied, absent = replayed.replay(store, prompt_set.name, wanted)
+            missing += absent
+            info(
+                f"{replayed.name} ({protocol}): {copied} verdicts copied from {replayed.source}, "
+                f"{len(wanted) - absent - copied} already stored"
+            )
+        if options.dry_run:
+            return 0
+        if missing:
+            info(f"{missing} matchups have no recorded verdict and were left out (not stored as errors)")
+        manifest.update(exit_status=0, missing=missing)
+        _print_evaluation(store, prompt_set, judge, set(candidates), baseline, options)
+    return 0
 
 
 def _print_evaluation(
@@ -382,7 +456,11 @@ def _print_evaluation(
             if j.protocol == "pairwise" and {j.model_a, j.model_b} & names and baseline in (j.model_a, j.model_b)
         ]
         if pairwise:
-            lengths = length_differences(store, prompt_set.name, pairwise)
+            try:  # a replayed evaluation need not have the answers behind the verdicts
+                lengths: dict | None = length_differences(store, prompt_set.name, pairwise)
+            except AnswersMissing as exc:
+                warn(f"no length-controlled win rate: {exc}")
+                lengths = None
             rows = leaderboard.winrate_rows(pairwise, baseline, lengths, options.bootstrap, options.seed)
             print_records(
                 rows,
