@@ -3,6 +3,7 @@ imported models named as they are stored, the replay judge against a baseline, u
 --orderings auto's stopping rule, and length control on tiny samples."""
 
 import hashlib
+import json
 
 import pytest
 from conftest import write_jsonl
@@ -186,3 +187,28 @@ def test_evaluate_replays_recorded_pairwise_verdicts_against_a_baseline(cli, tmp
     assert "no length-controlled win rate" not in real.err  # the answer files were imported for it
     again = cli(*args, "--limit", "3")
     assert again.code == 0 and "0 verdicts copied" in again.err and "6 already stored" in again.err
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["first-read", "after-a-cached-read"])
+def test_a_stored_unknown_verdict_is_refused_with_its_line(cli, tmp_path, cached):
+    store = ResultsStore(tmp_path / "r")
+    _recorded(tmp_path / "r")
+    args = ["ratings", "--benchmark", "sample", "--method", "bt", "--results", tmp_path / "r", "--bootstrap", "20"]
+    if cached:  # the columnar cache exists and the log is then edited (or only appended to)
+        assert cli(*args).code == 0
+    path = store._judgments_log("sample", "gpt-4").path
+    lines = path.read_text().splitlines()
+    edited = json.loads(lines[10])
+    edited["verdict"] = "maybe"
+    lines[10] = json.dumps(edited)
+    path.write_text("\n".join(lines) + "\n")
+    result = cli(*args)
+    assert result.code == 2 and f"{path}:11: field 'verdict' must be one of" in result.err
+    assert "'maybe'" in result.err and "Traceback" not in result.err
+    appended = store._judgments_log("sample", "gpt-4").path  # an append after a clean cached read
+    appended.write_text("\n".join(lines[:10]) + "\n")
+    assert cli(*args).code == 0
+    with appended.open("a") as log:
+        log.write(json.dumps(edited) + "\n")
+    result = cli(*args)
+    assert result.code == 2 and f"{path}:11: field 'verdict'" in result.err
