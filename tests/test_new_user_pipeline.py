@@ -239,3 +239,41 @@ def test_orderings_auto_stops_at_its_target_as_reported_and_warns_only_at_its_ca
     assert "stopped at its cap" not in result.err
     table = cli(*args)
     assert f"mean of {rows[0]['orderings']} orders (auto)" in table.out and "stopped at its cap" not in table.err
+
+
+@pytest.mark.parametrize("questions, shown", [(3, False), (5, True)])
+def test_the_length_controlled_win_rate_needs_as_many_decided_matches_as_an_interval(questions, shown):
+    from arena.ratings.leaderboard import MIN_MATCHES_FOR_INTERVAL, winrate_rows
+
+    # 6 judgments (limit 3, both orders): a raw 25.0 stood beside an lc_win_rate of 100.0, length_beta -11.7
+    judgments = _recorded_judgments(questions)
+    lengths = {j.judgment_id: (40.0 if j.model_a == "vic" else -40.0) * (1 + i % 3) for i, j in enumerate(judgments)}
+    (row,) = winrate_rows(judgments, "gpt35", lengths, bootstrap=50)
+    assert row["judgments"] == 2 * questions and (row["judgments"] >= MIN_MATCHES_FOR_INTERVAL) == shown
+    assert row["win_rate"] is not None
+    fields = ("lc_win_rate", "lc_standard_error", "lc_ci_low", "lc_ci_high", "length_beta")
+    assert all((row[f] is not None) == shown for f in fields), row
+
+
+def _recorded_judgments(questions):
+    ids = [p.id for p in load_prompt_set("sample").prompts[:questions]]
+    return [
+        Judgment("sample", q, x, y, "gpt-4", "pairwise", ("B", "A", "B", "B")[(i * 2 + (x == "gpt35")) % 4])
+        for i, q in enumerate(ids)
+        for x, y in (("vic", "gpt35"), ("gpt35", "vic"))
+    ]
+
+
+def test_evaluate_on_three_questions_shows_no_length_controlled_win_rate(cli, tmp_path):
+    with OpenAICompatibleServer(reply=_judge) as server:
+        models = _models(tmp_path, server.base_url)
+        result = cli(
+            "evaluate", "--model", "alpha", "--baseline", "beta", "--judge", "pj", "--protocol", "pairwise",
+            "--benchmark", "sample", "--limit", "3", "--results", tmp_path / "R", "--models-file", models,
+        )  # fmt: skip
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    header = next(line for line in lines if "lc_win_rate" in line)
+    row = next(line for line in lines if line.startswith("│ alpha") and "n/a" in line)
+    cells = dict(zip((c.strip() for c in header.split("┃")), (c.strip() for c in row.split("│"))))
+    assert cells["win_rate"] == "50.0" and cells["lc_win_rate"] == "n/a" and cells["length_beta"] == "n/a", cells

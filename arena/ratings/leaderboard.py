@@ -332,11 +332,13 @@ def winrate_rows(
         fit = length_controlled_win_rates(data, bootstrap, seed)
         for i, row in enumerate(rows):
             meaningful = row["judgments"] >= MIN_MATCHES_FOR_INTERVAL
+            if not meaningful:  # a length slope fitted on 6 judgments says nothing (100.0 beside a raw 25.0)
+                continue
             row.update(
                 lc_win_rate=_rounded(fit.win_rate[i]),
-                lc_standard_error=_rounded(fit.standard_error[i]) if meaningful else None,
-                lc_ci_low=_rounded(fit.ci_low[i]) if meaningful else None,
-                lc_ci_high=_rounded(fit.ci_high[i]) if meaningful else None,
+                lc_standard_error=_rounded(fit.standard_error[i]),
+                lc_ci_low=_rounded(fit.ci_low[i]),
+                lc_ci_high=_rounded(fit.ci_high[i]),
                 length_beta=_rounded(fit.length_beta[i], 4),
             )
     return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))
