@@ -143,11 +143,11 @@ def paper_elo(
     max_orderings: int = AUTO_MAX_ORDERINGS,
 ) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
-    error below `target_error` points as reported (MEAN_SE_DECIMALS), or `max_orderings` are played. With K = 32 a single ordering's final
-    rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
-    the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and `orderings` say what was reached.
-    Batch b plays orderings [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count
-    share their orders."""
+    error below `target_error` points as reported (MEAN_SE_DECIMALS), or `max_orderings` are played. With
+    K = 32 a single ordering's final rating swings by tens of points whatever the number of matches, so 0.1 can
+    take far more orderings than the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and
+    `orderings` say what was reached. Batch b plays orderings [b·batch, (b+1)·batch) of the same seeded
+    sequence, so auto and a fixed count share their orders."""
     if orderings != "auto":
         finals = elo_final_ratings(matches, int(orderings), seed, k)
     else:
