@@ -740,7 +740,7 @@ def test_evaluate_panel_with_a_replay_judge_says_where_replay_works(cli, tmp_pat
         "--judge",
         "gpt-4",
     )
-    assert result.code == 2 and "replay: judges answer tournaments" in result.err
+    assert result.code == 2 and "a panel of replay: judges against a baseline is not supported" in result.err
     assert not (tmp_path / "r").exists()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -152,7 +153,8 @@ def judge_matchups(
         matchups = expand_turns(matchups, templates)
     report = JudgingReport(judge.name, templates.protocol, planned=len(matchups))
     budget = budget or CostBudget(None)
-    with store.exclusive(benchmark, "judgments", judge.name):
+    # A dry run takes no lock (the lock file would be written) and stores nothing, reused verdicts included.
+    with nullcontext() if dry_run else store.exclusive(benchmark, "judgments", judge.name):
         existing = store.judgments(benchmark, judge.name)
         by_id = {j.judgment_id: j for j in existing}
         by_key = {j.meta.get("cache_key"): j for j in existing if j.verdict != "error" and j.meta.get("cache_key")}
@@ -205,7 +207,8 @@ def judge_matchups(
                         content_free=(None if m.turn is not None else template.render("N/A", "N/A", "N/A")),
                     ),
                 )
-        store.save_judgments(reused)
+        if not dry_run:
+            store.save_judgments(reused)
         report.reused = len(reused)
         report.requested = len(requests)
         report.estimated_cost = judge.estimate_cost(list(requests.values()))

@@ -5,7 +5,9 @@ count them (the placeholders are never stored)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from arena.judging.budget import CHARS_PER_TOKEN, Price
 from arena.judging.judges import Judge, JudgeRequest, OnReply, RunOutcome
@@ -14,7 +16,10 @@ from arena.models.spec import ModelSpec
 from arena.prompts.records import PromptSet
 from arena.store import Answer, ResultsStore
 
-# Backends whose answers are read from files: "generating" them is a file import, done even in a dry run.
+logger = logging.getLogger(__name__)
+
+# Backends whose answers are read from files: a dry run reads the file for the answers it would import (their
+# exact texts, so identical prompts are counted as the real run counts them) and stores none of them.
 FILE_BACKENDS = frozenset({"answers"})
 
 
@@ -31,6 +36,8 @@ class GenerationPlan:
     def describe(self) -> str:
         if not self.missing:
             return f"{self.model}: every answer is stored"
+        if self.backend in FILE_BACKENDS:
+            return f"{self.model}: {self.missing} answers would be read from its file (none is stored by a dry run)"
         text = f"{self.model}: {self.missing} answers to generate"
         if self.backend != "openai":
             return text + f" ({self.backend} backend, local: no API cost)"
@@ -84,6 +91,31 @@ def plan_generation(
     }
     plan = GenerationPlan(spec.name, spec.backend, len(missing), calls, reply_tokens, cost, priced)
     return plan, {**stored, **placeholders}
+
+
+def plan_import(
+    store: ResultsStore, prompt_set: PromptSet, spec: ModelSpec, limit: int | None
+) -> tuple[GenerationPlan, dict[str, Answer]]:
+    """What importing a published answer file would add, read from the file and kept in memory: a prompt the
+    file does not answer (every turn the model replies to) stays missing, as the real import leaves it."""
+    from arena.models.answers import published_ids_for, read_published_answer_rows
+
+    stored = store.answers(prompt_set.name, spec.name)
+    prompts = prompt_set.prompts[:limit] if limit else prompt_set.prompts
+    missing = [p for p in prompts if p.id not in stored]
+    if not missing:
+        return GenerationPlan(spec.name, spec.backend, 0, 0, 0, 0.0, True), stored
+    path = Path(spec.path or "")
+    published_ids_for(path, [p.id for p in prompts])  # the real run's check: a file of another set is refused
+    rows = {row.question_id: row.turns or (row.text,) for row in read_published_answer_rows(path)}
+    imported = {
+        p.id: Answer(prompt_set.name, p.id, spec.name, list(rows[p.id][: p.model_turns]), answer_id=f"planned-{p.id}")
+        for p in missing
+        if len(rows.get(p.id, ())) >= p.model_turns
+    }
+    if len(imported) < len(missing):
+        logger.warning(f"{spec.name}: {len(missing) - len(imported)} prompts have no published answer in {path}")
+    return GenerationPlan(spec.name, spec.backend, len(missing), 0, 0, 0.0, True), {**stored, **imported}
 
 
 def _placeholder(model: str, chars: int) -> str:

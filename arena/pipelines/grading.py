@@ -34,13 +34,13 @@ def run_single_grading(options: EvaluateOptions) -> int:
         return _replay_grades(store, prompt_set, options, judge_name)
     templates = judge_templates(options, "single")
     check_templates(prompt_set, templates, options.limit)
-    candidates = model_specs(options.candidates, options)
+    candidates = model_specs(options.candidates, options, prompt_set.name)
     judge_spec = spec_of_judge(judge_name, options)
     config = run_config(
         options, prompt_set, judge_spec, candidates, templates={n: t.hash for n, t in templates.variants.items()}
     )
     judge = ready_judge(store, prompt_set, options, judge_spec, candidates, [])
-    with store.run("evaluate", config, seeds={"seed": options.seed}) as manifest:
+    with store.run("evaluate", config, seeds={"seed": options.seed}, dry_run=options.dry_run) as manifest:
         session = JudgingSession(store, prompt_set, judge, judge_spec, options)
         answers = session.answers(candidates)
         session.judge_all("single", grading_matchups(prompt_set, answers, options.limit))

@@ -77,9 +77,8 @@ def run_panel(options: Options, run_one: Callable[[Options], int]) -> int:
         and any(j.startswith(REPLAY_PREFIX) for j in judges)
     ):
         raise ArenaError(
-            "replay: judges answer tournaments (arena tournament --judge replay:...) and single grading; "
-            "for pairwise or relative verdicts against a baseline, rate the recorded judgments with "
-            "arena ratings --panel majority"
+            "a panel of replay: judges against a baseline is not supported: give one replay: judge to "
+            "arena evaluate at a time, or rate the recorded judgments together with arena ratings --panel majority"
         )
     names = [_stored_name(j, options) for j in judges]
     if len(set(names)) < len(names):

@@ -127,6 +127,10 @@ class EloResult:
 
 AUTO_TARGET_ERROR = 0.1  # points: --orderings auto stops once every mean's Monte Carlo error is below this
 AUTO_MAX_ORDERINGS = 100_000  # ... or at this many orderings, whichever comes first
+# The decimals `mean_se` is reported with. The stopping rule compares the error as reported, so a run that stops
+# short of the cap never shows a mean_se of 0.100 (an error of 0.0998 stopping the run while its row reads 0.100,
+# and the cap warning, which reads the rows, saying the target was missed).
+MEAN_SE_DECIMALS = 3
 
 
 def paper_elo(
@@ -139,11 +143,11 @@ def paper_elo(
     max_orderings: int = AUTO_MAX_ORDERINGS,
 ) -> EloResult:
     """`orderings="auto"`: add orderings in batches until every model's mean has a Monte Carlo standard
-    error below `target_error` points (or `max_orderings` are played). With K = 32 a single ordering's final
-    rating swings by tens of points whatever the number of matches, so 0.1 can take far more orderings than
-    the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and `orderings` say what was reached.
-    Batch b plays orderings [b·batch, (b+1)·batch) of the same seeded sequence, so auto and a fixed count
-    share their orders."""
+    error below `target_error` points as reported (MEAN_SE_DECIMALS), or `max_orderings` are played. With
+    K = 32 a single ordering's final rating swings by tens of points whatever the number of matches, so 0.1 can
+    take far more orderings than the paper's 10,000 (σ 45 needs about 200,000): `standard_error` and
+    `orderings` say what was reached. Batch b plays orderings [b·batch, (b+1)·batch) of the same seeded
+    sequence, so auto and a fixed count share their orders."""
     if orderings != "auto":
         finals = elo_final_ratings(matches, int(orderings), seed, k)
     else:
@@ -155,7 +159,7 @@ def paper_elo(
             total, squares = total + part.sum(axis=0), squares + (part**2).sum(axis=0)
             played = batch * len(parts)
             variance = (squares - total**2 / played) / (played - 1)
-            if (np.sqrt(np.maximum(variance, 0.0) / played)).max() < target_error:
+            if np.round(np.sqrt(np.maximum(variance, 0.0) / played), MEAN_SE_DECIMALS).max() < target_error:
                 break
         finals = np.concatenate(parts)
     error = finals.std(axis=0, ddof=1) / np.sqrt(len(finals)) if len(finals) > 1 else np.full(finals.shape[1], np.nan)

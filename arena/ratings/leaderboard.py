@@ -77,7 +77,7 @@ def _decided(matches: Matches) -> Matches:
 def elo_rows(matches: Matches, orderings: int | str = DEFAULT_ORDERINGS, seed: int = 0) -> list[dict]:
     """The paper's Elo rows; each also carries the Monte Carlo standard error of its mean (`mean_se`), the
     95% interval of the mean (`mean_ci_low`, `mean_ci_high`) and how many orderings were played."""
-    from arena.ratings.elo import paper_elo  # numba: only when Elo is asked for
+    from arena.ratings.elo import MEAN_SE_DECIMALS, paper_elo  # numba: only when Elo is asked for
 
     result = paper_elo(_decided(matches), orderings, seed)
     rows = _rows(result.summary, matches.record())
@@ -85,7 +85,7 @@ def elo_rows(matches: Matches, orderings: int | str = DEFAULT_ORDERINGS, seed: i
     for row in rows:
         error = float(result.standard_error[position[row["model"]]])
         row.update(
-            mean_se=round(error, 3),
+            mean_se=round(error, MEAN_SE_DECIMALS),
             mean_ci_low=round(row["rating"] - 1.96 * error, 2),
             mean_ci_high=round(row["rating"] + 1.96 * error, 2),
             orderings=result.orderings,
@@ -332,11 +332,13 @@ def winrate_rows(
         fit = length_controlled_win_rates(data, bootstrap, seed)
         for i, row in enumerate(rows):
             meaningful = row["judgments"] >= MIN_MATCHES_FOR_INTERVAL
+            if not meaningful:  # a length slope fitted on 6 judgments says nothing (100.0 beside a raw 25.0)
+                continue
             row.update(
                 lc_win_rate=_rounded(fit.win_rate[i]),
-                lc_standard_error=_rounded(fit.standard_error[i]) if meaningful else None,
-                lc_ci_low=_rounded(fit.ci_low[i]) if meaningful else None,
-                lc_ci_high=_rounded(fit.ci_high[i]) if meaningful else None,
+                lc_standard_error=_rounded(fit.standard_error[i]),
+                lc_ci_low=_rounded(fit.ci_low[i]),
+                lc_ci_high=_rounded(fit.ci_high[i]),
                 length_beta=_rounded(fit.length_beta[i], 4),
             )
     return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else r["win_rate"]))

@@ -21,9 +21,15 @@ import numpy as np
 import orjson
 
 from arena.store.jsonl import JsonlLog
+from arena.store.records import PROTOCOLS, VERDICTS
 
 CODED = ("question_id", "model_a", "model_b", "judge", "protocol", "verdict")  # strings stored as codes
-_VERSION = 2  # 2: the soft preference column (a version-1 cache is rebuilt from the log)
+# The coded columns whose values are a closed set: a value outside it (a hand-edited "maybe") is refused with its
+# line, as the record reader (Judgment.from_dict) refuses it, never read as an unknown code the ratings skip.
+CLOSED = {"verdict": VERDICTS, "protocol": PROTOCOLS}
+# 2: the soft preference column; 3: closed columns checked (an older cache may hold a value outside them, so
+# it is rebuilt from the log)
+_VERSION = 3
 _CHECK_BYTES = 4096
 
 
@@ -136,7 +142,12 @@ def parse_records(
             for column in CODED:
                 value = str(record[column])
                 code = index[column].get(value)
-                if code is None:
+                if code is None:  # a value first seen: the only place a closed column needs checking
+                    if column in CLOSED and value not in CLOSED[column]:
+                        raise ArenaError(
+                            f"{path}:{number}: field '{column}' must be one of {', '.join(CLOSED[column])}, "
+                            f"got {value!r}"
+                        )
                     code = index[column][value] = len(vocab[column])
                     vocab[column].append(value)
                 codes[column].append(code)

@@ -75,8 +75,11 @@ class ResultsStore:
             raise ArenaError(f"results directory {self.root} is not readable")
 
     # --- answers -------------------------------------------------------------------------------
+    def answers_path(self, benchmark: str, model: str) -> Path:
+        return self.root / file_safe(benchmark) / "answers" / f"{log_name(model)}.jsonl"
+
     def _answers_log(self, benchmark: str, model: str) -> JsonlLog:
-        return JsonlLog(self.root / file_safe(benchmark) / "answers" / f"{log_name(model)}.jsonl")
+        return JsonlLog(self.answers_path(benchmark, model))
 
     def answers(self, benchmark: str, model: str) -> dict[str, Answer]:
         """Latest answer per question: a rerun with --overwrite appends, and the last record wins."""
@@ -201,9 +204,13 @@ class ResultsStore:
 
     # --- run manifests -------------------------------------------------------------------------
     @contextmanager
-    def run(self, command: str, config: dict, seeds: dict | None = None):
+    def run(self, command: str, config: dict, seeds: dict | None = None, dry_run: bool = False):
         """Record what ran, with which versions and seeds; the manifest is written at start and updated
-        at the end, so even a killed run leaves a trace of its configuration."""
+        at the end, so even a killed run leaves a trace of its configuration. A dry run writes none: the
+        manifest it yields is kept in memory only."""
+        if dry_run:
+            yield {"command": command, "config": config, "seeds": seeds or {}}
+            return
         started = utc_now()
         # Milliseconds in the name: a judge panel runs its members one after the other in one process.
         stem = f"{started.replace(':', '')[:21]}-{file_safe(command)}-{os.getpid()}"
