@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from arena.ratings.bradley_terry_fit import bradley_terry
-from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders
 from arena.ratings.matches import build_matches
+from arena.ratings.paper_elo import elo_final_ratings, elo_reference, match_orders
 from arena.store import Judgment, ResultsStore
 
 

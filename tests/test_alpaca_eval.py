@@ -540,7 +540,7 @@ def test_a_soft_verdict_counts_as_that_fraction_of_a_win():
 
 
 def test_elo_plays_the_fractional_score():
-    from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders
+    from arena.ratings.paper_elo import elo_final_ratings, elo_reference, match_orders
 
     matches = build_matches(_soft_judgments(np.random.default_rng(1), 300))
     compiled = elo_final_ratings(matches, 20, seed=3)

@@ -132,9 +132,20 @@ def test_the_readme_notebook_example_prints_what_the_readme_says(readme_results,
 
 def test_a_frame_mixing_protocols_is_refused(readme_results):
     mixed = arena.Results(readme_results).judgments("vicuna80", judge="gpt-4")
-    # arena.analysis.elo: arena.ratings.elo is shadowed by the submodule arena/ratings/elo.py once that is imported
-    for rate in (arena.ratings.bradley_terry, arena.analysis.elo):
+    for rate in (arena.ratings.bradley_terry, arena.ratings.elo):
         with pytest.raises(ArenaError, match=r"mixes protocols \(pairwise, relative\).*protocol=\"pairwise\""):
             rate(mixed)
     one = mixed[mixed["protocol"] == "pairwise"]
     assert len(arena.ratings.bradley_terry(one, bootstrap=0)) == 8
+
+
+def test_the_notebook_functions_stay_functions_once_the_rating_modules_are_loaded():
+    """`arena.ratings.elo` was once shadowed by the submodule of the same name as soon as a leaderboard had been
+    computed (importing arena/ratings/elo.py set the package attribute): the module is now paper_elo."""
+    import arena.ratings.bradley_terry_fit
+    import arena.ratings.leaderboard
+    import arena.ratings.paper_elo  # noqa: F401
+
+    assert callable(arena.ratings.elo) and callable(arena.ratings.bradley_terry)
+    frame = pd.DataFrame({"model_a": ["x", "y"] * 10, "model_b": ["y", "x"] * 10, "winner": ["model_a"] * 20})
+    assert sorted(arena.ratings.elo(frame, orderings=50)["model"]) == ["x", "y"]

@@ -6,8 +6,8 @@ from scipy.optimize import minimize
 
 from arena.ratings.bradley_terry_fit import ELO_SCALE, bradley_terry, predicted_win_matrix
 from arena.ratings.diagnostics import cohen_kappa, judge_agreement, judge_bias, wilson_interval
-from arena.ratings.elo import elo_final_ratings, elo_reference, match_orders, paper_elo
 from arena.ratings.matches import Matches, build_matches, win_rate_matrix
+from arena.ratings.paper_elo import elo_final_ratings, elo_reference, match_orders, paper_elo
 from arena.ratings.relative import relative_score
 from arena.store.records import Judgment
 

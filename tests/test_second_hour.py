@@ -804,9 +804,9 @@ def test_small_elo_and_report_skip_numba_and_scipy_stats(tmp_path):
 def test_the_numpy_elo_plays_the_orders_of_the_compiled_kernels():
     import numpy as np
 
-    from arena.ratings.elo import _numpy_elo, _numpy_orders
     from arena.ratings.elo_compiled import _elo_kernel_from, _orders_kernel
     from arena.ratings.matches import Matches
+    from arena.ratings.paper_elo import _numpy_elo, _numpy_orders
 
     for n_matches, seed, first in ((2, 0, 0), (3, 5, 3), (57, 2**40, 7)):
         assert np.array_equal(

@@ -146,7 +146,7 @@ def _titled(rows, options: RatingsOptions, method, title):
 def _say_if_auto_fell_short(rows: list[dict], title: str) -> None:
     """--orderings auto promises every mean's Monte Carlo error below 0.1 point; at its cap it may not get
     there (K = 32 makes single orders swing by tens of points): say so, with the precision reached."""
-    from arena.ratings.elo import AUTO_MAX_ORDERINGS, AUTO_TARGET_ERROR
+    from arena.ratings.paper_elo import AUTO_MAX_ORDERINGS, AUTO_TARGET_ERROR
 
     worst = max((r["mean_se"] for r in rows), default=0.0)
     if worst >= AUTO_TARGET_ERROR:

@@ -1,6 +1,6 @@
 """The compiled (numba) Elo kernels: orderings in parallel, `_LANES` side by side per thread. Imported only
 for inputs large enough to repay numba's start-up (about a second to import and load the cached kernels);
-smaller ones take the numpy path of arena.ratings.elo, which plays the very same orders."""
+smaller ones take the numpy path of arena.ratings.paper_elo, which plays the very same orders."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from arena.ratings import random_draws
-from arena.ratings.elo import _LN10_OVER_400
+from arena.ratings.paper_elo import _LN10_OVER_400
 from arena.ratings.summary import INITIAL_RATING
 
 _LANES = 4  # orderings played side by side in one thread, so the CPU overlaps their chains of updates

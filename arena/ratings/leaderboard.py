@@ -77,7 +77,7 @@ def _decided(matches: Matches) -> Matches:
 def elo_rows(matches: Matches, orderings: int | str = DEFAULT_ORDERINGS, seed: int = 0) -> list[dict]:
     """The paper's Elo rows; each also carries the Monte Carlo standard error of its mean (`mean_se`), the
     95% interval of the mean (`mean_ci_low`, `mean_ci_high`) and how many orderings were played."""
-    from arena.ratings.elo import MEAN_SE_DECIMALS, paper_elo  # numba: only when Elo is asked for
+    from arena.ratings.paper_elo import MEAN_SE_DECIMALS, paper_elo  # numba: only when Elo is asked for
 
     result = paper_elo(_decided(matches), orderings, seed)
     rows = _rows(result.summary, matches.record())

@@ -7,7 +7,7 @@ odd "golden gamma" 0x9E3779B97F4A7C15. So any draw can be computed without the o
 computes a whole (streams × draws) table in a few array operations, and a compiled loop computes its draws
 in a loop the compiler vectorises. Who uses it:
 
-- the paper's Elo (`arena.ratings.elo`, numpy; `arena.ratings.elo_compiled`, numba): one stream per
+- the paper's Elo (`arena.ratings.paper_elo`, numpy; `arena.ratings.elo_compiled`, numba): one stream per
   (seed, ordering), each draw scaled to a Fisher-Yates swap with Lemire's multiply-shift (`below`);
 - the style-controlled Bradley-Terry bootstrap (`arena.ratings.style.batched`, numpy;
   `arena.ratings.style.kernels`, numba): one stream per resample, each draw a uniform match index (`unit`).

@@ -144,7 +144,7 @@ def run_robustness(store: ResultsStore, options: RatingsOptions, protocol: str) 
 def _search(matches: Matches, options: RatingsOptions):
     """Neighbour pairs from the top and the fewest judgments that change the leader, by the chosen rating."""
     if options.rating == "elo":
-        from arena.ratings.elo import paper_elo
+        from arena.ratings.paper_elo import paper_elo
 
         def elo(subset: Matches) -> np.ndarray:
             return paper_elo(subset, options.orderings, options.seed).summary.rating
