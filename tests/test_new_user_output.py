@@ -1,0 +1,83 @@
+"""A new user's pass over arena's output: narrow terminals, number formats, help texts, messages."""
+
+from __future__ import annotations
+
+import re
+
+from arena.console import print_records
+
+
+def _header(out: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith("┃"))
+    return [cell.strip() for cell in line.strip("┃").split("┃")]
+
+
+def _column(out: str, name: str) -> list[str]:
+    index = _header(out).index(name)
+    return [line.strip("│").split("│")[index].strip() for line in out.splitlines() if line.startswith("│")]
+
+
+# --- 1. the columns a method is about stay at 80 columns ----------------------------------------------------
+def test_length_controlled_win_rate_keeps_its_sort_key_at_80_columns(cli, published_vicuna, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli(
+        "ratings", "--benchmark", "vicuna80", "--results", published_vicuna, "--method", "winrate",
+        "--baseline", "gpt-3.5", "--control", "length", "--bootstrap", "20",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    shown = _header(result.out)
+    assert {"model", "lc_win_rate", "length_beta", "lc_ci_low", "lc_ci_high"} <= set(shown), shown
+    assert max(len(line) for line in result.out.splitlines()) <= 80
+    assert "left out to fit 80 columns" in result.err
+
+
+def test_bias_keeps_the_length_preference_at_80_columns(cli, published_vicuna, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("ratings", "--benchmark", "vicuna80", "--results", published_vicuna, "--method", "bias")
+    assert result.code == 0, result.err
+    shown = _header(result.out)
+    assert {"first_win_share", "consistency", "longer_wins_share", "length_beta"} <= set(shown), shown
+
+
+def test_an_interval_is_left_out_whole_and_the_sort_key_never(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "40")
+    rows = [{"model": "m", "wins": 1, "ties": 2, "rating": 1000.0, "ci_low": 990.0, "ci_high": 1010.0}]
+    print_records(rows, "table", "", list(rows[0]))
+    shown = _header(capsys.readouterr().out)
+    assert "rating" in shown and ("ci_low" in shown) == ("ci_high" in shown), shown
+    assert "wins" not in shown  # the unranked columns go first
+
+
+# --- 2. one number format per column -------------------------------------------------------------------
+def test_a_column_keeps_one_number_format(monkeypatch, capsys):
+    rows = [{"model": m, "win_rate": v, "se": 1.42} for m, v in (("a", 63.31), ("b", 10.8), ("c", 9.18), ("d", 7.4))]
+    print_records(rows, "table", "", ["model", "win_rate", "se"])
+    out = capsys.readouterr().out
+    assert _column(out, "win_rate") == ["63.3", "10.8", "9.2", "7.4"]
+    assert _column(out, "se") == ["1.42"] * 4
+
+
+def test_alpaca_eval_win_rates_share_one_format(cli, tmp_path):
+    from tests.conftest import shared_path
+
+    results = tmp_path / "r"
+    folder = shared_path("published", "alpaca-eval-2-sample", "results")
+    assert cli("import", "alpaca-eval", folder, "--results", results).code == 0
+    result = cli(
+        "ratings", "--benchmark", "alpaca-eval", "--results", results, "--method", "winrate",
+        "--baseline", "gpt4_1106_preview", "--bootstrap", "20",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    for name in ("win_rate", "ci_low", "ci_high", "standard_error"):
+        values = _column(result.out, name)
+        assert len({len(v.partition(".")[2]) for v in values}) == 1, (name, values)
+
+
+# --- 3. names never fold --------------------------------------------------------------------------------
+def test_models_list_folds_no_name_at_80_columns(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("models", "list")
+    assert result.code == 0, result.err
+    assert "SmolLM2-135M-Instruct," in result.out
+    assert max(len(line) for line in result.out.splitlines()) <= 80
+    assert not re.search(r"SmolLM2-135M-Ins\s", result.out)
