@@ -44,6 +44,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Descriptions and epilogs: prose lines wrap to the terminal, indented lines (examples) stay as written."""
+        lines = []
+        for line in text.splitlines():
+            if not line.strip() or line[0].isspace():
+                lines.append(indent + line)
+            else:
+                lines += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent)
+        return "\n".join(lines)
+
     def _get_help_string(self, action) -> str:
         """Each option's default, unless its help already says it or there is none to tell."""
         text = action.help or ""
@@ -597,9 +607,9 @@ COMMANDS: dict[str, Command] = {
         ),
         "arena.ratings.commands:run_ratings",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% "
-        "interval). bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
-        "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-        "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half, soft "
+        "interval).\nbt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals."
+        "\nrelative: the candidate's summed score over the baseline's, per answer order and their mean "
+        "(the paper's '% of ChatGPT').\nwinrate: share of points against --baseline (ties half, soft "
         "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
         "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
         "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
@@ -608,16 +618,16 @@ COMMANDS: dict[str, Command] = {
         "little its own judgments inform it (the slopes' spread estimated from the data); "
         "judgments of the baseline's own answers made longer or shorter (models named like "
         "<baseline>_verbose, <baseline>_concise) regularise every candidate's length slope, as in AlpacaEval. "
-        "Soft verdicts are fractional wins in bt and elo too. "
-        "bias: position bias, order consistency and length preference per judge. "
-        "agreement: two judges compared on the same items (two --judge options); with three or more "
+        "Soft verdicts are fractional wins in bt and elo too."
+        "\nbias: position bias, order consistency and length preference per judge."
+        "\nagreement: two judges compared on the same items (two --judge options); with three or more "
         "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
         "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
-        "table; bias then adds its self-preference. "
-        "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+        "table; bias then adds its self-preference."
+        "\nrobustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
         "removal reverses their order (first-order influence, then proven by refitting without them), "
-        "and the fewest that change the top model. "
-        "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
+        "and the fewest that change the top model."
+        "\nscore: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
         "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
         "questions.",
     ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from arena.console import print_records
 
 
@@ -81,3 +83,40 @@ def test_models_list_folds_no_name_at_80_columns(cli, monkeypatch):
     assert "SmolLM2-135M-Instruct," in result.out
     assert max(len(line) for line in result.out.splitlines()) <= 80
     assert not re.search(r"SmolLM2-135M-Ins\s", result.out)
+
+
+def test_report_never_breaks_a_judge_name(cli, tmp_path, browser):
+    from arena.store import Judgment, ResultsStore
+
+    verdicts = ["A", "B", "tie", "A"]
+    ResultsStore(tmp_path / "r").save_judgments(
+        [
+            Judgment("sample", str(q), a, b, "smollm2-135m-q4", "pairwise", verdicts[(q + len(a)) % 4])
+            for q in range(20)
+            for a, b in (("model-one", "model-two-long"), ("model-two-long", "model-one"))
+        ]
+    )
+    result = cli("report", "--benchmark", "sample", "--results", tmp_path / "r", "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    page = browser.new_page(viewport={"width": 480, "height": 800})
+    page.goto((tmp_path / "o" / "index.html").as_uri())
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('#bias tbody td:first-child')].map(td => {
+            const range = document.createRange(); range.selectNodeContents(td);
+            return [td.textContent.trim(), range.getClientRects().length];
+        })"""
+    )
+    assert lines == [["smollm2-135m-q4", 1]], lines
+    note = page.locator("p.note", has_text="held by N judgments").first.inner_text()
+    assert "below above" not in note and "the model ranked next below overtake this one" in " ".join(note.split())
+
+
+@pytest.mark.parametrize("command", [("ratings",), ("import", "qlora"), ()])
+def test_help_prose_wraps_to_the_terminal_and_examples_stay_raw(cli, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli(*command, "--help")
+    assert result.code == 0
+    long_lines = [line for line in result.out.splitlines() if len(line) > 80]
+    assert all(line.startswith("  ") for line in long_lines), long_lines  # only examples and usage run on
+    examples = result.out.split("examples:", 1)[1]
+    assert all(line.startswith("  ") for line in examples.strip("\n").splitlines()[:2])

@@ -162,7 +162,8 @@ def _judge_section(
 
 
 def _held_by(rows: list[dict], matches) -> None:
-    """Each Bradley-Terry place gets "held by N judgments": the fewest whose removal puts the model below above it."""
+    """Each Bradley-Terry place gets "held by N judgments": the fewest whose removal lets the model
+    ranked next below overtake it."""
     from arena.ratings.robustness_command import held_by
 
     texts = held_by(matches)
