@@ -51,8 +51,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
             if not line.strip() or line[0].isspace():
                 lines.append(indent + line)
             else:
-                lines += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent)
+                lines += _wrap(line, width, initial_indent=indent, subsequent_indent=indent)
         return "\n".join(lines)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return _wrap(" ".join(text.split()), width)
 
     def _get_help_string(self, action) -> str:
         """Each option's default, unless its help already says it or there is none to tell."""
@@ -65,6 +68,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         ):
             return text
         return f"{text} (default: %(default)s)".lstrip()
+
+
+def _wrap(text: str, width: int, **indents: str) -> list[str]:
+    """Lines of at most `width` that never split a word, a name or an option at its hyphens."""
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False, **indents)
 
 
 def _lazy(module: str, function: str):
@@ -174,7 +182,7 @@ LIST_FORMAT = arg(
     default="table",
     help="table for people, json (a list of objects) for scripts",
 )
-LIMIT = arg("--limit", type=_integer(1), metavar="N", help="only the first N prompts")
+LIMIT = arg("--limit", type=_integer(1), metavar="N", help="only the first N prompts (default: every prompt)")
 BENCHMARK = arg("--benchmark", required=True)
 PROMPT_SET = arg("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
 NAME = arg("name")
@@ -222,7 +230,8 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
             arg(
                 "--judge-base-url",
                 metavar="URL",
-                help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)",
+                help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...) (default: "
+                "the judge's own base_url in its model entry, else OPENAI_BASE_URL, else the OpenAI API)",
             ),
             arg("--protocol", choices=protocols, default=protocols[0]),
             arg(
@@ -231,13 +240,14 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
                 metavar="JSONL",
                 help="FastChat/QLoRA review-prompt file, or FastChat llm_judge's judge_prompts.jsonl (pair-v2 / "
                 "single-v1 and their math and multi-turn variants, used per turn), instead of arena's "
-                "own templates",
+                "own templates (default: arena's own)",
             ),
             arg(
                 "--judge-reviewers",
                 type=Path,
                 metavar="JSONL",
-                help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids",
+                help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids (default: each "
+                "prompt of --judge-template for the category it names)",
             ),
             flag("--retry-errors", "judge again the judgments stored as errors"),
             arg(
@@ -246,7 +256,7 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
                 metavar="USD",
                 help="one cap for the whole command (judging, and answers from paid endpoints): calls wait "
                 "for money held by calls in flight and the run stops before spending could pass it; "
-                "exit 3 when it stopped the run. Models without a known price need price_in/price_out",
+                "exit 3 when it stopped the run. Models without a known price need price_in/price_out (default: no cap)",
             ),
             flag(
                 "--dry-run",
@@ -266,6 +276,16 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
         ),
         "judging",
     )
+
+
+def _recipe_default(field_name: str, text: str) -> str:
+    """A fine-tuning override's help with its default in each --preset."""
+    from arena.finetune.config import PRESETS
+
+    values = {name: getattr(config, field_name) for name, config in PRESETS.items()}
+    if len(set(values.values())) == 1:
+        return f"{text} (default: {next(iter(values.values()))})"
+    return f"{text} (default: " + ", ".join(f"{value} with {name}" for name, value in values.items()) + ")"
 
 
 RATE = "arena.web.commands:run_rate"
@@ -298,7 +318,12 @@ COMMANDS: dict[str, Command] = {
                 """,
                 (
                     NAME,
-                    arg("--limit", type=_integer(1), metavar="N", help="show only the first N prompts"),
+                    arg(
+                        "--limit",
+                        type=_integer(1),
+                        metavar="N",
+                        help="show only the first N prompts (default: every prompt)",
+                    ),
                     flag(
                         "--full",
                         "table: show every message whole (without it, messages longer than 1,000 characters "
@@ -330,14 +355,16 @@ COMMANDS: dict[str, Command] = {
                         dest="from_path",
                         type=Path,
                         metavar="PATH",
-                        help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL",
+                        help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL "
+                        "(default: download from the set's pinned URL)",
                     ),
                     arg(
                         "--references",
                         type=Path,
                         metavar="JSONL",
                         help="reference answers: FastChat reference_answer rows (question_id, choices[0].turns) or "
-                        "question_id + reference (a string or one per turn); every id must name a question",
+                        "question_id + reference (a string or one per turn); every id must name a question (default: the "
+                        "set's pinned references where it has them, else none)",
                     ),
                     flag(
                         "--replace",
@@ -461,7 +488,7 @@ COMMANDS: dict[str, Command] = {
                 type=_integer(1),
                 metavar="N",
                 help="judge calls in all (stored ones count): a random sample of N matchups, or what "
-                "the adaptive schedule picks",
+                "the adaptive schedule picks (default: every matchup; --schedule adaptive needs it)",
             ),
             arg(
                 "--schedule",
@@ -559,7 +586,8 @@ COMMANDS: dict[str, Command] = {
                 choices=["majority", "mean"],
                 help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
                 "verdict more than half of the votes gave, per question and answer order (else a tie; "
-                "items a majority of the panel judged); mean = the mean of single-answer grades",
+                "items a majority of the panel judged); mean = the mean of single-answer grades (default: no panel, "
+                "each judge on its own)",
             ),
             flag("--exclude-self", "leave out the judgments in which a judge judged its own model"),
             arg(
@@ -575,14 +603,18 @@ COMMANDS: dict[str, Command] = {
                 help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                 "difference of each feature); winrate: 'length' for the length-controlled win rate. "
                 "'style' = length, headers, lists, bold; or a comma list of length, headers, lists, "
-                "bold, code_blocks. Needs the answers behind the verdicts in the results store",
+                "bold, code_blocks. Needs the answers behind the verdicts in the results store (default: no control)",
             ),
             arg(
                 "--protocol",
                 choices=["pairwise", "relative", "single"],
                 help="which judgments to rate (default: relative for --method relative, else pairwise)",
             ),
-            arg("--baseline", help="baseline model for relative scores / BT anchor"),
+            arg(
+                "--baseline",
+                help="relative and winrate: the model compared against (required there); bt: the model "
+                "anchored at 1000 (default: none, the models' mean sits at 1000)",
+            ),
             arg(
                 "--orderings",
                 type=_orderings,
@@ -732,7 +764,7 @@ COMMANDS: dict[str, Command] = {
                 (
                     BENCHMARK,
                     arg("--out", type=Path, required=True, metavar="DIR"),
-                    arg("--model", action="append", help="only this model (repeatable)"),
+                    arg("--model", action="append", help="only this model (repeatable; default: every model)"),
                     RESULTS,
                 ),
                 "arena.interop.commands:run_export_fastchat",
@@ -747,7 +779,7 @@ COMMANDS: dict[str, Command] = {
                     arg("--benchmark", default="alpaca-eval", help="prompt set (default: alpaca-eval)"),
                     arg("--out", type=Path, required=True, metavar="DIR"),
                     arg("--baseline", help="the model every row compares against (default: the one model shown first)"),
-                    arg("--judge", action="append", help="only this judge (repeatable)"),
+                    arg("--judge", action="append", help="only this judge (repeatable; default: every judge)"),
                     RESULTS,
                 ),
                 "arena.interop.commands:run_export_alpaca_eval",
@@ -772,8 +804,13 @@ COMMANDS: dict[str, Command] = {
             arg("--preset", choices=["guanaco", "cpu-smoke"], default="guanaco"),
             Group(
                 (
-                    arg("--max-steps", type=_integer(1), metavar="N"),
-                    arg("--epochs", type=_number(0, low_open=True), metavar="E"),
+                    arg("--max-steps", type=_integer(1), metavar="N", help=_recipe_default("max_steps", "steps")),
+                    arg(
+                        "--epochs",
+                        type=_number(0, low_open=True),
+                        metavar="E",
+                        help="passes over the data instead of --max-steps (default: --max-steps)",
+                    ),
                 ),
                 exclusive=True,
             ),
@@ -783,19 +820,48 @@ COMMANDS: dict[str, Command] = {
             flag("--merge", "also write the adapter merged into an unquantized base"),
             Group(
                 (
-                    arg("--lora-r", type=_integer(1)),
-                    arg("--lora-alpha", type=_integer(1)),
-                    arg("--lora-dropout", type=_number(0, 1, high_open=True)),
-                    arg("--target-modules", help="'all-linear' or comma-separated module names"),
-                    arg("--learning-rate", type=_number(0, low_open=True)),
-                    arg("--batch-size", type=_integer(1)),
-                    arg("--micro-batch-size", type=_integer(1)),
-                    arg("--source-max-len", type=_integer(1)),
-                    arg("--target-max-len", type=_integer(1)),
-                    arg("--quantization", choices=["4bit", "8bit", "none"]),
-                    arg("--seed", type=_integer(0)),
-                    arg("--save-every", type=_integer(1), metavar="STEPS", help="checkpoint interval"),
-                    arg("--eval-every", type=_integer(1), metavar="STEPS", help="held-out evaluation interval"),
+                    arg("--lora-r", type=_integer(1), help=_recipe_default("lora_r", "LoRA rank")),
+                    arg("--lora-alpha", type=_integer(1), help=_recipe_default("lora_alpha", "LoRA alpha")),
+                    arg(
+                        "--lora-dropout",
+                        type=_number(0, 1, high_open=True),
+                        help=_recipe_default("lora_dropout", "LoRA dropout (guanaco: 0.05 for 33B and up)"),
+                    ),
+                    arg(
+                        "--target-modules",
+                        help=_recipe_default("target_modules", "'all-linear' or comma-separated module names"),
+                    ),
+                    arg(
+                        "--learning-rate",
+                        type=_number(0, low_open=True),
+                        help=_recipe_default("learning_rate", "constant after warm-up (guanaco: 1e-4 for 33B and up)"),
+                    ),
+                    arg("--batch-size", type=_integer(1), help=_recipe_default("batch_size", "examples per step")),
+                    arg(
+                        "--micro-batch-size",
+                        type=_integer(1),
+                        help=_recipe_default("micro_batch_size", "examples per forward pass"),
+                    ),
+                    arg("--source-max-len", type=_integer(1), help=_recipe_default("source_max_len", "prompt tokens")),
+                    arg("--target-max-len", type=_integer(1), help=_recipe_default("target_max_len", "answer tokens")),
+                    arg(
+                        "--quantization",
+                        choices=["4bit", "8bit", "none"],
+                        help=_recipe_default("quantization", "how the base is loaded"),
+                    ),
+                    arg("--seed", type=_integer(0), help=_recipe_default("seed", "random seed")),
+                    arg(
+                        "--save-every",
+                        type=_integer(1),
+                        metavar="STEPS",
+                        help=_recipe_default("save_every", "checkpoint interval"),
+                    ),
+                    arg(
+                        "--eval-every",
+                        type=_integer(1),
+                        metavar="STEPS",
+                        help=_recipe_default("eval_every", "held-out evaluation interval"),
+                    ),
                 ),
                 "recipe overrides",
             ),
@@ -938,7 +1004,11 @@ COMMANDS: dict[str, Command] = {
                 arena rate export --format csv > votes.csv
                 arena rate export --benchmark sample > votes.jsonl
                 """,
-                (arg("--format", choices=["jsonl", "csv"], default="jsonl"), arg("--benchmark"), *DB),
+                (
+                    arg("--format", choices=["jsonl", "csv"], default="jsonl"),
+                    arg("--benchmark", help="only the votes on this prompt set (default: every set)"),
+                    *DB,
+                ),
                 RATE,
             ),
         },

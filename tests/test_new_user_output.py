@@ -120,3 +120,35 @@ def test_help_prose_wraps_to_the_terminal_and_examples_stay_raw(cli, monkeypatch
     assert all(line.startswith("  ") for line in long_lines), long_lines  # only examples and usage run on
     examples = result.out.split("examples:", 1)[1]
     assert all(line.startswith("  ") for line in examples.strip("\n").splitlines()[:2])
+
+
+# --- 4. every option's help says what happens when it is left out -------------------------------------
+def _options_without_a_stated_default(parser, name="arena"):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, subparser in action.choices.items():
+                yield from _options_without_a_stated_default(subparser, f"{name} {sub}")
+        elif (
+            action.option_strings
+            and not action.required
+            and action.nargs != 0
+            and action.default is None
+            and action.help != argparse.SUPPRESS
+            and "default" not in (action.help or "")
+        ):
+            yield f"{name} {action.option_strings[-1]}"
+
+
+def test_every_option_without_a_default_value_says_what_leaving_it_out_does(cli, monkeypatch):
+    from arena.cli import build_parser
+
+    assert list(_options_without_a_stated_default(build_parser())) == []
+    monkeypatch.setenv("COLUMNS", "100")
+    help_text = " ".join(cli("tournament", "--help").out.split())
+    assert "default: no cap" in help_text and "default: every matchup" in help_text
+    assert "default: every prompt" in help_text
+    assert "the models' mean sits at 1000" in " ".join(cli("ratings", "--help").out.split())
+    finetune = cli("finetune", "--help").out
+    assert "cpu-smoke" in finetune and "cpu-\n" not in finetune  # a name never splits at its hyphen
