@@ -152,3 +152,40 @@ def test_every_option_without_a_default_value_says_what_leaving_it_out_does(cli,
     assert "the models' mean sits at 1000" in " ".join(cli("ratings", "--help").out.split())
     finetune = cli("finetune", "--help").out
     assert "cpu-smoke" in finetune and "cpu-\n" not in finetune  # a name never splits at its hyphen
+
+
+# --- 6. messages that say what is wrong -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('extends = "nosuch"', "field 'extends': unknown preset 'nosuch' (presets: "),
+        ('extends = "smollm2-greedi"', "unknown preset 'smollm2-greedi'; did you mean 'smollm2-greedy'?"),
+        ('path = "x"', "field 'backend' must be one of hf, openai, vllm, answers; it is missing"),
+    ],
+)
+def test_models_file_messages_name_the_real_problem(cli, tmp_path, table, message):
+    path = tmp_path / "arena.toml"
+    path.write_text(f"[models.y]\n{table}\n")
+    result = cli("models", "show", "y", "--models-file", path)
+    assert result.code == 2 and message in result.err and "None" not in result.err, result.err
+
+
+def test_a_model_extending_a_preset_takes_its_backend(cli, tmp_path):
+    path = tmp_path / "arena.toml"
+    path.write_text('[models.y]\nextends = "smollm2-greedy"\nmax_new_tokens = 12\n')
+    result = cli("models", "show", "y", "--models-file", path)
+    assert result.code == 0, result.err
+    assert re.search(r"│ backend\s+│ hf", result.out)
+
+
+def test_a_set_name_with_non_ascii_letters_says_ascii(cli, tmp_path):
+    source = tmp_path / "f.csv"
+    source.write_text("prompt\nhello\n")
+    result = cli("prompts", "pull", "Модель", "--from", source)
+    assert result.code == 2 and "use ASCII letters" in result.err
+
+
+@pytest.mark.parametrize("target", ["/nonexistent/path", "./no-such-folder", "~/no/such/model", "a/b/c"])
+def test_a_missing_local_model_folder_is_named(cli, target):
+    result = cli("generate", "--model", f"hf:{target}", "--benchmark", "sample", "--limit", "1")
+    assert result.code == 2 and f"no such folder {target}" in result.err and "Repo id" not in result.err

@@ -235,7 +235,10 @@ def pull_prompt_set(
             f"unknown prompt set '{name}': pinned sets are {', '.join(PINNED)}; to add your own set give --from FILE"
         )
     if name not in PINNED and not _NAME.match(name):
-        raise ArenaError(f"invalid set name '{name}': use letters, digits, '.', '_' or '-'")
+        raise ArenaError(
+            f"invalid set name '{name}': use ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (at most 64, "
+            "starting with a letter or digit)"
+        )
     if from_path is not None and from_path.is_dir():
         from_path, references = _source_folder(name, from_path, references)
     if from_path is not None and not from_path.is_file():
