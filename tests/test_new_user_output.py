@@ -189,3 +189,35 @@ def test_a_set_name_with_non_ascii_letters_says_ascii(cli, tmp_path):
 def test_a_missing_local_model_folder_is_named(cli, target):
     result = cli("generate", "--model", f"hf:{target}", "--benchmark", "sample", "--limit", "1")
     assert result.code == 2 and f"no such folder {target}" in result.err and "Repo id" not in result.err
+
+
+# --- 8. small things ------------------------------------------------------------------------------------
+def test_human_votes_are_dated_like_every_other_judgment():
+    from datetime import datetime
+
+    from arena.store.records import utc_now
+    from arena.web.app import vote_judgment
+
+    vote = {
+        "question_id": "1", "left_model": "a", "right_model": "b", "choice": "left", "comment": "", "name": "alice",
+        "id": 1, "created": datetime(2026, 11, 29, 20, 27, 40, 142279),  # SQLite hands back naive UTC
+    }  # fmt: skip
+    created = vote_judgment(vote, "sample").created
+    assert created == "2026-11-29T20:27:40.142+00:00"
+    assert len(created) == len(utc_now()) and created[10] == "T"
+    old = vote_judgment({**vote, "created": "2026-11-29 20:27:40.142279"}, "sample").created  # an old store's text
+    assert old == created
+
+
+def test_listing_raters_creates_no_database(cli, tmp_path):
+    results = tmp_path / "EMPTY"
+    result = cli("rate", "raters", "--results", results)
+    assert result.code == 0 and "no raters yet" in result.err and not results.exists()
+    assert cli("rate", "raters", "--results", results, "--format", "json").json() == []
+    assert cli("rate", "export", "--results", results, "--format", "csv").out.startswith("vote_id,benchmark")
+    assert not results.exists()
+    assert cli("rate", "add-rater", "alice", "--results", results).code == 0
+    listed = cli("rate", "raters", "--results", results, "--format", "json").json()
+    assert [r["rater"] for r in listed] == ["alice"] and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", listed[0]["created"]
+    )
