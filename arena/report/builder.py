@@ -243,7 +243,8 @@ def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: li
             "source": prompt_set.source if prompt_set else "not available locally",
         },
         "generated_from": min(d for d in dates if d) if any(dates) else None,
-        "judgments_dated": [min(j.created for j in judgments), max(j.created for j in judgments)],
+        # an old store's human votes read "YYYY-MM-DD HH:MM:SS" where every other record has a "T"
+        "judgments_dated": [min(stamps := [j.created.replace(" ", "T", 1) for j in judgments]), max(stamps)],
         "report_written": utc_now(),
     }
 
