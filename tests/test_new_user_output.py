@@ -221,3 +221,58 @@ def test_listing_raters_creates_no_database(cli, tmp_path):
     assert [r["rater"] for r in listed] == ["alice"] and re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", listed[0]["created"]
     )
+
+
+def _self_judged_store(root):
+    """Three models with answers of different lengths, judged by 'medium', one of them."""
+    import random
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    rng = random.Random(5)
+    store = ResultsStore(root)
+    sizes = {"short": 1, "medium": 4, "long": 9}
+    questions = [str(q) for q in range(20)]
+    store.save_answers([Answer("sample", q, m, ["word " * (n * 10)]) for q in questions for m, n in sizes.items()])
+    store.save_judgments(
+        [
+            Judgment("sample", q, a, b, "medium", "pairwise", rng.choice(["A", "B", "tie"]))
+            for q in questions
+            for a, b in (("short", "medium"), ("medium", "long"), ("long", "short"))
+        ]
+    )
+
+
+def test_one_judge_agreement_says_two_or_more(cli, tmp_path):
+    _self_judged_store(tmp_path / "r")
+    result = cli("ratings", "--benchmark", "sample", "--results", tmp_path / "r", "--method", "agreement")
+    assert result.code == 2 and "two or more judges" in result.err and "exactly two" not in result.err
+
+
+@pytest.mark.parametrize("extra", [(), ("--self-model", "medium=medium")])
+def test_style_controlled_bt_notes_a_judge_that_is_a_contestant(cli, tmp_path, extra):
+    _self_judged_store(tmp_path / "r")
+    common = ("--benchmark", "sample", "--results", tmp_path / "r", "--bootstrap", "10", *extra)
+    plain = cli("ratings", "--method", "bt", *common)
+    controlled = cli("ratings", "--method", "bt", "--control", "style", *common)
+    assert plain.code == 0 and controlled.code == 0, controlled.err
+    note = "note: judge medium is also a contestant (model medium)"
+    assert note in plain.err and note in controlled.err
+
+
+def test_what_the_readme_examples_write_is_ignored_by_git():
+    import shutil
+    import subprocess
+
+    from tests.conftest import REPO
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    readme = (REPO / "README.md").read_text()
+    written = set(re.findall(r"(?:--results|--out) ([a-z][\w.-]*/?)(?=\s)", readme))
+    written |= set(re.findall(r"> ([a-z][\w.-]*\.(?:csv|jsonl|json))\b", readme))
+    assert {"recorded", "votes.csv"} <= {w.rstrip("/") for w in written}
+    for path in sorted(written):
+        probe = path.rstrip("/") + ("/x" if not path.endswith((".csv", ".jsonl", ".json")) else "")
+        ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=REPO, check=False).returncode == 0
+        assert ignored, f"{path} (written by a README example) is not in .gitignore"
