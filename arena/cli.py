@@ -51,7 +51,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
             if not line.strip() or line[0].isspace():
                 lines.append(indent + line)
             else:
-                lines += _wrap(line, width, initial_indent=indent, subsequent_indent=indent)
+                lines += _wrap(line, width, indent)
         return "\n".join(lines)
 
     def _split_lines(self, text: str, width: int) -> list[str]:
@@ -70,9 +70,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)".lstrip()
 
 
-def _wrap(text: str, width: int, **indents: str) -> list[str]:
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     """Lines of at most `width` that never split a word, a name or an option at its hyphens."""
-    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False, **indents)
+    return textwrap.wrap(
+        text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _lazy(module: str, function: str):

@@ -219,8 +219,8 @@ def _looks_like_a_path(target: str) -> bool:
 def _check_local_path(spec: ModelSpec) -> ModelSpec:
     """An hf or vllm model whose path is plainly a local folder that is not there: say so, rather than let
     the hub reject it as a malformed repository id."""
-    local = spec.backend in ("hf", "vllm") and spec.path and _looks_like_a_path(spec.path)
-    if local and not Path(spec.path).expanduser().exists():
+    path = spec.path or ""
+    if spec.backend in ("hf", "vllm") and _looks_like_a_path(path) and not Path(path).expanduser().exists():
         raise ArenaError(
             f"no such folder {spec.path} (model '{spec.name}': a {spec.backend} model is a local folder or "
             "a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct)"

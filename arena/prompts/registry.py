@@ -170,7 +170,7 @@ def user_set_file(name: str) -> Path:
     """Where an import writes a prompt set of its own: a user set, loaded by name like a pulled one."""
     if name == SAMPLE or name in PINNED or not _NAME.match(name):
         raise ArenaError(
-            f"invalid prompt set name '{name}' for an import: use letters, digits, '.', '_' or '-', "
+            f"invalid prompt set name '{name}' for an import: use ASCII letters, digits, '.', '_' or '-', "
             f"and not {', '.join([SAMPLE, *PINNED])}"
         )
     return prompts_dir() / "user" / f"{name}.jsonl"

@@ -93,12 +93,14 @@ def iso_utc(value: datetime | str) -> str:
     and +00:00): SQLite hands back naive datetimes, which are UTC here, and str() of one has a space."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def hash_token(token: str) -> str:
@@ -114,7 +116,7 @@ def sqlite_file_missing(url: str) -> bool:
     create it."""
     parsed = engine_url(url)
     path = parsed.database
-    return parsed.get_backend_name() == "sqlite" and bool(path) and path != ":memory:" and not Path(path).exists()
+    return parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(str(path)).exists()
 
 
 def engine_url(url: str) -> URL:

@@ -253,9 +253,9 @@ def not_utf8_field(content_type: str, body: bytes) -> str | None:
             return None  # not a form the parser reads: it refuses it itself
         for part in body.split(b"--" + boundary.group(1).encode("latin-1")):
             headers, separator, value = part.partition(b"\r\n\r\n")
-            name = re.search(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"', headers)
-            if separator and name is not None and b"filename=" not in headers:
-                fields.append((name.group(1), value.removesuffix(b"\r\n")))
+            named = re.search(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"', headers)
+            if separator and named is not None and b"filename=" not in headers:
+                fields.append((named.group(1), value.removesuffix(b"\r\n")))
     for name, value in fields:
         try:
             value.decode("utf-8")
