@@ -44,6 +44,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Descriptions and epilogs: prose lines wrap to the terminal, indented lines (examples) stay as written."""
+        lines = []
+        for line in text.splitlines():
+            if not line.strip() or line[0].isspace():
+                lines.append(indent + line)
+            else:
+                lines += _wrap(line, width, indent)
+        return "\n".join(lines)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return _wrap(" ".join(text.split()), width)
+
     def _get_help_string(self, action) -> str:
         """Each option's default, unless its help already says it or there is none to tell."""
         text = action.help or ""
@@ -55,6 +68,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         ):
             return text
         return f"{text} (default: %(default)s)".lstrip()
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """Lines of at most `width` that never split a word, a name or an option at its hyphens."""
+    return textwrap.wrap(
+        text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _lazy(module: str, function: str):
@@ -164,7 +184,7 @@ LIST_FORMAT = arg(
     default="table",
     help="table for people, json (a list of objects) for scripts",
 )
-LIMIT = arg("--limit", type=_integer(1), metavar="N", help="only the first N prompts")
+LIMIT = arg("--limit", type=_integer(1), metavar="N", help="only the first N prompts (default: every prompt)")
 BENCHMARK = arg("--benchmark", required=True)
 PROMPT_SET = arg("--benchmark", required=True, help="prompt set name or .jsonl/.csv path")
 NAME = arg("name")
@@ -212,7 +232,8 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
             arg(
                 "--judge-base-url",
                 metavar="URL",
-                help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...)",
+                help="send the judge's calls to this OpenAI-compatible endpoint (vLLM, llama.cpp, Azure...) (default: "
+                "the judge's own base_url in its model entry, else OPENAI_BASE_URL, else the OpenAI API)",
             ),
             arg("--protocol", choices=protocols, default=protocols[0]),
             arg(
@@ -221,13 +242,14 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
                 metavar="JSONL",
                 help="FastChat/QLoRA review-prompt file, or FastChat llm_judge's judge_prompts.jsonl (pair-v2 / "
                 "single-v1 and their math and multi-turn variants, used per turn), instead of arena's "
-                "own templates",
+                "own templates (default: arena's own)",
             ),
             arg(
                 "--judge-reviewers",
                 type=Path,
                 metavar="JSONL",
-                help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids",
+                help="FastChat reviewer file mapping categories (general/coding/math) to prompt ids (default: each "
+                "prompt of --judge-template for the category it names)",
             ),
             flag("--retry-errors", "judge again the judgments stored as errors"),
             arg(
@@ -236,7 +258,7 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
                 metavar="USD",
                 help="one cap for the whole command (judging, and answers from paid endpoints): calls wait "
                 "for money held by calls in flight and the run stops before spending could pass it; "
-                "exit 3 when it stopped the run. Models without a known price need price_in/price_out",
+                "exit 3 when it stopped the run. Models without a known price need price_in/price_out (default: no cap)",
             ),
             flag(
                 "--dry-run",
@@ -256,6 +278,16 @@ def _judging(judge_default: str, protocols: list[str], judge_more: str = "") -> 
         ),
         "judging",
     )
+
+
+def _recipe_default(field_name: str, text: str) -> str:
+    """A fine-tuning override's help with its default in each --preset."""
+    from arena.finetune.config import PRESETS
+
+    values = {name: getattr(config, field_name) for name, config in PRESETS.items()}
+    if len(set(values.values())) == 1:
+        return f"{text} (default: {next(iter(values.values()))})"
+    return f"{text} (default: " + ", ".join(f"{value} with {name}" for name, value in values.items()) + ")"
 
 
 RATE = "arena.web.commands:run_rate"
@@ -288,7 +320,12 @@ COMMANDS: dict[str, Command] = {
                 """,
                 (
                     NAME,
-                    arg("--limit", type=_integer(1), metavar="N", help="show only the first N prompts"),
+                    arg(
+                        "--limit",
+                        type=_integer(1),
+                        metavar="N",
+                        help="show only the first N prompts (default: every prompt)",
+                    ),
                     flag(
                         "--full",
                         "table: show every message whole (without it, messages longer than 1,000 characters "
@@ -320,14 +357,16 @@ COMMANDS: dict[str, Command] = {
                         dest="from_path",
                         type=Path,
                         metavar="PATH",
-                        help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL",
+                        help="a local file (or, for mt-bench, FastChat's data/mt_bench/ folder) instead of the URL "
+                        "(default: download from the set's pinned URL)",
                     ),
                     arg(
                         "--references",
                         type=Path,
                         metavar="JSONL",
                         help="reference answers: FastChat reference_answer rows (question_id, choices[0].turns) or "
-                        "question_id + reference (a string or one per turn); every id must name a question",
+                        "question_id + reference (a string or one per turn); every id must name a question (default: the "
+                        "set's pinned references where it has them, else none)",
                     ),
                     flag(
                         "--replace",
@@ -451,7 +490,7 @@ COMMANDS: dict[str, Command] = {
                 type=_integer(1),
                 metavar="N",
                 help="judge calls in all (stored ones count): a random sample of N matchups, or what "
-                "the adaptive schedule picks",
+                "the adaptive schedule picks (default: every matchup; --schedule adaptive needs it)",
             ),
             arg(
                 "--schedule",
@@ -549,7 +588,8 @@ COMMANDS: dict[str, Command] = {
                 choices=["majority", "mean"],
                 help="rate the selected judges (two or more) as a panel, beside each judge: majority = the "
                 "verdict more than half of the votes gave, per question and answer order (else a tie; "
-                "items a majority of the panel judged); mean = the mean of single-answer grades",
+                "items a majority of the panel judged); mean = the mean of single-answer grades (default: no panel, "
+                "each judge on its own)",
             ),
             flag("--exclude-self", "leave out the judgments in which a judge judged its own model"),
             arg(
@@ -565,14 +605,18 @@ COMMANDS: dict[str, Command] = {
                 help="bt: style-controlled Bradley-Terry (logit = θ_A − θ_B + Σ β·d, d the normalised "
                 "difference of each feature); winrate: 'length' for the length-controlled win rate. "
                 "'style' = length, headers, lists, bold; or a comma list of length, headers, lists, "
-                "bold, code_blocks. Needs the answers behind the verdicts in the results store",
+                "bold, code_blocks. Needs the answers behind the verdicts in the results store (default: no control)",
             ),
             arg(
                 "--protocol",
                 choices=["pairwise", "relative", "single"],
                 help="which judgments to rate (default: relative for --method relative, else pairwise)",
             ),
-            arg("--baseline", help="baseline model for relative scores / BT anchor"),
+            arg(
+                "--baseline",
+                help="relative and winrate: the model compared against (required there); bt: the model "
+                "anchored at 1000 (default: none, the models' mean sits at 1000)",
+            ),
             arg(
                 "--orderings",
                 type=_orderings,
@@ -597,9 +641,9 @@ COMMANDS: dict[str, Command] = {
         ),
         "arena.ratings.commands:run_ratings",
         description="elo: the QLoRA paper's Elo (start 1000, K=32, mean over N random match orders, 95% "
-        "interval). bt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals. "
-        "relative: the candidate's summed score over the baseline's, per answer order and their mean "
-        "(the paper's '% of ChatGPT'). winrate: share of points against --baseline (ties half, soft "
+        "interval).\nbt: Bradley-Terry maximum likelihood on the Elo scale with bootstrap 95% intervals."
+        "\nrelative: the candidate's summed score over the baseline's, per answer order and their mean "
+        "(the paper's '% of ChatGPT').\nwinrate: share of points against --baseline (ties half, soft "
         "verdicts as fractional wins: AlpacaEval's win_rate; discrete_win_rate from the hard verdicts), "
         "with --control length also AlpacaEval 2.0's length-controlled win rate: per-instruction "
         "difficulty fitted on all candidates (shrunk where little informed), then per candidate the "
@@ -608,16 +652,16 @@ COMMANDS: dict[str, Command] = {
         "little its own judgments inform it (the slopes' spread estimated from the data); "
         "judgments of the baseline's own answers made longer or shorter (models named like "
         "<baseline>_verbose, <baseline>_concise) regularise every candidate's length slope, as in AlpacaEval. "
-        "Soft verdicts are fractional wins in bt and elo too. "
-        "bias: position bias, order consistency and length preference per judge. "
-        "agreement: two judges compared on the same items (two --judge options); with three or more "
+        "Soft verdicts are fractional wins in bt and elo too."
+        "\nbias: position bias, order consistency and length preference per judge."
+        "\nagreement: two judges compared on the same items (two --judge options); with three or more "
         "judges (or --panel), every pair's agreement and the panel's Fleiss' kappa, with and without "
         "ties. A judge whose own model is a contestant (same name, or --self-model) is noted under the "
-        "table; bias then adds its self-preference. "
-        "robustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
+        "table; bias then adds its self-preference."
+        "\nrobustness: for each adjacent pair of the leaderboard from the top, the fewest judgments whose "
         "removal reverses their order (first-order influence, then proven by refitting without them), "
-        "and the fewest that change the top model. "
-        "score: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
+        "and the fewest that change the top model."
+        "\nscore: single-answer grades (--protocol single), MT-bench style: per model the mean grade over "
         "every graded turn, turn 1 and turn 2 apart, per category, with a bootstrap 95% interval over "
         "questions.",
     ),
@@ -722,7 +766,7 @@ COMMANDS: dict[str, Command] = {
                 (
                     BENCHMARK,
                     arg("--out", type=Path, required=True, metavar="DIR"),
-                    arg("--model", action="append", help="only this model (repeatable)"),
+                    arg("--model", action="append", help="only this model (repeatable; default: every model)"),
                     RESULTS,
                 ),
                 "arena.interop.commands:run_export_fastchat",
@@ -737,7 +781,7 @@ COMMANDS: dict[str, Command] = {
                     arg("--benchmark", default="alpaca-eval", help="prompt set (default: alpaca-eval)"),
                     arg("--out", type=Path, required=True, metavar="DIR"),
                     arg("--baseline", help="the model every row compares against (default: the one model shown first)"),
-                    arg("--judge", action="append", help="only this judge (repeatable)"),
+                    arg("--judge", action="append", help="only this judge (repeatable; default: every judge)"),
                     RESULTS,
                 ),
                 "arena.interop.commands:run_export_alpaca_eval",
@@ -762,8 +806,13 @@ COMMANDS: dict[str, Command] = {
             arg("--preset", choices=["guanaco", "cpu-smoke"], default="guanaco"),
             Group(
                 (
-                    arg("--max-steps", type=_integer(1), metavar="N"),
-                    arg("--epochs", type=_number(0, low_open=True), metavar="E"),
+                    arg("--max-steps", type=_integer(1), metavar="N", help=_recipe_default("max_steps", "steps")),
+                    arg(
+                        "--epochs",
+                        type=_number(0, low_open=True),
+                        metavar="E",
+                        help="passes over the data instead of --max-steps (default: --max-steps)",
+                    ),
                 ),
                 exclusive=True,
             ),
@@ -773,19 +822,48 @@ COMMANDS: dict[str, Command] = {
             flag("--merge", "also write the adapter merged into an unquantized base"),
             Group(
                 (
-                    arg("--lora-r", type=_integer(1)),
-                    arg("--lora-alpha", type=_integer(1)),
-                    arg("--lora-dropout", type=_number(0, 1, high_open=True)),
-                    arg("--target-modules", help="'all-linear' or comma-separated module names"),
-                    arg("--learning-rate", type=_number(0, low_open=True)),
-                    arg("--batch-size", type=_integer(1)),
-                    arg("--micro-batch-size", type=_integer(1)),
-                    arg("--source-max-len", type=_integer(1)),
-                    arg("--target-max-len", type=_integer(1)),
-                    arg("--quantization", choices=["4bit", "8bit", "none"]),
-                    arg("--seed", type=_integer(0)),
-                    arg("--save-every", type=_integer(1), metavar="STEPS", help="checkpoint interval"),
-                    arg("--eval-every", type=_integer(1), metavar="STEPS", help="held-out evaluation interval"),
+                    arg("--lora-r", type=_integer(1), help=_recipe_default("lora_r", "LoRA rank")),
+                    arg("--lora-alpha", type=_integer(1), help=_recipe_default("lora_alpha", "LoRA alpha")),
+                    arg(
+                        "--lora-dropout",
+                        type=_number(0, 1, high_open=True),
+                        help=_recipe_default("lora_dropout", "LoRA dropout (guanaco: 0.05 for 33B and up)"),
+                    ),
+                    arg(
+                        "--target-modules",
+                        help=_recipe_default("target_modules", "'all-linear' or comma-separated module names"),
+                    ),
+                    arg(
+                        "--learning-rate",
+                        type=_number(0, low_open=True),
+                        help=_recipe_default("learning_rate", "constant after warm-up (guanaco: 1e-4 for 33B and up)"),
+                    ),
+                    arg("--batch-size", type=_integer(1), help=_recipe_default("batch_size", "examples per step")),
+                    arg(
+                        "--micro-batch-size",
+                        type=_integer(1),
+                        help=_recipe_default("micro_batch_size", "examples per forward pass"),
+                    ),
+                    arg("--source-max-len", type=_integer(1), help=_recipe_default("source_max_len", "prompt tokens")),
+                    arg("--target-max-len", type=_integer(1), help=_recipe_default("target_max_len", "answer tokens")),
+                    arg(
+                        "--quantization",
+                        choices=["4bit", "8bit", "none"],
+                        help=_recipe_default("quantization", "how the base is loaded"),
+                    ),
+                    arg("--seed", type=_integer(0), help=_recipe_default("seed", "random seed")),
+                    arg(
+                        "--save-every",
+                        type=_integer(1),
+                        metavar="STEPS",
+                        help=_recipe_default("save_every", "checkpoint interval"),
+                    ),
+                    arg(
+                        "--eval-every",
+                        type=_integer(1),
+                        metavar="STEPS",
+                        help=_recipe_default("eval_every", "held-out evaluation interval"),
+                    ),
                 ),
                 "recipe overrides",
             ),
@@ -928,7 +1006,11 @@ COMMANDS: dict[str, Command] = {
                 arena rate export --format csv > votes.csv
                 arena rate export --benchmark sample > votes.jsonl
                 """,
-                (arg("--format", choices=["jsonl", "csv"], default="jsonl"), arg("--benchmark"), *DB),
+                (
+                    arg("--format", choices=["jsonl", "csv"], default="jsonl"),
+                    arg("--benchmark", help="only the votes on this prompt set (default: every set)"),
+                    *DB,
+                ),
                 RATE,
             ),
         },

@@ -32,14 +32,72 @@ def stderr_console():
 
 
 # Columns that say what a row is about: kept when a narrow terminal makes others go.
-_IDENTITY_COLUMNS = {"model", "judge", "category", "feature", "id", "name", "rater", "field"}
-_TEXT_MIN_WIDTH = 12  # a column of prose (prompts, descriptions) may wrap down to this
+_IDENTITY_COLUMNS = {
+    "model",
+    "judge",
+    "judge_1",
+    "judge_2",
+    "higher",
+    "lower",
+    "own_model",
+    "category",
+    "feature",
+    "id",
+    "name",
+    "rater",
+    "field",
+}
+# The columns that are the point of their table, most important first: a narrow terminal leaves out every other
+# column (the rightmost first) before any of these, then these from the end of this list. The first of them a
+# table has (the one its rows are sorted by: LC win rate before raw, rating, ...) is never left out. A `*_high`
+# column goes with its `*_low`, so an interval is shown whole or not at all.
+KEEP_ORDER = (
+    "lc_win_rate",
+    "lc_ci_low",
+    "lc_ci_high",
+    "length_beta",
+    "win_rate",
+    "rating",
+    "score",
+    "first_win_share",
+    "consistency",
+    "longer_wins_share",
+    "self_preference",
+    "self_ci_low",
+    "self_ci_high",
+    "flip_count",
+    "agreement",
+    "agreement_without_ties",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "fleiss_kappa_without_ties",
+    "beta",
+    "ci_low",
+    "ci_high",
+    "ci",
+    "rank_change",
+    "rating_uncontrolled",
+    "own_win_rate",
+    "reference_win_rate",
+    "rating_gap",
+    "flip_share",
+    "verified",
+)
+_TEXT_MIN_WIDTH = 12  # a column of prose (prompts, descriptions) may wrap down to this, never inside a word
+
+
+def _drop_order(columns: Sequence[str], candidates: list[int]) -> list[int]:
+    """The droppable columns' indexes in the order a narrow terminal leaves them out."""
+    rank = {name: place for place, name in enumerate(KEEP_ORDER)}
+    unranked = [i for i in reversed(candidates) if columns[i] not in rank]
+    ranked = sorted((i for i in candidates if columns[i] in rank), key=lambda i: -rank[columns[i]])
+    return unranked + ranked
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A table that fits the terminal without folding a number or a name across lines: prose columns wrap,
-    and when the rest is still too wide the rightmost other columns are left out, with a note saying which
-    (--format json/csv, or a wider terminal, shows them)."""
+    """A table that fits the terminal without folding a number or a name across lines: prose columns wrap
+    between words, and when the rest is still too wide other columns are left out (KEEP_ORDER says which go
+    last), with a note saying which (--format json/csv, or a wider terminal, shows them)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -49,14 +107,26 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
 
     def width(i: int) -> int:  # rich draws each column with one space of padding each side and a border
         natural = max([len(columns[i]), *(len(row[i]) for row in cells)])
-        return (min(natural, _TEXT_MIN_WIDTH) if i in prose else natural) + 3
+        if i in prose:  # wraps between words: no narrower than its longest word
+            longest_word = max((len(word) for row in cells for word in row[i].split()), default=0)
+            natural = min(natural, max(_TEXT_MIN_WIDTH, longest_word))
+        return natural + 3
 
     shown = list(range(len(columns)))
-    while sum(width(i) for i in shown) + 1 > console.width:
-        droppable = [i for i in shown[1:] if i not in prose and columns[i] not in _IDENTITY_COLUMNS]
-        if not droppable:
-            break
-        shown.remove(droppable[-1])
+    candidates = [i for i in shown[1:] if i not in prose and columns[i] not in _IDENTITY_COLUMNS]
+    ranked = [i for i in candidates if columns[i] in KEEP_ORDER]
+    if ranked:  # the table's headline column (its sort key) stays whatever the width
+        candidates.remove(min(ranked, key=lambda i: KEEP_ORDER.index(columns[i])))
+    drop_order = _drop_order(columns, candidates)
+    while sum(width(i) for i in shown) + 1 > console.width and drop_order:
+        dropped = drop_order.pop(0)
+        shown.remove(dropped)
+        if columns[dropped].endswith("_high"):  # an interval goes whole
+            low = columns[dropped].removesuffix("_high") + "_low"
+            partner = next((i for i in drop_order if columns[i] == low), None)
+            if partner is not None:
+                drop_order.remove(partner)
+                shown.remove(partner)
     table = Table(title=title, title_justify="left")
     for i in shown:
         table.add_column(columns[i], overflow="fold", no_wrap=i not in prose)
@@ -83,7 +153,8 @@ def print_records(records: list[dict], fmt: str, title: str = "", columns: Seque
         writer.writerows(records)
         sys.stdout.write(buffer.getvalue())
     else:
-        print_table(title, columns, [[_cell(r.get(c)) for c in columns] for r in records])
+        formats = {c: _column_format([r.get(c) for r in records]) for c in columns}
+        print_table(title, columns, [[_cell(r.get(c), formats[c]) for c in columns] for r in records])
 
 
 def to_json(data: object) -> str:
@@ -102,9 +173,30 @@ def _finite(value: object) -> object:
     return value
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+def _column_format(values: list[object]) -> str:
+    """One number format for a whole column, so its decimals line up: three decimals when every number in it
+    is below 10 (shares, standard errors, coefficients), one otherwise (percentages, ratings), and no more
+    decimals than its most precise value needs. A column without a fractional number keeps integers as is."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    fractional = [v for v in numbers if isinstance(v, float) and math.isfinite(v)]
+    if not any(isinstance(v, float) for v in numbers):
+        return ""
+    decimals = 3 if all(abs(v) < 10 for v in fractional) else 1
+    needed = max((_decimals_needed(v, decimals) for v in fractional), default=0)
+    return f".{max(needed, 1)}f"
+
+
+def _decimals_needed(value: float, most: int) -> int:
+    text = f"{value:.{most}f}"
+    return len(text.rstrip("0").partition(".")[2])
+
+
+def _cell(value: object, number_format: str = "") -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if number_format and math.isfinite(value):
+            return format(value, number_format)
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     return "n/a" if value is None else str(value)
 
 

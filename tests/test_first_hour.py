@@ -25,7 +25,7 @@ from arena.store import Judgment, ResultsStore
         ("temprature = 0.1", "unknown key 'temprature'; did you mean 'temperature'?"),
         ('quantization = "3bit"', "field 'quantization' must be one of 'none', '8bit', '4bit', got '3bit'"),
         ("max_new_tokens = -5", "field 'max_new_tokens' must be an integer >= 1"),
-        ('extends = "smollm3"', "field 'extends' names no preset: 'smollm3'"),
+        ('extends = "smollm3"', "field 'extends': unknown preset 'smollm3'; did you mean"),
     ],
 )
 def test_a_typo_in_the_models_file_is_caught_when_it_is_read(cli, tmp_path, line, message):

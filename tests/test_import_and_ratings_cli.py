@@ -337,4 +337,4 @@ def test_agreement_between_two_judges(cli, imported, tmp_path):
     single = cli(
         "ratings", "--results", results, "--benchmark", "vicuna80", "--method", "agreement", "--judge", "gpt-4"
     )
-    assert single.code == 2 and "exactly two judges" in single.err
+    assert single.code == 2 and "two or more judges" in single.err

@@ -344,6 +344,40 @@ def test_no_form_field_gives_a_500(cli, rating_server):
     assert len(db.all_votes(engine)) == 1
 
 
+def test_a_field_that_is_not_utf8_is_refused_by_name(cli, rating_server):
+    """comment=\\xff\\xfe, percent-encoded, raw or in a multipart part: 400 naming the field, nothing stored
+    (it used to be stored as the mojibake 'ÿþ'); a comment in any language is still taken."""
+    from urllib.parse import urlencode
+
+    results, engine = rating_server["results"], rating_server["engine"]
+    alice = cli("rate", "add-rater", "alice", "--results", results, *rating_server["db"]).out.strip().rsplit("/", 1)[1]
+    rating_server["start"]()
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=rating_server["base"]) as client:
+        form = _form(client.get(f"/r/{alice}").text)
+        fields = urlencode(form).encode()
+        bodies = [
+            (fields + b"&comment=%FF%FE", urlencoded),
+            (fields + b"&comment=\xff\xfe", urlencoded),
+            (
+                b"".join(
+                    b'--x\r\ncontent-disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v)
+                    for k, v in [*((k, v.encode()) for k, v in form.items()), ("comment", b"\xff\xfe")]
+                )
+                + b"--x--\r\n",
+                {"content-type": "multipart/form-data; boundary=x"},
+            ),
+        ]
+        for body, headers in bodies:
+            response = client.post(f"/r/{alice}/vote", content=body, headers=headers)
+            assert response.status_code == 400, response.text[:300]
+            assert "form field &#39;comment&#39; is not valid UTF-8" in response.text, response.text[:500]
+        assert db.all_votes(engine) == []
+        response = client.post(f"/r/{alice}/vote", data={**form, "comment": "Модель: ясно, café"})
+        assert response.status_code == 303
+    assert [v["comment"] for v in db.all_votes(engine)] == ["Модель: ясно, café"]
+
+
 def test_serve_checks_everything_before_announcing_the_form(cli, rating_server):
     """A busy port, one model, an unknown prompt set: one line each, exit 2, and never "rating form on"."""
     results, models = rating_server["results"], rating_server["models"]

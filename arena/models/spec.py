@@ -4,6 +4,7 @@ fine-tuning stage registered, or inline `BACKEND:TARGET` on the command line."""
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +116,18 @@ def _spec_from_table(name: str, table: dict, where: str) -> ModelSpec:
     if not isinstance(table, dict):
         raise ArenaError(f"{where}: [models.{name}] must be a table")
     check_entry(name, table, where)
-    backend = table.get("backend")
-    if backend not in BACKENDS:
-        raise ArenaError(
-            f"{where}: [models.{name}] field 'backend' must be one of {', '.join(BACKENDS)}, got {backend!r}"
-        )
     extends = table.get("extends")
     if extends is not None and extends not in PRESETS:
+        close = difflib.get_close_matches(extends, list(PRESETS), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ArenaError(
-            f"{where}: [models.{name}] field 'extends' names no preset: {extends!r} "
+            f"{where}: [models.{name}] field 'extends': unknown preset {extends!r}{hint} "
             f"(presets: {', '.join(sorted(PRESETS))})"
         )
+    backend = table.get("backend", PRESETS[extends].backend if extends else None)  # a preset lends its own
+    if backend not in BACKENDS:
+        got = "; it is missing" if backend is None else f", got {backend!r}"
+        raise ArenaError(f"{where}: [models.{name}] field 'backend' must be one of {', '.join(BACKENDS)}{got}")
     options = dict(PRESETS[extends].options) if extends else {}
     options.update({k: v for k, v in table.items() if k not in ENTRY_FIELDS})
     path = table.get("path") or (PRESETS[extends].path if extends else None)
@@ -187,7 +189,7 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
     (hf:PATH_OR_HUB_ID, gguf:FILE.gguf, answers:FILE.jsonl, openai:MODEL_ID, vllm:PATH_OR_HUB_ID)."""
     models = available_models(models_file)
     if name in models:
-        return models[name]
+        return _check_local_path(models[name])
     backend, sep, target = name.partition(":")
     if sep and target:
         if backend == "gguf":
@@ -197,7 +199,7 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
             )
         if backend in BACKENDS:
             label = Path(target).stem if backend == "answers" else target.rstrip("/").split("/")[-1]
-            return ModelSpec(label, backend, target, {})
+            return _check_local_path(ModelSpec(label, backend, target, {}))
     close = difflib.get_close_matches(name, list(models), n=1, cutoff=0.6)
     raise ArenaError(
         f"unknown model '{name}'"
@@ -205,3 +207,22 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
         + f": known models are {', '.join(sorted(models))}; "
         "or write BACKEND:TARGET (hf:, gguf:, answers:, openai:, vllm:)"
     )
+
+
+def _looks_like_a_path(target: str) -> bool:
+    """A local path rather than a hub id ('name' or 'namespace/name'): it starts with /, ./, ../ or ~, uses
+    the system's own separator (Windows), or has more than one '/'."""
+    separators = {os.sep, os.altsep or os.sep} - {"/"}
+    return target.startswith(("/", "./", "../", "~")) or any(s in target for s in separators) or target.count("/") > 1
+
+
+def _check_local_path(spec: ModelSpec) -> ModelSpec:
+    """An hf or vllm model whose path is plainly a local folder that is not there: say so, rather than let
+    the hub reject it as a malformed repository id."""
+    path = spec.path or ""
+    if spec.backend in ("hf", "vllm") and _looks_like_a_path(path) and not Path(path).expanduser().exists():
+        raise ArenaError(
+            f"no such folder {spec.path} (model '{spec.name}': a {spec.backend} model is a local folder or "
+            "a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct)"
+        )
+    return spec

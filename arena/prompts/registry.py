@@ -170,7 +170,7 @@ def user_set_file(name: str) -> Path:
     """Where an import writes a prompt set of its own: a user set, loaded by name like a pulled one."""
     if name == SAMPLE or name in PINNED or not _NAME.match(name):
         raise ArenaError(
-            f"invalid prompt set name '{name}' for an import: use letters, digits, '.', '_' or '-', "
+            f"invalid prompt set name '{name}' for an import: use ASCII letters, digits, '.', '_' or '-', "
             f"and not {', '.join([SAMPLE, *PINNED])}"
         )
     return prompts_dir() / "user" / f"{name}.jsonl"
@@ -235,7 +235,10 @@ def pull_prompt_set(
             f"unknown prompt set '{name}': pinned sets are {', '.join(PINNED)}; to add your own set give --from FILE"
         )
     if name not in PINNED and not _NAME.match(name):
-        raise ArenaError(f"invalid set name '{name}': use letters, digits, '.', '_' or '-'")
+        raise ArenaError(
+            f"invalid set name '{name}': use ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (at most 64, "
+            "starting with a letter or digit)"
+        )
     if from_path is not None and from_path.is_dir():
         from_path, references = _source_folder(name, from_path, references)
     if from_path is not None and not from_path.is_file():

@@ -221,6 +221,8 @@ def _controlled_bt(store: ResultsStore, options: RatingsOptions, protocol: str) 
                 leaderboard.COEFFICIENT_COLUMNS,
             )
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
+    if options.format == "table":  # under the tables, as every other method notes it
+        _note_self_judging(store, options, protocol)
     # JSON: {ratings, coefficients}, every row naming its judge, however many judges. CSV: both tables, one
     # row each, told apart by `table` (the coefficients are part of what the terminal shows).
     ratings = [{"judge": o["judge"], **r} for o in output for r in o["ratings"]]
@@ -238,6 +240,18 @@ def _controlled_bt(store: ResultsStore, options: RatingsOptions, protocol: str) 
             columns,
         )
     return 0
+
+
+def _note_self_judging(store: ResultsStore, options: RatingsOptions, protocol: str) -> None:
+    """The 'judge X is also a contestant' note, from the judgment objects where a panel or --exclude-self
+    chose them, else from the store's columns."""
+    if options.panel or options.exclude_self or options.self_model:
+        panel_commands.note_self_judging(
+            _judgments_viewed(store.judgments(options.benchmark), options, protocol), options
+        )
+        return
+    columns = store.judgment_columns(options.benchmark)
+    panel_commands.note_self_judging_columns(columns, _judges_with(columns, protocol, options.judge), protocol, options)
 
 
 def _rated_matches(matches: Matches, options: RatingsOptions, method: str, title: str):
@@ -342,8 +356,9 @@ def _agreement(stored: list[Judgment], options: RatingsOptions, protocol: str) -
         stored_judges = sorted({(j.judge, j.protocol) for j in stored})
         described = ", ".join(f"{judge} ({judged})" for judge, judged in stored_judges) or "none"
         raise ArenaError(
-            f"--method agreement compares exactly two judges' {protocol} verdicts (give --judge twice); "
-            f"judges stored: {described}"
+            f"--method agreement compares two or more judges' {protocol} verdicts (give --judge once per judge, "
+            f"or none for every judge stored); found {len(judges)}: {', '.join(judges) or 'none'}; judges stored: "
+            f"{described}"
         )
     first, second = (leaderboard.select(stored, protocol, [j]) for j in judges)
     ratings = [

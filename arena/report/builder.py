@@ -162,7 +162,8 @@ def _judge_section(
 
 
 def _held_by(rows: list[dict], matches) -> None:
-    """Each Bradley-Terry place gets "held by N judgments": the fewest whose removal puts the model below above it."""
+    """Each Bradley-Terry place gets "held by N judgments": the fewest whose removal lets the model
+    ranked next below overtake it."""
     from arena.ratings.robustness_command import held_by
 
     texts = held_by(matches)
@@ -242,7 +243,8 @@ def _run_metadata(store: ResultsStore, benchmark: str, prompt_set, judgments: li
             "source": prompt_set.source if prompt_set else "not available locally",
         },
         "generated_from": min(d for d in dates if d) if any(dates) else None,
-        "judgments_dated": [min(j.created for j in judgments), max(j.created for j in judgments)],
+        # an old store's human votes read "YYYY-MM-DD HH:MM:SS" where every other record has a "T"
+        "judgments_dated": [min(stamps := [j.created.replace(" ", "T", 1) for j in judgments]), max(stamps)],
         "report_written": utc_now(),
     }
 

@@ -75,7 +75,7 @@ def vote_judgment(vote: dict, benchmark: str) -> Judgment:
         judgment_id=stable_id(
             "human-vote", benchmark, vote["question_id"], vote["left_model"], vote["right_model"], vote["name"]
         ),
-        created=str(vote["created"]),
+        created=db.iso_utc(vote["created"]),
         meta={"rater": vote["name"], "vote_id": vote["id"], "choice": vote["choice"]},
     )
 

@@ -79,7 +79,14 @@ def _rate(options: RateOptions) -> None:
     if options.action == "serve":
         _serve(options)
         return
-    engine = db.connect(options.db_url)
+    if options.action in ("raters", "export") and db.sqlite_file_missing(options.db_url):
+        _show(options, None)  # a listing creates no database: nothing rated yet
+        return
+    _show(options, db.connect(options.db_url))
+
+
+def _show(options: RateOptions, engine) -> None:
+    """The action on the votes database; `engine` None: there is none yet (the read-only listings only)."""
     if options.action == "add-rater":
         token = db.add_rater(engine, options.name)
         info(f"rater '{options.name}' added; their personal link (keep it secret):")
@@ -88,19 +95,22 @@ def _rate(options: RateOptions) -> None:
         db.revoke_rater(engine, options.name)
         info(f"rater '{options.name}' revoked: their link now answers 403")
     elif options.action == "raters":
-        progress = db.rater_progress(engine)
+        progress = db.rater_progress(engine) if engine is not None else []
+        if not progress and options.format == "table":
+            info(f"no raters yet in {options.shown_db}: add one with `arena rate add-rater NAME`")
+            return
         records = [
             {
                 "rater": r["rater"],
                 "votes": r["votes"],
                 "status": "revoked" if r["revoked"] else "active",
-                "created": str(r["created"]),
+                "created": r["created"],
             }
             for r in progress
         ]
         print_records(records, options.format, "Raters", ["rater", "votes", "status", "created"])
     else:
-        _export(db.all_votes(engine, options.benchmark), options.format)
+        _export(db.all_votes(engine, options.benchmark) if engine is not None else [], options.format)
 
 
 def _serve(options: RateOptions) -> None:
@@ -165,7 +175,7 @@ def _export(votes: list[dict], fmt: str) -> None:
                     v["right_model"],
                     v["choice"],
                     v["comment"],
-                    str(v["created"]),
+                    db.iso_utc(v["created"]),
                 ),
                 strict=True,
             )

@@ -88,12 +88,35 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | str) -> str:
+    """A stored time as every other record in the results store writes it (ISO 8601 with 'T', milliseconds
+    and +00:00): SQLite hands back naive datetimes, which are UTC here, and str() of one has a space."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def default_db_url(results: Path) -> str:
     return f"sqlite:///{(results / 'human_ratings.sqlite').resolve()}"
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """A SQLite URL whose file does not exist (yet): a read-only listing has nothing to read and must not
+    create it."""
+    parsed = engine_url(url)
+    path = parsed.database
+    return parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(str(path)).exists()
 
 
 def engine_url(url: str) -> URL:
@@ -189,7 +212,7 @@ def rater_progress(engine: Engine, benchmark: str | None = None) -> list[dict]:
     )
     with engine.connect() as db:
         return [
-            {"rater": name, "votes": done, "revoked": bool(revoked), "created": str(created)}
+            {"rater": name, "votes": done, "revoked": bool(revoked), "created": iso_utc(created)}
             for name, revoked, created, done in db.execute(query)
         ]
 

@@ -17,7 +17,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from arena.errors import ArenaError
 from arena.report.safe_markdown import render_markdown
@@ -146,6 +146,18 @@ def create_app(settings: RateSettings, trusted_proxies: TrustedProxies = Trusted
             return refuse(403, "This link is not valid (unknown or revoked).")
         if not limiter.allow(token):
             return refuse(429, "Too many votes in a short time; wait a moment and try again.")
+        body = await request.body()  # kept: request.form() below parses these same bytes
+        if len(body) > MAX_FORM_BYTES:  # a body sent without a content-length
+            return refuse(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
+        invalid = not_utf8_field(request.headers.get("content-type", ""), body)
+        if invalid is not None:
+            known = invalid in ("assignment", "csrf", "choice", "comment")
+            return refuse(
+                400,
+                f"The form field '{invalid}' is not valid UTF-8 text."
+                if known
+                else "A form field is not valid UTF-8 text.",
+            )
         try:
             form = await request.form()
         except Exception:  # the multipart parser's own errors for a body that is not a form
@@ -222,6 +234,34 @@ def same_origin(origin: str, scheme: str, host: str) -> bool:
         )
     except ValueError:  # a malformed port in either
         return False
+
+
+def not_utf8_field(content_type: str, body: bytes) -> str | None:
+    """The name of the first form field whose value is not valid UTF-8, else None. The form parser would turn
+    such bytes into replacement characters or Latin-1 mojibake ('\\xff\\xfe' stored as 'ÿþ'); the vote is
+    refused instead. Reads URL-encoded and multipart bodies; file parts are refused later anyway."""
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    fields: list[tuple[bytes, bytes]] = []
+    if media_type == "application/x-www-form-urlencoded":
+        for pair in body.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            fields.append((unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" "))))
+    elif media_type == "multipart/form-data":
+        boundary = re.search(r'boundary="?([^";]+)"?', parameters)
+        if boundary is None:
+            return None  # not a form the parser reads: it refuses it itself
+        for part in body.split(b"--" + boundary.group(1).encode("latin-1")):
+            headers, separator, value = part.partition(b"\r\n\r\n")
+            named = re.search(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"', headers)
+            if separator and named is not None and b"filename=" not in headers:
+                fields.append((named.group(1), value.removesuffix(b"\r\n")))
+    for name, value in fields:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return name.decode("utf-8", errors="replace")
+    return None
 
 
 class ForwardedHeaders:
