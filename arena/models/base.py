@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from arena.errors import ArenaError
 from arena.prompts.records import Message
@@ -109,14 +111,32 @@ def check_loadable(spec, dry_run: bool = False) -> None:
     """Stop before anything is written when the model cannot load here. A dry run loads no model, so there
     what stops the real run (no GPU on this machine, say) is a warning beside the plan, not an error."""
     _import_backend(spec.backend)
-    if spec.backend not in _CHECKS:
-        return
     try:
-        _CHECKS[spec.backend](spec)
+        _check_local_folder(spec)
+        if spec.backend in _CHECKS:
+            _CHECKS[spec.backend](spec)
     except ArenaError as exc:
         if not dry_run:
             raise
         logger.warning("the dry run plans it, but the real run cannot load this model here: %s", exc)
+
+
+def _looks_like_a_path(target: str) -> bool:
+    """A local path rather than a hub id ('name' or 'namespace/name'): it starts with /, ./, ../ or ~, uses
+    the system's own separator (Windows), or has more than one '/'."""
+    separators = {os.sep, os.altsep or os.sep} - {"/"}
+    return target.startswith(("/", "./", "../", "~")) or any(s in target for s in separators) or target.count("/") > 1
+
+
+def _check_local_folder(spec) -> None:
+    """An hf or vllm model whose path is plainly a local folder that is not there: say so, rather than let
+    the hub reject it as a malformed repository id."""
+    path = spec.path or ""
+    if spec.backend in ("hf", "vllm") and _looks_like_a_path(path) and not Path(path).expanduser().exists():
+        raise ArenaError(
+            f"no such folder {spec.path} (model '{spec.name}': a {spec.backend} model is a local folder or "
+            "a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct)"
+        )
 
 
 def _import_backend(backend: str) -> None:

@@ -4,7 +4,6 @@ fine-tuning stage registered, or inline `BACKEND:TARGET` on the command line."""
 from __future__ import annotations
 
 import difflib
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +188,7 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
     (hf:PATH_OR_HUB_ID, gguf:FILE.gguf, answers:FILE.jsonl, openai:MODEL_ID, vllm:PATH_OR_HUB_ID)."""
     models = available_models(models_file)
     if name in models:
-        return _check_local_path(models[name])
+        return models[name]
     backend, sep, target = name.partition(":")
     if sep and target:
         if backend == "gguf":
@@ -199,7 +198,7 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
             )
         if backend in BACKENDS:
             label = Path(target).stem if backend == "answers" else target.rstrip("/").split("/")[-1]
-            return _check_local_path(ModelSpec(label, backend, target, {}))
+            return ModelSpec(label, backend, target, {})
     close = difflib.get_close_matches(name, list(models), n=1, cutoff=0.6)
     raise ArenaError(
         f"unknown model '{name}'"
@@ -207,22 +206,3 @@ def resolve_model(name: str, models_file: Path | None = None) -> ModelSpec:
         + f": known models are {', '.join(sorted(models))}; "
         "or write BACKEND:TARGET (hf:, gguf:, answers:, openai:, vllm:)"
     )
-
-
-def _looks_like_a_path(target: str) -> bool:
-    """A local path rather than a hub id ('name' or 'namespace/name'): it starts with /, ./, ../ or ~, uses
-    the system's own separator (Windows), or has more than one '/'."""
-    separators = {os.sep, os.altsep or os.sep} - {"/"}
-    return target.startswith(("/", "./", "../", "~")) or any(s in target for s in separators) or target.count("/") > 1
-
-
-def _check_local_path(spec: ModelSpec) -> ModelSpec:
-    """An hf or vllm model whose path is plainly a local folder that is not there: say so, rather than let
-    the hub reject it as a malformed repository id."""
-    path = spec.path or ""
-    if spec.backend in ("hf", "vllm") and _looks_like_a_path(path) and not Path(path).expanduser().exists():
-        raise ArenaError(
-            f"no such folder {spec.path} (model '{spec.name}': a {spec.backend} model is a local folder or "
-            "a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct)"
-        )
-    return spec
