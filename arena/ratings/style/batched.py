@@ -6,16 +6,41 @@ A compiled fit pays once per process to import numba and load its cached kernels
 takes. Below `arena.ratings.style.fit._NUMPY_MAX_CELLS` (matches × fits) this module does the work instead,
 vectorised across bootstrap resamples rather than compiled per resample:
 
-- The point fit is the same centred Newton method (the rank-one term 11ᵀ/n on the θ block fills the null space
-  of a common shift of θ; the same ridge, step clipping and stopping rule), so it lands where the compiled
-  `_newton` does, to rounding.
+- The point fit is the same damped, centred Newton method (below; the same ridge, step bound, line search and
+  stopping rule), so it lands where the compiled `_newton` does, to rounding.
 - Each resample is drawn exactly as the compiled `_draw_counts` draws it: as many uniform match indices as
   there are matches, from SplitMix64 started at the resample's own seed (`arena.ratings.random_draws`), here
   for every resample of a chunk at once, counted with one bincount.
-- The resamples of a chunk are then fitted together: batched Newton steps from the full-data fit, a resample
-  dropping out of the batch once its step is below the tolerance. The compiled path gets there by chord
-  steps instead; both end at the resample's own maximum-likelihood fit within the tolerance (1e-4 log-odds,
-  0.02 rating points), so the intervals agree to that.
+- The resamples of a chunk are then fitted together: batched damped Newton steps from the full-data fit, each
+  resample with its own line search, dropping out of the batch once its step is below the tolerance. The
+  compiled path gets there by chord steps instead; both end at the resample's own maximum-likelihood fit
+  within the tolerance (1e-4 log-odds, 0.02 rating points, on a well-conditioned fit), so the intervals agree
+  to that.
+
+The Newton method, both engines' (Boyd & Vandenberghe, "Convex Optimization", 2004, §9.5: Newton's method
+with a backtracking line search; Nocedal & Wright, "Numerical Optimization", 2nd ed. 2006, §3.1 and §3.5: the
+Armijo sufficient-increase condition, backtracking). The objective is the log-likelihood minus the ridge's
+½·ρ·‖x‖², x = (θ, β): concave, strictly so with the ridge. Its Newton direction δ = H⁻¹g (g the gradient, H the
+negative Hessian plus ρ, plus the rank-one term 11ᵀ/n on the θ block that fills the null space of a common
+shift of θ) goes uphill whatever the start: H is positive definite, so gᵀδ = gᵀH⁻¹g > 0. Each iteration
+then
+1. stops if δ's largest component is below the tolerance (taking δ: Newton's error after it is of order
+   its square);
+2. scales δ as a whole, keeping its direction, so that no component exceeds `_MAX_STEP` log-odds (a cap on
+   how far one linearisation is trusted; it also keeps e^z finite);
+3. halves the step t·δ, from t = 1, until the objective rises by at least `_SUFFICIENT_RISE` · t · gᵀδ, the
+   rise from the first-order term, allowing for rounding (`_ROUNDING`). Each match's log-likelihood is
+   computed to its relative precision and the differences are summed, not two totals subtracted, so the
+   test sees rises far below the total's last digit.
+Near the maximum the full Newton step passes the test at once, so the method is plain Newton there
+(quadratic convergence) and a well-conditioned fit ends where undamped Newton ends. Away from it every step
+raises the objective, so the iteration cannot cycle, and on a strictly concave objective with a Lipschitz
+Hessian it converges from any start (Boyd & Vandenberghe §9.5.3). The step used to be clipped component by
+component, which changes its direction and can point downhill: with a style feature nearly determined by which
+models meet (the likelihood a long, narrow ridge) it bounced between two points for all 60 iterations and
+returned β = 0, where the maximum lay near β = −40. A fit that still has not converged after
+`_MAX_ITERATIONS`, or that finds no rise along its direction (rounding), is returned as such (`Fits`), and
+`arena.ratings.style.fit` says so.
 
 Layout (shared with the compiled kernels): each match is written with the lower model index first (covariates
 negated and outcome flipped when swapped: the likelihood is the same) and matches are sorted by pair, so θ_A −
@@ -29,20 +54,34 @@ kernels' own file, so after changing them clear the cached kernels (`style/__pyc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from arena.ratings.random_draws import splitmix64, unit
 
 _RIDGE = 1e-9  # a whisper of L2 keeps a model that won (or lost) everything finite
-_MAX_STEP = 4.0
+_MAX_STEP = 4.0  # no component of one step beyond this, in log-odds (the whole step scaled down to it)
 # Largest step, in log-odds. Newton's error after a step of 1e-4 is of order 1e-8; chord steps that at least
 # halve (enforced) leave less than the last step, 1e-4 log-odds = 0.02 rating points (measured: under 2e-5).
 _TOLERANCE = 1e-4
 _MAX_ITERATIONS = 60
+_SUFFICIENT_RISE = 1e-4  # Armijo's constant (Nocedal & Wright's usual value): a Newton step near the top gives ½
+_MAX_HALVINGS = 30  # a step 2⁻³⁰ of Newton's that still does not rise: the likelihood is flat there to rounding
+# A change in the log-likelihood this small relative to it (summed |ℓ| over the matches) is rounding: a step
+# that does not lower it by more passes the rise test (the approximate Armijo condition of Hager & Zhang 2005,
+# with a tolerance at rounding level instead of their 1e-6), so that a flat direction does not stall the fit.
+_ROUNDING = 1e-12
 # Resamples × matches worked on at once: each array 512 kB, so a step's passes stay in the CPU's cache (measured
 # on 8 models, 5,000 matches, 1,000 resamples: 0.20 s at 2¹⁶, 0.45 s at 2¹⁸).
 _CELLS_PER_CHUNK = 1 << 16
+
+
+class Fits(NamedTuple):
+    """What an engine's fit returns: the parameters, θ centred then β, and whether Newton converged."""
+
+    params: np.ndarray  # (n + k,) for one fit, (fits, n + k) for resamples
+    converged: np.ndarray | bool  # a bool for one fit, (fits,) bools for resamples
 
 
 @dataclass(frozen=True)
@@ -94,6 +133,18 @@ def resample_counts(data: CovariateMatches, seeds: np.ndarray) -> np.ndarray:
     return np.bincount(drawn.ravel(), minlength=len(seeds) * size).reshape(len(seeds), size).astype(np.float64)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """P(low beats high) from the predictor, saturating at |z| = 40 as the kernels' sigmoid does."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+def _log_likelihood(z: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """Each match's log-likelihood y·log σ(z) + (1 − y)·log σ(−z), written −(log(1 + e^−|z|) + y·max(−z, 0) +
+    (1 − y)·max(z, 0)) so that it keeps its relative precision however well the match is predicted (y·z −
+    log(1 + eᶻ) would lose it to cancellation): a change of 1e-12 in it is still seen."""
+    return -(np.log1p(np.exp(-np.abs(z))) + outcome * np.maximum(-z, 0.0) + (1.0 - outcome) * np.maximum(z, 0.0))
+
+
 class _Design:
     """What every Newton step reads, prepared once per fit: the covariates in float64 (the kernels widen each
     float32 value the same way), the run lengths, and the (runs, models) incidence +1 at low, −1 at high that
@@ -116,13 +167,17 @@ class _Design:
         self.incidence[np.arange(runs), data.high] = -1.0
         self.products = (self.features[:, None, :] * self.features[None, :, :]).reshape(self.k * self.k, -1)
 
-    def probability(self, params: np.ndarray) -> np.ndarray:
-        """(fits, matches) P(low beats high) under each row of params, the kernels' sums in their order."""
+    def predictor(self, params: np.ndarray) -> np.ndarray:
+        """(fits, matches) logit P(low beats high) under each row of params, the kernels' sums in their order."""
         theta = params[:, : self.n]
         z = np.repeat(theta[:, self.low] - theta[:, self.high], self.lengths, axis=1)
         for f in range(self.k):
             z += params[:, self.n + f, None] * self.features[f]
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+        return z
+
+    def log_likelihood(self, z: np.ndarray) -> np.ndarray:
+        """(fits, matches) each match's log-likelihood (unweighted) at the predictors z."""
+        return _log_likelihood(z, self.outcome)
 
     def gradient(self, residual: np.ndarray, params: np.ndarray) -> np.ndarray:
         """From per-match residuals w·(y − p): a sum per pair run for θ, a dot per feature for β."""
@@ -154,42 +209,86 @@ class _Design:
         return system
 
 
-def _newton(design: _Design, counts: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """Newton's method on every row of params (fits, n + k) at once, each with its own counts (fits, matches);
-    a row leaves the batch once its largest (clipped) step is below the tolerance, as in the kernels."""
+def _newton(design: _Design, counts: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton (see the module's docstring) on every row of params (fits, n + k) at once, each with its
+    own counts (fits, matches), in place -> (params, converged): a row leaves the batch once its Newton step
+    is below the tolerance (that last step applied), or unconverged when no step along its Newton direction
+    raises its objective any more or the iterations run out; the kernels' `_newton`, row by row."""
+    converged = np.zeros(len(params), dtype=bool)
     active = np.arange(len(params))
+    z = design.predictor(params)
+    likelihood = design.log_likelihood(z)  # per match, at each row's current parameters
     for _ in range(_MAX_ITERATIONS):
         if not len(active):
             break
         rows, weights = params[active], counts[active]
-        p = design.probability(rows)
+        p = _sigmoid(z)
         gradient = design.gradient(weights * (design.outcome - p), rows)
         step = np.linalg.solve(design.system(weights * p * (1.0 - p)), gradient[:, :, None])[:, :, 0]
-        step = np.clip(step, -_MAX_STEP, _MAX_STEP)
-        params[active] = rows + step
-        active = active[np.abs(step).max(axis=1) >= _TOLERANCE]
-    return params
+        largest = np.abs(step).max(axis=1)
+        done = largest < _TOLERANCE
+        params[active[done]] = rows[done] + step[done]
+        converged[active[done]] = True
+        going = ~done
+        active, rows, weights, z, likelihood = (x[going] for x in (active, rows, weights, z, likelihood))
+        step = step[going] * np.minimum(1.0, _MAX_STEP / largest[going])[:, None]
+        slope = np.einsum("sp,sp->s", gradient[going], step)
+        slack = _ROUNDING * np.einsum("sm,sm->s", weights, np.abs(likelihood))
+        # Backtracking: halve each row's step until its objective rises enough (Armijo).
+        length, pending, accepted = np.ones(len(active)), np.arange(len(active)), np.zeros(len(active), dtype=bool)
+        for _ in range(_MAX_HALVINGS):
+            move = length[pending, None] * step[pending]
+            trial = rows[pending] + move
+            after = design.predictor(trial)
+            trial_likelihood = design.log_likelihood(after)
+            change = np.einsum("sm,sm->s", weights[pending], trial_likelihood - likelihood[pending])
+            change -= 0.5 * _RIDGE * np.einsum("sp,sp->s", move, 2.0 * rows[pending] + move)  # ½ρ(‖x'‖² − ‖x‖²)
+            rise = change >= _SUFFICIENT_RISE * length[pending] * slope[pending] - slack[pending]
+            taken = pending[rise]
+            rows[taken], z[taken], likelihood[taken] = trial[rise], after[rise], trial_likelihood[rise]
+            accepted[taken] = True
+            pending = pending[~rise]
+            if not len(pending):
+                break
+            length[pending] *= 0.5
+        params[active] = rows
+        # A row with no rise left stays where it is, unconverged.
+        active, z, likelihood = active[accepted], z[accepted], likelihood[accepted]
+    return params, converged
 
 
-def fit_with_covariates(data: CovariateMatches, counts: np.ndarray | None = None) -> np.ndarray:
+def fit_with_covariates(data: CovariateMatches, counts: np.ndarray | None = None) -> Fits:
     """Maximum-likelihood θ (centred) then β, ties as half a win each way; `counts`: how often each match
     counts (default once)."""
     count = len(data.outcome)
     weights = np.ones((1, count)) if counts is None else np.asarray(counts, dtype=np.float64).reshape(1, count)
-    params = _newton(_Design(data), weights, np.zeros((1, data.n_models + data.features.shape[0])))[0]
+    params, converged = _newton(_Design(data), weights, np.zeros((1, data.n_models + data.features.shape[0])))
+    params = params[0]
     params[: data.n_models] -= params[: data.n_models].mean()
-    return params
+    return Fits(params, bool(converged[0]))
 
 
-def bootstrap_fits(data: CovariateMatches, point: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+def curvature(data: CovariateMatches, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gradient, system) of the fit at params, every match once: the system is the negative Hessian plus the
+    ridge and 11ᵀ/n on the θ block, so solve(system, gradient) is the Newton step from there and the β block
+    of its inverse the coefficients' covariance (the observed information's; the 11ᵀ/n term, along which no
+    feature moves, leaves that block alone)."""
+    design, params = _Design(data), np.asarray(params, dtype=np.float64).reshape(1, -1)
+    weights, p = np.ones((1, len(data.outcome))), _sigmoid(design.predictor(params))
+    return design.gradient(weights * (design.outcome - p), params)[0], design.system(weights * p * (1.0 - p))[0]
+
+
+def bootstrap_fits(data: CovariateMatches, point: np.ndarray, seeds: np.ndarray) -> Fits:
     """One fit per seed, each on its own multinomial resample of the matches -> (seeds, n + k), θ centred:
     the compiled `bootstrap_fits`' resamples, a chunk of them at a time."""
     design, seeds = _Design(data), np.asarray(seeds, dtype=np.uint64).reshape(-1)
     chunk = max(1, _CELLS_PER_CHUNK // max(1, len(data.outcome)))
-    parts = [np.empty((0, len(point)))]
+    parts, flags = [np.empty((0, len(point)))], [np.empty(0, dtype=bool)]
     for low in range(0, len(seeds), chunk):
         part = seeds[low : low + chunk]
-        parts.append(_newton(design, resample_counts(data, part), np.tile(point, (len(part), 1))))
+        params, converged = _newton(design, resample_counts(data, part), np.tile(point, (len(part), 1)))
+        parts.append(params)
+        flags.append(converged)
     params = np.concatenate(parts)
     params[:, : data.n_models] -= params[:, : data.n_models].mean(axis=1, keepdims=True)
-    return params
+    return Fits(params, np.concatenate(flags))

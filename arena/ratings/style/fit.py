@@ -9,7 +9,8 @@ Two engines do the fitting, as for the paper's Elo: small inputs go to `arena.ra
 resamples fitted together), larger ones to the compiled kernels of `arena.ratings.style.kernels` (numba,
 imported only then: starting numba costs about half a second, most of a small report). Both draw the very same
 resamples and end every fit at its maximum-likelihood estimate within the fit's tolerance, so which one ran
-shows only in the last digits.
+shows only in the last digits. Both fit by a damped Newton method that converges from any start (described in
+`batched`).
 
 The length-controlled win rate against a baseline (AlpacaEval 2.0's) is `arena.ratings.length_controlled`.
 """
@@ -77,13 +78,14 @@ def controlled_bt(
     anchor_index = matches.index(anchor) if anchor else None
     data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
     engine = _engine(count, bootstrap)
-    point = engine.fit_with_covariates(data)
+    point = engine.fit_with_covariates(data).params
     rating = to_elo_scale(point[:n], anchor_index)
     if bootstrap <= 0:
         return ControlledFit(
             summarize(matches.models, rating[None, :], rating), tuple(names), point[n:], point[n:], point[n:]
         )
-    samples = engine.bootstrap_fits(data, point, np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap))
+    seeds = np.random.default_rng([seed, 2]).bit_generator.random_raw(bootstrap)
+    samples = engine.bootstrap_fits(data, point, seeds).params
     low, high = np.percentile(samples[:, n:], [2.5, 97.5], axis=0)
     return ControlledFit(
         summarize(matches.models, to_elo_scale(samples[:, :n], anchor_index), rating),
