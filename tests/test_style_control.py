@@ -517,3 +517,166 @@ def test_a_nearly_collinear_feature_is_fitted_to_its_maximum_likelihood_by_both_
     seeds = np.random.default_rng([0, 2]).bit_generator.random_raw(200)
     assert bootstrap_fits(data, compiled.params, seeds).converged.all()
     assert batched.bootstrap_fits(data, compiled.params, seeds).converged.all()
+
+
+def test_unidentified_features_are_named_with_the_reason():
+    from arena.ratings.style.fit import style_warning
+
+    matches, d, _ = _startup_matches()
+    fit = controlled_bt(matches, np.c_[d, np.zeros((len(d), 2))], ("length", "headers", "bold"), bootstrap=50)
+    kinds = {p.feature: p.kind for p in fit.problems}
+    assert kinds == {"length": "collinear", "headers": "constant", "bold": "constant"}
+    length = fit.problems[0]
+    assert length.explained > 0.99 and length.uncertainty > 1 and abs(length.beta + 40.5) < 0.1
+    assert fit.converged and not fit.trustworthy and fit.alarming
+    assert [fit.note(f) for f in fit.features] == ["not identifiable", "no differences", "no differences"]
+    message = style_warning(fit, "gpt-4")
+    assert message.startswith("judge gpt-4: the style-controlled ratings are not to be trusted: length is almost ")
+    assert "determined by which models meet (99.8% of its differences)" in message
+    assert "differ in headers and bold, so their coefficients cannot be estimated" in message
+
+    # A feature with no differences at all leaves the ratings alone: a note, not a warning.
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, 400)
+    b = (a + rng.integers(1, 4, 400)) % 4
+    y = rng.choice([0.0, 0.5, 1.0], 400)
+    plain = Matches(tuple("wxyz"), a, b, y, {})
+    length = rng.uniform(-0.5, 0.5, 400)
+    fit = controlled_bt(plain, np.c_[length, np.zeros(400)], ("length", "bold"), bootstrap=0)
+    assert [p.kind for p in fit.problems] == ["constant"] and fit.trustworthy and not fit.alarming
+    assert style_warning(fit, "j").startswith("judge j: style control: no two answers judged against each other")
+
+    # A feature fixed by the pairing (one value per pair, adding up round every cycle): any β fits.
+    exact = np.array([0.4, -0.1, 0.7, 0.2])[a] - np.array([0.4, -0.1, 0.7, 0.2])[b]
+    fit = controlled_bt(plain, np.c_[length, exact], ("length", "lists"), bootstrap=0)
+    assert [(p.feature, p.kind) for p in fit.problems] == [("lists", "collinear")]
+    assert "lists is fully determined by which models meet" in style_warning(fit, "j")
+
+    # The answer with more headers won every match in which the answers differ in headers: β runs off.
+    headers = np.zeros(400)
+    headers[:30] = rng.choice([-1.0, 1.0], 30)
+    separated = Matches(tuple("wxyz"), a, b, np.where(headers != 0, (headers > 0).astype(float), y), {})
+    fit = controlled_bt(separated, np.c_[length, headers], ("length", "headers"), bootstrap=0)
+    assert [(p.feature, p.kind) for p in fit.problems] == [("headers", "unbounded")] and fit.beta[1] > 10
+    assert "the answer with more headers won, or lost, nearly every match" in style_warning(fit, "j")
+
+
+def test_a_fit_that_runs_out_of_iterations_says_what_was_still_moving():
+    """Tiny differences (±0.02) and the answer with more always winning: β heads for infinity (the ridge holds
+    it near 1,000), further than 60 bounded steps reach. Both engines say so; the message names the feature."""
+    from arena.ratings.style.fit import style_warning
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3, 120)
+    b = (a + rng.integers(1, 3, 120)) % 3
+    tiny = rng.uniform(-0.02, 0.02, 120)
+    matches = Matches(tuple("xyz"), a, b, (tiny > 0).astype(float), {})
+    data = covariate_matches(a, b, matches.outcome, tiny[:, None], 3)
+    assert not fit_with_covariates(data).converged and not batched.fit_with_covariates(data).converged
+    fit = controlled_bt(matches, tiny[:, None], ("bold",), bootstrap=20)
+    assert not fit.converged and fit.still_moving == ("the coefficient of bold",) and fit.unconverged_resamples
+    message = style_warning(fit, "j")
+    assert "did not converge in 60 Newton steps: the coefficient of bold was still running off" in message
+    assert "resamples did not converge" in message
+
+
+def test_well_identified_fits_raise_no_problem():
+    rng = np.random.default_rng(11)
+    n, m = 5, 20_000  # length 99% determined by which models meet (one of them writes ten times more) ...
+    verbosity = np.array([200, 200, 200, 200, 2000.0])
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    d = normalised_difference(rng.poisson(verbosity[a]).astype(float), rng.poisson(verbosity[b]).astype(float))
+    y = (rng.random(m) < 1 / (1 + np.exp(-(np.linspace(1, -1, n)[a] - np.linspace(1, -1, n)[b] + 2.5 * d)))).astype(
+        float
+    )
+    fit = controlled_bt(Matches(tuple(f"m{i}" for i in range(n)), a, b, y, {}), d[:, None], ("length",), bootstrap=0)
+    assert fit.problems == () and fit.trustworthy  # ... but 20,000 judgments pin its coefficient down
+
+
+def _startup_store(root):
+    """benchmarks/startup.py's report store (questions named q0..q16): see `_startup_matches`."""
+    import itertools
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    store = ResultsStore(root)
+    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
+    store.save_answers(
+        [
+            Answer("styled", q, m, [f"answer of {m} to {q}. " * (5 + 7 * i)])
+            for q in questions
+            for i, m in enumerate(models)
+        ]
+    )
+    pairs = itertools.product(questions, itertools.permutations(models, 2))
+    store.save_judgments(
+        [
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie")[n % 3])
+            for n, (q, (a, b)) in enumerate(pairs)
+        ]
+    )
+    return store
+
+
+def test_the_ratings_command_and_the_report_warn_of_an_unidentifiable_style_feature(tmp_path, cli):
+    import json
+
+    _startup_store(tmp_path / "r")
+    common = ("--benchmark", "styled", "--results", tmp_path / "r", "--bootstrap", "100")
+    result = cli("ratings", "--method", "bt", "--control", "length", *common)
+    err = " ".join(result.err.split())  # the terminal wraps long lines
+    assert result.code == 0  # the tables are still printed, marked
+    assert err.count("arena: warning:") == 1
+    assert (
+        "arena: warning: judge gpt-4: the style-controlled ratings are not to be trusted: length is almost fully "
+        "determined by which models meet (99.8% of its differences), so its coefficient is not identifiable from "
+        "these judgments (the fit puts it at -40.5" in err
+    )
+    assert "UNRELIABLE, see the warning above" in " ".join(result.out.split()) and "not identifiable" in result.out
+
+    data = json.loads(cli("ratings", "--method", "bt", "--control", "length", "--format", "json", *common).out)
+    assert len(data["warnings"]) == 1 and "length is almost fully determined" in data["warnings"][0]
+    assert data["coefficients"][0]["note"] == "not identifiable" and data["coefficients"][0]["beta"] < -40
+
+    styled = cli("ratings", "--method", "bt", "--control", "style", *common)
+    err = " ".join(styled.err.split())
+    assert styled.code == 0 and err.count("arena: warning:") == 1
+    assert "no two answers judged against each other differ in headers, lists and bold" in err
+
+    bias = cli("ratings", "--method", "bias", *common)
+    err = " ".join(bias.err.split())
+    assert bias.code == 0 and "judge gpt-4: the length preference (length_beta) is not to be trusted" in err
+
+    report = cli("report", "--benchmark", "styled", "--results", tmp_path / "r", "--out", tmp_path / "rep")
+    assert report.code == 0 and "length is almost fully determined" in " ".join(report.err.split())
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert page.count('class="warning"') == 2  # the style-controlled view and the length preference
+    assert "not identifiable" in page
+
+
+def test_no_warning_when_each_models_answers_vary_in_length(tmp_path, cli):
+    import itertools
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    store = ResultsStore(tmp_path / "r")
+    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
+    store.save_answers(
+        [
+            Answer("styled", q, m, ["word " * (20 + (37 * i + 53 * k) % 90)])
+            for k, q in enumerate(questions)
+            for i, m in enumerate(models)
+        ]
+    )
+    pairs = itertools.product(questions, itertools.permutations(models, 2))
+    store.save_judgments(
+        [
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie", "A")[n % 4])
+            for n, (q, (a, b)) in enumerate(pairs)
+        ]
+    )
+    result = cli(
+        "ratings", "--method", "bt", "--control", "length", "--benchmark", "styled", "--results", tmp_path / "r"
+    )
+    assert result.code == 0 and "warning" not in result.err and "UNRELIABLE" not in result.out
