@@ -680,3 +680,66 @@ def test_no_warning_when_each_models_answers_vary_in_length(tmp_path, cli):
         "ratings", "--method", "bt", "--control", "length", "--benchmark", "styled", "--results", tmp_path / "r"
     )
     assert result.code == 0 and "warning" not in result.err and "UNRELIABLE" not in result.out
+
+
+def _strong_ratings_data(seed: int):
+    """Models far apart (θ ~ ±5 log-odds), strong style effects, few matches: Newton's first steps overshoot."""
+    rng = np.random.default_rng(seed)
+    n, m, k = 4, 40, 2
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    features = rng.uniform(-1, 1, (m, k))
+    z = rng.normal(0, 5, n)[a] - rng.normal(0, 5, n)[b] + features @ rng.normal(0, 2, k)
+    y = (rng.random(m) < 1 / (1 + np.exp(-z))).astype(float)
+    return a, b, y, features, n
+
+
+def test_overshooting_steps_are_halved_and_both_engines_reach_the_maximum(monkeypatch):
+    """Where the bounds cannot vouch for a step, it is halved until the objective rises; both engines then end
+    at the maximum (the objective is strictly concave: where the next Newton step is below the tolerance),
+    together, also where a separated model or feature leaves only the ridge to hold it."""
+    halved = []
+    backtrack = batched._backtrack
+    monkeypatch.setattr(batched, "_backtrack", lambda *args: (halved.append(1), backtrack(*args))[1])
+    reached = 0
+    for seed in range(8):
+        a, b, y, features, n = _strong_ratings_data(seed)
+        data = covariate_matches(a, b, y, features, n)
+        numpy_fit, compiled = batched.fit_with_covariates(data), fit_with_covariates(data)
+        assert numpy_fit.converged == compiled.converged
+        if not compiled.converged:  # separated so far that 60 bounded steps do not reach the ridge's hold
+            continue
+        assert np.abs(numpy_fit.params - compiled.params).max() < 1e-6 * max(1, np.abs(compiled.params).max())
+        gradient, system = batched.curvature(data, numpy_fit.params)
+        assert np.abs(np.linalg.solve(system, gradient)).max() < 1e-4
+        reached += 1
+    assert halved and reached >= 4  # the line search did its part
+
+
+def test_a_step_sure_to_rise_does_rise():
+    """The bounds that let a step skip the line search (`_sure_rise`, `_sure_rise_by_match`) must never pass a
+    step whose objective does not rise by the sufficient share of its slope."""
+    passed = 0
+    for seed in range(40):
+        a, b, y, features, n = _strong_ratings_data(seed)
+        data = covariate_matches(a, b, y, features, n)
+        design = batched._Design(data)
+        rng = np.random.default_rng(seed)
+        rows = rng.normal(0, 1.5, (20, n + 2))
+        p = batched._sigmoid(design.predictor(rows))
+        gradient = design.gradient(data.outcome - p, rows)
+        step = np.linalg.solve(design.system(p * (1 - p)), gradient[:, :, None])[:, :, 0]
+        scale = np.minimum(1.0, batched._MAX_STEP / np.abs(step).max(axis=1))
+        step *= scale[:, None]
+        slope = np.einsum("sp,sp->s", gradient, step)
+        weights = np.ones_like(p)
+        sure = batched._sure_rise(step, slope, scale, n, design.spread)
+        sure |= batched._sure_rise_by_match(step, slope, design.predictor(step), weights, p * (1 - p))
+
+        def objective(x, design=design, outcome=data.outcome):
+            return batched._log_likelihood(design.predictor(x), outcome).sum(axis=1) - 0.5e-9 * (x * x).sum(1)
+
+        rise = objective(rows + step) - objective(rows)
+        assert (rise[sure] >= batched._SUFFICIENT_RISE * slope[sure] - 1e-9).all()
+        passed += sure.sum()
+    assert passed > 100  # the bounds do settle most steps

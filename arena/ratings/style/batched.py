@@ -20,27 +20,33 @@ vectorised across bootstrap resamples rather than compiled per resample:
 The Newton method, both engines' (Boyd & Vandenberghe, "Convex Optimization", 2004, §9.5: Newton's method
 with a backtracking line search; Nocedal & Wright, "Numerical Optimization", 2nd ed. 2006, §3.1 and §3.5: the
 Armijo sufficient-increase condition, backtracking). The objective is the log-likelihood minus the ridge's
-½·ρ·‖x‖², x = (θ, β): concave, strictly so with the ridge. Its Newton direction δ = H⁻¹g (g the gradient, H the
+½·ρ·‖x‖², x = (θ, β): concave, strictly so with the ridge. Its Newton direction δ = S⁻¹g (g the gradient, S the
 negative Hessian plus ρ, plus the rank-one term 11ᵀ/n on the θ block that fills the null space of a common
-shift of θ) goes uphill whatever the start: H is positive definite, so gᵀδ = gᵀH⁻¹g > 0. Each iteration
-then
+shift of θ) goes uphill whatever the start: S is positive definite, so gᵀδ = gᵀS⁻¹g > 0. Each iteration then
 1. stops if δ's largest component is below the tolerance (taking δ: Newton's error after it is of order
    its square);
 2. scales δ as a whole, keeping its direction, so that no component exceeds `_MAX_STEP` log-odds (a cap on
-   how far one linearisation is trusted; it also keeps e^z finite);
-3. halves the step t·δ, from t = 1, until the objective rises by at least `_SUFFICIENT_RISE` · t · gᵀδ, the
-   rise from the first-order term, allowing for rounding (`_ROUNDING`). Each match's log-likelihood is
-   computed to its relative precision and the differences are summed, not two totals subtracted, so the
-   test sees rises far below the total's last digit.
-Near the maximum the full Newton step passes the test at once, so the method is plain Newton there
-(quadratic convergence) and a well-conditioned fit ends where undamped Newton ends. Away from it every step
-raises the objective, so the iteration cannot cycle, and on a strictly concave objective with a Lipschitz
-Hessian it converges from any start (Boyd & Vandenberghe §9.5.3). The step used to be clipped component by
-component, which changes its direction and can point downhill: with a style feature nearly determined by which
-models meet (the likelihood a long, narrow ridge) it bounced between two points for all 60 iterations and
-returned β = 0, where the maximum lay near β = −40. A fit that still has not converged after
-`_MAX_ITERATIONS`, or that finds no rise along its direction (rounding), is returned as such (`Fits`), and
-`arena.ratings.style.fit` says so.
+   how far one linearisation is trusted): Δ;
+3. takes Δ if the objective is sure to rise by at least `_SUFFICIENT_RISE` · gᵀΔ (Armijo at t = 1) by a
+   lower bound that needs no evaluation of the objective: along the step its curvature is
+   Σ w·σ'(z + sΔz)·Δz² + ρ‖Δ‖², and σ' = p(1 − p) changes by at most a factor e^|Δz| over a move of Δz
+   (d log σ'/dz = 1 − 2σ ∈ (−1, 1)), so the fall below the tangent is at most ½(e^reach·ΔᵀHΔ + ρ‖Δ‖²), H the
+   curvature at the start and reach a bound on every |Δz| (`_sure_rise`), or, for a row that does not
+   settle, the same match by match (`_sure_rise_by_match`). Near the maximum this holds at once;
+4. else halves the step t·Δ, from t = 1, until the objective does rise by `_SUFFICIENT_RISE` · t · gᵀΔ,
+   allowing for rounding (`_ROUNDING`; Hager & Zhang 2005, "A new conjugate gradient method with guaranteed
+   descent and an efficient line search", SIAM J. Optim. 16, approximate Wolfe conditions). Each match's
+   log-likelihood is computed to its relative precision and the differences are summed, not two totals
+   subtracted, so the test sees rises far below the total's last digit.
+So the method is plain Newton near the maximum (quadratic convergence) and a well-conditioned fit ends where
+undamped Newton ends (bit for bit here, measured); away from it every step raises the objective, so the
+iteration cannot cycle, and on a strictly concave objective with a Lipschitz Hessian it converges from any
+start (Boyd & Vandenberghe §9.5.3). The step used to be clipped component by component, which changes its
+direction and can point downhill: with a style feature nearly determined by which models meet (the
+likelihood a long, narrow ridge) it bounced between two points for all 60 iterations and returned β = 0,
+where the maximum lay at β = −40.5. A fit that still has not converged after `_MAX_ITERATIONS` (a coefficient
+running off: 60 bounded steps reach only so far), or that finds no rise along its direction, is returned as
+such (`Fits`), and `arena.ratings.style.fit` says so.
 
 Layout (shared with the compiled kernels): each match is written with the lower model index first (covariates
 negated and outcome flipped when swapped: the likelihood is the same) and matches are sorted by pair, so θ_A −
@@ -135,14 +141,18 @@ def resample_counts(data: CovariateMatches, seeds: np.ndarray) -> np.ndarray:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     """P(low beats high) from the predictor, saturating at |z| = 40 as the kernels' sigmoid does."""
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+    p = np.clip(z, -40.0, 40.0)  # 1 / (1 + e^−z), in place: a batch's arrays are the step's largest cost
+    np.negative(p, out=p)
+    np.exp(p, out=p)
+    p += 1.0
+    return np.reciprocal(p, out=p)
 
 
 def _log_likelihood(z: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """Each match's log-likelihood y·log σ(z) + (1 − y)·log σ(−z), written −(log(1 + e^−|z|) + y·max(−z, 0) +
-    (1 − y)·max(z, 0)) so that it keeps its relative precision however well the match is predicted (y·z −
-    log(1 + eᶻ) would lose it to cancellation): a change of 1e-12 in it is still seen."""
-    return -(np.log1p(np.exp(-np.abs(z))) + outcome * np.maximum(-z, 0.0) + (1.0 - outcome) * np.maximum(z, 0.0))
+    """Each match's log-likelihood y·log σ(z) + (1 − y)·log σ(−z) at the predictors z, written
+    −(log(1 + e^−|z|) + y·max(−z, 0) + (1 − y)·max(z, 0)) so that it keeps its relative precision however well
+    the match is predicted (y·z − log(1 + eᶻ) would lose it to cancellation): a change of 1e-12 is still seen."""
+    return -np.log1p(np.exp(-np.abs(z))) - np.where(z >= 0, (1.0 - outcome) * z, -outcome * z)
 
 
 class _Design:
@@ -165,7 +175,10 @@ class _Design:
         self.incidence = np.zeros((runs, self.n))
         self.incidence[np.arange(runs), data.low] = 1.0
         self.incidence[np.arange(runs), data.high] = -1.0
-        self.products = (self.features[:, None, :] * self.features[None, :, :]).reshape(self.k * self.k, -1)
+        # d_f·d_g for f ≤ g only: the β block is symmetric, so its upper triangle is all the sums needed
+        self.pair_f, self.pair_g = np.triu_indices(self.k)
+        self.products = self.features[self.pair_f] * self.features[self.pair_g]
+        self.spread = np.abs(self.features).max(axis=1, initial=0.0)  # (k,) largest |d_f|
 
     def predictor(self, params: np.ndarray) -> np.ndarray:
         """(fits, matches) logit P(low beats high) under each row of params, the kernels' sums in their order."""
@@ -174,10 +187,6 @@ class _Design:
         for f in range(self.k):
             z += params[:, self.n + f, None] * self.features[f]
         return z
-
-    def log_likelihood(self, z: np.ndarray) -> np.ndarray:
-        """(fits, matches) each match's log-likelihood (unweighted) at the predictors z."""
-        return _log_likelihood(z, self.outcome)
 
     def gradient(self, residual: np.ndarray, params: np.ndarray) -> np.ndarray:
         """From per-match residuals w·(y − p): a sum per pair run for θ, a dot per feature for β."""
@@ -203,58 +212,119 @@ class _Design:
             cross = np.add.reduceat(weight[:, None, :] * self.features[None], self.heads, axis=2) @ self.incidence
             system[:, n:, :n] = cross
             system[:, :n, n:] = cross.transpose(0, 2, 1)
-            system[:, n:, n:] = np.einsum("sm,pm->sp", weight, self.products).reshape(fits, k, k)
+            sums = np.einsum("sm,pm->sp", weight, self.products)
+            system[:, n + self.pair_f, n + self.pair_g] = sums
+            system[:, n + self.pair_g, n + self.pair_f] = sums
         everything = np.arange(n + k)
         system[:, everything, everything] += _RIDGE
         return system
 
 
-def _newton(design: _Design, counts: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sure_rise(step, slope, scale, n: int, spread: np.ndarray) -> np.ndarray:
+    """Whether each row's whole step Δ is sure to rise enough, without a pass over the matches.
+
+    Along the step the objective's curvature is Σ w·σ'(z + sΔz)·Δz² + ρ‖Δ‖², and σ' changes by at most a factor
+    e^|Δz| over a move of Δz (d log σ'/dz = 1 − 2σ lies in (−1, 1)); every |Δz| is at most the reach
+    2·max|Δθ| + Σ|Δβ_f|·max|d_f|. So the objective falls below its tangent by at most ½(e^reach·ΔᵀHΔ + ρ‖Δ‖²),
+    H = Σ w·p·(1 − p)·x xᵀ the curvature at the start: the system S less the ridge and 11ᵀ/n, and ΔᵀSΔ =
+    scale·gᵀΔ for Δ = scale·S⁻¹g. When the slope gᵀΔ less that still leaves the sufficient rise, the step is
+    taken: near the maximum (small steps, reach ≪ 1) nearly always, since there the fall is half the slope."""
+    ridge = _RIDGE * (step * step).sum(axis=1)
+    curvature = np.maximum(scale * slope - ridge - step[:, :n].sum(axis=1) ** 2 / n, 0.0)
+    reach = 2.0 * np.abs(step[:, :n]).max(axis=1) + np.abs(step[:, n:]) @ spread
+    return (1.0 - _SUFFICIENT_RISE) * slope >= 0.5 * (np.exp(reach) * curvature + ridge)
+
+
+def _sure_rise_by_match(step, slope, moved, counts, curvature) -> np.ndarray:
+    """`_sure_rise` match by match, for rows it did not settle: each match's σ' grows at most e^|Δz|-fold,
+    which is at most 1 + (e − 1)·|Δz| while |Δz| ≤ 1 (the chord of a convex function), and σ' ≤ ¼ always.
+    `curvature`: p·(1 − p) per match at the start, `moved`: Δz, `counts`: w."""
+    size = np.abs(moved)
+    factor = size * (np.e - 1.0)
+    factor += 1.0
+    factor *= curvature
+    factor[size > 1.0] = 0.25
+    np.minimum(factor, 0.25, out=factor)
+    factor *= counts
+    factor *= moved
+    factor *= moved
+    fall = 0.5 * (factor.sum(axis=1) + _RIDGE * (step * step).sum(axis=1))
+    return (1.0 - _SUFFICIENT_RISE) * slope >= fall
+
+
+def _newton(
+    design: _Design, counts: np.ndarray, params: np.ndarray, shared: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Damped Newton (see the module's docstring) on every row of params (fits, n + k) at once, each with its
     own counts (fits, matches), in place -> (params, converged): a row leaves the batch once its Newton step
     is below the tolerance (that last step applied), or unconverged when no step along its Newton direction
-    raises its objective any more or the iterations run out; the kernels' `_newton`, row by row."""
+    raises its objective any more or the iterations run out; the kernels' `_newton`, row by row. `shared`:
+    every row starts at the same parameters (the resamples, at the full-data fit)."""
     converged = np.zeros(len(params), dtype=bool)
-    active = np.arange(len(params))
-    z = design.predictor(params)
-    likelihood = design.log_likelihood(z)  # per match, at each row's current parameters
-    for _ in range(_MAX_ITERATIONS):
+    active, weights, n = np.arange(len(params)), counts, design.n
+    for iteration in range(_MAX_ITERATIONS):
         if not len(active):
             break
-        rows, weights = params[active], counts[active]
-        p = _sigmoid(z)
+        rows = params[active]
+        p = _sigmoid(design.predictor(params[:1] if shared and iteration == 0 else rows))  # shared: one row
         gradient = design.gradient(weights * (design.outcome - p), rows)
-        step = np.linalg.solve(design.system(weights * p * (1.0 - p)), gradient[:, :, None])[:, :, 0]
+        curvature = p * (1.0 - p)
+        step = np.linalg.solve(design.system(weights * curvature), gradient[:, :, None])[:, :, 0]
         largest = np.abs(step).max(axis=1)
         done = largest < _TOLERANCE
-        params[active[done]] = rows[done] + step[done]
-        converged[active[done]] = True
-        going = ~done
-        active, rows, weights, z, likelihood = (x[going] for x in (active, rows, weights, z, likelihood))
-        step = step[going] * np.minimum(1.0, _MAX_STEP / largest[going])[:, None]
-        slope = np.einsum("sp,sp->s", gradient[going], step)
-        slack = _ROUNDING * np.einsum("sm,sm->s", weights, np.abs(likelihood))
-        # Backtracking: halve each row's step until its objective rises enough (Armijo).
-        length, pending, accepted = np.ones(len(active)), np.arange(len(active)), np.zeros(len(active), dtype=bool)
-        for _ in range(_MAX_HALVINGS):
-            move = length[pending, None] * step[pending]
-            trial = rows[pending] + move
-            after = design.predictor(trial)
-            trial_likelihood = design.log_likelihood(after)
-            change = np.einsum("sm,sm->s", weights[pending], trial_likelihood - likelihood[pending])
-            change -= 0.5 * _RIDGE * np.einsum("sp,sp->s", move, 2.0 * rows[pending] + move)  # ½ρ(‖x'‖² − ‖x‖²)
-            rise = change >= _SUFFICIENT_RISE * length[pending] * slope[pending] - slack[pending]
-            taken = pending[rise]
-            rows[taken], z[taken], likelihood[taken] = trial[rise], after[rise], trial_likelihood[rise]
-            accepted[taken] = True
-            pending = pending[~rise]
-            if not len(pending):
+        if done.any():
+            params[active[done]] = rows[done] + step[done]
+            converged[active[done]] = True
+            going = ~done
+            active, rows, weights, gradient, step, largest = (
+                x[going] for x in (active, rows, weights, gradient, step, largest)
+            )
+            curvature = curvature if len(curvature) == 1 else curvature[going]
+            if not len(active):
                 break
-            length[pending] *= 0.5
+        scale = np.minimum(1.0, _MAX_STEP / largest)
+        step *= scale[:, None]
+        slope = np.einsum("sp,sp->s", gradient, step)
+        sure = _sure_rise(step, slope, scale, n, design.spread)
+        if not sure.all():
+            unsure = np.flatnonzero(~sure)
+            moved = design.predictor(step[unsure])
+            rate = curvature if len(curvature) == 1 else curvature[unsure]
+            sure[unsure] = _sure_rise_by_match(step[unsure], slope[unsure], moved, weights[unsure], rate)
+        accepted = sure.copy()
+        if sure.all():  # the usual case
+            rows += step
+        else:
+            rows[sure] += step[sure]
+            _backtrack(design, weights, rows, step, slope, np.flatnonzero(~sure), accepted)
         params[active] = rows
-        # A row with no rise left stays where it is, unconverged.
-        active, z, likelihood = active[accepted], z[accepted], likelihood[accepted]
+        if not accepted.all():  # a row with no rise left stays where it is, unconverged
+            active, weights = active[accepted], weights[accepted]
     return params, converged
+
+
+def _backtrack(design, weights, rows, step, slope, pending, accepted) -> None:
+    """Halve the steps of rows `pending` until each one's objective rises enough (Armijo), evaluated match by
+    match; rows and accepted updated in place."""
+    z = design.predictor(rows[pending])
+    moved = design.predictor(step[pending])  # each match's move over the whole step (the predictor is linear)
+    likelihood = _log_likelihood(z, design.outcome)
+    counts = weights[pending]
+    slack = -_ROUNDING * np.einsum("sm,sm->s", counts, likelihood)  # ℓ ≤ 0
+    length = np.ones(len(pending))
+    left = np.arange(len(pending))  # of pending, those still halving
+    for _ in range(_MAX_HALVINGS):
+        move = length[left, None] * step[pending[left]]
+        trial = _log_likelihood(z[left] + length[left, None] * moved[left], design.outcome)
+        change = np.einsum("sm,sm->s", counts[left], trial - likelihood[left])
+        change -= 0.5 * _RIDGE * np.einsum("sp,sp->s", move, 2.0 * rows[pending[left]] + move)  # ½ρ(‖x'‖² − ‖x‖²)
+        rise = change >= _SUFFICIENT_RISE * length[left] * slope[pending[left]] - slack[left]
+        rows[pending[left[rise]]] += move[rise]
+        accepted[pending[left[rise]]] = True
+        left = left[~rise]
+        if not len(left):
+            break
+        length[left] *= 0.5
 
 
 def fit_with_covariates(data: CovariateMatches, counts: np.ndarray | None = None) -> Fits:
@@ -286,7 +356,7 @@ def bootstrap_fits(data: CovariateMatches, point: np.ndarray, seeds: np.ndarray)
     parts, flags = [np.empty((0, len(point)))], [np.empty(0, dtype=bool)]
     for low in range(0, len(seeds), chunk):
         part = seeds[low : low + chunk]
-        params, converged = _newton(design, resample_counts(data, part), np.tile(point, (len(part), 1)))
+        params, converged = _newton(design, resample_counts(data, part), np.tile(point, (len(part), 1)), True)
         parts.append(params)
         flags.append(converged)
     params = np.concatenate(parts)

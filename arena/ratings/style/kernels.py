@@ -1,8 +1,9 @@
 """Bradley-Terry with per-match covariates, logit P(A beats B) = θ_A − θ_B + Σ_k β_k d_k, compiled (numba): the
 path for inputs large enough to repay numba's start-up (smaller ones take `arena.ratings.style.batched`, the
 same fit in numpy with the very same resamples). Fitted by the damped, centred Newton method described in
-`batched` (the whole step scaled to the step bound, then halved until the penalised log-likelihood rises
-enough: Boyd & Vandenberghe 2004 §9.5, Nocedal & Wright 2006 §3.1/§3.5), iteration for iteration the same.
+`batched` (the whole step scaled to the step bound; taken when a curvature bound guarantees that the penalised
+log-likelihood rises enough, else halved until it does: Boyd & Vandenberghe 2004 §9.5, Nocedal & Wright 2006
+§3.1/§3.5), step for step the same.
 
 Matches with continuous covariates cannot be pooled into (model, model) cells, so every step reads every
 match. To keep those reads cheap, each match is written with the lower model index first (covariates negated
@@ -71,8 +72,8 @@ def _sigmoid(z):
 @numba.njit(inline="always", cache=True, fastmath=True, error_model="numpy")
 def _log_likelihood(z, y):
     """One match's log-likelihood, to its relative precision (`batched._log_likelihood`; libm's exp and log1p,
-    which do not vectorise: only the line search calls this)."""
-    return -(math.log1p(math.exp(-abs(z))) + y * max(-z, 0.0) + (1.0 - y) * max(z, 0.0))
+    which do not vectorise: only a backtracking line search calls this)."""
+    return -math.log1p(math.exp(-abs(z))) - ((1.0 - y) * z if z >= 0 else -y * z)
 
 
 @numba.njit(**_COMPILED)
@@ -180,54 +181,98 @@ def _bounded(step):
 
 
 @numba.njit(**_COMPILED)
-def _log_likelihoods(outcome, predictor, out):
-    for m in range(predictor.shape[0]):
-        out[m] = _log_likelihood(predictor[m], outcome[m])
+def _sure_rise(step, slope, scale, n, spread):
+    """`batched._sure_rise` for one fit: is the whole step sure to rise enough, from the reach of its move?"""
+    ridge, shift, reach = 0.0, 0.0, 0.0
+    for i in range(step.shape[0]):
+        ridge += step[i] * step[i]
+    for i in range(n):
+        shift += step[i]
+        reach = max(reach, 2.0 * abs(step[i]))
+    for f in range(spread.shape[0]):
+        reach += abs(step[n + f]) * spread[f]
+    ridge *= _RIDGE
+    curvature = max(scale * slope - ridge - shift * shift / n, 0.0)
+    return (1.0 - _SUFFICIENT_RISE) * slope >= 0.5 * (math.exp(reach) * curvature + ridge)
+
+
+@numba.njit(**_COMPILED)
+def _sure_rise_by_match(step, slope, moved, counts, weight):
+    """`batched._sure_rise_by_match`: the same, match by match (`weight`: w·p·(1 − p) at the start)."""
+    fall = 0.0
+    for m in range(moved.shape[0]):
+        size = abs(moved[m])
+        bound = 0.25 * counts[m]
+        if size <= 1.0:
+            bound = min(bound, weight[m] * (1.0 + (math.e - 1.0) * size))
+        fall += bound * moved[m] * moved[m]
+    ridge = 0.0
+    for i in range(step.shape[0]):
+        ridge += step[i] * step[i]
+    return (1.0 - _SUFFICIENT_RISE) * slope >= 0.5 * (fall + _RIDGE * ridge)
+
+
+@numba.njit(**_COMPILED)
+def _backtrack(outcome, counts, params, step, slope, predictor, moved, after):
+    """`batched._backtrack` for one fit: the largest 2⁻ʲ (j < `_MAX_HALVINGS`) for which the step raises the
+    objective enough, evaluated match by match; 0.0 when none does. `after`: (matches,) workspace."""
+    count, size = predictor.shape[0], params.shape[0]
+    slack = 0.0
+    for m in range(count):
+        after[m] = _log_likelihood(predictor[m], outcome[m])  # ℓ at the start
+        slack -= counts[m] * after[m]  # ℓ ≤ 0
+    slack *= _ROUNDING
+    length = 1.0
+    for _ in range(_MAX_HALVINGS):
+        ridge = 0.0
+        for i in range(size):
+            move = length * step[i]
+            ridge += move * (2.0 * params[i] + move)
+        change = 0.0
+        for m in range(count):
+            if counts[m] != 0.0:
+                trial = _log_likelihood(predictor[m] + length * moved[m], outcome[m])
+                change += counts[m] * (trial - after[m])
+        if change - 0.5 * _RIDGE * ridge >= _SUFFICIENT_RISE * length * slope - slack:
+            return length
+        length *= 0.5
+    return 0.0
 
 
 @numba.njit(**_COMPILED)
 def _newton(starts, low, high, outcome, features, counts, params, scratch):
-    """Damped Newton from params, in place (`batched`'s docstring: the whole step bounded, then halved until
-    the objective rises enough); True once a step is below the tolerance (that step taken), False when the
-    iterations run out or no step along the Newton direction rises. `scratch`: (matches,) workspace."""
-    size, count = params.shape[0], scratch.shape[0]
-    gradient, system, trial = np.empty(size), np.empty((size, size)), np.empty(size)
-    weight, predictor, after = np.empty(count), np.empty(count), np.empty(count)
-    likelihood, trial_likelihood = np.empty(count), np.empty(count)
-    _linear_predictor(starts, low, high, features, params, predictor)
-    _log_likelihoods(outcome, predictor, likelihood)
+    """Damped Newton from params, in place (`batched`'s docstring and `batched._newton`: the whole step bounded,
+    taken whole when sure to rise enough, else halved until it does); True once a step is below the tolerance
+    (that step taken), False when the iterations run out or no step along the Newton direction rises.
+    `scratch`: (matches,) workspace."""
+    size, count, k = params.shape[0], scratch.shape[0], features.shape[0]
+    n = size - k
+    spread = np.zeros(k)
+    for f in range(k):
+        for m in range(count):
+            spread[f] = max(spread[f], abs(features[f, m]))
+    gradient, system = np.empty(size), np.empty((size, size))
+    weight, predictor, moved, after = np.empty(count), np.empty(count), np.empty(count), np.empty(count)
     for _ in range(_MAX_ITERATIONS):
+        _linear_predictor(starts, low, high, features, params, predictor)
         _weights(outcome, counts, predictor, scratch, weight)
         _sum_residuals(starts, low, high, features, scratch, params, gradient)
         _system(starts, low, high, features, weight, system)
         step = np.linalg.solve(system, gradient)
-        if _bounded(step) < _TOLERANCE:
+        largest = _largest(step)
+        if largest < _TOLERANCE:
             params += step
             return True
-        slope, slack, length, risen = gradient @ step, 0.0, 1.0, False
-        for m in range(count):
-            slack += counts[m] * abs(likelihood[m])
-        slack *= _ROUNDING
-        for _ in range(_MAX_HALVINGS):
-            ridge = 0.0
-            for i in range(size):
-                move = length * step[i]
-                trial[i] = params[i] + move
-                ridge += move * (2.0 * params[i] + move)
-            _linear_predictor(starts, low, high, features, trial, after)
-            change = 0.0
-            for m in range(count):
-                trial_likelihood[m] = _log_likelihood(after[m], outcome[m])
-                change += counts[m] * (trial_likelihood[m] - likelihood[m])
-            if change - 0.5 * _RIDGE * ridge >= _SUFFICIENT_RISE * length * slope - slack:
-                risen = True
-                break
-            length *= 0.5
-        if not risen:
-            return False
-        params[:] = trial
-        predictor, after = after, predictor
-        likelihood, trial_likelihood = trial_likelihood, likelihood
+        scale = min(1.0, _MAX_STEP / largest)
+        step *= scale
+        slope, length = gradient @ step, 1.0
+        if not _sure_rise(step, slope, scale, n, spread):
+            _linear_predictor(starts, low, high, features, step, moved)  # each match's move over the step
+            if not _sure_rise_by_match(step, slope, moved, counts, weight):
+                length = _backtrack(outcome, counts, params, step, slope, predictor, moved, after)
+                if length == 0.0:
+                    return False
+        params += length * step
     return False
 
 
