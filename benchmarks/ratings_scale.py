@@ -323,11 +323,11 @@ from ratings_scale import style_data
 data, seeds = style_data({models}, {matches}, {bootstrap})
 start = time.perf_counter()
 from arena.ratings.style import {engine} as engine
-point = engine.fit_with_covariates(data)
+point = engine.fit_with_covariates(data).params
 engine.bootstrap_fits(data, point, seeds)
 first = time.perf_counter() - start
 start = time.perf_counter()
-point = engine.fit_with_covariates(data)
+point = engine.fit_with_covariates(data).params
 engine.bootstrap_fits(data, point, seeds)
 print(first, time.perf_counter() - start)
 """

@@ -58,7 +58,8 @@ def test_joint_fit_matches_a_reference_optimiser_on_random_data():
         rng.integers(0, 400, (m, 3)).astype(float), rng.integers(0, 400, (m, 3)).astype(float)
     )
     y = np.where(rng.random(m) < 0.15, 0.5, (rng.random(m) < 0.5).astype(float))
-    ours = fit_with_covariates(covariate_matches(a, b, y, features, n))
+    ours, converged = fit_with_covariates(covariate_matches(a, b, y, features, n))
+    assert converged
     assert np.abs(ours - _reference(a, b, y, features, n)).max() < 1e-4
 
 
@@ -74,7 +75,10 @@ def test_joint_fit_matches_a_reference_on_the_published_judgments(tmp_path, cli)
     names = ("length", "headers", "lists", "bold")
     matches, features = styled_matches(store, "vicuna80", store.judgments("vicuna80"), names)
     n = len(matches.models)
-    ours = fit_with_covariates(covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n))
+    ours, converged = fit_with_covariates(
+        covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
+    )
+    assert converged
     reference = _reference(matches.model_a, matches.model_b, matches.outcome, features, n)
     assert np.abs(ours - reference).max() < 1e-4
 
@@ -105,10 +109,11 @@ def test_every_bootstrap_resample_ends_at_its_own_maximum_likelihood_fit():
     """The resamples are solved by chord steps from the full-data fit; each must land where Newton does on
     the same resample (the draws of a seed are reproducible)."""
     data = _random_style_data(5)
-    point = fit_with_covariates(data)
+    point = fit_with_covariates(data).params
     seeds = np.arange(1, 41, dtype=np.uint64) * 7919
-    fits = bootstrap_fits(data, point, seeds)
-    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)) for seed in seeds])
+    fits, converged = bootstrap_fits(data, point, seeds)
+    assert converged.all()
+    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)).params for seed in seeds])
     assert np.abs(fits - exact).max() < 1e-4
     assert np.abs(fits - point).max() > 1e-2  # the resamples really moved
 
@@ -129,10 +134,10 @@ def test_resamples_on_the_published_judgments_end_at_their_own_fits(tmp_path, cl
     )
     n = len(matches.models)
     data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
-    point = fit_with_covariates(data)
+    point = fit_with_covariates(data).params
     seeds = np.random.default_rng(0).bit_generator.random_raw(1_000)
-    fits = bootstrap_fits(data, point, seeds)
-    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)) for seed in seeds])
+    fits = bootstrap_fits(data, point, seeds).params
+    exact = np.array([fit_with_covariates(data, resample_counts(data, seed)).params for seed in seeds])
     assert np.abs(fits[:, :n] - exact[:, :n]).max() < 1e-4  # the ratings
     assert np.abs(fits[:, n] - exact[:, n]).max() < 1e-4  # the length coefficient
     assert np.abs(fits[:, n + 1]).max() > 5  # headers: some resamples do run away (and needed Newton)
@@ -140,10 +145,11 @@ def test_resamples_on_the_published_judgments_end_at_their_own_fits(tmp_path, cl
 
 def test_resamples_do_not_depend_on_how_they_are_spread_over_the_cores():
     data = _random_style_data(6)
-    point = fit_with_covariates(data)
+    point = fit_with_covariates(data).params
     seeds = np.random.default_rng(1).bit_generator.random_raw(30)
-    assert np.array_equal(bootstrap_fits(data, point, seeds)[:7], bootstrap_fits(data, point, seeds[:7]))
-    assert np.array_equal(bootstrap_fits(data, point, seeds[3:4]), bootstrap_fits(data, point, seeds)[3:4])
+    every = bootstrap_fits(data, point, seeds).params
+    assert np.array_equal(every[:7], bootstrap_fits(data, point, seeds[:7]).params)
+    assert np.array_equal(bootstrap_fits(data, point, seeds[3:4]).params, every[3:4])
 
 
 def test_a_resample_draws_every_match_with_equal_chance():
@@ -201,11 +207,13 @@ def test_the_numpy_and_compiled_engines_give_the_same_fit_and_intervals(case, mo
         matches = Matches(tuple(f"m{i}" for i in range(n)), a, b, y, {})
     n, names = len(matches.models), tuple(f"f{i}" for i in range(features.shape[1]))
     data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, features, n)
-    point = batched.fit_with_covariates(data)
-    assert np.abs(point - fit_with_covariates(data)).max() < 1e-6
+    point = batched.fit_with_covariates(data).params
+    assert np.abs(point - fit_with_covariates(data).params).max() < 1e-6
     if case != "few matches":  # there a rare resample leaves m5 unbeaten: its fit runs off, on either route
         seeds = np.random.default_rng(4).bit_generator.random_raw(100)
-        assert np.abs(batched.bootstrap_fits(data, point, seeds) - bootstrap_fits(data, point, seeds)).max() < 1e-4
+        numpy_fits, compiled_fits = batched.bootstrap_fits(data, point, seeds), bootstrap_fits(data, point, seeds)
+        assert np.abs(numpy_fits.params - compiled_fits.params).max() < 1e-4
+        assert numpy_fits.converged.all() and compiled_fits.converged.all()
     fits = {}
     for engine, cells in (("numpy", 10**12), ("compiled", 0)):
         monkeypatch.setattr(style_fit, "_NUMPY_MAX_CELLS", cells)
@@ -473,3 +481,265 @@ def test_a_misspelled_control_gets_the_closest_feature():
         resolve_control("lenght")
     with pytest.raises(ArenaError, match=r"'lenght', 'boldd' \(did you mean 'length', 'bold'\?\)"):
         resolve_control("lenght,boldd,headers")
+
+
+# --- a style feature the judgments cannot identify -----------------------------------------------------------
+def _startup_matches():
+    """The judgments of benchmarks/startup.py's report store, as matches: 17 questions × 3 models × both orders,
+    verdicts cycling A, B, tie, and every model's answer of one length on every question (5, 12 and 19 times
+    one five-word sentence). Pooled over both orders alpha beats beta 3:1, beta beats gamma 3:1, alpha and
+    gamma are even; the three pairs' length differences nearly add up round the cycle (d_ab + d_bg − d_ag =
+    −0.054), so length is almost fully determined by which models meet, and the saturated maximum-likelihood
+    fit puts its coefficient at β = (ln 3 + ln 3 − 0) / −0.054 ≈ −40.5."""
+    import itertools
+
+    words = 5.0 * (5 + 7 * np.arange(3))
+    pairs = [pair for _ in range(17) for pair in itertools.permutations(range(3), 2)]
+    a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    y = np.array([(1.0, 0.0, 0.5)[i % 3] for i in range(len(pairs))])
+    d = normalised_difference(words[a], words[b])
+    cycle = d[(a == 0) & (b == 1)][0] + d[(a == 1) & (b == 2)][0] - d[(a == 0) & (b == 2)][0]
+    return Matches(("alpha", "beta", "gamma"), a, b, y, {}), d[:, None], 2 * np.log(3) / cycle
+
+
+def test_a_nearly_collinear_feature_is_fitted_to_its_maximum_likelihood_by_both_engines():
+    """Newton with each component of its step clipped bounced between two points here for all 60 iterations
+    and returned β = 0; the damped Newton of both engines reaches the maximum (and says it converged)."""
+    matches, d, beta = _startup_matches()
+    data = covariate_matches(matches.model_a, matches.model_b, matches.outcome, d, 3)
+    assert -41 < beta < -40
+    compiled, numpy_fit = fit_with_covariates(data), batched.fit_with_covariates(data)
+    assert compiled.converged and numpy_fit.converged
+    assert abs(compiled.params[3] - beta) < 1e-3  # the ridge (1e-9) moves it by less
+    assert np.abs(compiled.params - numpy_fit.params).max() < 1e-6
+    gradient, _ = batched.curvature(data, compiled.params)
+    assert np.linalg.norm(gradient) < 1e-3  # 31 at the clipped iteration's β = 0
+    seeds = np.random.default_rng([0, 2]).bit_generator.random_raw(200)
+    assert bootstrap_fits(data, compiled.params, seeds).converged.all()
+    assert batched.bootstrap_fits(data, compiled.params, seeds).converged.all()
+
+
+def test_unidentified_features_are_named_with_the_reason():
+    from arena.ratings.style.fit import style_warning
+
+    matches, d, _ = _startup_matches()
+    fit = controlled_bt(matches, np.c_[d, np.zeros((len(d), 2))], ("length", "headers", "bold"), bootstrap=50)
+    kinds = {p.feature: p.kind for p in fit.problems}
+    assert kinds == {"length": "collinear", "headers": "constant", "bold": "constant"}
+    length = fit.problems[0]
+    assert length.explained > 0.99 and length.uncertainty > 1 and abs(length.beta + 40.5) < 0.1
+    assert fit.converged and not fit.trustworthy and fit.alarming
+    assert [fit.note(f) for f in fit.features] == ["not identifiable", "no differences", "no differences"]
+    message = style_warning(fit, "gpt-4")
+    assert message.startswith("judge gpt-4: the style-controlled ratings are not to be trusted: length is almost ")
+    assert "determined by which models meet (99.8% of its differences)" in message
+    assert "differ in headers and bold, so their coefficients cannot be estimated" in message
+
+    # A feature with no differences at all leaves the ratings alone: a note, not a warning.
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, 400)
+    b = (a + rng.integers(1, 4, 400)) % 4
+    y = rng.choice([0.0, 0.5, 1.0], 400)
+    plain = Matches(tuple("wxyz"), a, b, y, {})
+    length = rng.uniform(-0.5, 0.5, 400)
+    fit = controlled_bt(plain, np.c_[length, np.zeros(400)], ("length", "bold"), bootstrap=0)
+    assert [p.kind for p in fit.problems] == ["constant"] and fit.trustworthy and not fit.alarming
+    assert style_warning(fit, "j").startswith("judge j: style control: no two answers judged against each other")
+
+    # A feature fixed by the pairing (one value per pair, adding up round every cycle): any β fits.
+    exact = np.array([0.4, -0.1, 0.7, 0.2])[a] - np.array([0.4, -0.1, 0.7, 0.2])[b]
+    fit = controlled_bt(plain, np.c_[length, exact], ("length", "lists"), bootstrap=0)
+    assert [(p.feature, p.kind) for p in fit.problems] == [("lists", "collinear")]
+    assert "lists is fully determined by which models meet" in style_warning(fit, "j")
+
+    # The answer with more headers won every match in which the answers differ in headers: β runs off.
+    headers = np.zeros(400)
+    headers[:30] = rng.choice([-1.0, 1.0], 30)
+    separated = Matches(tuple("wxyz"), a, b, np.where(headers != 0, (headers > 0).astype(float), y), {})
+    fit = controlled_bt(separated, np.c_[length, headers], ("length", "headers"), bootstrap=0)
+    assert [(p.feature, p.kind) for p in fit.problems] == [("headers", "unbounded")] and fit.beta[1] > 10
+    assert "the answer with more headers won, or lost, nearly every match" in style_warning(fit, "j")
+
+
+def test_a_fit_that_runs_out_of_iterations_says_what_was_still_moving():
+    """Tiny differences (±0.02) and the answer with more always winning: β heads for infinity (the ridge holds
+    it near 1,000), further than 60 bounded steps reach. Both engines say so; the message names the feature."""
+    from arena.ratings.style.fit import style_warning
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3, 120)
+    b = (a + rng.integers(1, 3, 120)) % 3
+    tiny = rng.uniform(-0.02, 0.02, 120)
+    matches = Matches(tuple("xyz"), a, b, (tiny > 0).astype(float), {})
+    data = covariate_matches(a, b, matches.outcome, tiny[:, None], 3)
+    assert not fit_with_covariates(data).converged and not batched.fit_with_covariates(data).converged
+    fit = controlled_bt(matches, tiny[:, None], ("bold",), bootstrap=20)
+    assert not fit.converged and fit.still_moving == ("the coefficient of bold",) and fit.unconverged_resamples
+    message = style_warning(fit, "j")
+    assert "did not converge in 60 Newton steps: the coefficient of bold was still running off" in message
+    assert "resamples did not converge" in message
+
+
+def test_well_identified_fits_raise_no_problem():
+    rng = np.random.default_rng(11)
+    n, m = 5, 20_000  # length 99% determined by which models meet (one of them writes ten times more) ...
+    verbosity = np.array([200, 200, 200, 200, 2000.0])
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    d = normalised_difference(rng.poisson(verbosity[a]).astype(float), rng.poisson(verbosity[b]).astype(float))
+    y = (rng.random(m) < 1 / (1 + np.exp(-(np.linspace(1, -1, n)[a] - np.linspace(1, -1, n)[b] + 2.5 * d)))).astype(
+        float
+    )
+    fit = controlled_bt(Matches(tuple(f"m{i}" for i in range(n)), a, b, y, {}), d[:, None], ("length",), bootstrap=0)
+    assert fit.problems == () and fit.trustworthy  # ... but 20,000 judgments pin its coefficient down
+
+
+def _startup_store(root):
+    """benchmarks/startup.py's report store (questions named q0..q16): see `_startup_matches`."""
+    import itertools
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    store = ResultsStore(root)
+    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
+    store.save_answers(
+        [
+            Answer("styled", q, m, [f"answer of {m} to {q}. " * (5 + 7 * i)])
+            for q in questions
+            for i, m in enumerate(models)
+        ]
+    )
+    pairs = itertools.product(questions, itertools.permutations(models, 2))
+    store.save_judgments(
+        [
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie")[n % 3])
+            for n, (q, (a, b)) in enumerate(pairs)
+        ]
+    )
+    return store
+
+
+def test_the_ratings_command_and_the_report_warn_of_an_unidentifiable_style_feature(tmp_path, cli):
+    import json
+
+    _startup_store(tmp_path / "r")
+    common = ("--benchmark", "styled", "--results", tmp_path / "r", "--bootstrap", "100")
+    result = cli("ratings", "--method", "bt", "--control", "length", *common)
+    err = " ".join(result.err.split())  # the terminal wraps long lines
+    assert result.code == 0  # the tables are still printed, marked
+    assert err.count("arena: warning:") == 1
+    assert (
+        "arena: warning: judge gpt-4: the style-controlled ratings are not to be trusted: length is almost fully "
+        "determined by which models meet (99.8% of its differences), so its coefficient is not identifiable from "
+        "these judgments (the fit puts it at -40.5" in err
+    )
+    assert "UNRELIABLE, see the warning above" in " ".join(result.out.split()) and "not identifiable" in result.out
+
+    data = json.loads(cli("ratings", "--method", "bt", "--control", "length", "--format", "json", *common).out)
+    assert len(data["warnings"]) == 1 and "length is almost fully determined" in data["warnings"][0]
+    assert data["coefficients"][0]["note"] == "not identifiable" and data["coefficients"][0]["beta"] < -40
+
+    styled = cli("ratings", "--method", "bt", "--control", "style", *common)
+    err = " ".join(styled.err.split())
+    assert styled.code == 0 and err.count("arena: warning:") == 1
+    assert "no two answers judged against each other differ in headers, lists and bold" in err
+
+    bias = cli("ratings", "--method", "bias", *common)
+    err = " ".join(bias.err.split())
+    assert bias.code == 0 and "judge gpt-4: the length preference (length_beta) is not to be trusted" in err
+
+    report = cli("report", "--benchmark", "styled", "--results", tmp_path / "r", "--out", tmp_path / "rep")
+    assert report.code == 0 and "length is almost fully determined" in " ".join(report.err.split())
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert page.count('class="warning"') == 2  # the style-controlled view and the length preference
+    assert "not identifiable" in page
+
+
+def test_no_warning_when_each_models_answers_vary_in_length(tmp_path, cli):
+    import itertools
+
+    from arena.store import Answer, Judgment, ResultsStore
+
+    store = ResultsStore(tmp_path / "r")
+    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
+    store.save_answers(
+        [
+            Answer("styled", q, m, ["word " * (20 + (37 * i + 53 * k) % 90)])
+            for k, q in enumerate(questions)
+            for i, m in enumerate(models)
+        ]
+    )
+    pairs = itertools.product(questions, itertools.permutations(models, 2))
+    store.save_judgments(
+        [
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie", "A")[n % 4])
+            for n, (q, (a, b)) in enumerate(pairs)
+        ]
+    )
+    result = cli(
+        "ratings", "--method", "bt", "--control", "length", "--benchmark", "styled", "--results", tmp_path / "r"
+    )
+    assert result.code == 0 and "warning" not in result.err and "UNRELIABLE" not in result.out
+
+
+def _strong_ratings_data(seed: int):
+    """Models far apart (θ ~ ±5 log-odds), strong style effects, few matches: Newton's first steps overshoot."""
+    rng = np.random.default_rng(seed)
+    n, m, k = 4, 40, 2
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    features = rng.uniform(-1, 1, (m, k))
+    z = rng.normal(0, 5, n)[a] - rng.normal(0, 5, n)[b] + features @ rng.normal(0, 2, k)
+    y = (rng.random(m) < 1 / (1 + np.exp(-z))).astype(float)
+    return a, b, y, features, n
+
+
+def test_overshooting_steps_are_halved_and_both_engines_reach_the_maximum(monkeypatch):
+    """Where the bounds cannot vouch for a step, it is halved until the objective rises; both engines then end
+    at the maximum (the objective is strictly concave: where the next Newton step is below the tolerance),
+    together, also where a separated model or feature leaves only the ridge to hold it."""
+    halved = []
+    backtrack = batched._backtrack
+    monkeypatch.setattr(batched, "_backtrack", lambda *args: (halved.append(1), backtrack(*args))[1])
+    reached = 0
+    for seed in range(8):
+        a, b, y, features, n = _strong_ratings_data(seed)
+        data = covariate_matches(a, b, y, features, n)
+        numpy_fit, compiled = batched.fit_with_covariates(data), fit_with_covariates(data)
+        assert numpy_fit.converged == compiled.converged
+        if not compiled.converged:  # separated so far that 60 bounded steps do not reach the ridge's hold
+            continue
+        assert np.abs(numpy_fit.params - compiled.params).max() < 1e-6 * max(1, np.abs(compiled.params).max())
+        gradient, system = batched.curvature(data, numpy_fit.params)
+        assert np.abs(np.linalg.solve(system, gradient)).max() < 1e-4
+        reached += 1
+    assert halved and reached >= 4  # the line search did its part
+
+
+def test_a_step_sure_to_rise_does_rise():
+    """The bounds that let a step skip the line search (`_sure_rise`, `_sure_rise_by_match`) must never pass a
+    step whose objective does not rise by the sufficient share of its slope."""
+    passed = 0
+    for seed in range(40):
+        a, b, y, features, n = _strong_ratings_data(seed)
+        data = covariate_matches(a, b, y, features, n)
+        design = batched._Design(data)
+        rng = np.random.default_rng(seed)
+        rows = rng.normal(0, 1.5, (20, n + 2))
+        p = batched._sigmoid(design.predictor(rows))
+        gradient = design.gradient(data.outcome - p, rows)
+        step = np.linalg.solve(design.system(p * (1 - p)), gradient[:, :, None])[:, :, 0]
+        scale = np.minimum(1.0, batched._MAX_STEP / np.abs(step).max(axis=1))
+        step *= scale[:, None]
+        slope = np.einsum("sp,sp->s", gradient, step)
+        weights = np.ones_like(p)
+        sure = batched._sure_rise(step, slope, scale, n, design.spread)
+        sure |= batched._sure_rise_by_match(step, slope, design.predictor(step), weights, p * (1 - p))
+
+        def objective(x, design=design, outcome=data.outcome):
+            return batched._log_likelihood(design.predictor(x), outcome).sum(axis=1) - 0.5e-9 * (x * x).sum(1)
+
+        rise = objective(rows + step) - objective(rows)
+        assert (rise[sure] >= batched._SUFFICIENT_RISE * slope[sure] - 1e-9).all()
+        passed += sure.sum()
+    assert passed > 100  # the bounds do settle most steps

@@ -200,37 +200,48 @@ def _styled_groups(store: ResultsStore, options: RatingsOptions, protocol: str, 
 
 def _controlled_bt(store: ResultsStore, options: RatingsOptions, protocol: str) -> int:
     from arena.ratings.style.features import resolve_control
+    from arena.ratings.style.fit import style_warning
 
     assert options.control is not None  # the handler comes here only with --control
     names = resolve_control(options.control)
     output: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for judge, matches, features in _styled_groups(store, options, protocol, names):
-        rows, coefficients = leaderboard.controlled_bt_rows(
+        rows, coefficients, fit = leaderboard.controlled_bt_rows(
             matches, features, names, options.bootstrap, options.seed, options.baseline
         )
+        message = style_warning(fit, judge)
+        if message:  # before the tables, so that it is read first
+            if fit.alarming:
+                warn(message)
+            else:  # only features with no differences at all, which leave the ratings alone
+                info(f"note: {message}")
+            warnings.append(message)
         if options.format == "table":
+            marked = "" if fit.trustworthy else " · UNRELIABLE, see the warning above"
             title = (
                 f"Bradley-Terry controlled for {', '.join(names)} ({options.bootstrap} bootstrap, 95% CI) · "
-                f"{options.benchmark} · judge {judge}"
+                f"{options.benchmark} · judge {judge}{marked}"
             )
             print_records(rows, "table", title, leaderboard.CONTROLLED_COLUMNS)
+            noted = any(c["note"] for c in coefficients)
             print_records(
                 coefficients,
                 "table",
                 f"Style coefficients (log-odds per unit of normalised difference) · judge {judge}",
-                leaderboard.COEFFICIENT_COLUMNS,
+                (*leaderboard.COEFFICIENT_COLUMNS, "note") if noted else leaderboard.COEFFICIENT_COLUMNS,
             )
         output.append({"judge": judge, "ratings": rows, "coefficients": coefficients})
     if options.format == "table":  # under the tables, as every other method notes it
         _note_self_judging(store, options, protocol)
-    # JSON: {ratings, coefficients}, every row naming its judge, however many judges. CSV: both tables, one
-    # row each, told apart by `table` (the coefficients are part of what the terminal shows).
+    # JSON: {ratings, coefficients, warnings}, every row naming its judge, however many judges. CSV: both
+    # tables, one row each, told apart by `table` (the coefficients are part of what the terminal shows).
     ratings = [{"judge": o["judge"], **r} for o in output for r in o["ratings"]]
     coefficients = [{"judge": o["judge"], **c} for o in output for c in o["coefficients"]]
     if options.format == "json":
         import sys
 
-        sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients}) + "\n")
+        sys.stdout.write(to_json({"ratings": ratings, "coefficients": coefficients, "warnings": warnings}) + "\n")
     elif options.format == "csv":
         columns = ("table", "judge", *leaderboard.CONTROLLED_COLUMNS, "feature", "beta")
         print_records(
@@ -338,6 +349,8 @@ def _length_preference(store: ResultsStore, options: RatingsOptions, judgments) 
     except AnswersMissing:
         return empty  # answers not stored: position bias alone
     bias = length_bias(pairwise[0].judge, matches, features[:, 0], min(options.bootstrap, 200), options.seed)
+    if bias.warning:
+        warn(bias.warning)
     return {
         "longer_wins_share": round(bias.longer_wins_share, 4),
         "length_beta": round(bias.length_beta, 4),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
 
 from arena.errors import ArenaError, NothingToRate
 from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
@@ -12,6 +13,9 @@ from arena.ratings.matches import OUTCOME, Matches, build_matches
 from arena.ratings.relative import relative_by_category, relative_scores
 from arena.ratings.summary import RatingSummary
 from arena.store.records import Judgment
+
+if TYPE_CHECKING:
+    from arena.ratings.style.fit import ControlledFit
 
 # The columns every view of a leaderboard shows, in this order (terminal, JSON/CSV, HTML).
 RATING_COLUMNS = ("model", "rating", "ci_low", "ci_high", "matches", "wins", "ties", "losses", "errors")
@@ -229,9 +233,10 @@ LC_COLUMNS = ("lc_win_rate", "lc_standard_error", "lc_ci_low", "lc_ci_high", "le
 
 def controlled_bt_rows(
     matches: Matches, features, names, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, anchor: str | None = None
-) -> tuple[list[dict], list[dict]]:
-    """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved)
-    and the style coefficients with their intervals."""
+) -> tuple[list[dict], list[dict], ControlledFit]:
+    """Style-controlled leaderboard (with each model's uncontrolled rating and how many places it moved), the
+    style coefficients with their intervals (`note`: why a coefficient is not identified, else None), and the
+    fit itself, for `style_warning`."""
     from arena.ratings.style.fit import controlled_bt
 
     plain = bt_rows(matches, 0, seed, anchor)  # only its point ratings and ranks are shown beside the controlled
@@ -245,10 +250,16 @@ def controlled_bt_rows(
             row.update(rating=None, ci_low=None, ci_high=None, rank_change=None)
     rows = _best_first(rows)
     coefficients = [
-        {"feature": f, "beta": round(float(b), 4), "ci_low": round(float(lo), 4), "ci_high": round(float(hi), 4)}
+        {
+            "feature": f,
+            "beta": round(float(b), 4),
+            "ci_low": round(float(lo), 4),
+            "ci_high": round(float(hi), 4),
+            "note": fit.note(f),
+        }
         for f, b, lo, hi in zip(fit.features, fit.beta, fit.beta_low, fit.beta_high)
     ]
-    return rows, coefficients
+    return rows, coefficients, fit
 
 
 def winrate_rows(

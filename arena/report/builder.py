@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from arena.console import info, warn
 from arena.errors import AnswersMissing, ArenaError, NothingToRate
 from arena.prompts.registry import find_prompt_set
 from arena.ratings import judge_panel, leaderboard
@@ -186,7 +187,7 @@ def _style_section(
     come from the store's columns when there are any (see _judge_section), as `arena ratings` reads them."""
     from arena.ratings.style.data import styled_matches, styled_matches_from_columns
     from arena.ratings.style.features import CONTROLS
-    from arena.ratings.style.fit import length_bias
+    from arena.ratings.style.fit import length_bias, style_warning
 
     if "bt" not in section:
         return
@@ -200,8 +201,16 @@ def _style_section(
             )
     except AnswersMissing:
         return
-    rows, coefficients = leaderboard.controlled_bt_rows(matches, features, names, options.bootstrap, options.seed)
-    section["bt_controlled"], section["coefficients"] = rows, coefficients
+    rows, coefficients, fit = leaderboard.controlled_bt_rows(matches, features, names, options.bootstrap, options.seed)
+    section["bt_controlled"] = rows
+    section["coefficients"] = [{**c, "note": c["note"] or ""} for c in coefficients]  # a blank cell, not n/a
+    message = style_warning(fit, judge)
+    if message:  # on the page beside the tables, and on the terminal
+        section["style_warning"] = {"text": message, "alarming": fit.alarming}
+        if fit.alarming:
+            warn(message)
+        else:
+            info(f"note: {message}")
     bias = length_bias(judge, matches, features[:, names.index("length")], min(options.bootstrap, 200), options.seed)
     section["length_bias"] = asdict(bias)
     figures[f"style-{slug}.svg"] = charts.shift_chart(
