@@ -648,3 +648,73 @@ def test_a_columns_cache_written_before_soft_verdicts_is_rebuilt(tmp_path):
     columns = store.judgment_columns("s")
     assert len(columns) == 1 and np.isnan(columns.preference_b).all()
     assert matches_from_columns(columns, "pairwise").outcome.tolist() == [1.0]
+
+
+def _candidate_rows(centre: float, spread: float, win: float, seed: int = 0):
+    """A candidate always longer than the baseline by nearly the same normalised amount (tanh of the gap nearly
+    constant: α and β nearly collinear), with mixed verdicts."""
+    from arena.ratings.length_controlled import FitRows
+
+    rng = np.random.default_rng(seed)
+    n = 100
+    gap = np.tanh(centre + spread * rng.standard_normal(n))
+    return FitRows((rng.random(n) < win).astype(float), gap, rng.standard_normal(n))
+
+
+def _penalised_optimum(rows):
+    """The stage-2 objective (no variant rows, no pooling) maximised by BFGS: (its maximiser, the objective)."""
+    from arena.ratings.length_controlled import _RIDGE
+
+    design = np.stack([np.ones_like(rows.tanh_gap), rows.tanh_gap, rows.difficulty], axis=1)
+
+    def negative(x):
+        z = design @ x
+        return (np.logaddexp(0.0, z) - rows.score * z).sum() + 0.5 * _RIDGE * x @ x
+
+    def gradient(x):
+        return design.T @ (1.0 / (1.0 + np.exp(-(design @ x))) - rows.score) + _RIDGE * x
+
+    fit = minimize(negative, np.zeros(3), jac=gradient, method="BFGS", options={"gtol": 1e-9, "maxiter": 10_000})
+    return fit.x, negative
+
+
+def test_the_length_controlled_fit_converges_on_nearly_collinear_length_gaps():
+    """The per-component clip of the Newton step changed its direction along the narrow ridge of α + β·tanh(z):
+    on these rows it ended 100 steps at α = −8, β = 8 (−log-likelihood 172.2, the maximum's 57.6). The whole
+    step scaled to the bound, with backtracking, reaches the maximum and says it converged."""
+    from arena.ratings.length_controlled import FitRows, fit_candidate
+
+    rows = _candidate_rows(1.0, 0.02, 0.8)
+    none = FitRows(np.zeros(0), np.zeros(0), np.zeros(0))
+    fit = fit_candidate(rows, np.ones((1, 100)), none, 0.0)
+    best, negative = _penalised_optimum(rows)
+    assert fit.converged.all()
+    assert negative(fit.params[0]) == pytest.approx(negative(best), abs=1e-6)
+    assert fit.params[0] == pytest.approx(best, abs=1e-3)
+    assert negative(best) < 60  # the clipped step's 172.2 is far from it
+
+
+def test_a_length_controlled_fit_that_does_not_converge_says_so(caplog, monkeypatch):
+    """Tanh of the gap nearly constant and the candidate nearly always winning: α and β run off in opposite
+    directions, further than 100 bounded steps reach, and the fit reports it. The win rate then warns, naming
+    the candidate and what did not converge, instead of returning it silently (shown with one Newton step)."""
+    import arena.ratings.length_controlled as lc
+
+    rows = _candidate_rows(3.0, 0.02, 0.8, seed=3)
+    none = lc.FitRows(np.zeros(0), np.zeros(0), np.zeros(0))
+    assert not lc.fit_candidate(rows, np.ones((1, 100)), none, 0.0).converged.all()
+    rng = np.random.default_rng(3)
+    data = lc.BaselineJudgments(
+        ("always-longer",),
+        np.zeros(100, dtype=np.int64),
+        np.arange(100),
+        (rng.random(100) < 0.8).astype(float),
+        120.0 + 20.0 * rng.standard_normal(100),
+    )
+    monkeypatch.setattr(lc, "_NEWTON_ITERATIONS", 1)
+    with caplog.at_level("WARNING", logger="arena.ratings.length_controlled"):
+        lc.length_controlled_win_rates(data, bootstrap=20)
+    said = [r.getMessage() for r in caplog.records]
+    assert any("instruction difficulties did not converge" in m for m in said)
+    assert any(m.startswith("length-controlled win rate of always-longer: the fit of α, β, ψ") for m in said)
+    assert any("always-longer: 20 of 20 resamples did not converge" in m for m in said)

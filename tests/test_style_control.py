@@ -737,7 +737,7 @@ def test_a_step_sure_to_rise_does_rise():
         sure |= batched._sure_rise_by_match(step, slope, design.predictor(step), weights, p * (1 - p))
 
         def objective(x, design=design, outcome=data.outcome):
-            return batched._log_likelihood(design.predictor(x), outcome).sum(axis=1) - 0.5e-9 * (x * x).sum(1)
+            return batched.log_likelihood(design.predictor(x), outcome).sum(axis=1) - 0.5e-9 * (x * x).sum(1)
 
         rise = objective(rows + step) - objective(rows)
         assert (rise[sure] >= batched._SUFFICIENT_RISE * slope[sure] - 1e-9).all()

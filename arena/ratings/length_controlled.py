@@ -47,28 +47,38 @@ differ little, σ_β is small and the pooling strong; where they truly differ, i
 noise, not confounding: a pool whose slopes are all inflated by the same confounding pools toward an inflated
 μ_β, which only the baseline's variant rows correct; both apply when both are there.
 
+Both stages fit by damped Newton (`arena.ratings.damped_newton`: the whole step scaled to `_MAX_STEP`, halved
+until the penalised log-likelihood rises), which converges from any start, also where tanh(z) is nearly constant
+and α and β nearly collinear (clipping each component of the step there bounced and ended far from the
+maximum); a fit that still has not converged within `_NEWTON_ITERATIONS` (a coefficient running off) is logged
+as a warning naming the candidate.
+
 The 95% interval resamples the candidate's instructions (stage 2 refitted per resample, γ, μ_β, σ_β and the
 variant rows held fixed).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from arena.errors import ArenaError
 from arena.ratings import DEFAULT_RESAMPLES
+from arena.ratings.damped_newton import damped_step, log_likelihood
 
 BASELINE_VARIANT_WEIGHT = 0.2  # AlpacaEval's regularize_to_baseline_lambda: weight per instruction of the variant rows
 LENGTH_VARIANT_MARKERS = ("verbose", "concise")  # AlpacaEval's names for the baseline regenerated longer / shorter
 _RIDGE = 1e-6  # a whisper of L2 on the fixed effects keeps a candidate that won (or lost) everything finite
 _NEWTON_TOLERANCE = 1e-8
 _NEWTON_ITERATIONS = 100
+_MAX_STEP = 4.0  # no component of one Newton step beyond this, in log-odds (the whole step scaled down to it)
 _EM_TOLERANCE = 1e-5  # relative change of τ²
 _EM_ITERATIONS = 2_000
 _SLOPE_TOLERANCE = 1e-4  # log-odds per unit of tanh(z): moves α, so an LC, by at most 0.0025 points
 _MIN_SLOPE_VARIANCE = 1e-6  # floor on σ_β²: a pool whose slopes all agree pools completely, finitely
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -171,8 +181,8 @@ def fit_difficulty(
     m2 = 2 * n_models
     fixed_row = np.stack([2 * model, 2 * model + 1])  # rows of θ_m and β_m for each observation
     fixed_design = np.stack([np.ones_like(tanh_gap), tanh_gap])  # (2, N)
-    fixed = np.zeros(m2)
-    gamma = np.zeros(n_questions)
+    params = np.zeros((1, m2 + n_questions))
+    fixed, gamma = params[0, :m2], params[0, m2:]  # views: the steps move params
     tau2 = 1.0 if spread is None else spread**2
     prior, previous_beta = NO_POOLING, np.full(n_models, np.inf)
     pool_length = pool_length and n_models > 1
@@ -181,6 +191,14 @@ def fit_difficulty(
         penalty[1::2] += prior.precision
         centre = np.zeros(m2)
         centre[1::2] = prior.mean
+
+        def objective(x: np.ndarray, rows: object, penalty=penalty, centre=centre, tau2=tau2) -> np.ndarray:
+            f, g = x[0, :m2], x[0, m2:]
+            z = f[2 * model] + f[2 * model + 1] * tanh_gap + g[question]
+            penalised = 0.5 * (penalty @ (f - centre) ** 2 + g @ g / tau2)
+            return np.array([log_likelihood(z, score).sum() - penalised])
+
+        settled = False
         for _ in range(_NEWTON_ITERATIONS):
             p = _sigmoid(fixed[2 * model] + fixed[2 * model + 1] * tanh_gap + gamma[question])
             residual, weight = score - p, p * (1.0 - p)
@@ -203,9 +221,11 @@ def fit_difficulty(
             schur = a - (b / d) @ b.T
             step_fixed = np.linalg.solve(schur, grad_fixed - b @ (grad_gamma / d))
             step_gamma = (grad_gamma - b.T @ step_fixed) / d
-            fixed += np.clip(step_fixed, -4.0, 4.0)
-            gamma += np.clip(step_gamma, -4.0, 4.0)
-            if max(np.abs(step_fixed).max(), np.abs(step_gamma).max()) < _NEWTON_TOLERANCE:
+            step = np.concatenate([step_fixed, step_gamma])[None]
+            settled = np.abs(step).max() < _NEWTON_TOLERANCE
+            gradient = np.concatenate([grad_fixed, grad_gamma])[None]
+            damped_step(params, step, gradient, objective, objective(params, None), _MAX_STEP)
+            if settled:
                 break
         converged = True
         if spread is None:
@@ -223,6 +243,11 @@ def fit_difficulty(
             prior, previous_beta = LengthSlopePrior(mean, float(np.sqrt(spread2))), beta.copy()
         if converged:
             break
+    if not settled:
+        _log.warning(
+            "length-controlled win rate: the instruction difficulties did not converge in %d Newton steps",
+            _NEWTON_ITERATIONS,
+        )
     return DifficultyFit(gamma, float(np.sqrt(tau2)) if spread is None else spread, fixed[0::2], fixed[1::2], prior)
 
 
@@ -241,6 +266,7 @@ class CandidateFit:
 
     params: np.ndarray
     beta_variance: np.ndarray
+    converged: np.ndarray  # (S,) whether each weighting's Newton step fell below the tolerance
 
 
 def fit_candidate(
@@ -269,15 +295,24 @@ def fit_candidate(
     penalty[1, 1] += prior.precision
     prior_mean = np.array([0.0, prior.mean, 0.0])
     params = np.zeros((all_weights.shape[0], 3)) if start is None else np.tile(start, (all_weights.shape[0], 1))
+
+    def objective(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        offset = x - prior_mean
+        fitted = np.einsum("sn,sn->s", all_weights[rows], log_likelihood(x @ design.T, target))
+        return fitted - 0.5 * np.einsum("sp,pq,sq->s", offset, penalty, offset)
+
+    value = objective(params, np.arange(len(params)))
+    settled = np.zeros(len(params), dtype=bool)
     for _ in range(_NEWTON_ITERATIONS):
         p = _sigmoid(params @ design.T)
         gradient = (all_weights * (target - p)) @ design - (params - prior_mean) @ penalty
         hessian = ((all_weights * p * (1.0 - p)) @ outer).reshape(-1, 3, 3) + penalty
-        step = np.clip(np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0], -4.0, 4.0)
-        params += step
-        if np.abs(step).max() < _NEWTON_TOLERANCE:
+        step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+        settled = np.abs(step).max(axis=1) < _NEWTON_TOLERANCE
+        value, _ = damped_step(params, step, gradient, objective, value, _MAX_STEP)
+        if settled.all():
             break
-    return CandidateFit(params, np.linalg.inv(hessian)[:, 1, 1])
+    return CandidateFit(params, np.linalg.inv(hessian)[:, 1, 1], settled)
 
 
 def _slopes_settled(beta: np.ndarray, previous: np.ndarray) -> bool:
@@ -289,16 +324,17 @@ def _slopes_settled(beta: np.ndarray, previous: np.ndarray) -> bool:
 
 def fit_length_prior(
     candidates: list[tuple[FitRows, np.ndarray]], variants: FitRows, variant_weight: float
-) -> tuple[LengthSlopePrior, np.ndarray]:
+) -> tuple[LengthSlopePrior, list[CandidateFit]]:
     """μ_β and σ_β of the pool, β_m ~ N(μ_β, σ_β²), by EM on the Laplace approximation, exactly as τ in stage 1:
     each candidate's β at its posterior mode under the current prior, then μ_β ← mean of the modes and
     σ_β² ← mean of (mode − μ_β)² + posterior variance. A candidate whose own judgments pin β down (many
     informative length gaps, or the baseline's variant rows) keeps its own; one whose data say little about β
     is drawn toward the pool's, in proportion to its posterior variance. Returns the prior and each candidate's
-    point fit (α, β, ψ) under it. `candidates`: each candidate's rows and its weights (1, N)."""
+    point fit (α, β, ψ) under it (a `CandidateFit` of one weighting). `candidates`: each candidate's rows and its
+    weights (1, N)."""
     fits = [fit_candidate(own, w, variants, variant_weight) for own, w in candidates]
     if len(fits) < 2:  # a pool of one says nothing about the spread of β
-        return NO_POOLING, np.vstack([f.params for f in fits]) if fits else np.zeros((0, 3))
+        return NO_POOLING, fits
     previous_beta = np.array([f.params[0, 1] for f in fits])
     prior = LengthSlopePrior(float(previous_beta.mean()), float(max(previous_beta.std(), np.sqrt(_MIN_SLOPE_VARIANCE))))
     for _ in range(_EM_ITERATIONS):
@@ -314,12 +350,10 @@ def fit_length_prior(
         if _slopes_settled(beta, previous_beta):
             break
         previous_beta = beta
-    return prior, np.vstack(
-        [
-            fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0]).params
-            for (own, w), f in zip(candidates, fits)
-        ]
-    )
+    return prior, [
+        fit_candidate(own, w, variants, variant_weight, prior, start=f.params[0])
+        for (own, w), f in zip(candidates, fits)
+    ]
 
 
 def length_controlled_win_rates(
@@ -352,11 +386,17 @@ def length_controlled_win_rates(
     own_of = {m: FitRows(data.score[r], tanh_gap[r], difficulty[data.question[r]]) for m, r in rows_of.items()}
     candidates = [(own_of[m], np.ones((1, len(rows_of[m])))) for m in present]
     if length_prior is None:
-        length_prior, points = fit_length_prior(candidates, variants, per_variant_row)
+        length_prior, point_fits = fit_length_prior(candidates, variants, per_variant_row)
     else:
-        points = np.vstack(
-            [fit_candidate(own, w, variants, per_variant_row, length_prior).params for own, w in candidates]
-        )
+        point_fits = [fit_candidate(own, w, variants, per_variant_row, length_prior) for own, w in candidates]
+    points = [f.params[0] for f in point_fits]
+    for m, f in zip(present, point_fits):
+        if not f.converged[0]:
+            _log.warning(
+                "length-controlled win rate of %s: the fit of α, β, ψ did not converge in %d Newton steps",
+                data.models[m],
+                _NEWTON_ITERATIONS,
+            )
     rng = np.random.default_rng(seed)
     out = {k: np.full(n_models, np.nan) for k in ("rate", "se", "low", "high", "beta")}
     for m, point in zip(present, points):
@@ -365,18 +405,20 @@ def length_controlled_win_rates(
         q = len(questions)
         resampled = rng.multinomial(q, np.full(q, 1.0 / q), size=max(bootstrap, 0)).astype(np.float64)
         question_weights = np.vstack([np.ones(q), resampled])  # row 0: the data itself
-        params = (
-            point[None, :]
-            if bootstrap <= 0
-            else np.vstack(
-                [
-                    point,
-                    fit_candidate(
-                        own, question_weights[1:, column], variants, per_variant_row, length_prior, start=point
-                    ).params,
-                ]
+        params = point[None, :]
+        if bootstrap > 0:
+            resamples = fit_candidate(
+                own, question_weights[1:, column], variants, per_variant_row, length_prior, start=point
             )
-        )
+            params = np.vstack([point, resamples.params])
+            if not resamples.converged.all():
+                _log.warning(
+                    "length-controlled win rate of %s: %d of %d resamples did not converge in %d Newton steps",
+                    data.models[m],
+                    int((~resamples.converged).sum()),
+                    bootstrap,
+                    _NEWTON_ITERATIONS,
+                )
         predicted = _sigmoid(params[:, :1] + params[:, 2:] * difficulty[questions][None, :])  # (S, Q), zero gap
         rates = 100 * (question_weights * predicted).sum(axis=1) / question_weights.sum(axis=1)
         out["rate"][m], out["beta"][m] = rates[0], params[0, 1]

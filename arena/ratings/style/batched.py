@@ -64,6 +64,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from arena.ratings.damped_newton import log_likelihood
 from arena.ratings.random_draws import splitmix64, unit
 
 _RIDGE = 1e-9  # a whisper of L2 keeps a model that won (or lost) everything finite
@@ -146,13 +147,6 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     np.exp(p, out=p)
     p += 1.0
     return np.reciprocal(p, out=p)
-
-
-def _log_likelihood(z: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """Each match's log-likelihood y·log σ(z) + (1 − y)·log σ(−z) at the predictors z, written
-    −(log(1 + e^−|z|) + y·max(−z, 0) + (1 − y)·max(z, 0)) so that it keeps its relative precision however well
-    the match is predicted (y·z − log(1 + eᶻ) would lose it to cancellation): a change of 1e-12 is still seen."""
-    return -np.log1p(np.exp(-np.abs(z))) - np.where(z >= 0, (1.0 - outcome) * z, -outcome * z)
 
 
 class _Design:
@@ -308,14 +302,14 @@ def _backtrack(design, weights, rows, step, slope, pending, accepted) -> None:
     match; rows and accepted updated in place."""
     z = design.predictor(rows[pending])
     moved = design.predictor(step[pending])  # each match's move over the whole step (the predictor is linear)
-    likelihood = _log_likelihood(z, design.outcome)
+    likelihood = log_likelihood(z, design.outcome)
     counts = weights[pending]
     slack = -_ROUNDING * np.einsum("sm,sm->s", counts, likelihood)  # ℓ ≤ 0
     length = np.ones(len(pending))
     left = np.arange(len(pending))  # of pending, those still halving
     for _ in range(_MAX_HALVINGS):
         move = length[left, None] * step[pending[left]]
-        trial = _log_likelihood(z[left] + length[left, None] * moved[left], design.outcome)
+        trial = log_likelihood(z[left] + length[left, None] * moved[left], design.outcome)
         change = np.einsum("sm,sm->s", counts[left], trial - likelihood[left])
         change -= 0.5 * _RIDGE * np.einsum("sp,sp->s", move, 2.0 * rows[pending[left]] + move)  # ½ρ(‖x'‖² − ‖x‖²)
         rise = change >= _SUFFICIENT_RISE * length[left] * slope[pending[left]] - slack[left]

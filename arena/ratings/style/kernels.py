@@ -71,8 +71,8 @@ def _sigmoid(z):
 
 @numba.njit(inline="always", cache=True, fastmath=True, error_model="numpy")
 def _log_likelihood(z, y):
-    """One match's log-likelihood, to its relative precision (`batched._log_likelihood`; libm's exp and log1p,
-    which do not vectorise: only a backtracking line search calls this)."""
+    """One match's log-likelihood, to its relative precision (`arena.ratings.damped_newton.log_likelihood`;
+    libm's exp and log1p, which do not vectorise: only a backtracking line search calls this)."""
     return -math.log1p(math.exp(-abs(z))) - ((1.0 - y) * z if z >= 0 else -y * z)
 
 
