@@ -5,30 +5,25 @@ draw over those counts; each draw is scattered into (model, model) cells of poin
 (memory n² per resample, whatever the number of matches), and all resamples of a chunk are fitted together
 by batched Newton steps. The likelihood does not change when every log-strength moves by the same amount,
 so the Newton system gets the rank-one term 11ᵀ/n that removes that direction: steps are centred, and
-convergence is tested on them. Each step is damped (`arena.ratings.damped_newton`: the whole step scaled to
-`_MAX_STEP`, halved until the penalised log-likelihood rises), so the fit converges from any start; one that has
-not within `_MAX_ITERATIONS` is logged as a warning. Resamples start from the full-data fit, so they converge in
-a few steps.
+convergence is tested on them. Resamples start from the full-data fit, so they converge in a few steps.
 
 `arena.ratings.style.kernels` fits the same likelihood with per-match covariates (style control).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
 
 from arena.ratings import DEFAULT_RESAMPLES
-from arena.ratings.damped_newton import damped_step
 from arena.ratings.matches import Matches
 from arena.ratings.summary import ELO_POINTS_PER_DECADE, INITIAL_RATING, RatingSummary, summarize
 
 ELO_SCALE = ELO_POINTS_PER_DECADE / np.log(10.0)  # rating points per unit of log-odds
 # A whisper of L2 on the log-strengths keeps a model that won (or lost) everything finite.
 _RIDGE = 1e-9
-_MAX_STEP = 4.0  # no component of one step beyond this, in log-odds (the whole step scaled down to it)
+_MAX_STEP = 4.0
 # On the largest centred Newton step, in log-odds. Newton converges quadratically: after a step of 1e-7 the
 # error left is of order 1e-14 (a millionth of a rating point).
 _TOLERANCE = 1e-7
@@ -39,7 +34,6 @@ _CELLS_PER_CHUNK = 4_000_000  # resamples × models² held at once (about 32 MB 
 # does not import scipy.sparse (0.09 s). Counts times 0, ½ and 1 sum exactly in any order, so both give the
 # same tables (soft verdicts' fractions: to rounding).
 _DENSE_OPERATOR_MAX = 500_000
-_log = logging.getLogger(__name__)
 
 
 def match_kinds(matches: Matches) -> tuple[np.ndarray, np.ndarray]:
@@ -95,20 +89,12 @@ def points_tables(kinds: np.ndarray, counts: np.ndarray, n_models: int) -> np.nd
 
 
 def fit_log_strengths(points: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-    """Damped Newton (`arena.ratings.damped_newton`) on Σ_ij points_ij · log σ(θ_i − θ_j) − ½ρ‖θ‖² for a batch
-    of points tables (S, n, n) -> (S, n), each row centred at 0. Fits that have not converged after
-    `_MAX_ITERATIONS` steps are logged as a warning."""
+    """Newton's method on Σ_ij points_ij · log σ(θ_i − θ_j) for a batch of points tables (S, n, n) -> (S, n),
+    each row centred at 0."""
     samples, n, _ = points.shape
     played = points + points.transpose(0, 2, 1)
     theta = np.zeros((samples, n)) if start is None else np.array(np.broadcast_to(start, (samples, n)))
     centring = np.full((n, n), 1.0 / n) + _RIDGE * np.eye(n)
-
-    def objective(params: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        z = params[:, :, None] - params[:, None, :]  # z[s,i,j] = θ_i − θ_j
-        return -np.einsum("sij,sij->s", points[rows], np.logaddexp(0.0, -z)) - 0.5 * _RIDGE * (params**2).sum(1)
-
-    value = objective(theta, np.arange(samples))
-    settled = np.zeros(samples, dtype=bool)
     for _ in range(_MAX_ITERATIONS):
         p = 1.0 / (1.0 + np.exp(theta[:, None, :] - theta[:, :, None]))  # p[s,i,j] = P(i beats j)
         gradient = (points - played * p).sum(axis=2) - _RIDGE * theta
@@ -116,18 +102,10 @@ def fit_log_strengths(points: np.ndarray, start: np.ndarray | None = None) -> np
         # The negative Hessian is the graph Laplacian of `weight`; 11ᵀ/n fills its null space (common shift).
         system = -weight + centring
         system[:, np.arange(n), np.arange(n)] += weight.sum(axis=2)
-        step = np.linalg.solve(system, gradient[:, :, None])[:, :, 0]
-        settled = np.abs(step).max(axis=1) < _TOLERANCE
-        value, _ = damped_step(theta, step, gradient, objective, value, _MAX_STEP)
-        if settled.all():
+        step = np.clip(np.linalg.solve(system, gradient[:, :, None])[:, :, 0], -_MAX_STEP, _MAX_STEP)
+        theta += step
+        if np.abs(step).max() < _TOLERANCE:
             break
-    if not settled.all():
-        _log.warning(
-            "Bradley-Terry: %d of %d fits did not converge in %d Newton steps (ratings may be off)",
-            int((~settled).sum()),
-            samples,
-            _MAX_ITERATIONS,
-        )
     return theta - theta.mean(axis=1, keepdims=True)
 
 

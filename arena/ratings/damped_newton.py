@@ -1,5 +1,7 @@
-"""One damped Newton step for a batch of concave fits, shared by the plain Bradley-Terry fit
-(`arena.ratings.bradley_terry_fit`) and the length-controlled win rate (`arena.ratings.length_controlled`).
+"""One damped Newton step for a batch of concave fits: the length-controlled win rate's
+(`arena.ratings.length_controlled`); the log-likelihood is also the style-controlled fit's.
+(The plain Bradley-Terry fit keeps its own clipped step: no table of 300 random ones, sparse and
+near-separated included, made it bounce, and it is the fit timed at a million judgments.)
 
 The method is the one `arena.ratings.style.batched` describes (Boyd & Vandenberghe, "Convex Optimization",
 2004, §9.5; Nocedal & Wright, "Numerical Optimization", 2nd ed. 2006, §3.1), without its bound that spares
