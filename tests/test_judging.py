@@ -8,6 +8,7 @@ import time
 
 import pytest
 from conftest import REPO, shared_path, write_jsonl
+from helpers.models_file import write_models_file
 from openai_server import OpenAICompatibleServer
 
 from arena.errors import EXIT_BUDGET_STOPPED, EXIT_CALLS_FAILED
@@ -111,16 +112,8 @@ def longer_wins(messages):
 
 
 def models_file(tmp_path, answers_files, judge_url, **judge_options):
-    lines = [f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n' for name, path in answers_files.items()]
     options = {"retries": 4, "retry_base_delay": 0.01, "timeout": 1.0, "max_concurrency": 4, **judge_options}
-    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
-    lines.append(
-        f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = {json.dumps(judge_url)}\n'
-        f'api_key_env = "JUDGE_KEY"\n{extra}'
-    )
-    path = tmp_path / "models.toml"
-    path.write_text("\n".join(lines))
-    return path
+    return write_models_file(tmp_path / "models.toml", answers_files, judge_url, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from conftest import write_jsonl
+from helpers.models_file import write_models_file
 from openai_server import OpenAICompatibleServer
 
 from arena.prompts import load_prompt_set
@@ -28,19 +29,14 @@ def _judge(messages):
 def _models(tmp_path, judge_url, names=("alpha", "beta")):
     """Published answer files on the whole sample set, an arena.toml naming them, and two API judges."""
     prompts = load_prompt_set("sample").prompts
-    lines = []
-    for index, name in enumerate(names):
-        rows = [{"question_id": p.id, "generation": f"{name} answers {p.id}. " + "more " * index} for p in prompts]
-        path = write_jsonl(tmp_path / f"{name}-published.jsonl", rows)
-        lines.append(f'[models.{name}]\nbackend = "answers"\npath = "{path}"\n')
-    for judge in ("pj", "pj2"):
-        lines.append(
-            f'[models.{judge}]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
-            'api_key_env = "JUDGE_KEY"\nretries = 0\n'
+    answers = {
+        name: write_jsonl(
+            tmp_path / f"{name}-published.jsonl",
+            [{"question_id": p.id, "generation": f"{name} answers {p.id}. " + "more " * index} for p in prompts],
         )
-    models = tmp_path / "arena.toml"
-    models.write_text("\n".join(lines))
-    return models
+        for index, name in enumerate(names)
+    }
+    return write_models_file(tmp_path / "arena.toml", answers, judge_url, ("pj", "pj2"), retries=0)
 
 
 def _snapshot(root):

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from conftest import shared_path, write_jsonl
+from helpers.models_file import write_models_file
 from openai_server import OpenAICompatibleServer
 
 from arena.prompts import load_prompt_set
@@ -23,18 +24,14 @@ def _answers_and_models_file(tmp_path, names, judge_url):
     """Published answer files, one per name, each answer naming its model; an arena.toml defining them and
     a judge at judge_url."""
     prompts = load_prompt_set("sample").prompts[:3]
-    lines = []
-    for index, name in enumerate(names):
-        rows = [{"question_id": p.id, "generation": f"answer of model number {index} to {p.id}"} for p in prompts]
-        path = write_jsonl(tmp_path / f"answers-{index}.jsonl", rows)
-        lines.append(f'[models.{json.dumps(name)}]\nbackend = "answers"\npath = "{path}"\n')
-    lines.append(
-        f'[models.judge]\nbackend = "openai"\npath = "gpt-4"\nbase_url = "{judge_url}"\n'
-        'api_key_env = "JUDGE_KEY"\nretries = 0\n'
-    )
-    models = tmp_path / "arena.toml"
-    models.write_text("\n".join(lines))
-    return models
+    answers = {
+        name: write_jsonl(
+            tmp_path / f"answers-{index}.jsonl",
+            [{"question_id": p.id, "generation": f"answer of model number {index} to {p.id}"} for p in prompts],
+        )
+        for index, name in enumerate(names)
+    }
+    return write_models_file(tmp_path / "arena.toml", answers, judge_url, retries=0)
 
 
 def _pairwise_judge(messages):

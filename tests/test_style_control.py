@@ -230,28 +230,10 @@ def test_the_numpy_and_compiled_engines_give_the_same_fit_and_intervals(case, mo
 def test_a_small_report_fits_style_without_numba_or_scipy_sparse(tmp_path):
     """102 judgments with their answers: the report's style section takes the numpy engine, so the process
     never imports numba (half a second to start) nor scipy.sparse."""
-    import itertools
     import subprocess
     import sys
 
-    from arena.store import Answer, Judgment, ResultsStore
-
-    store = ResultsStore(tmp_path / "r")
-    models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
-    store.save_answers(
-        [
-            Answer("styled", q, m, [f"- {m} answers {q}. " * (5 + 7 * i)])
-            for q in questions
-            for i, m in enumerate(models)
-        ]
-    )
-    pairs = itertools.product(questions, itertools.permutations(models, 2))
-    store.save_judgments(
-        [
-            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie", "A")[n % 4])
-            for n, (q, (a, b)) in enumerate(pairs)
-        ]
-    )
+    _startup_store(tmp_path / "r", answer="- {m} answers {q}. ", verdicts=("A", "B", "tie", "A"))
     code = (
         "import sys\nfrom arena.cli import main\n"
         f"main(['report', '--benchmark', 'styled', '--results', {str(tmp_path / 'r')!r}, '--out', "
@@ -594,8 +576,9 @@ def test_well_identified_fits_raise_no_problem():
     assert fit.problems == () and fit.trustworthy  # ... but 20,000 judgments pin its coefficient down
 
 
-def _startup_store(root):
-    """benchmarks/startup.py's report store (questions named q0..q16): see `_startup_matches`."""
+def _startup_store(root, answer="answer of {m} to {q}. ", verdicts=("A", "B", "tie")):
+    """benchmarks/startup.py's report store (questions named q0..q16): see `_startup_matches`. Model i's answer
+    to every question is `answer` repeated 5 + 7i times; the verdicts cycle through `verdicts`."""
     import itertools
 
     from arena.store import Answer, Judgment, ResultsStore
@@ -604,7 +587,7 @@ def _startup_store(root):
     models, questions = ["alpha", "beta", "gamma"], [f"q{i}" for i in range(17)]
     store.save_answers(
         [
-            Answer("styled", q, m, [f"answer of {m} to {q}. " * (5 + 7 * i)])
+            Answer("styled", q, m, [answer.format(m=m, q=q) * (5 + 7 * i)])
             for q in questions
             for i, m in enumerate(models)
         ]
@@ -612,7 +595,7 @@ def _startup_store(root):
     pairs = itertools.product(questions, itertools.permutations(models, 2))
     store.save_judgments(
         [
-            Judgment("styled", q, a, b, "gpt-4", "pairwise", ("A", "B", "tie")[n % 3])
+            Judgment("styled", q, a, b, "gpt-4", "pairwise", verdicts[n % len(verdicts)])
             for n, (q, (a, b)) in enumerate(pairs)
         ]
     )
