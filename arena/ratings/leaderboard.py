@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from arena.errors import ArenaError, NothingToRate
 from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 from arena.ratings.matches import OUTCOME, Matches, build_matches
-from arena.ratings.relative import relative_by_category, relative_scores
+from arena.ratings.relative import BaselineNotCovered, relative_by_category, relative_scores
 from arena.ratings.summary import RatingSummary
 from arena.store.records import Judgment
 
@@ -119,6 +119,8 @@ def bt_rows(
         if (still == estimable).all():
             break
         estimable = still
+    if anchor is not None and anchor not in decided.models:
+        raise BaselineNotCovered(anchor, list(decided.models))
     if anchor is not None and not estimable[decided.index(anchor)]:
         raise ArenaError(
             f"cannot anchor Bradley-Terry on '{anchor}': it has fewer than {MIN_MATCHES_FOR_RATING} "
@@ -283,7 +285,7 @@ def winrate_rows(
 
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
-        raise ArenaError(f"unknown baseline '{baseline}': the judgments cover {', '.join(present)}")
+        raise BaselineNotCovered(baseline, present)
     candidates = sorted(
         {m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)} - {baseline}
     )
