@@ -101,3 +101,19 @@ def test_report_with_a_baseline_one_judge_lacks(cli, tmp_path):
     assert "garbjudge" in result.err and (tmp_path / "o").is_dir()
     missing = cli(*common, "--out", tmp_path / "o2", "--baseline", "m9")
     assert missing.code == 2 and "judge loopjudge covers m0, m1, m2, m3" in missing.err, missing.err
+
+
+@pytest.mark.parametrize("method", ["bt", "elo", "winrate"])
+def test_pairwise_methods_on_single_grades_point_to_method_score(cli, tmp_path, method):
+    from arena.store import Judgment, ResultsStore
+
+    ResultsStore(tmp_path / "r").save_judgments(
+        [
+            Judgment("sample", str(q), m, "", "gradejudge", "single", "graded", score_a=7.0)
+            for q in range(4)
+            for m in MODELS
+        ]
+    )
+    result = cli("ratings", "--benchmark", "sample", "--results", tmp_path / "r", "--method", method,
+                 "--baseline", "m0")  # fmt: skip
+    assert result.code == 2 and "--method score" in result.err, result.err

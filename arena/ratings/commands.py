@@ -160,9 +160,15 @@ def _judges_with(columns, protocol: str, wanted: Sequence[str] | None) -> list[s
     missing = [j for j in wanted or [] if j not in present]
     if not present or missing:
         described = ", ".join(present) or "none"
+        single = columns.codes["protocol"] == columns.code("protocol", "single")
+        graded = (
+            ""
+            if protocol == "single" or not single.any()
+            else "; single-answer grades (e.g. MT-bench) are stored: rate them with --method score"
+        )
         raise ArenaError(
             f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
-            f"judges with {protocol} judgments: {described}"
+            f"judges with {protocol} judgments: {described}{graded}"
         )
     return list(wanted or present)
 

@@ -40,7 +40,11 @@ def select(judgments: list[Judgment], protocol: str, judges: Sequence[str] | Non
         have = sorted({(j.judge, j.protocol) for j in judgments})
         described = ", ".join(f"{judge} ({protocol})" for judge, protocol in have) or "none"
         wanted = f"judge {', '.join(judges)} " if judges else ""
-        raise ArenaError(f"no {protocol} judgments by {wanted or 'any judge '}for this prompt set; stored: {described}")
+        graded = protocol != "single" and any(j.protocol == "single" for j in judgments)
+        score = "; single-answer grades (e.g. MT-bench) are rated with --method score" if graded else ""
+        raise ArenaError(
+            f"no {protocol} judgments by {wanted or 'any judge '}for this prompt set; stored: {described}{score}"
+        )
     return chosen
 
 
