@@ -175,20 +175,14 @@ def _finite(value: object) -> object:
 
 def _column_format(values: list[object]) -> str:
     """One number format for a whole column, so its decimals line up: three decimals when every number in it
-    is below 10 (shares, standard errors, coefficients), one otherwise (percentages, ratings), and no more
-    decimals than its most precise value needs. A column without a fractional number keeps integers as is."""
+    is below 10 (shares, standard errors, coefficients), one otherwise (percentages, ratings), trailing zeros
+    kept (0.650, 6.000), so every cell of a column shows the same number of decimals. A column without a
+    fractional number keeps integers as is."""
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     fractional = [v for v in numbers if isinstance(v, float) and math.isfinite(v)]
     if not any(isinstance(v, float) for v in numbers):
         return ""
-    decimals = 3 if all(abs(v) < 10 for v in fractional) else 1
-    needed = max((_decimals_needed(v, decimals) for v in fractional), default=0)
-    return f".{max(needed, 1)}f"
-
-
-def _decimals_needed(value: float, most: int) -> int:
-    text = f"{value:.{most}f}"
-    return len(text.rstrip("0").partition(".")[2])
+    return ".3f" if all(abs(v) < 10 for v in fractional) else ".1f"
 
 
 def _cell(value: object, number_format: str = "") -> str:

@@ -56,7 +56,14 @@ def test_a_column_keeps_one_number_format(monkeypatch, capsys):
     print_records(rows, "table", "", ["model", "win_rate", "se"])
     out = capsys.readouterr().out
     assert _column(out, "win_rate") == ["63.3", "10.8", "9.2", "7.4"]
-    assert _column(out, "se") == ["1.42"] * 4
+    assert _column(out, "se") == ["1.420"] * 4
+
+
+def test_trailing_zeros_keep_a_column_in_one_format(monkeypatch, capsys):
+    rows = [{"model": m, "score": v} for m, v in (("a", 7.278), ("b", 6.0), ("c", 4.79))]
+    rows.append({"model": "d", "score": 0.6496})
+    print_records(rows, "table", "", ["model", "score"])
+    assert _column(capsys.readouterr().out, "score") == ["7.278", "6.000", "4.790", "0.650"]
 
 
 def test_alpaca_eval_win_rates_share_one_format(cli, tmp_path):

@@ -394,6 +394,18 @@ def test_evaluate_both_with_unreadable_relative_replies_prints_the_pairwise_resu
         assert "6 relative judgments are stored as errors" in result.err and "--retry-errors" in result.err
 
 
+def test_evaluate_with_every_reply_unreadable_prints_no_empty_win_rate_table(cli, tmp_path):
+    with OpenAICompatibleServer(reply=lambda messages: "I cannot decide.") as server:
+        models = _answers_and_models_file(tmp_path, ["alpha", "zeta"], server.base_url)
+        result = cli(
+            "evaluate", "--model", "alpha", "--baseline", "zeta", "--judge", "judge", "--protocol", "pairwise", "--benchmark", "sample",
+            "--limit", "3", "--models-file", models, "--results", tmp_path / "r", "--bootstrap", "20",
+        )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "Win rate vs zeta" not in result.out and "no win rate vs zeta" in result.err, result.err
+    assert "unreadable" in result.err and "--retry-errors" in result.err
+
+
 # --- 9. an unknown top-level table in arena.toml ----------------------------------------------------
 @pytest.mark.parametrize(
     "text, message",

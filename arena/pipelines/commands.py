@@ -462,13 +462,19 @@ def _print_evaluation(
                 warn(f"no length-controlled win rate: {exc}")
                 lengths = None
             rows = leaderboard.winrate_rows(pairwise, baseline, lengths, options.bootstrap, options.seed)
-            print_records(
-                rows,
-                "table",
-                f"Win rate vs {baseline}, raw and length-controlled (ties half, 95% CI "
-                f"over questions){demo_label(judge)}",
-                leaderboard.WINRATE_COLUMNS,
-            )
+            if rows:
+                print_records(
+                    rows,
+                    "table",
+                    f"Win rate vs {baseline}, raw and length-controlled (ties half, 95% CI "
+                    f"over questions){demo_label(judge)}",
+                    leaderboard.WINRATE_COLUMNS,
+                )
+            else:  # no readable verdict: a table of headers alone would say nothing
+                warn(
+                    f"no win rate vs {baseline}: every pairwise reply of judge {judge.name} was unreadable "
+                    "(rerun with --retry-errors to judge them again)"
+                )
     unreadable = Counter(
         j.protocol
         for j in stored

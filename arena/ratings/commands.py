@@ -8,11 +8,12 @@ from dataclasses import asdict
 from typing import Any
 
 from arena.console import info, print_records, to_json, warn
-from arena.errors import AnswersMissing, ArenaError
+from arena.errors import AnswersMissing, ArenaError, NothingToRate
 from arena.prompts.registry import find_prompt_set
 from arena.ratings import leaderboard, panel_commands
 from arena.ratings.matches import Matches, build_matches, matches_from_columns
 from arena.ratings.options import RatingsOptions
+from arena.ratings.relative import BaselineNotCovered
 from arena.store import Judgment, ResultsStore
 from arena.store.results import file_safe
 
@@ -54,13 +55,11 @@ def show_ratings(options: RatingsOptions) -> int:
         judges = _judges_with(columns, protocol, options.judge)
         groups = _judge_groups(judges, options.pool_judges)
         sections = [(group, matches_from_columns(columns, protocol, group)) for group in groups]
-        results = [
-            (
-                ", ".join(group),
-                *_rated_matches(m, options, method, f"{options.benchmark} · judge {', '.join(group)} · {protocol}"),
-            )
-            for group, m in sections
-        ]
+        results = _each_judge(
+            [(", ".join(group), m) for group, m in sections],
+            lambda judge, m: _rated_matches(m, options, method, f"{options.benchmark} · judge {judge} · {protocol}"),
+            options,
+        )
         code = _print_sections(results, options)
         panel_commands.note_self_judging_columns(columns, judges, protocol, options)
         return code
@@ -71,10 +70,11 @@ def show_ratings(options: RatingsOptions) -> int:
     judgments = panel_commands.judge_view(stored, options, protocol) or leaderboard.select(
         stored, protocol, options.judge
     )
-    results = [
-        (judge, *_rate(store, items, options, method, f"{options.benchmark} · judge {judge} · {protocol}"))
-        for judge, items in _by_judge_group(judgments, options.pool_judges or method == "bias").items()
-    ]
+    results = _each_judge(
+        list(_by_judge_group(judgments, options.pool_judges or method == "bias").items()),
+        lambda judge, items: _rate(store, items, options, method, f"{options.benchmark} · judge {judge} · {protocol}"),
+        options,
+    )
     code = _print_sections(results, options)
     if options.format == "table":
         if method == "bias":
@@ -83,6 +83,40 @@ def show_ratings(options: RatingsOptions) -> int:
         else:
             panel_commands.note_self_judging(judgments, options)
     return code
+
+
+def _each_judge(groups: list[tuple[str, Any]], rate, options: RatingsOptions) -> list[tuple]:
+    """(judge, rows, title, columns) for every judge group `rate` can rate. A judge whose judgments are all
+    errors, or that never judged --baseline, is skipped with a line naming it; only when no judge is left is
+    that an error, naming what each judge lacks."""
+    results, only_errors, uncovered = [], [], {}
+    for judge, payload in groups:
+        try:
+            rows, title, columns = rate(judge, payload)
+        except BaselineNotCovered as missing:
+            uncovered[judge] = missing.present
+        except NothingToRate:
+            only_errors.append(judge)
+        else:
+            if rows:
+                results.append((judge, rows, title, columns))
+            else:  # win rates: the baseline's judgments all errors
+                only_errors.append(judge)
+    retry = "judge them again with --retry-errors (arena evaluate, arena judge)"
+    baseline = options.baseline
+    covers = "; ".join(f"judge {judge} covers {', '.join(models)}" for judge, models in uncovered.items())
+    if not results:
+        reasons = []
+        if only_errors:
+            reasons.append(f"every judgment by {', '.join(only_errors)} is an error: {retry}")
+        if uncovered:
+            reasons.append(f"no judge judged baseline '{baseline}' ({covers})")
+        raise ArenaError(f"nothing to rate: {'; '.join(reasons)}")
+    if only_errors:
+        warn(f"every judgment by {', '.join(only_errors)} is an error, so it is not rated: {retry}")
+    if uncovered:
+        info(f"note: skipped judge {', '.join(uncovered)}: no judgment with baseline '{baseline}' ({covers})")
+    return results
 
 
 def _judgments_viewed(stored: list[Judgment], options: RatingsOptions, protocol: str) -> list[Judgment]:
@@ -126,9 +160,15 @@ def _judges_with(columns, protocol: str, wanted: Sequence[str] | None) -> list[s
     missing = [j for j in wanted or [] if j not in present]
     if not present or missing:
         described = ", ".join(present) or "none"
+        single = columns.codes["protocol"] == columns.code("protocol", "single")
+        graded = (
+            ""
+            if protocol == "single" or not single.any()
+            else "; single-answer grades (e.g. MT-bench) are stored: rate them with --method score"
+        )
         raise ArenaError(
             f"no {protocol} judgments by {', '.join(missing) or 'any judge'} for this prompt set; "
-            f"judges with {protocol} judgments: {described}"
+            f"judges with {protocol} judgments: {described}{graded}"
         )
     return list(wanted or present)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from arena.errors import ArenaError, NothingToRate
 from arena.ratings import DEFAULT_ORDERINGS, DEFAULT_RESAMPLES
 from arena.ratings.matches import OUTCOME, Matches, build_matches
-from arena.ratings.relative import relative_by_category, relative_scores
+from arena.ratings.relative import BaselineNotCovered, relative_by_category, relative_scores
 from arena.ratings.summary import RatingSummary
 from arena.store.records import Judgment
 
@@ -40,7 +40,11 @@ def select(judgments: list[Judgment], protocol: str, judges: Sequence[str] | Non
         have = sorted({(j.judge, j.protocol) for j in judgments})
         described = ", ".join(f"{judge} ({protocol})" for judge, protocol in have) or "none"
         wanted = f"judge {', '.join(judges)} " if judges else ""
-        raise ArenaError(f"no {protocol} judgments by {wanted or 'any judge '}for this prompt set; stored: {described}")
+        graded = protocol != "single" and any(j.protocol == "single" for j in judgments)
+        score = "; single-answer grades (e.g. MT-bench) are rated with --method score" if graded else ""
+        raise ArenaError(
+            f"no {protocol} judgments by {wanted or 'any judge '}for this prompt set; stored: {described}{score}"
+        )
     return chosen
 
 
@@ -119,6 +123,8 @@ def bt_rows(
         if (still == estimable).all():
             break
         estimable = still
+    if anchor is not None and anchor not in decided.models:
+        raise BaselineNotCovered(anchor, list(decided.models))
     if anchor is not None and not estimable[decided.index(anchor)]:
         raise ArenaError(
             f"cannot anchor Bradley-Terry on '{anchor}': it has fewer than {MIN_MATCHES_FOR_RATING} "
@@ -283,7 +289,7 @@ def winrate_rows(
 
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
-        raise ArenaError(f"unknown baseline '{baseline}': the judgments cover {', '.join(present)}")
+        raise BaselineNotCovered(baseline, present)
     candidates = sorted(
         {m for j in judgments for m in (j.model_a, j.model_b) if baseline in (j.model_a, j.model_b)} - {baseline}
     )

@@ -99,13 +99,22 @@ def relative_score(
     )
 
 
+class BaselineNotCovered(ArenaError):
+    """No judgment holds the baseline asked for: `arena ratings` and the report skip that judge, naming it,
+    and fail only when no judge covers it."""
+
+    def __init__(self, baseline: str, present: list[str], what: str = "judgments") -> None:
+        super().__init__(f"unknown baseline '{baseline}': the {what} cover {', '.join(present)}")
+        self.baseline, self.present = baseline, present
+
+
 def relative_scores(
     judgments: list[Judgment], baseline: str, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> list[RelativeScore]:
     models = sorted(({j.model_a for j in judgments} | {j.model_b for j in judgments}) - {baseline})
     if not any(baseline in (j.model_a, j.model_b) for j in judgments):
         present = sorted({j.model_a for j in judgments} | {j.model_b for j in judgments})
-        raise ArenaError(f"unknown baseline '{baseline}': the relative judgments cover {', '.join(present)}")
+        raise BaselineNotCovered(baseline, present, "relative judgments")
     scores = [
         relative_score(judgments, m, baseline, bootstrap, seed)
         for m in models

@@ -26,6 +26,7 @@ from arena.ratings import judge_panel, leaderboard
 from arena.ratings.bradley_terry_fit import predicted_win_matrix
 from arena.ratings.diagnostics import judge_agreement, judge_bias
 from arena.ratings.matches import OUTCOME, build_matches, win_rate_matrix
+from arena.ratings.relative import BaselineNotCovered
 from arena.report import charts
 from arena.report.options import ReportOptions
 from arena.report.page import PageContent, render_page
@@ -157,9 +158,25 @@ def _judge_section(
             figures[f"relative-{slug}.svg"] = charts.interval_chart(
                 section["relative"], f"Score as % of {baseline} · judge {judge}", "%", 100
             )
+        except BaselineNotCovered as missing:  # the other judges' sections still show it
+            section["uncovered"] = missing.present
         except NothingToRate:
             pass  # every relative verdict unreadable: the report shows the rest
     return section
+
+
+def _note_uncovered_baseline(sections: list[dict], judges: list[str], baseline: str | None) -> None:
+    """--baseline that some judges never judged: their relative table is left out, with a note naming them;
+    an error when no judge's relative judgments hold it."""
+    uncovered = {judge: s.pop("uncovered") for judge, s in zip(judges, sections) if "uncovered" in s}
+    if not uncovered:
+        return
+    covers = "; ".join(f"judge {judge} covers {', '.join(models)}" for judge, models in uncovered.items())
+    if not any("relative" in s for s in sections):
+        raise ArenaError(f"unknown baseline '{baseline}': no judge's relative judgments hold it ({covers})")
+    info(
+        f"note: no relative scores for judge {', '.join(uncovered)}: no judgment with baseline '{baseline}' ({covers})"
+    )
 
 
 def _held_by(rows: list[dict], matches) -> None:
@@ -329,6 +346,7 @@ def build_report(store: ResultsStore, options: ReportOptions) -> Path:
         _judge_section(judge, items, prompt_set, store, options, figures, columns)
         for judge, items in sorted(by_judge.items())
     ]
+    _note_uncovered_baseline(sections, sorted(by_judge), options.baseline)
     panel = judge_panel.report_panel(judgments)  # every judge's leaderboard beside the panel's
     if panel:
         section = _judge_section(panel[0], panel[1], prompt_set, store, options, figures, None)
