@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 import urllib.error
@@ -13,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import PLAIN_NAME
 from arena.paths import arena_home, shipped_prompts_dir
 from arena.prompts.parsing import read_prompt_file, read_prompt_jsonl
 from arena.prompts.records import PromptSet
@@ -77,7 +77,7 @@ PINNED = {
     ),
 }
 SAMPLE = "sample"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = PLAIN_NAME
 
 
 def prompts_dir() -> Path:
