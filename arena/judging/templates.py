@@ -116,8 +116,8 @@ def load_arena_templates(path: Path, protocol: str, name: str | None = None) -> 
     tables = data.get("variants")
     needed = _PER_TURN_VARIANTS if per_turn else ("general",)
     missing = [v for v in needed if not isinstance(tables, dict) or v not in tables]
-    if missing:
-        raise ArenaError(f"{path}: no [variants.{missing[0]}] table (needed: {', '.join(needed)})")
+    if missing or not isinstance(tables, dict):
+        raise ArenaError(f"{path}: no [variants.{(missing or needed)[0]}] table (needed: {', '.join(needed)})")
     variants = {}
     for variant, table in tables.items():
         where = f"{path}: [variants.{variant}]"
