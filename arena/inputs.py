@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from arena.errors import ArenaError
 
 UTF8_BOM = b"\xef\xbb\xbf"
+
+# A name that becomes a file or folder name (a prompt set, an adapter): ASCII letters, digits, '.', '_' or
+# '-', starting with a letter or digit (so never '.' or '..'), no path separator, at most 64 characters.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PLAIN_NAME_RULE = "1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def require_plain_name(name: str, label: str) -> str:
+    """`name` when it is a plain name (PLAIN_NAME), else one error saying what `label` may be."""
+    if not PLAIN_NAME.match(name):
+        raise ArenaError(f"invalid {label} {name!r}: use {PLAIN_NAME_RULE}")
+    return name
 
 
 def open_text(path: Path, newline: str | None = None):

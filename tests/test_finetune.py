@@ -176,3 +176,12 @@ def test_existing_output_folder_is_refused(cli, tmp_path):
     assert (out / "something").read_text() == "keep me"
     clash = cli("finetune", *SMOKE, "--data", "sample", "--name", "smollm2-greedy", "--out", tmp_path / "o2")
     assert clash.code == 2 and "preset model name" in clash.err
+
+
+@pytest.mark.parametrize("name", ["bad name/..", "..", ".", "a/b", "_x", "naïve", "x" * 65])
+def test_an_adapter_name_that_is_no_plain_name_is_refused_before_anything(cli, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    result = cli("finetune", *SMOKE, "--data", "sample", "--name", name, "--results", tmp_path / "results")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"invalid --name (the adapter's name, its folder under adapters/) {name!r}: use 1 to 64" in result.err
+    assert list(tmp_path.iterdir()) == []  # no adapters/ folder, no results, no manifest

@@ -92,6 +92,46 @@ def test_fastchat_single_grade_fields_of_the_wrong_type(cli, tmp_path, row, fiel
     assert f"gpt-4_single.jsonl:1: field '{field}' {says}" in result.err
 
 
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        (pair_row(999), "question_id '999' matches no question of prompt set 'sample' (12 questions)"),
+        ({"question_id": "s99", "model": "alpha", "score": 8}, "question_id 's99' matches no question"),
+        (pair_row("s02", model_2="alpha"), "fields 'model_1' and 'model_2' are both 'alpha': a model cannot be"),
+    ],
+)
+def test_a_judgment_of_an_unknown_question_or_of_a_model_against_itself_is_refused(cli, tmp_path, row, says):
+    root, path = fastchat_dir(tmp_path, [pair_row("s01"), row])
+    results = tmp_path / "results"
+    result = cli("import", "fastchat", root, "--benchmark", "sample", "--results", results)
+    assert result.code == 2, result.err
+    assert f"{path}:2: {says}" in result.err and "Traceback" not in result.err
+    assert not results.exists()
+
+
+def test_qlora_and_alpaca_eval_refuse_a_model_against_itself(cli, tmp_path):
+    source = tmp_path / "ratings"
+    shutil.copytree(shared_path("published", "qlora-vicuna-pairwise-sample", "ratings"), source)
+    first = sorted(source.glob("*.jsonl"))[0]
+    same = first.with_name(first.name.replace("-vs-30b-", "-vs-13b-"))
+    first.rename(same)
+    results = tmp_path / "results"
+    result = cli("import", "qlora", source, "--benchmark", "vicuna80", "--results", results)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{same}: the file name compares" in result.err and "against itself" in result.err
+    ae = tmp_path / "ae"
+    shutil.copytree(shared_path("published", "alpaca-eval-2-sample", "results"), ae)
+    file = sorted(ae.rglob("annotations.json"))[0]
+    rows = json.loads(file.read_text())
+    for row in rows:
+        row["generator_2"] = row["generator_1"]
+    file.write_text(json.dumps(rows))
+    result = cli("import", "alpaca-eval", file, "--results", results)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{file}: row 1: fields 'generator_1' and 'generator_2' are both" in result.err
+    assert not results.exists()
+
+
 def test_a_bad_judgment_line_stores_no_answers_and_leaves_the_results_as_they_were(cli, tmp_path):
     results = tmp_path / "results"
     good, _ = fastchat_dir(tmp_path / "good", [pair_row("s01")])

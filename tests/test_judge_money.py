@@ -111,6 +111,15 @@ def test_a_server_without_usage_is_charged_an_estimate_with_one_warning(cli, tmp
         assert counted > 0 and counted == pytest.approx(estimate, rel=0.8)
 
 
+def test_unreadable_bodies_are_not_counted_as_replies_without_usage(cli, tmp_path, answers_files):  # noqa: F811
+    with OpenAICompatibleServer(reply=longer_wins, faults=["garbage"] * 100) as server:
+        models = priced_models(tmp_path, answers_files, server, retries=1)
+        result = tournament(cli, models, tmp_path / "r", "--limit", "2")
+        assert result.code == 4, result.err
+        assert "malformed response" in result.err
+        assert "reports no token usage" not in result.err and "without a usage block" not in result.err
+
+
 def test_a_wrong_key_stops_at_the_first_call_and_a_rerun_judges_everything(cli, tmp_path, answers_files):  # noqa: F811
     with OpenAICompatibleServer(reply=longer_wins, status=401) as server:
         models = priced_models(tmp_path, answers_files, server)

@@ -427,6 +427,45 @@ def test_judge_prompts_missing_a_template_is_named_and_nothing_is_written(mt_ben
     assert "Traceback" not in result.err and not (tmp_path / "r").exists()
 
 
+def test_a_judge_template_with_an_unknown_field_or_in_another_format_is_named(mt_bench, cli, tmp_path):
+    broken = tmp_path / "judge_prompts.jsonl"
+    lines = judge_prompts().read_text().splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines, start=1) if '"name": "single-v1"' in line)
+    row = json.loads(lines[number - 1])
+    lines[number - 1] = json.dumps({**row, "prompt_template": row["prompt_template"] + " {oops}"}) + "\n"
+    broken.write_text("".join(lines))
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    models = models_toml(tmp_path, answer_files, "http://127.0.0.1:9/v1")
+    result = grade(cli, models, tmp_path / "r", "--judge-template", broken)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{broken}:{number}: prompt 'single-v1': {{oops}} is not a field arena fills; the fields are" in result.err
+    assert "question s01" not in result.err and not (tmp_path / "r").exists()
+    toml = tmp_path / "x.toml"
+    toml.write_text('protocol = "single"\n[variants.general\n')
+    result = grade(cli, models, tmp_path / "r", "--judge-template", toml)
+    assert result.code == 2 and f"{toml}: not valid TOML" in result.err and "arena's own TOML" in result.err
+    text = tmp_path / "x.txt"
+    text.write_text("Judge this: {question}\n")
+    result = grade(cli, models, tmp_path / "r", "--judge-template", text)
+    assert result.code == 2 and f"{text}:1: not valid JSON" in result.err and "arena's own TOML" in result.err
+    assert not (tmp_path / "r").exists()
+
+
+def test_arena_s_own_toml_judge_template_is_read(mt_bench, cli, tmp_path):
+    from arena.paths import shipped_prompts_dir
+
+    own = tmp_path / "mine.toml"
+    own.write_text((shipped_prompts_dir() / "judges" / "single.toml").read_text().replace("You ", "Dear judge, you "))
+    answer_files = fastchat_answer_files(tmp_path, mt_bench)
+    with OpenAICompatibleServer(reply=grading_judge) as server:
+        models = models_toml(tmp_path, answer_files, server.base_url)
+        result = grade(cli, models, tmp_path / "r", "--judge-template", own, "--limit", "3")
+        assert result.code == 0, result.err
+        assert all("Dear judge" in r["body"]["messages"][0]["content"] for r in server.requests)
+    stored = ResultsStore(tmp_path / "r").judgments("mt-bench", "judge")
+    assert len(stored) == 3 * 2 * 2 and {j.verdict for j in stored} == {"graded"}
+
+
 def test_a_question_whose_template_needs_a_reference_it_lacks_is_named(cli, tmp_path):
     questions = write_jsonl(
         tmp_path / "q.jsonl",

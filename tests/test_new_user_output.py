@@ -283,3 +283,35 @@ def test_what_the_readme_examples_write_is_ignored_by_git():
         probe = path.rstrip("/") + ("/x" if not path.endswith((".csv", ".jsonl", ".json")) else "")
         ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=REPO, check=False).returncode == 0
         assert ignored, f"{path} (written by a README example) is not in .gitignore"
+
+
+def test_revoking_an_unknown_rater_creates_nothing(cli, tmp_path):
+    results = tmp_path / "x"
+    result = cli("rate", "revoke", "bob", "--results", results)
+    assert result.code == 2 and "no rater called 'bob'" in result.err and "Traceback" not in result.err
+    assert not results.exists()
+    assert cli("rate", "add-rater", "alice", "--results", results).code == 0
+    before = sorted(p.name for p in results.rglob("*"))
+    result = cli("rate", "revoke", "bob", "--results", results)
+    assert result.code == 2 and "no rater called 'bob'" in result.err
+    assert sorted(p.name for p in results.rglob("*")) == before  # no run manifest for a refused revoke
+    assert cli("rate", "revoke", " alice ", "--results", results).code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("",), "invalid rater name ''"),
+        (("   ",), "invalid rater name '   '"),
+        (("x" * 5000,), "give 1 to 100 printable characters (got 5000"),
+        (("a\tb",), "invalid rater name"),
+        (("carol", "--base-url", "notaurl"), "--base-url: 'notaurl' is not a web address"),
+        (("carol", "--base-url", "ftp://host"), "is not a web address"),
+        (("carol", "--base-url", "http://"), "is not a web address"),
+    ],
+)
+def test_a_bad_rater_name_or_base_url_is_refused(cli, tmp_path, args, says):
+    results = tmp_path / "x"
+    result = cli("rate", "add-rater", *args, "--results", results)
+    assert result.code == 2 and says in result.err and "Traceback" not in result.err
+    assert not results.exists()

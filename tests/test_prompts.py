@@ -256,3 +256,16 @@ def test_replacing_a_set_says_so_and_counts_in_words(cli, tmp_path):
     again = cli("prompts", "pull", "myset", "--from", one, "--replace")
     assert again.code == 0, again.err
     assert "replaced the earlier 'myset' (2 prompts): stored 1 prompt for 'myset' in" in again.err
+
+
+def test_a_set_name_differing_from_an_existing_one_only_by_case_is_refused(cli, tmp_path, arena_home):
+    csv = tmp_path / "p.csv"
+    csv.write_text("question_id,text\n1,hello there\n")
+    for name, twin in (("Sample", "sample"), ("VICUNA80", "vicuna80")):
+        result = cli("prompts", "pull", name, "--from", csv)
+        assert result.code == 2 and "Traceback" not in result.err
+        assert f"prompt set name '{name}' differs from the existing set '{twin}' only by case" in result.err
+    assert cli("prompts", "pull", "mine", "--from", csv).code == 0
+    result = cli("prompts", "pull", "Mine", "--from", csv)
+    assert result.code == 2 and "the existing set 'mine' only by case" in result.err
+    assert sorted(p.name for p in (arena_home / "prompts" / "user").iterdir()) == ["mine.csv"]

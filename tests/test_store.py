@@ -349,3 +349,27 @@ def test_columns_give_the_same_matches_as_records(tmp_path):
         assert np.array_equal(
             getattr(by_records, field)[order(by_records)], getattr(by_columns, field)[order(by_columns)]
         )
+
+
+def test_fastchat_export_writes_numeric_question_ids_as_ints_like_fastchat(tmp_path, cli):
+    from conftest import shared_path
+
+    published = shared_path("benchmarks", "mt-bench", "question.jsonl")
+    assert cli("prompts", "pull", "mt-bench", "--from", shared_path("benchmarks", "mt-bench")).code == 0
+    store = ResultsStore(tmp_path / "results")
+    store.save_answers([_answer(q, model="m", text=f"answer {q}", benchmark="mt-bench") for q in ("81", "82")])
+    out = tmp_path / "fc"
+    assert (
+        cli("export", "fastchat", "--benchmark", "mt-bench", "--out", out, "--results", tmp_path / "results").code == 0
+    )
+    ours = [json.loads(line) for line in (out / "question.jsonl").read_text().splitlines()]
+    theirs = [json.loads(line) for line in published.read_text().splitlines()]
+    assert [q["question_id"] for q in ours] == [q["question_id"] for q in theirs] and ours[0]["question_id"] == 81
+    rows = [json.loads(line) for line in (out / "model_answer" / "m.jsonl").read_text().splitlines()]
+    assert [r["question_id"] for r in rows] == [81, 82]
+    back = cli("import", "fastchat", out, "--benchmark", "mt-bench", "--results", tmp_path / "other")
+    assert back.code == 0, back.err
+    assert ResultsStore(tmp_path / "other").answers("mt-bench", "m")["82"].text == "answer 82"
+    from arena.interop.fastchat_export import fastchat_question_id
+
+    assert [fastchat_question_id(q) for q in ("81", "081", "s01", "٣", "0")] == [81, "081", "s01", "٣", 0]

@@ -28,6 +28,9 @@ _OVERRIDES = (
 
 
 def run_finetune(args) -> int:
+    from arena.inputs import require_plain_name
+
+    require_plain_name(args.name, "--name (the adapter's name, its folder under adapters/)")
     from arena.finetune.trainer import finetune
 
     overrides = {name: getattr(args, name) for name in _OVERRIDES}

@@ -128,6 +128,11 @@ def read_annotations(
             if not isinstance(row.get(name), str):
                 raise ArenaError(f"{where}: field '{name}' must be a string" + ("" if name in row else " (missing)"))
         baseline, model, text = row["generator_1"], row["generator_2"], row["instruction"]
+        if baseline == model:
+            raise ArenaError(
+                f"{where}: fields 'generator_1' and 'generator_2' are both {model!r}: "
+                "a model cannot be judged against itself"
+            )
         if baseline_seen is None:
             baseline_seen = (baseline, number)
         elif baseline != baseline_seen[0]:

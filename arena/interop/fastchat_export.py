@@ -18,6 +18,16 @@ from arena.store.records import Answer
 from arena.store.results import ResultsStore, file_safe
 
 
+def fastchat_question_id(question_id: str) -> int | str:
+    """FastChat's question.jsonl (and the published files) number questions with ints: an id that is a
+    plain number ("81", not "081") is written as one; the import reads either back as the same id."""
+    return (
+        int(question_id)
+        if question_id.isascii() and question_id.isdigit() and str(int(question_id)) == question_id
+        else question_id
+    )
+
+
 def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, models: list[str] | None = None) -> dict:
     models = models or store.answered_models(prompt_set.name)
     if not models:
@@ -25,7 +35,11 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
     (out_dir / "model_answer").mkdir(parents=True, exist_ok=True)
     with open(out_dir / "question.jsonl", "w", encoding="utf-8") as handle:
         for prompt in prompt_set.prompts:
-            question = {"question_id": prompt.id, "category": prompt.category, "turns": prompt.user_turns}
+            question = {
+                "question_id": fastchat_question_id(prompt.id),
+                "category": prompt.category,
+                "turns": prompt.user_turns,
+            }
             handle.write(json.dumps(question, ensure_ascii=False) + "\n")
     counts = {}
     for model in models:
@@ -36,7 +50,7 @@ def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, mo
                 if answer is None:
                     continue
                 row = {
-                    "question_id": prompt.id,
+                    "question_id": fastchat_question_id(prompt.id),
                     "answer_id": answer.answer_id,
                     "model_id": model,
                     "choices": [{"index": 0, "turns": answer.turns}],

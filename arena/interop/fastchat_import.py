@@ -80,13 +80,22 @@ def _optional_text(row: dict, name: str, where: str) -> str:
     return value
 
 
-def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> Iterator[Judgment]:
+def iter_fastchat_judgments(
+    path: Path, benchmark: str, judge: str | None, prompt_ids: set[str] | None = None
+) -> Iterator[Judgment]:
     """Pairwise rows give two judgments (g1: model_1 shown first; g2: model_2 shown first); single rows one.
-    Every field read is checked: a wrong type is one message naming the file, the line and the field."""
+    Every field read is checked: a wrong type is one message naming the file, the line and the field. With
+    `prompt_ids` (the set is available here), a judgment of a question the set does not have is refused, as
+    answers are; a model judged against itself always is."""
     imported = utc_now()  # one stamp for the file: the time of import, not of each row
     for number, row in iter_jsonl_objects(path):
         where = f"{path}:{number}"
         question_id = id_field(row, "question_id", where)
+        if prompt_ids is not None and question_id not in prompt_ids:
+            raise ArenaError(
+                f"{where}: question_id {question_id!r} matches no question of prompt set '{benchmark}' "
+                f"({len(prompt_ids)} questions)"
+            )
         judge_model, template = _judge_field(row, where)
         judge_name = judge or judge_model or path.stem.split("_")[0]
         turn = row.get("turn", 1)
@@ -96,6 +105,11 @@ def iter_fastchat_judgments(path: Path, benchmark: str, judge: str | None) -> It
         line = _Line(benchmark, question_id, judge_name, template, source, turn, imported)
         if "model_1" in row:
             models = {"model_1": text_field(row, "model_1", where), "model_2": text_field(row, "model_2", where)}
+            if models["model_1"] == models["model_2"]:
+                raise ArenaError(
+                    f"{where}: fields 'model_1' and 'model_2' are both {models['model_1']!r}: "
+                    "a model cannot be judged against itself"
+                )
             require_fields(row, ("g1_winner", "g2_winner"), where)
             for order, (first, second) in (("g1", ("model_1", "model_2")), ("g2", ("model_2", "model_1"))):
                 winner = row[f"{order}_winner"]
@@ -136,11 +150,13 @@ class FastchatSource:
     directory: Path
     answers: list[list[Answer]]
     judgment_files: list[Path]
+    prompt_ids: set[str] | None = None
 
 
 def read_fastchat_source(directory: Path, benchmark: str) -> FastchatSource:
     """Answers from model_answer/ and judgment files from model_judgment/, whichever DIR has."""
     from arena.interop.fastchat_export import read_answer_files
+    from arena.prompts.registry import find_prompt_set
 
     if not directory.is_dir():
         raise ArenaError(f"{directory}: not a directory")
@@ -149,10 +165,12 @@ def read_fastchat_source(directory: Path, benchmark: str) -> FastchatSource:
         raise ArenaError(f"{directory}: has neither model_answer/ nor model_judgment/")
     answers = read_answer_files(directory, benchmark) if answer_dir.is_dir() else []
     judgment_files = sorted(judgment_dir.glob("*.jsonl")) if judgment_dir.is_dir() else []
+    prompt_set = find_prompt_set(benchmark) if judgment_files else None
+    prompt_ids = None if prompt_set is None else set(prompt_set.by_id)
     for path in judgment_files:  # every row checked before the import writes anything, answers included
-        for _ in iter_fastchat_judgments(path, benchmark, None):
+        for _ in iter_fastchat_judgments(path, benchmark, None, prompt_ids):
             pass
-    return FastchatSource(directory, answers, judgment_files)
+    return FastchatSource(directory, answers, judgment_files, prompt_ids)
 
 
 def import_fastchat(store: ResultsStore, source: FastchatSource, benchmark: str, judge: str | None) -> list[str]:
@@ -163,11 +181,13 @@ def import_fastchat(store: ResultsStore, source: FastchatSource, benchmark: str,
         for model, count in store_answer_files(store, source.answers, benchmark).items()
     ]
     if source.judgment_files:
-        lines.append(_import_judgments(store, source.judgment_files, benchmark, judge))
+        lines.append(_import_judgments(store, source.judgment_files, benchmark, judge, source.prompt_ids))
     return lines
 
 
-def _import_judgments(store: ResultsStore, paths: list[Path], benchmark: str, judge: str | None) -> str:
+def _import_judgments(
+    store: ResultsStore, paths: list[Path], benchmark: str, judge: str | None, prompt_ids: set[str] | None
+) -> str:
     import orjson
 
     existing = set(store.judgment_columns(benchmark).judgment_id.tolist())
@@ -176,7 +196,7 @@ def _import_judgments(store: ResultsStore, paths: list[Path], benchmark: str, ju
     added, already, errors = 0, 0, 0
     try:
         for path in paths:
-            for judgment in iter_fastchat_judgments(path, benchmark, judge):
+            for judgment in iter_fastchat_judgments(path, benchmark, judge, prompt_ids):
                 key = judgment.judgment_id.encode()
                 if key in existing or key in seen:
                     already += 1

@@ -197,6 +197,10 @@ def read_review_file(
 ) -> ReviewFile:
     names = parse_review_file_name(path)
     by_name = (readable_model_name(names.model_a), readable_model_name(names.model_b))
+    if by_name[0] == by_name[1]:
+        raise ArenaError(
+            f"{path}: the file name compares '{by_name[0]}' with itself: a model cannot be judged against itself"
+        )
     protocol = "pairwise" if names.pairwise else "relative"
     judgments: list[Judgment] = []
     seen: dict[str, int] = {}

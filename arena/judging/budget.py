@@ -159,14 +159,16 @@ class CallMeter:
         """Like before_attempt, but waits for calls in flight to free money first (see reserve_when_free)."""
         return await self.budget.reserve_when_free(self.worst_case)
 
-    def billed(self, usage: dict | None, reply_chars: int) -> None:
-        """A reply came back (readable or not): the provider bills it."""
+    def billed(self, usage: dict | None, reply_chars: int, readable: bool = True) -> None:
+        """A reply came back (readable or not): the provider bills it. Only a readable reply without a usage
+        block counts as one the server reported no usage for: an unreadable body says nothing of the server."""
         reported = _usage_tokens(usage)
         if reported is None:
             reported = self.prompt_estimate, reply_chars // CHARS_PER_TOKEN + 1
-            self.budget.without_usage += 1
-            if self.budget.without_usage == 1 and self.on_first_missing_usage:
-                self.on_first_missing_usage()
+            if readable:
+                self.budget.without_usage += 1
+                if self.budget.without_usage == 1 and self.on_first_missing_usage:
+                    self.on_first_missing_usage()
         prompt, completion = reported
         self.tokens = {"prompt": self.tokens["prompt"] + prompt, "completion": self.tokens["completion"] + completion}
         self._settle(self.price.cost(prompt, completion))

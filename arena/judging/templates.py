@@ -5,6 +5,8 @@ records the hash of the template that produced it."""
 from __future__ import annotations
 
 import hashlib
+import re
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,13 +87,73 @@ class TemplateSet:
 def builtin_templates(protocol: str) -> TemplateSet:
     if protocol not in PROTOCOLS:
         raise ArenaError(f"unknown judge protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
-    path = shipped_prompts_dir() / "judges" / f"{protocol}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    variants = {
-        name: JudgeTemplate(f"arena-{protocol}-{name}", protocol, v["system"], v["user"])
-        for name, v in data["variants"].items()
-    }
-    return TemplateSet(f"arena-{protocol}", protocol, variants, per_turn=bool(data.get("per_turn", False)))
+    return load_arena_templates(shipped_prompts_dir() / "judges" / f"{protocol}.toml", protocol, f"arena-{protocol}")
+
+
+ACCEPTED_FORMATS = (
+    "--judge-template takes arena's own TOML (a .toml file like prompts/judges/pairwise.toml: protocol, "
+    "[variants.general] with system and user), FastChat llm_judge's judge_prompts.jsonl, or a FastChat / QLoRA "
+    "review-prompt .jsonl (prompt_id, system_prompt, prompt_template)"
+)
+_PER_TURN_VARIANTS = ("general", "reference", "general-multi-turn", "reference-multi-turn")
+
+
+def load_arena_templates(path: Path, protocol: str, name: str | None = None) -> TemplateSet:
+    """arena's own TOML templates: `protocol`, optional `per_turn = true`, and `[variants.NAME]` tables with
+    `system` and `user` (general, plus coding / math; or, per turn, the four of single.toml)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ArenaError(f"{path}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ArenaError(f"{path}: not valid TOML ({exc}); {ACCEPTED_FORMATS}") from None
+    file_protocol = data.get("protocol", protocol)
+    if file_protocol not in PROTOCOLS:
+        raise ArenaError(f"{path}: field 'protocol' must be one of {', '.join(PROTOCOLS)}, got {file_protocol!r}")
+    per_turn = data.get("per_turn", False)
+    if not isinstance(per_turn, bool):
+        raise ArenaError(f"{path}: field 'per_turn' must be true or false, got {per_turn!r}")
+    tables = data.get("variants")
+    needed = _PER_TURN_VARIANTS if per_turn else ("general",)
+    missing = [v for v in needed if not isinstance(tables, dict) or v not in tables]
+    if missing or not isinstance(tables, dict):
+        raise ArenaError(f"{path}: no [variants.{(missing or needed)[0]}] table (needed: {', '.join(needed)})")
+    variants = {}
+    for variant, table in tables.items():
+        where = f"{path}: [variants.{variant}]"
+        for key in ("system", "user"):
+            if not isinstance(table, dict) or not isinstance(table.get(key), str):
+                raise ArenaError(f"{where}: field '{key}' must be a string")
+        if per_turn:
+            check_turn_fields(table["user"], where)
+        else:
+            _check_placeholders(table["user"], f"{where} field 'user'")
+        variants[variant] = JudgeTemplate(
+            f"{name or path.stem}-{variant}", file_protocol, table["system"], table["user"]
+        )
+    return TemplateSet(name or path.stem, file_protocol, variants, per_turn=per_turn)
+
+
+# The fields a per-turn template (FastChat's judge_prompts.jsonl, single.toml) may name; N is a turn number.
+_TURN_FIELDS = re.compile(
+    r"(question|answer|answer_a|answer_b|conversation|reference)|(question|answer|answer_a|answer_b|ref_answer)_[1-9][0-9]*"
+)
+TURN_FIELDS_SHOWN = (
+    "{question}, {answer}, {answer_a}, {answer_b}, {conversation}, {reference}, and per turn N {question_N}, "
+    "{answer_N}, {answer_a_N}, {answer_b_N}, {ref_answer_N}"
+)
+
+
+def check_turn_fields(template: str, where: str) -> None:
+    """Every placeholder of a per-turn template is one arena fills: checked when the file is read, not at the
+    first question."""
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        raise ArenaError(f"{where}: unreadable placeholder ({exc}); write a literal brace as {{{{ or }}}}") from None
+    for field in names:
+        if not _TURN_FIELDS.fullmatch(field):
+            raise ArenaError(f"{where}: {{{field}}} is not a field arena fills; the fields are {TURN_FIELDS_SHOWN}")
 
 
 def _check_placeholders(user: str, where: str) -> None:
@@ -118,6 +180,8 @@ def load_judge_prompts(prompt_file: Path, protocol: str) -> TemplateSet:
     rows = {}
     for number, row in read_jsonl_objects(prompt_file):
         require_fields(row, ("name", "system_prompt", "prompt_template"), f"{prompt_file}:{number}")
+        if row["name"] in FASTCHAT_JUDGE_PROMPTS[protocol].values():
+            check_turn_fields(row["prompt_template"], f"{prompt_file}:{number}: prompt '{row['name']}'")
         rows[row["name"]] = row
     variants = {}
     for variant, name in FASTCHAT_JUDGE_PROMPTS[protocol].items():
@@ -137,7 +201,14 @@ def load_fastchat_templates(
     """A FastChat review-prompt file (prompt_id, system_prompt, prompt_template, defaults.prompt), with an
     optional reviewer file mapping categories (general / coding / math) to prompt ids; or llm_judge's
     judge_prompts.jsonl (rows with `name` and `type`), read for `protocol`."""
-    rows = read_jsonl_objects(prompt_file)
+    if prompt_file.suffix.lower() == ".toml":
+        return load_arena_templates(prompt_file, protocol or "pairwise")
+    try:
+        rows = read_jsonl_objects(prompt_file)
+    except ArenaError as exc:
+        if "not valid JSON" in str(exc):
+            raise ArenaError(f"{exc}; {ACCEPTED_FORMATS}") from None
+        raise
     if rows and "name" in rows[0][1] and "prompt_id" not in rows[0][1]:
         return load_judge_prompts(prompt_file, protocol or "pairwise")
     prompts = {}

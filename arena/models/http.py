@@ -114,7 +114,7 @@ class AttemptMeter(Protocol):
     `admit` may wait for money held by calls in flight; False means the attempt must not be sent."""
 
     async def admit(self) -> bool: ...
-    def billed(self, usage: dict | None, reply_chars: int) -> None: ...
+    def billed(self, usage: dict | None, reply_chars: int, readable: bool = True) -> None: ...
     def unbilled(self) -> None: ...
     def cut_off(self) -> None: ...
 
@@ -312,9 +312,10 @@ async def chat_completion(
 
     def read(content: bytes) -> dict | None:
         data = _json_or_none(content)
+        readable = _has_message(data)
         if meter is not None:
-            meter.billed(data.get("usage") if isinstance(data, dict) else None, len(content))
-        return data if _has_message(data) else None
+            meter.billed(data.get("usage") if isinstance(data, dict) else None, len(content), readable)
+        return data if readable else None
 
     return await request(
         session,

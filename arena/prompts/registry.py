@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 import urllib.error
@@ -13,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from arena.errors import ArenaError
+from arena.inputs import PLAIN_NAME
 from arena.paths import arena_home, shipped_prompts_dir
 from arena.prompts.parsing import read_prompt_file, read_prompt_jsonl
 from arena.prompts.records import PromptSet
@@ -77,7 +77,7 @@ PINNED = {
     ),
 }
 SAMPLE = "sample"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = PLAIN_NAME
 
 
 def prompts_dir() -> Path:
@@ -166,6 +166,17 @@ def find_prompt_set(name: str) -> PromptSet | None:
         return None
 
 
+def _refuse_case_twin(name: str) -> None:
+    """Names that differ only by case would share one folder on a case-insensitive file system (macOS,
+    Windows): results/Sample would be results/sample."""
+    twin = next((n for n in [SAMPLE, *PINNED, *user_set_names()] if n != name and n.lower() == name.lower()), None)
+    if twin is not None:
+        raise ArenaError(
+            f"prompt set name '{name}' differs from the existing set '{twin}' only by case: their results "
+            f"folders would collide on a case-insensitive file system; use '{twin}' or pick another name"
+        )
+
+
 def user_set_file(name: str) -> Path:
     """Where an import writes a prompt set of its own: a user set, loaded by name like a pulled one."""
     if name == SAMPLE or name in PINNED or not _NAME.match(name):
@@ -173,6 +184,7 @@ def user_set_file(name: str) -> Path:
             f"invalid prompt set name '{name}' for an import: use ASCII letters, digits, '.', '_' or '-', "
             f"and not {', '.join([SAMPLE, *PINNED])}"
         )
+    _refuse_case_twin(name)
     return prompts_dir() / "user" / f"{name}.jsonl"
 
 
@@ -239,6 +251,7 @@ def pull_prompt_set(
             f"invalid set name '{name}': use ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (at most 64, "
             "starting with a letter or digit)"
         )
+    _refuse_case_twin(name)
     if from_path is not None and from_path.is_dir():
         from_path, references = _source_folder(name, from_path, references)
     if from_path is not None and not from_path.is_file():

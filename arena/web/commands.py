@@ -53,8 +53,10 @@ _RECORDED = {"serve": ("benchmark", "models", "per_rater"), "add-rater": ("name"
 def run_rate(args: Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    options = RateOptions.of(args)
+    options = _checked(RateOptions.of(args))
     try:
+        if options.action == "revoke":
+            _require_rater(options)  # before the run manifest: an unknown name creates nothing
         if options.action in _RECORDED:
             from arena.store import ResultsStore
 
@@ -73,6 +75,40 @@ def run_rate(args: Namespace) -> int:
             f"the ratings database ({options.shown_db}) refused the change: {getattr(exc, 'orig', None) or exc}"
         ) from None
     return 0
+
+
+RATER_NAME_MAX = 100
+
+
+def _checked(options: RateOptions) -> RateOptions:
+    """A rater's name and the link's base URL, checked before anything is opened or written."""
+    from dataclasses import replace
+    from urllib.parse import urlsplit
+
+    if options.action not in ("add-rater", "revoke"):
+        return options
+    name = options.name.strip()
+    if not name or len(name) > RATER_NAME_MAX or not name.isprintable():
+        raise ArenaError(
+            f"invalid rater name {options.name[:40]!r}{'...' if len(options.name) > 40 else ''}: "
+            f"give 1 to {RATER_NAME_MAX} printable characters (got {len(name)} after removing outer spaces)"
+        )
+    if options.action == "add-rater":
+        parts = urlsplit(options.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ArenaError(
+                f"--base-url: {options.base_url!r} is not a web address: give http(s)://HOST[:PORT][/PATH], "
+                "where the form is served (e.g. https://rate.example.org)"
+            )
+    return replace(options, name=name)
+
+
+def _require_rater(options: RateOptions) -> None:
+    known = [] if db.sqlite_file_missing(options.db_url) else db.rater_progress(db.connect(options.db_url))
+    if options.name not in {r["rater"] for r in known}:
+        raise ArenaError(
+            f"no rater called '{options.name}'" + ("" if known else f" (no raters yet in {options.shown_db})")
+        )
 
 
 def _rate(options: RateOptions) -> None:
