@@ -97,7 +97,7 @@ def _drop_order(columns: Sequence[str], candidates: list[int]) -> list[int]:
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """A table that fits the terminal without folding a number or a name across lines: prose columns wrap
     between words, and when the rest is still too wide other columns are left out (KEEP_ORDER says which go
-    last), with a note saying which (--format json/csv, or a wider terminal, shows them)."""
+    last; prose after them), with a note saying which (--format json/csv, or a wider terminal, shows them)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -117,7 +117,9 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
     ranked = [i for i in candidates if columns[i] in KEEP_ORDER]
     if ranked:  # the table's headline column (its sort key) stays whatever the width
         candidates.remove(min(ranked, key=lambda i: KEEP_ORDER.index(columns[i])))
-    drop_order = _drop_order(columns, candidates)
+    # Prose goes last: wrapped between words it needs only its longest word, and a column narrower than that
+    # would fold words (or show no header at all).
+    drop_order = _drop_order(columns, candidates) + sorted(prose, reverse=True)
     while sum(width(i) for i in shown) + 1 > console.width and drop_order:
         dropped = drop_order.pop(0)
         shown.remove(dropped)
@@ -128,8 +130,9 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
                 drop_order.remove(partner)
                 shown.remove(partner)
     table = Table(title=title, title_justify="left")
-    for i in shown:
-        table.add_column(columns[i], overflow="fold", no_wrap=i not in prose)
+    fits = sum(width(i) for i in shown) + 1 <= console.width
+    for i in shown:  # a name wider than the terminal itself is folded onto the next line, never cut off
+        table.add_column(columns[i], overflow="fold", no_wrap=fits and i not in prose)
     for row in cells:
         table.add_row(*(escape(row[i]) for i in shown))
     console.print(table)

@@ -92,6 +92,32 @@ def test_models_list_folds_no_name_at_80_columns(cli, monkeypatch):
     assert not re.search(r"SmolLM2-135M-Ins\s", result.out)
 
 
+def test_a_column_too_narrow_for_its_words_is_left_out_and_named(cli, tmp_path, monkeypatch):
+    """At 60 columns a 50-character model name leaves no room for the description: the description is left
+    out and named in the note, rather than drawn as an empty, headerless column or folded mid-word. A name
+    wider than the terminal itself is folded onto the next line, never cut off."""
+    fitting, too_wide = (
+        "a-model-name-of-fifty-characters-" + "x" * 17,
+        "a-model-name-wider-than-the-terminal-" + "y" * 33,
+    )
+    models = tmp_path / "arena.toml"
+    models.write_text(
+        "".join(
+            f'[models.{n}]\nbackend = "hf"\npath = "some/model"\ndescription = "a local model"\n' for n in [fitting]
+        )
+    )
+    monkeypatch.setenv("COLUMNS", "60")
+    result = cli("models", "list", "--models-file", models)
+    assert result.code == 0, result.err
+    assert fitting in result.out and max(len(line) for line in result.out.splitlines()) <= 60
+    assert "left out to fit 60 columns" in result.err and "description" in result.err
+    assert "││" not in result.out
+    models.write_text(f'[models.{too_wide}]\nbackend = "hf"\npath = "some/model"\n')
+    result = cli("models", "list", "--models-file", models)
+    assert max(len(line) for line in result.out.splitlines()) <= 60
+    assert too_wide in "".join(line.strip("│ ") for line in result.out.splitlines())
+
+
 def test_report_never_breaks_a_judge_name(cli, tmp_path, browser):
     from arena.store import Judgment, ResultsStore
 
