@@ -175,7 +175,9 @@ def test_relative_reviews_and_percent_of_baseline(cli, tmp_path):
     unknown = cli(
         "ratings", "--results", results, "--benchmark", "vicuna80", "--method", "relative", "--baseline", "bard"
     )
-    assert unknown.code == 2 and "unknown baseline 'bard'" in unknown.err
+    assert (
+        unknown.code == 2 and "no judge judged baseline 'bard' (judge gpt-4 covers gpt-3.5, guanaco-7b)" in unknown.err
+    )
 
 
 def test_fastchat_judgments_pairwise_and_single(cli, tmp_path):
@@ -297,7 +299,9 @@ def test_ratings_without_judgments_or_with_unknown_judge(cli, imported, tmp_path
     no_baseline = cli(
         "ratings", "--results", results, "--benchmark", "vicuna80", "--method", "bt", "--baseline", "gpt-9"
     )
-    assert no_baseline.code == 2 and "unknown model 'gpt-9'" in no_baseline.err
+    assert (
+        no_baseline.code == 2 and "no judge judged baseline 'gpt-9' (judge gpt-4 covers guanaco-13b" in no_baseline.err
+    )
     missing_dir = cli("import", "qlora", tmp_path / "nope", "--benchmark", "vicuna80", "--results", results)
     assert missing_dir.code == 2 and "not a directory" in missing_dir.err
 
