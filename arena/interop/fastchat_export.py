@@ -14,6 +14,7 @@ from pathlib import Path
 from arena.errors import ArenaError
 from arena.inputs import read_jsonl_objects, require_fields
 from arena.prompts.records import PromptSet
+from arena.store.atomic import write_atomically
 from arena.store.records import Answer
 from arena.store.results import ResultsStore, file_safe
 
@@ -28,35 +29,36 @@ def fastchat_question_id(question_id: str) -> int | str:
     )
 
 
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def export_answers(store: ResultsStore, prompt_set: PromptSet, out_dir: Path, models: list[str] | None = None) -> dict:
     models = models or store.answered_models(prompt_set.name)
     if not models:
         raise ArenaError(f"no answers stored for prompt set '{prompt_set.name}' in {store.root}")
-    (out_dir / "model_answer").mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "question.jsonl", "w", encoding="utf-8") as handle:
-        for prompt in prompt_set.prompts:
-            question = {
-                "question_id": fastchat_question_id(prompt.id),
-                "category": prompt.category,
-                "turns": prompt.user_turns,
-            }
-            handle.write(json.dumps(question, ensure_ascii=False) + "\n")
+    # Each file is written whole and renamed into place: a FastChat tool reading the folder, or an interrupted
+    # export, never sees half a file.
+    questions = [
+        {"question_id": fastchat_question_id(p.id), "category": p.category, "turns": p.user_turns}
+        for p in prompt_set.prompts
+    ]
+    write_atomically(out_dir / "question.jsonl", _jsonl(questions))
     counts = {}
     for model in models:
         answers = store.answers(prompt_set.name, model)
-        with open(out_dir / "model_answer" / f"{file_safe(model)}.jsonl", "w", encoding="utf-8") as handle:
-            for prompt in prompt_set.prompts:
-                answer = answers.get(prompt.id)
-                if answer is None:
-                    continue
-                row = {
-                    "question_id": fastchat_question_id(prompt.id),
-                    "answer_id": answer.answer_id,
-                    "model_id": model,
-                    "choices": [{"index": 0, "turns": answer.turns}],
-                    "tstamp": time.time(),
-                }
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        rows = [
+            {
+                "question_id": fastchat_question_id(prompt.id),
+                "answer_id": answers[prompt.id].answer_id,
+                "model_id": model,
+                "choices": [{"index": 0, "turns": answers[prompt.id].turns}],
+                "tstamp": time.time(),
+            }
+            for prompt in prompt_set.prompts
+            if prompt.id in answers
+        ]
+        write_atomically(out_dir / "model_answer" / f"{file_safe(model)}.jsonl", _jsonl(rows))
         counts[model] = len(answers)
     return counts
 
