@@ -84,6 +84,7 @@ KEEP_ORDER = (
     "verified",
 )
 _TEXT_MIN_WIDTH = 12  # a column of prose (prompts, descriptions) may wrap down to this, never inside a word
+_LONGEST_UNFOLDED_WORD = 40  # longer "words" (URLs, code, a prompt's unbroken run) fold wherever the table has room
 
 
 def _drop_order(columns: Sequence[str], candidates: list[int]) -> list[int]:
@@ -107,9 +108,9 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
 
     def width(i: int) -> int:  # rich draws each column with one space of padding each side and a border
         natural = max([len(columns[i]), *(len(row[i]) for row in cells)])
-        if i in prose:  # wraps between words: no narrower than its longest word
+        if i in prose:  # wraps between words: no narrower than its longest word (a longer "word" folds anyway)
             longest_word = max((len(word) for row in cells for word in row[i].split()), default=0)
-            natural = min(natural, max(_TEXT_MIN_WIDTH, longest_word))
+            natural = min(natural, max(_TEXT_MIN_WIDTH, min(longest_word, _LONGEST_UNFOLDED_WORD)))
         return natural + 3
 
     shown = list(range(len(columns)))

@@ -469,3 +469,28 @@ def test_the_readme_states_how_long_the_breaker_takes_with_the_defaults():
     readme = (REPO / "README.md").read_text()
     assert "within seconds" not in readme
     assert f"that is {longest / 2:g}–{longest:g} s" in readme
+
+
+def test_a_cancellation_a_library_swallowed_still_stops_the_call():
+    """Ctrl-C cancels the run; a library that swallows the CancelledError (racing its own timer) must not
+    let the call go on as if nothing happened: raise_if_cancelled, which `request` and batch polling call
+    after each await, raises it again."""
+    import asyncio
+    import contextlib
+
+    from arena.models.http import raise_if_cancelled
+
+    async def swallowing_call():
+        with contextlib.suppress(asyncio.CancelledError):  # what a racing timer context may do
+            await asyncio.sleep(10)
+        raise_if_cancelled()
+        return "went on"
+
+    async def main():
+        task = asyncio.create_task(swallowing_call())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

@@ -8,12 +8,16 @@ said out loud: a warning now and a line in the report."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import resource
 import shutil
+import signal
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ from arena.finetune.data import IGNORE, read_conversations, tokenize_conversatio
 from arena.models.spec import PRESETS as MODEL_PRESETS
 from arena.models.spec import ModelSpec, registered_models_dir
 from arena.store.atomic import write_atomically
+
+logger = logging.getLogger(__name__)
 
 
 class RecipeFallback(UserWarning):
@@ -156,6 +162,30 @@ def _peak_memory_bytes(torch) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+@contextmanager
+def _interrupt_between_steps():
+    """Ctrl-C during training finishes the step under way, then the caller saves a checkpoint and stops: the
+    signal only sets the event returned, which the loop reads between steps. A KeyboardInterrupt raised in
+    the middle of a step could be swallowed by library code running at that moment (it was, once in CI: the
+    run went on to the end); a flag cannot be. A second Ctrl-C stops at once, as it always did."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield interrupted
+        return
+
+    def on_interrupt(signum, frame):
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        logger.warning("interrupted: finishing this step, then saving a checkpoint (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _save_checkpoint(model, optimizer, state: dict, out_dir: Path, torch) -> None:
     folder = out_dir / "checkpoint"
     tmp = out_dir / "checkpoint.tmp"
@@ -254,36 +284,39 @@ def finetune(
         if progress:
             progress.start()
             progress.update(progress.task_ids[0], completed=state["step"])
-        while state["step"] < steps:
-            started = time.perf_counter()
-            optimizer.zero_grad()
-            step_loss, step_tokens = 0.0, 0
-            for _ in range(config.gradient_accumulation):
-                batch = _collate(torch, [train_examples[i] for i in next(batches)], pad_id, model.device)
-                loss = model(**batch).loss / config.gradient_accumulation
-                loss.backward()
-                step_loss += loss.item()
-                step_tokens += int(batch["attention_mask"].sum())
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            state["step"] += 1
-            state["losses"].append(round(step_loss, 5))
-            state["tokens"] += step_tokens
-            state["seconds"] += time.perf_counter() - started
-            if eval_examples and (state["step"] % config.eval_every == 0 or state["step"] == steps):
-                state["eval_losses"].append(
-                    [state["step"], round(_evaluate(model, eval_examples, config, torch, pad_id), 5)]
-                )
-            if state["step"] % config.save_every == 0 and state["step"] < steps:
-                _save_checkpoint(model, optimizer, state, out_dir, torch)
-            if progress:
-                progress.update(
-                    progress.task_ids[0],
-                    advance=1,
-                    loss=f"loss {step_loss:.3f}",
-                    rate=f"{state['tokens'] / state['seconds']:.0f} tok/s",
-                )
+        with _interrupt_between_steps() as interrupted:
+            while state["step"] < steps:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                started = time.perf_counter()
+                optimizer.zero_grad()
+                step_loss, step_tokens = 0.0, 0
+                for _ in range(config.gradient_accumulation):
+                    batch = _collate(torch, [train_examples[i] for i in next(batches)], pad_id, model.device)
+                    loss = model(**batch).loss / config.gradient_accumulation
+                    loss.backward()
+                    step_loss += loss.item()
+                    step_tokens += int(batch["attention_mask"].sum())
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                state["step"] += 1
+                state["losses"].append(round(step_loss, 5))
+                state["tokens"] += step_tokens
+                state["seconds"] += time.perf_counter() - started
+                if eval_examples and (state["step"] % config.eval_every == 0 or state["step"] == steps):
+                    state["eval_losses"].append(
+                        [state["step"], round(_evaluate(model, eval_examples, config, torch, pad_id), 5)]
+                    )
+                if state["step"] % config.save_every == 0 and state["step"] < steps:
+                    _save_checkpoint(model, optimizer, state, out_dir, torch)
+                if progress:
+                    progress.update(
+                        progress.task_ids[0],
+                        advance=1,
+                        loss=f"loss {step_loss:.3f}",
+                        rate=f"{state['tokens'] / state['seconds']:.0f} tok/s",
+                    )
     except KeyboardInterrupt:
         _save_checkpoint(model, optimizer, state, out_dir, torch)
         raise ArenaError(

@@ -45,7 +45,15 @@ from arena.judging.judges import (
     reply_from_text,
 )
 from arena.models.endpoints import EndpointPool
-from arena.models.http import RequestFailed, RetryPolicy, Unconfirmed, open_session, request, run_sync
+from arena.models.http import (
+    RequestFailed,
+    RetryPolicy,
+    Unconfirmed,
+    open_session,
+    raise_if_cancelled,
+    request,
+    run_sync,
+)
 from arena.models.options import DEFAULT_JUDGE_CONCURRENCY
 from arena.models.spec import ModelSpec
 from arena.store.atomic import write_atomically
@@ -432,6 +440,7 @@ class BatchJudge(Judge):
         try:
             while True:
                 batch = await api.get(batch_id)
+                raise_if_cancelled()
                 counts = batch.get("request_counts") or {}
                 line = (
                     f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "

@@ -41,6 +41,16 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
 
 
+def raise_if_cancelled() -> None:
+    """Stop here if this task has been cancelled (Ctrl-C: asyncio.run cancels the run) but the cancellation
+    never reached us: a library can swallow one that lands at the very moment its own timer or read completes,
+    and the call then returns as if nothing happened (seen once in CI: a batch run that kept polling after
+    Ctrl-C). `Task.cancelling()` (Python 3.11) still counts the request, so a Ctrl-C is never lost."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def run_sync(coroutine):
     """Run a coroutine to completion from synchronous code, also when this thread already runs an event
     loop (Jupyter, or a host application): then it runs on a worker thread with its own loop."""
@@ -283,6 +293,7 @@ async def request(
             )
         finally:
             state.outstanding -= 1
+        raise_if_cancelled()
         if not isinstance(result, _Failure):
             pool.succeeded(state)
             return result
