@@ -40,6 +40,9 @@ def pytest_collection_modifyitems(config, items):
             names.add("slow")
         for name in sorted(names - {m.name for m in item.iter_markers()}):
             item.add_marker(name)
+    # The slow tests start first (stable order otherwise): the minute-long fine-tuning and vLLM runs then
+    # overlap the many quick ones on the other core, instead of being the last thing a worker picks up.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def shared_path(*parts: str) -> Path:

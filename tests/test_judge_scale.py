@@ -478,7 +478,7 @@ def test_a_cancellation_a_library_swallowed_still_stops_the_call():
     import asyncio
     import contextlib
 
-    from arena.models.http import raise_if_cancelled
+    from arena.models.http import raise_if_cancelled, run_sync
 
     async def swallowing_call():
         with contextlib.suppress(asyncio.CancelledError):  # what a racing timer context may do
@@ -493,4 +493,23 @@ def test_a_cancellation_a_library_swallowed_still_stops_the_call():
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    run_sync(main())  # (a session's browser fixture may already run a loop in this thread)
+
+
+def test_a_spending_cap_holds_where_a_loop_already_runs(tmp_path):
+    """In a notebook (or beside Playwright's sync API) a loop already runs in the caller's thread, so calls run
+    on a worker thread: the cap, a context variable, must go with them."""
+    import asyncio
+
+    from arena.judging.budget import CostBudget, current_budget, spending
+    from arena.models.http import run_sync
+
+    async def seen_budget():
+        return current_budget.get()
+
+    async def notebook_cell():  # a running loop, as Jupyter's
+        return run_sync(seen_budget())
+
+    budget = CostBudget(1.0)
+    with spending(budget):
+        assert asyncio.run(notebook_cell()) is budget

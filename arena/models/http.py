@@ -53,15 +53,17 @@ def raise_if_cancelled() -> None:
 
 def run_sync(coroutine):
     """Run a coroutine to completion from synchronous code, also when this thread already runs an event
-    loop (Jupyter, or a host application): then it runs on a worker thread with its own loop."""
+    loop (Jupyter, Playwright's sync API, a host application): then it runs on a worker thread with its own
+    loop, in a copy of the caller's context, so the spending cap (a context variable) still applies there."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
+    import contextvars
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
 
 
 class RequestFailed(Exception):
