@@ -500,6 +500,7 @@ def test_a_spending_cap_holds_where_a_loop_already_runs(tmp_path):
     """In a notebook (or beside Playwright's sync API) a loop already runs in the caller's thread, so calls run
     on a worker thread: the cap, a context variable, must go with them."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from arena.judging.budget import CostBudget, current_budget, spending
     from arena.models.http import run_sync
@@ -511,5 +512,10 @@ def test_a_spending_cap_holds_where_a_loop_already_runs(tmp_path):
         return run_sync(seen_budget())
 
     budget = CostBudget(1.0)
-    with spending(budget):
-        assert asyncio.run(notebook_cell()) is budget
+
+    def notebook_kernel():  # its own thread: this one may already run the browser fixture's loop
+        with spending(budget):
+            return asyncio.run(notebook_cell())
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(notebook_kernel).result() is budget
