@@ -473,7 +473,7 @@ def test_the_readme_states_how_long_the_breaker_takes_with_the_defaults():
 
 def test_a_cancellation_a_library_swallowed_still_stops_the_call():
     """Ctrl-C cancels the run; a library that swallows the CancelledError (racing its own timer) must not
-    let the call go on as if nothing happened: raise_if_cancelled, which `request` and batch polling call
+    let the call go on as if nothing happened: raise_if_cancelled, which `request` calls
     after each await, raises it again."""
     import asyncio
     import contextlib

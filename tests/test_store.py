@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from arena.errors import ArenaError
-from arena.interop.fastchat_export import import_answers
+from arena.interop.fastchat_export import read_answer_files, store_answer_files
 from arena.prompts import load_prompt_set
 from arena.store import Answer, Judgment, ResultsStore
 from arena.store.jsonl import JsonlLog, TornLineWarning
@@ -228,8 +228,8 @@ def test_fastchat_export_import_round_trip(tmp_path, cli):
     assert {"question_id", "answer_id", "model_id", "choices", "tstamp"} <= set(rows[0])
 
     other = ResultsStore(tmp_path / "other")
-    assert import_answers(other, tmp_path / "fc", "sample") == {"model-x": 5}
-    assert import_answers(other, tmp_path / "fc", "sample") == {"model-x": 0}
+    assert store_answer_files(other, read_answer_files(tmp_path / "fc", "sample"), "sample") == {"model-x": 5}
+    assert store_answer_files(other, read_answer_files(tmp_path / "fc", "sample"), "sample") == {"model-x": 0}
     assert other.answers("sample", "model-x")["s03"].text == "answer to s03"
 
 

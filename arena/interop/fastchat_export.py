@@ -117,11 +117,6 @@ def read_answer_files(directory: Path, benchmark: str) -> list[list[Answer]]:
     return [read_fastchat_answers(path, benchmark, prompt_ids=prompt_ids) for path in files]
 
 
-def import_answers(store: ResultsStore, directory: Path, benchmark: str) -> dict[str, int]:
-    """Import every model_answer file; answers already stored (same question and model) are skipped."""
-    return store_answer_files(store, read_answer_files(directory, benchmark), benchmark)
-
-
 def store_answer_files(store: ResultsStore, parsed: list[list[Answer]], benchmark: str) -> dict[str, int]:
     added = {}
     for answers in parsed:

@@ -50,7 +50,6 @@ from arena.models.http import (
     RetryPolicy,
     Unconfirmed,
     open_session,
-    raise_if_cancelled,
     request,
     run_sync,
 )
@@ -439,8 +438,7 @@ class BatchJudge(Judge):
         shown = None
         try:
             while True:
-                batch = await api.get(batch_id)
-                raise_if_cancelled()
+                batch = await api.get(batch_id)  # `request` re-raises a cancellation a library swallowed
                 counts = batch.get("request_counts") or {}
                 line = (
                     f"batch {batch_id}: {batch.get('status')}, {counts.get('completed', 0)}/{counts.get('total', '?')} "
